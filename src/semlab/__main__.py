@@ -1,0 +1,7 @@
+"""``python -m semlab`` runs the command-line interface."""
+
+import sys
+
+from semlab.cli import main
+
+sys.exit(main())

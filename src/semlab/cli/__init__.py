@@ -1,0 +1,70 @@
+"""The ``semlab`` command: one sub-command per stage, thin over the Python API.
+
+Heavy libraries are imported inside the commands, so ``semlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from semlab import __version__
+from semlab.errors import SemlabError
+
+app = typer.Typer(
+    name="semlab",
+    help=(
+        "semlab: from SEM micrographs to process-structure-property knowledge.\n\n"
+        "Stages: ingest (info, init, add), preprocess (crop, patches), demo."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"semlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """semlab: from SEM micrographs to process-structure-property knowledge."""
+
+
+# Sub-command modules register themselves on ``app``.
+from semlab.cli import _dataset, _demo, _ingest, _preprocess, _quantify  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; print a :class:`SemlabError` as one line, exit 2."""
+    try:
+        app(args=argv, prog_name="semlab", standalone_mode=False)
+    except SemlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:  # click usage errors etc.
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""``semlab init`` / ``semlab add``: workspaces (filled in by the dataset stage)."""

@@ -1,0 +1,1 @@
+"""``semlab demo``: the end-to-end demo on synthetic data."""
