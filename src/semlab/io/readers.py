@@ -13,7 +13,8 @@ import numpy as np
 
 from semlab._util import atomic_path
 from semlab.errors import FileFormatError, MetadataWarning, MissingFileError, ParameterError
-from semlab.io.metadata import jsonable, parse_fei, parse_imagej, parse_zeiss
+from semlab.io.metadata import _positive as _positive_or_none
+from semlab.io.metadata import jsonable, parse_fei, parse_imagej, parse_zeiss, unit_to_um
 from semlab.io.micrograph import Micrograph, Volume
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -113,6 +114,8 @@ def _read_tiff(path: Path, page: int) -> tuple[np.ndarray, float | None, dict, s
     try:
         with tifffile.TiffFile(path) as tif:
             n = len(tif.pages)
+            if n == 0:
+                raise FileFormatError(f"{source}: TIFF holds no image pages; is the file complete?")
             if not -n <= page < n:
                 raise ParameterError(f"{source}: page={page} is out of range; the file has {n} page(s) (0…{n - 1})")
             tp = tif.pages[page]
@@ -274,11 +277,13 @@ def read_volume(
                 ij = tif.imagej_metadata or {}
                 page = tif.pages[0]
                 if ij:
-                    pixel, _ = parse_imagej(ij, page.tags["XResolution"].value if "XResolution" in page.tags else None)
+                    xres = page.tags.get("XResolution")
+                    pixel, _ = parse_imagej(ij, xres.value if xres else None)
                     if pixel is not None:
-                        spacing = ij.get("spacing")
-                        factor = pixel / (1.0 / page.tags["XResolution"].value[0] * page.tags["XResolution"].value[1])
-                        z = float(spacing) * factor if spacing else pixel
+                        # ImageJ 'spacing' is the slice distance in the calibration unit.
+                        spacing = _positive_or_none(ij.get("spacing"))
+                        factor = unit_to_um(str(ij.get("unit")))
+                        z = spacing * factor if spacing and factor else pixel
                         file_voxel = (z, pixel, pixel)
         except Exception as exc:
             raise FileFormatError(f"{p}: cannot read as a TIFF stack ({exc}); is the file complete?") from None
