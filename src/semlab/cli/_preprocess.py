@@ -1,0 +1,244 @@
+"""``semlab crop`` and ``semlab patches``: data-bar removal and patch sampling."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from semlab.cli import app
+
+# Metadata that describes the original file, not the cropped image.
+_DROP_KEYS = {"raw", "databar_row", "pixel_size_source", "pixel_size_file_um", "pages"}
+
+
+def _bar_row(m: Any, *, use_metadata: bool) -> tuple[int | None, str]:
+    """(first bar row or None, where it came from) for a Micrograph."""
+    from semlab.preprocess import find_databar
+
+    height = m.image.shape[0]
+    row = m.metadata.get("databar_row") if use_metadata else None
+    if isinstance(row, int) and not isinstance(row, bool) and 0 < row < height:
+        return row, "metadata"
+    row = find_databar(m.image)
+    return row, ("detected" if row is not None else "none")
+
+
+def _writable(image: Any) -> Any:
+    """The image in a dtype write_micrograph accepts (uint8, uint16 or float32)."""
+    import numpy as np
+
+    a = np.asarray(image)
+    if a.dtype in (np.uint8, np.uint16, np.float32):
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8)
+    if a.dtype.kind in "iu" and a.size and a.min() >= 0 and a.max() <= np.iinfo(np.uint16).max:
+        return a.astype(np.uint16)
+    return a.astype(np.float32)
+
+
+def _check_outputs(images: list[Path], out: Path) -> list[Path]:
+    from semlab.errors import ParameterError
+
+    targets = [out / f"{p.stem}.tif" for p in images]
+    seen: dict[Path, Path] = {}
+    for src, dst in zip(images, targets, strict=True):
+        if dst in seen:
+            raise ParameterError(
+                f"{src} and {seen[dst]} would both be written to {dst}; crop them into different --out folders"
+            )
+        seen[dst] = src
+        if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+            raise ParameterError(f"{src}: --out {out} would overwrite the input; choose another --out folder")
+    return targets
+
+
+@app.command("crop", rich_help_panel="Preprocess")
+def crop(
+    images: list[Path] = typer.Argument(..., help="SEM image files (TIFF, PNG, JPEG, BMP)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Folder for the cropped TIFFs (created if missing); inputs are never overwritten.",
+    ),
+    ignore_metadata: bool = typer.Option(
+        False,
+        "--ignore-metadata",
+        help="Detect the bar from the pixels even where the metadata (FEI/Thermo ResolutionY) gives its row.",
+    ),
+    pixel_size: float | None = typer.Option(
+        None, "--pixel-size", help="Pixel size in µm per pixel, overriding the files."
+    ),
+    page: int = typer.Option(0, "--page", help="Page of multipage TIFFs."),
+) -> None:
+    """Remove the burned-in data bar at the bottom of SEM images.
+
+    The bar's first row comes from the vendor metadata where it is known (FEI/Thermo), otherwise from the pixels (FEI/Thermo black bars, Zeiss white bands). Images without a detectable bar are written unchanged: detection never cuts into the micrograph.
+
+    Each output is OUT/<name>.tif with the pixel size kept (ImageJ calibration) and the rows cut recorded in its metadata; one line per file reports the rows cut.
+
+    Example: semlab crop raw/*.tif --out cropped/
+    """
+    from semlab.io import read_micrograph, write_micrograph
+    from semlab.preprocess import crop_databar
+
+    targets = _check_outputs(images, out)
+    for path, target in zip(images, targets, strict=True):
+        m = read_micrograph(path, pixel_size=pixel_size, page=page)
+        row, origin = _bar_row(m, use_metadata=not ignore_metadata)
+        cropped = crop_databar(m.image, row=row) if row is not None else m.image
+        cut = m.image.shape[0] - cropped.shape[0]
+        meta = {k: v for k, v in m.metadata.items() if k not in _DROP_KEYS}
+        meta.update({"source_file": str(path), "databar_rows_cut": cut, "databar_row_origin": origin})
+        write_micrograph(target, _writable(cropped), pixel_size=m.pixel_size, metadata=meta)
+        if row is None:
+            typer.echo(
+                f"{path.name}: no data bar found; written unchanged ({m.image.shape[0]} rows) -> {target}"
+            )
+        else:
+            typer.echo(
+                f"{path.name}: cut {cut} rows from row {row} ({origin}); "
+                f"{cropped.shape[0]} rows left -> {target}"
+            )
+
+
+@app.command("patches", rich_help_panel="Preprocess")
+def patches(
+    images: list[Path] = typer.Argument(..., help="SEM image files (TIFF, PNG, JPEG, BMP)."),
+    n: int = typer.Option(40, "--n", "-n", min=1, help="Random patches per image (overlap allowed)."),
+    size: int = typer.Option(224, "--size", min=1, help="Patch side in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same files and seed give the same patches."),
+    out: Path = typer.Option(
+        Path("patches.npz"), "--out", "-o", help="Output .npz; the boxes go to a .csv beside it."
+    ),
+    equalize_method: str = typer.Option(
+        "none", "--equalize", help="Histogram equalization before sampling: none, global or clahe."
+    ),
+    target_pixel_size: float | None = typer.Option(
+        None,
+        "--target-pixel-size",
+        help="Resample every image to this pixel size (µm per pixel) first; needs a known pixel size.",
+    ),
+    pixel_size: float | None = typer.Option(
+        None, "--pixel-size", help="Pixel size in µm per pixel, overriding the files."
+    ),
+    crop_bar: bool = typer.Option(True, "--crop/--no-crop", help="Remove the data bar first."),
+    flips: bool = typer.Option(True, "--flips/--no-flips", help="Random left-right and up-down flips."),
+    rotations: bool = typer.Option(True, "--rotations/--no-rotations", help="Random 90° rotations."),
+    free_rotation: bool = typer.Option(
+        False, "--free-rotation", help="Random rotation by any angle (needs a larger image)."
+    ),
+    page: int = typer.Option(0, "--page", help="Page of multipage TIFFs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Cut random square patches from micrographs for learning (e.g. 40 per image).
+
+    Per image: crop the data bar, equalize (optional), scale grey values to [0, 1] (uint8 / 255, uint16 / 65535, floats by min-max), resample to --target-pixel-size (optional), then draw --n patches of --size pixels with random flips and rotations.
+
+    The .npz holds patches (N, size, size) float32 in [0, 1], image_index (N,), boxes (N, 4) as row, col, height, width, and files and pixel_size_um per image. The .csv beside it lists one patch per line; box coordinates are pixels of the cropped and resampled image, whose pixel size is the pixel_size_um column.
+
+    Example: semlab patches cropped/*.tif --n 40 --size 224 --equalize clahe --out p.npz
+    """
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from semlab._util import atomic_path, atomic_write_text
+    from semlab.errors import ParameterError
+    from semlab.io import read_micrograph
+    from semlab.preprocess import (
+        EQUALIZE_METHODS,
+        crop_databar,
+        equalize,
+        resample,
+        rescale_unit,
+        sample_patches,
+    )
+
+    if equalize_method not in EQUALIZE_METHODS:
+        raise ParameterError(f"--equalize {equalize_method!r} is not one of {', '.join(EQUALIZE_METHODS)}")
+    if out.suffix.lower() != ".npz":
+        raise ParameterError(f"--out {out} must end with .npz")
+    csv_path = out.with_suffix(".csv")
+    children = np.random.SeedSequence(seed).spawn(len(images))
+
+    all_patches, all_boxes, index, files, pixel_sizes = [], [], [], [], []
+    with Progress(
+        TextColumn("patches"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task("", total=len(images))
+        for i, path in enumerate(images):
+            bar.update(task, description=path.name)
+            m = read_micrograph(path, pixel_size=pixel_size, page=page)
+            image = m.image
+            if crop_bar:
+                row, _ = _bar_row(m, use_metadata=True)
+                if row is not None:
+                    image = crop_databar(image, row=row)
+            unit = (
+                rescale_unit(image) if equalize_method == "none" else equalize(image, method=equalize_method)
+            )
+            px = m.pixel_size
+            if target_pixel_size is not None:
+                if px is None:
+                    raise ParameterError(
+                        f"{path}: pixel size unknown, cannot resample to --target-pixel-size; pass --pixel-size UM"
+                    )
+                unit = np.clip(resample(unit, px, target_pixel_size), 0.0, 1.0)
+                px = image.shape[1] * px / unit.shape[1]  # achieved along the columns
+            try:
+                p, boxes = sample_patches(
+                    unit,
+                    n,
+                    size,
+                    rng=np.random.default_rng(children[i]),
+                    flips=flips,
+                    rotations=rotations,
+                    free_rotation=free_rotation,
+                    normalize=False,
+                    return_boxes=True,
+                )
+            except ParameterError as exc:
+                raise ParameterError(f"{path}: {exc}") from None
+            all_patches.append(p)
+            all_boxes.append(boxes)
+            index.append(np.full(len(p), i, dtype=np.int32))
+            files.append(str(path))
+            pixel_sizes.append(np.nan if px is None else float(px))
+            bar.advance(task)
+
+    stack = np.concatenate(all_patches)
+    boxes = np.concatenate(all_boxes)
+    image_index = np.concatenate(index)
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            patches=stack,
+            image_index=image_index,
+            boxes=boxes,
+            files=np.array(files),
+            pixel_size_um=np.array(pixel_sizes, dtype=np.float64),
+            seed=np.int64(seed),
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["patch", "image_index", "file", "row", "col", "height", "width", "pixel_size_um"])
+    for k, (img, (r, c, h, w)) in enumerate(zip(image_index.tolist(), boxes.tolist(), strict=True)):
+        px = pixel_sizes[img]
+        writer.writerow([k, img, files[img], r, c, h, w, "" if np.isnan(px) else f"{px:.6g}"])
+    atomic_write_text(csv_path, buffer.getvalue())
+    typer.echo(
+        f"wrote {len(stack)} patches of {size}×{size} px from {len(images)} images to {out}; boxes in {csv_path}"
+    )
