@@ -244,7 +244,7 @@ def _report_markdown(result: DemoResult, series: Any) -> str:
     ]
     for b, r in by_burst.iterrows():
         lines.append(
-            f"| {b} | {r['samples']} | {r['images']} | {r['porosity']:.3f} | {r['conductivity_MS_per_m']:.2f} |"
+            f"| {b} | {int(r['samples'])} | {int(r['images'])} | {r['porosity']:.3f} | {r['conductivity_MS_per_m']:.2f} |"
         )
     lines += [
         "",

@@ -40,8 +40,13 @@ def _root(
     """semlab: from SEM micrographs to process-structure-property knowledge."""
 
 
-# Sub-command modules register themselves on ``app``.
-from semlab.cli import _dataset, _demo, _ingest, _preprocess, _quantify  # noqa: E402,F401
+# Sub-command modules register themselves on ``app``; the order here is the order of the
+# stages in ``semlab --help``.
+from semlab.cli import _ingest  # noqa: E402,F401,I001
+from semlab.cli import _dataset  # noqa: E402,F401
+from semlab.cli import _preprocess  # noqa: E402,F401
+from semlab.cli import _quantify  # noqa: E402,F401
+from semlab.cli import _demo  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,4 +48,5 @@ def demo(
     console.print(f"  porosity by burst count  {trend}")
     console.print(f"  workspace   {r.workspace}")
     console.print(f"  report      {r.report}")
-    console.print(f"  pictures    {r.contact_sheet}, {r.patch_sheet}")
+    console.print(f"  pictures    {r.contact_sheet}")
+    console.print(f"              {r.patch_sheet}")
