@@ -101,7 +101,7 @@ def parse_fei(fei: dict[str, Any], source: str, height: int | None = None) -> tu
     det = fei.get("Detectors", {}) or {}
 
     pixel_m = _positive(scan.get("PixelWidth"))
-    pixel_um = pixel_m * 1e6 if pixel_m is not None else None
+    pixel_um = float(f"{pixel_m * 1e6:.12g}") if pixel_m is not None else None  # tidy m → µm
     if pixel_um is None:
         warnings.warn(
             f"{source}: FEI/Thermo metadata has no numeric [Scan] PixelWidth; pixel_size is None "
