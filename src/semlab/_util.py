@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -49,3 +50,29 @@ def file_sha256(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def check_pixel_size(value: object, name: str = "pixel_size", *, hint: str | None = None) -> float:
+    """``value`` as a positive, finite pixel size in µm; else a one-line ``ParameterError``.
+
+    Parameters
+    ----------
+    value : object
+        The argument as the user gave it.
+    name : str
+        The parameter's name, used in the message.
+    hint : str, optional
+        What to do about it; default: give the size in µm per pixel.
+    """
+    from semlab.errors import ParameterError
+
+    hint = hint or "give the size in µm per pixel"
+    if value is None:
+        raise ParameterError(f"{name} is None; {hint}")
+    try:
+        size = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={value!r} is not a number; {hint}") from None
+    if not math.isfinite(size) or size <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive number of µm per pixel; {hint}")
+    return size

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semlab._util import check_pixel_size
 from semlab.data._databar import add_databar, databar_height
 from semlab.errors import ParameterError
 
@@ -98,12 +99,7 @@ def _check_shape(shape: Any) -> tuple[int, int]:
 
 
 def _check_pixel_size(pixel_size: Any) -> float:
-    try:
-        value = float(pixel_size)
-    except (TypeError, ValueError):
-        raise ParameterError(f"pixel_size={pixel_size!r} is not a number; give µm per pixel") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"pixel_size={pixel_size!r} must be a positive number of µm per pixel")
+    value = check_pixel_size(pixel_size)
     if not 0.001 <= value <= 0.02:
         raise ParameterError(
             f"pixel_size={pixel_size!r} µm is outside 0.001…0.02 µm; the 20–60 nm particles need a few pixels each"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from semlab._util import atomic_path
+from semlab._util import atomic_path, check_pixel_size
 from semlab.errors import FileFormatError, MetadataWarning, MissingFileError, ParameterError
 from semlab.io.metadata import _positive as _positive_or_none
 from semlab.io.metadata import jsonable, parse_fei, parse_imagej, parse_zeiss, unit_to_um
@@ -33,15 +32,7 @@ _SUMMARY_KEYS = (
 
 
 def _check_pixel_size(pixel_size: float | None, name: str = "pixel_size") -> float | None:
-    if pixel_size is None:
-        return None
-    try:
-        value = float(pixel_size)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={pixel_size!r} is not a number; give the size in µm per pixel") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"{name}={pixel_size!r} must be a positive number of µm per pixel")
-    return value
+    return None if pixel_size is None else check_pixel_size(pixel_size, name)
 
 
 def _existing(path: str | os.PathLike) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from semlab._util import check_pixel_size
 from semlab.errors import ParameterError
 from semlab.preprocess.intensity import unit_range
 
@@ -34,18 +35,6 @@ def _positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
     return int(value)
-
-
-def _length(value: Any, name: str, hint: str) -> float:
-    if value is None:
-        raise ParameterError(f"{name} is None; {hint}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} is not a number; {hint}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive number of µm per pixel; {hint}")
-    return v
 
 
 def _rng(rng: Any) -> np.random.Generator:
@@ -98,8 +87,8 @@ def resample_shape(shape: tuple[int, int], pixel_size: float, target: float) -> 
     >>> resample_shape((768, 1024), 2.0, 5.0)
     (307, 410)
     """
-    px = _length(pixel_size, "pixel_size", _PIXEL_HINT)
-    tg = _length(target, "target", _TARGET_HINT)
+    px = check_pixel_size(pixel_size, "pixel_size", hint=_PIXEL_HINT)
+    tg = check_pixel_size(target, "target", hint=_TARGET_HINT)
     if len(shape) < 2:
         raise ParameterError(f"shape={shape!r} must be (rows, columns)")
     factor = px / tg
