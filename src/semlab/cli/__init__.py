@@ -6,6 +6,7 @@ Heavy libraries are imported inside the commands, so ``semlab --help`` stays fas
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -45,14 +46,25 @@ def _root(
 from semlab.cli import _ingest  # noqa: E402,F401,I001
 from semlab.cli import _dataset  # noqa: E402,F401
 from semlab.cli import _preprocess  # noqa: E402,F401
+from semlab.cli import _segment  # noqa: E402,F401
 from semlab.cli import _quantify  # noqa: E402,F401
 from semlab.cli import _demo  # noqa: E402,F401
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    typer.echo(f"warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; print a :class:`SemlabError` as one line, exit 2."""
+    """Entry point: run the app; print a :class:`SemlabError` as one line, exit 2.
+
+    Warnings (e.g. metadata that could not be interpreted) are printed as one line each,
+    ``warning: …``, on stderr.
+    """
     try:
-        app(args=argv, prog_name="semlab", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            app(args=argv, prog_name="semlab", standalone_mode=False)
     except SemlabError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2

@@ -17,7 +17,7 @@ def info(
     page: int = typer.Option(0, "--page", help="Page of a multipage TIFF."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line instead of a table."),
 ) -> None:
-    """Show each image's size, pixel size (µm), vendor metadata and data-bar row."""
+    """Show each image's size, pixel size (µm), vendor metadata and data-bar row (--json: all fields)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -34,20 +34,21 @@ def info(
         for d in rows:
             typer.echo(json.dumps(d, ensure_ascii=False))
         return
-    table = Table(title="micrographs")
-    for col in ("file", "shape", "dtype", "pixel µm", "vendor", "kV", "mag", "detector", "bar row"):
-        table.add_column(col)
+    table = Table(title="micrographs (all fields: --json)")
+    table.add_column("file", overflow="fold")
+    for col in ("size", "pixel µm", "vendor", "kV", "mag", "bar row"):
+        table.add_column(col, overflow="fold")
     for d in rows:
         px = d["pixel_size_um"]
+        bar = d.get("databar_row")  # from the vendor's metadata, else detected
+        bar_text = f"{bar}\n(meta)" if bar is not None else str(d["databar_row_detected"] or "none")
         table.add_row(
             Path(d["source"]).name,
-            "×".join(map(str, d["shape"])),
-            d["dtype"],
+            f"{d['shape'][0]}×{d['shape'][1]}\n{d['dtype']}",
             f"{px:.4g}" if px else "unknown",
             str(d.get("vendor") or ""),
-            str(d.get("accelerating_voltage_kv") or ""),
-            str(d.get("magnification") or ""),
-            str(d.get("detector") or ""),
-            str(d["databar_row_detected"] if d["databar_row_detected"] is not None else "none"),
+            f"{d['accelerating_voltage_kv']:g}" if d.get("accelerating_voltage_kv") is not None else "",
+            f"{d['magnification']:g}" if d.get("magnification") is not None else "",
+            bar_text,
         )
     Console().print(table)
