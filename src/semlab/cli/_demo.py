@@ -19,7 +19,8 @@ def demo(
 
     Renders SEM-like micrographs whose porosity falls with laser burst count, ingests them
     with their descriptor table into a workspace, crops data bars, equalizes, samples
-    patches and writes a report.
+    patches, quantifies porosity, relative density and specific perimeter in µm and
+    writes a report.
     """
     from rich.console import Console
     from rich.progress import Progress
@@ -44,9 +45,14 @@ def demo(
     console.print(f"  pixel size  {px}; patches resampled to {r.target_pixel_size_um:g} µm")
     console.print(f"  data bars   cropped {sorted(set(r.cropped_rows.values()))} rows per image")
     console.print(f"  patches     {r.n_patches} × {r.patch_size}×{r.patch_size} px")
-    trend = "  ".join(f"{b}: {p:.3f}" for b, p in r.porosity_by_burst.items())
-    console.print(f"  porosity by burst count  {trend}")
+    console.print("  structure by burst count (measured, mean per level)")
+    console.print("    burst count         " + "".join(f"{b:>8}" for b in r.relative_density_by_burst))
+    console.print("    relative density    " + "".join(f"{v:8.3f}" for v in r.relative_density_by_burst.values()))
+    console.print(
+        "    spec. perimeter/µm  " + "".join(f"{v:8.2f}" for v in r.specific_perimeter_by_burst.values())
+    )
     console.print(f"  workspace   {r.workspace}")
+    console.print(f"  structure   {r.structure_table} (and .csv)")
     console.print(f"  report      {r.report}")
     console.print(f"  pictures    {r.contact_sheet}")
     console.print(f"              {r.patch_sheet}")
