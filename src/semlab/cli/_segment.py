@@ -1,0 +1,362 @@
+"""``semlab segment``, ``semlab train-segmenter`` and ``semlab score-segmentation``."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from semlab.cli import app
+
+_PANEL = "Segment"
+
+
+def _image_files(folder: Path, what: str) -> list[Path]:
+    from semlab.errors import MissingFileError, ParameterError
+    from semlab.io import IMAGE_SUFFIXES
+
+    if not folder.exists():
+        raise MissingFileError(f"{folder}: no such folder; check --{what}")
+    if not folder.is_dir():
+        raise ParameterError(f"--{what} {folder} is a file; give a folder of images")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ParameterError(
+            f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); check --{what}"
+        )
+    return files
+
+
+def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
+    from semlab.errors import ParameterError
+
+    out: dict[str, Path] = {}
+    for f in files:
+        if f.stem in out:
+            raise ParameterError(f"{folder}: {out[f.stem].name} and {f.name} share the name {f.stem!r}; rename one")
+        out[f.stem] = f
+    return out
+
+
+def _read_array(path: Path, *, pixel_size: float | None = None) -> tuple[Any, float | None]:
+    """(2-D image or 3-D stack, pixel size µm) of a file; multipage TIFFs are stacks."""
+    import warnings
+
+    from semlab.io import read_micrograph, read_volume
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # colour → grey notes
+        m = read_micrograph(path, pixel_size=pixel_size)
+    if (m.metadata.get("pages") or 1) > 1:
+        v = read_volume(path)
+        return v.data, m.pixel_size
+    return m.image, m.pixel_size
+
+
+def _write_labels(path: Path, labels: Any, pixel_size: float | None, meta: dict[str, Any]) -> None:
+    import numpy as np
+
+    from semlab.io import write_micrograph
+
+    labels = np.asarray(labels)
+    if labels.dtype not in (np.uint8, np.uint16):
+        labels = labels.astype(np.uint16 if labels.max() > 255 else np.uint8)
+    if labels.ndim == 2:
+        write_micrograph(path, labels, pixel_size=pixel_size, metadata=meta)
+        return
+    import json
+
+    import tifffile
+
+    from semlab._util import atomic_path
+
+    kwargs: dict[str, Any] = {}
+    ij: dict[str, Any] = {"Info": json.dumps({"writer": "semlab", **meta}), "axes": "ZYX"}
+    if pixel_size is not None:
+        ij.update(unit="micron", spacing=pixel_size)
+        kwargs["resolution"] = (1.0 / pixel_size, 1.0 / pixel_size)
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, labels, imagej=True, metadata=ij, compression="zlib", **kwargs)
+
+
+@app.command("segment", rich_help_panel=_PANEL)
+def segment(
+    images: list[Path] = typer.Argument(..., help="Image files, stacks (multipage TIFF) or folders of images."),
+    method: str = typer.Option(
+        "hybrid", "--method", "-m", help="otsu, derivative, hybrid, or a model folder from train-segmenter."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if missing)."),
+    stack: bool = typer.Option(
+        False, "--stack", help="Read each folder as one 3-D stack of slices instead of separate images."
+    ),
+    truth: Path | None = typer.Option(
+        None, "--truth", help="Folder of ground-truth labels (same file names): adds an error panel to overlays."
+    ),
+    overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Write a side-by-side overlay PNG per input."),
+    segment_area: float = typer.Option(50.0, "--segment-area", help="hybrid: mean superpixel area in pixels."),
+    compactness: float = typer.Option(0.3, "--compactness", help="hybrid: SLIC compactness (0.01 … 1)."),
+    smoothing: float = typer.Option(1.0, "--smoothing", help="hybrid: Gaussian σ in pixels before SLIC."),
+    tile_size: int = typer.Option(256, "--tile-size", help="model: tile side in pixels."),
+    overlap: int = typer.Option(32, "--overlap", help="model: tile overlap in pixels (blended)."),
+    device: str = typer.Option("auto", "--device", help="model: auto, cpu or cuda."),
+    pixel_size: float | None = typer.Option(None, "--pixel-size", help="µm per pixel, overriding the files."),
+) -> None:
+    """Segment micrographs or stacks into label images.
+
+    Thresholds write 0 = solid (bright), 1 = pore (dark); hybrid adds 2 = shine-through pore (found only by the superpixels); a trained model writes its own class values. Stacks are segmented slice by slice.
+
+    Writes OUT/<name>.tif (labels, pixel size kept), OUT/<name>_overlay.png (image | labels, or image | truth | prediction | errors with --truth; middle slice of stacks) and OUT/phase_fractions.csv (one row per image or slice).
+
+    Example: semlab segment cropped/*.tif --method hybrid --out seg/
+    """
+    import numpy as np
+
+    from semlab._util import atomic_write_text
+    from semlab.errors import ParameterError
+    from semlab.segment import CLASSIC_METHODS, method_classes, save_overlay, segment_image
+
+    inputs: list[Path] = []
+    for p in images:
+        if p.is_dir() and not stack:
+            inputs.extend(_image_files(p, "images"))
+        else:
+            inputs.append(p)
+    resolved: Any = method
+    if method not in CLASSIC_METHODS:
+        from semlab.segment import load_segmenter
+
+        if not Path(method).exists():
+            raise ParameterError(
+                f"--method {method!r} is neither one of {', '.join(CLASSIC_METHODS)} nor an existing model folder"
+            )
+        resolved = load_segmenter(method)
+    classes = method_classes(resolved)
+    if method == "hybrid":
+        options: dict[str, Any] = {"segment_area": segment_area, "compactness": compactness, "smoothing": smoothing}
+    elif method in CLASSIC_METHODS:
+        options = {}
+    else:
+        options = {"tile_size": tile_size, "overlap": overlap, "device": device}
+    truth_files = _by_stem(_image_files(truth, "truth"), truth) if truth is not None else {}
+    stems = [p.stem for p in inputs]
+    if len(set(stems)) != len(stems):
+        raise ParameterError("two inputs share a file name; their outputs would collide, segment them into different --out folders")
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in inputs:
+        if path.is_dir():
+            from semlab.io import read_volume
+
+            v = read_volume(path)
+            data, px = v.data, (pixel_size or (v.voxel_size[1] if v.voxel_size else None))
+        else:
+            data, px = _read_array(path, pixel_size=pixel_size)
+        if data.ndim == 3:
+            labels = np.stack([segment_image(s, method=resolved, **options) for s in data])
+        else:
+            labels = segment_image(data, method=resolved, **options)
+        target = out / f"{path.stem}.tif"
+        _write_labels(target, labels, px, {"kind": "labels", "method": str(method), "source_file": str(path),
+                                           "classes": {str(k): v for k, v in classes.items()}})
+        slices = labels if labels.ndim == 3 else labels[None]
+        for k, sl in enumerate(slices):
+            row = {"file": str(path), "slice": k if labels.ndim == 3 else "", "method": str(method),
+                   "pixel_size_um": "" if px is None else f"{px:.6g}", "n_pixels": int(sl.size)}
+            for value, name in classes.items():
+                row[f"fraction_{name}"] = f"{float(np.mean(sl == value)):.6f}"
+            rows.append(row)
+        if overlay:
+            mid = data.shape[0] // 2 if data.ndim == 3 else None
+            img2 = data[mid] if mid is not None else data
+            lab2 = labels[mid] if mid is not None else labels
+            tru = None
+            if path.stem in truth_files:
+                t_arr, _ = _read_array(truth_files[path.stem])
+                tru = t_arr[mid] if (mid is not None and t_arr.ndim == 3) else t_arr
+                if tru.shape != lab2.shape:
+                    raise ParameterError(
+                        f"{truth_files[path.stem]}: truth has shape {tru.shape} but {path.name} {lab2.shape}; they must match"
+                    )
+            save_overlay(out / f"{path.stem}_overlay.png", img2, lab2, truth=tru)
+        fr = ", ".join(f"{n} {float(np.mean(labels == v)):.1%}" for v, n in classes.items())
+        typer.echo(f"{path.name}: {labels.shape} -> {target.name} ({fr})")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "phase_fractions.csv", buffer.getvalue())
+    typer.echo(f"wrote {len(inputs)} label file(s), phase fractions in {out / 'phase_fractions.csv'}")
+
+
+def _pairs(images: Path, labels: Path) -> tuple[list[Path], list[Path]]:
+    from semlab.errors import ParameterError
+
+    imgs = _by_stem(_image_files(images, "images"), images)
+    labs = _by_stem(_image_files(labels, "labels"), labels)
+    missing = [s for s in imgs if s not in labs]
+    if missing:
+        raise ParameterError(
+            f"{labels}: no label image for {', '.join(imgs[s].name for s in missing[:3])}"
+            f"{' …' if len(missing) > 3 else ''}; label files must have the images' names"
+        )
+    stems = sorted(imgs)
+    return [imgs[s] for s in stems], [labs[s] for s in stems]
+
+
+def _load_pairs(images: Path, labels: Path, binarize: bool) -> tuple[list[Any], list[Any], list[Path], list[str]]:
+    import numpy as np
+
+    from semlab.errors import ParameterError
+
+    ifiles, lfiles = _pairs(images, labels)
+    ims, lbs = [], []
+    for fi, fl in zip(ifiles, lfiles, strict=True):
+        im, _ = _read_array(fi)
+        lb, _ = _read_array(fl)
+        if im.ndim == 3 or lb.ndim == 3:
+            raise ParameterError(f"{fi}: training takes 2-D images; split stacks into slices first")
+        if lb.shape != im.shape:
+            raise ParameterError(f"{fl}: labels have shape {lb.shape} but {fi.name} {im.shape}; they must match")
+        ims.append(im)
+        lbs.append((lb > 0).astype(np.uint8) if binarize else lb)
+    return ims, lbs, [*ifiles, *lfiles], [f.name for f in ifiles]
+
+
+@app.command("train-segmenter", rich_help_panel=_PANEL)
+def train_segmenter_cmd(
+    images: Path = typer.Option(..., "--images", help="Folder of training images."),
+    labels: Path = typer.Option(..., "--labels", help="Folder of label images with the same file names."),
+    out: Path = typer.Option(Path("segmenter"), "--out", "-o", help="Model folder (model.pt + config.json)."),
+    val_images: Path | None = typer.Option(None, "--val-images", help="Validation images (default: part of --images)."),
+    val_labels: Path | None = typer.Option(None, "--val-labels", help="Validation labels for --val-images."),
+    binarize: bool = typer.Option(False, "--binarize", help="Labels > 0 become 1 (instance maps → foreground)."),
+    classes: str | None = typer.Option(None, "--classes", help="Label values in order, e.g. '0,255' (default: found)."),
+    class_names: str | None = typer.Option(None, "--class-names", help="Names per class, e.g. 'membrane,cell'."),
+    time_budget: float | None = typer.Option(None, "--time-budget", help="Stop training after this many seconds."),
+    max_steps: int = typer.Option(5000, "--max-steps", min=1),
+    patch_size: int = typer.Option(128, "--patch-size", min=8),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    depth: int = typer.Option(4, "--depth", min=1, help="U-Net levels."),
+    width: int = typer.Option(16, "--width", min=1, help="Channels of the first level."),
+    lr: float = typer.Option(2e-3, "--lr"),
+    val_every: int = typer.Option(50, "--val-every", min=1),
+    patience: int = typer.Option(8, "--patience", min=1),
+    equalize_method: str = typer.Option("none", "--equalize", help="none, global or clahe (also at inference)."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Train a U-Net segmenter on images and label images (hybrid annotations or ground truth).
+
+    Random patches with flips and 90° rotations, class-weighted cross-entropy + Dice, validation every --val-every steps, early stopping; the best checkpoint goes to OUT with a config.json (semlab version, seed, input hashes, preprocessing, classes) and history.csv.
+
+    Example: semlab train-segmenter --images img/ --labels lab/ --out unet/ --time-budget 300
+    """
+    from semlab.errors import ParameterError
+    from semlab.segment import train_segmenter
+
+    ims, lbs, files, names = _load_pairs(images, labels, binarize)
+    v_ims = v_lbs = None
+    if (val_images is None) != (val_labels is None):
+        raise ParameterError("give both --val-images and --val-labels, or neither")
+    if val_images is not None and val_labels is not None:
+        v_ims, v_lbs, vfiles, _ = _load_pairs(val_images, val_labels, binarize)
+        files += vfiles
+    cls = None
+    if classes:
+        try:
+            cls = [int(c) for c in classes.split(",")]
+        except ValueError:
+            raise ParameterError(f"--classes {classes!r} must be integers separated by commas, e.g. 0,255") from None
+    cnames = [c.strip() for c in class_names.split(",")] if class_names else None
+
+    def report(row: dict) -> None:
+        typer.echo(
+            f"step {row['step']:6d}  {row['seconds']:7.1f} s  loss {row['train_loss']:.4f}  "
+            f"val loss {row['val_loss']:.4f}  val mean IoU {row['val_mean_iou']:.4f}"
+        )
+
+    res = train_segmenter(
+        ims, lbs, val_images=v_ims, val_labels=v_lbs, classes=cls, class_names=cnames,
+        model_options={"depth": depth, "width": width}, patch_size=patch_size, batch_size=batch_size,
+        max_steps=max_steps, lr=lr, val_every=val_every, patience=patience, time_budget_s=time_budget,
+        equalize=equalize_method, seed=seed, device=device, out=out, input_paths=files, image_names=names,
+        progress=report,
+    )
+    typer.echo(
+        f"best val mean IoU {res.best_val_iou:.4f} at step {res.best_step} of {res.steps} "
+        f"({res.stopped}, {res.seconds:.0f} s on {res.device}) -> {out}"
+    )
+
+
+@app.command("score-segmentation", rich_help_panel=_PANEL)
+def score_segmentation_cmd(
+    truth: Path = typer.Option(..., "--truth", help="Folder of ground-truth label images."),
+    pred: Path = typer.Option(..., "--pred", help="Folder of predicted label images (same file names)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="CSV of per-image and pooled scores."),
+    merge: list[str] = typer.Option(
+        [], "--merge", help="Relabel predictions before scoring, e.g. --merge 2=1 (shine-through → pore)."
+    ),
+    binarize_truth: bool = typer.Option(False, "--binarize-truth", help="Truth values > 0 become 1."),
+) -> None:
+    """Score predicted label images against a ground truth: per class and mean IoU, Dice, precision, recall, accuracy.
+
+    Files are paired by name (extensions may differ). One line per image, then the scores pooled over all pixels.
+
+    Example: semlab score-segmentation --truth truth/ --pred seg/ --merge 2=1 --out scores.csv
+    """
+    import numpy as np
+
+    from semlab._util import atomic_write_text
+    from semlab.errors import ParameterError
+    from semlab.segment import score_segmentation
+
+    mapping: dict[int, int] = {}
+    for m in merge:
+        try:
+            a, b = m.split("=")
+            mapping[int(a)] = int(b)
+        except ValueError:
+            raise ParameterError(f"--merge {m!r} must look like FROM=TO, e.g. 2=1") from None
+    tfiles = _by_stem(_image_files(truth, "truth"), truth)
+    pfiles = _by_stem(_image_files(pred, "pred"), pred)
+    missing = [s for s in tfiles if s not in pfiles]
+    if missing:
+        raise ParameterError(f"{pred}: no prediction for {', '.join(tfiles[s].name for s in missing[:3])}; names must match")
+    pairs = []
+    for stem in sorted(tfiles):
+        t, _ = _read_array(tfiles[stem])
+        p, _ = _read_array(pfiles[stem])
+        if binarize_truth:
+            t = (t > 0).astype(np.uint8)
+        p = p.astype(np.int64)
+        for a, b in mapping.items():
+            p[p == a] = b
+        if t.shape != p.shape:
+            raise ParameterError(f"{pfiles[stem]}: prediction has shape {p.shape} but the truth {t.shape}; they must match")
+        pairs.append((stem, t, p))
+    classes = np.unique(np.concatenate([np.union1d(np.unique(t), np.unique(p)) for _, t, p in pairs])).tolist()
+    rows = []
+    for stem, t, p in pairs:
+        s = score_segmentation(t, p, classes=classes)
+        rows.append({"file": stem, **s.to_dict()})
+        typer.echo(f"{stem}: mean IoU {s.mean_iou:.4f}  accuracy {s.accuracy:.4f}")
+    pooled = score_segmentation(
+        np.concatenate([t.ravel() for _, t, _ in pairs]), np.concatenate([p.ravel() for _, _, p in pairs]), classes=classes
+    )
+    rows.append({"file": "ALL", **pooled.to_dict()})
+    per_class = "  ".join(f"{n} {v:.4f}" for n, v in zip(pooled.names, pooled.iou, strict=True))
+    typer.echo(
+        f"all {len(pairs)} images: mean IoU {pooled.mean_iou:.4f} ({per_class})  "
+        f"Dice {pooled.mean_dice:.4f}  accuracy {pooled.accuracy:.4f}"
+    )
+    if out is not None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[-1]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(out, buffer.getvalue())
+        typer.echo(f"wrote {out}")

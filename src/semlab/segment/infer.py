@@ -1,0 +1,264 @@
+"""Tiled U-Net inference with overlap blending, for images of any size and for stacks.
+
+torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semlab.errors import FileFormatError, ParameterError
+from semlab.segment._common import image_2d, positive_int
+
+__all__ = ["Segmenter", "load_segmenter", "prepare_image", "resolve_device"]
+
+#: Default preprocessing of a segmenter's input.
+DEFAULT_PREPROCESSING = {"equalize": "none", "standardize": "image", "downsample": 1}
+
+
+def resolve_device(device: Any = "auto") -> Any:
+    """A ``torch.device``: ``"auto"`` gives CUDA when available, else the CPU."""
+    import torch
+
+    if isinstance(device, torch.device):
+        return device
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
+    return dev
+
+
+def prepare_image(image: np.ndarray, preprocessing: dict[str, Any] | None = None) -> np.ndarray:
+    """Grey image → the network's input: equalize to [0, 1], then standardise.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Grey image, any real dtype.
+    preprocessing : dict, optional
+        ``equalize``: a method of :func:`semlab.preprocess.equalize` (``"none"`` scales by
+        the dtype range for unsigned integers, min–max otherwise); ``standardize``:
+        ``"image"`` (zero mean, unit variance per image) or ``"none"``; ``downsample``: an
+        integer factor by which the image is shrunk (block means) before the network, so
+        that its field of view covers more of the image (probabilities are interpolated
+        back to full size by :meth:`Segmenter.predict_proba`).
+
+    Returns
+    -------
+    (M, N) ndarray of float32
+    """
+    from semlab.preprocess import equalize
+
+    prep = {**DEFAULT_PREPROCESSING, **(preprocessing or {})}
+    a = image_2d(image, "prepare_image")
+    x = equalize(a, method=prep["equalize"]).astype(np.float32)
+    x = np.nan_to_num(x, nan=0.0)
+    k = int(prep.get("downsample", 1))
+    if k > 1:
+        x = downsample_mean(x, k)
+    if prep["standardize"] == "image":
+        x = (x - x.mean()) / max(float(x.std()), 1e-3)
+    elif prep["standardize"] != "none":
+        raise ParameterError(f"standardize={prep['standardize']!r} is not 'image' or 'none'")
+    return x.astype(np.float32)
+
+
+def downsample_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Shrink a 2-D array by the integer factor ``k`` with block means (edges padded)."""
+    rows, cols = x.shape
+    pr, pc = (-rows) % k, (-cols) % k
+    if pr or pc:
+        x = np.pad(x, ((0, pr), (0, pc)), mode="edge")
+    return x.reshape(x.shape[0] // k, k, x.shape[1] // k, k).mean(axis=(1, 3)).astype(np.float32)
+
+
+def downsample_labels(y: np.ndarray, k: int) -> np.ndarray:
+    """Shrink an integer label image by ``k``: the label at each block's centre pixel."""
+    rows, cols = y.shape
+    pr, pc = (-rows) % k, (-cols) % k
+    if pr or pc:
+        y = np.pad(y, ((0, pr), (0, pc)), mode="edge")
+    return np.ascontiguousarray(y[k // 2 :: k, k // 2 :: k])
+
+
+def _upsample_probs(p: np.ndarray, k: int, shape: tuple[int, int]) -> np.ndarray:
+    """(C, m, n) probabilities of block-mean pixels → (C, M, N) by bilinear interpolation."""
+    from scipy.ndimage import map_coordinates
+
+    rr = (np.arange(shape[0]) + 0.5) / k - 0.5
+    cc = (np.arange(shape[1]) + 0.5) / k - 0.5
+    grid = np.meshgrid(rr, cc, indexing="ij")
+    return np.stack([map_coordinates(c, grid, order=1, mode="nearest") for c in p]).astype(np.float32)
+
+
+def _pad_to(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+    rows, cols = x.shape
+    pr, pc = (-rows) % multiple, (-cols) % multiple
+    if pr or pc:
+        mode = "reflect" if min(rows, cols) > max(pr, pc) else "symmetric"
+        x = np.pad(x, ((0, pr), (0, pc)), mode=mode)
+    return x, (rows, cols)
+
+
+def _forward_probs(model: Any, batch: np.ndarray, device: Any) -> np.ndarray:
+    """(B, H, W) float32 → (B, C, H, W) softmax probabilities."""
+    import torch
+
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(batch[:, None])).to(device)
+        return torch.softmax(model(x), dim=1).float().cpu().numpy()
+
+
+@dataclass(frozen=True, eq=False)
+class Segmenter:
+    """A trained segmentation network with what it needs to read images.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        Maps (B, 1, H, W) standardised images to class logits (B, C, H, W).
+    classes : tuple of int
+        The label value written for each output channel (e.g. ``(0, 255)``).
+    class_names : tuple of str
+        A name per class.
+    preprocessing : dict
+        See :func:`prepare_image`.
+    path : Path or None
+        The artifact folder it was loaded from.
+    meta : dict
+        The artifact's ``config.json``.
+    """
+
+    model: Any
+    classes: tuple[int, ...]
+    class_names: tuple[str, ...]
+    preprocessing: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PREPROCESSING))
+    path: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def multiple(self) -> int:
+        """Network input sides must be multiples of this many pixels."""
+        return int(getattr(getattr(self.model, "config", None), "multiple", 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        cfg = getattr(self.model, "config", None)
+        return {
+            "path": None if self.path is None else str(self.path),
+            "classes": list(self.classes),
+            "class_names": list(self.class_names),
+            "preprocessing": dict(self.preprocessing),
+            "config": cfg.to_dict() if hasattr(cfg, "to_dict") else None,
+        }
+
+    def predict_proba(
+        self,
+        image: np.ndarray,
+        *,
+        tile_size: int | None = 256,
+        overlap: int = 32,
+        batch_size: int = 4,
+        device: Any = "auto",
+    ) -> np.ndarray:
+        """Class probabilities of every pixel.
+
+        Parameters
+        ----------
+        image : (M, N) ndarray
+            Grey image of any size and dtype.
+        tile_size : int or None, default 256
+            Side of the square tiles the image is cut into (a multiple of
+            :attr:`multiple`); neighbouring tiles' softmax outputs are blended with weights
+            that ramp down over ``overlap`` pixels towards each tile edge, so seams do not
+            show.  ``None`` runs the whole image at once (padded to a multiple).
+        overlap : int, default 32
+            Overlap of neighbouring tiles in pixels (at most half a tile; larger values
+            are reduced to ``tile_size // 2``).
+        batch_size : int, default 4
+            Tiles per forward pass.
+        device : "auto", "cpu", "cuda" or torch.device
+            ``"auto"`` uses CUDA when available.
+
+        Returns
+        -------
+        (C, M, N) ndarray of float32
+            Probabilities summing to 1 over the classes.
+        """
+        from semlab.preprocess import tile, untile
+
+        full = image_2d(image, "predict_proba").shape
+        k = int(self.preprocessing.get("downsample", 1))
+        x = prepare_image(image, self.preprocessing)  # shrunk by k
+        batch_size = positive_int(batch_size, "batch_size")
+        dev = resolve_device(device)
+        model = self.model.to(dev).eval()
+        m = self.multiple
+        if tile_size is None:
+            padded, (rows, cols) = _pad_to(x, m)
+            probs = _forward_probs(model, padded[None], dev)[0][:, :rows, :cols]
+            return _upsample_probs(probs, k, full) if k > 1 else probs
+        tile_size = positive_int(tile_size, "tile_size")
+        if tile_size % m:
+            raise ParameterError(f"tile_size={tile_size} must be a multiple of {m} for this network (depth)")
+        overlap = min(positive_int(overlap, "overlap", minimum=0), tile_size // 2)
+        tiles, grid = tile(x, tile_size, overlap=overlap)
+        out = np.empty((len(tiles), len(self.classes), tile_size, tile_size), dtype=np.float32)
+        for s in range(0, len(tiles), batch_size):
+            out[s : s + batch_size] = _forward_probs(model, tiles[s : s + batch_size], dev)
+        probs = untile(np.moveaxis(out, 1, -1), grid, blend="linear")
+        probs = np.moveaxis(probs, -1, 0)
+        if k > 1:
+            probs = _upsample_probs(probs, k, full)
+        return (probs / probs.sum(axis=0, keepdims=True)).astype(np.float32)
+
+    def predict(self, image: np.ndarray, **options: Any) -> np.ndarray:
+        """(M, N) label image (the class values in :attr:`classes`); ``options`` as in
+        :meth:`predict_proba`."""
+        probs = self.predict_proba(image, **options)
+        values = np.asarray(self.classes)
+        dtype = np.uint8 if values.min() >= 0 and values.max() < 256 else np.int32
+        return values[np.argmax(probs, axis=0)].astype(dtype)
+
+    def predict_stack(self, volume: np.ndarray, **options: Any) -> np.ndarray:
+        """(P, M, N) labels of a (P, M, N) stack, segmented slice by slice."""
+        v = np.asarray(volume)
+        if v.ndim != 3 or v.size == 0:
+            raise ParameterError(f"volume has shape {v.shape}; predict_stack takes a non-empty (P, M, N) stack")
+        return np.stack([self.predict(s, **options) for s in v])
+
+
+def load_segmenter(path: str | os.PathLike, *, device: Any = "cpu") -> Segmenter:
+    """Load a segmenter artifact folder written by :func:`train_segmenter`.
+
+    Raises
+    ------
+    MissingFileError, FileFormatError
+        No such folder, or it does not hold a semlab segmenter.
+    """
+    from semlab.registry import load_artifact
+
+    art = load_artifact(path, kind="segmenter", map_location=device)
+    extra = art.meta.get("extra") or {}
+    classes = tuple(int(c) for c in extra.get("classes", range(art.config.n_classes)))
+    if len(classes) != art.config.n_classes:
+        raise FileFormatError(f"{art.path}: config.json lists {len(classes)} classes for a {art.config.n_classes}-class network")
+    names: Sequence[str] = extra.get("class_names") or [f"class_{c}" for c in classes]
+    return Segmenter(
+        model=art.model,
+        classes=classes,
+        class_names=tuple(str(n) for n in names),
+        preprocessing={**DEFAULT_PREPROCESSING, **(art.meta.get("preprocessing") or {})},
+        path=art.path,
+        meta=art.meta,
+    )

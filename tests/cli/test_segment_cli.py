@@ -1,0 +1,111 @@
+"""``semlab segment``, ``train-segmenter`` and ``score-segmentation`` on tiny synthetic files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semlab.cli import main
+from semlab.io import read_micrograph, read_volume, write_micrograph
+
+
+def _pair(seed, shape=(48, 64)):
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    truth = np.zeros(shape, np.uint8)  # 1 = dark pore, 0 = bright solid (threshold convention)
+    for _ in range(5):
+        r, c, rad = rng.integers(0, shape[0]), rng.integers(0, shape[1]), rng.integers(4, 8)
+        truth[(rr - r) ** 2 + (cc - c) ** 2 <= rad**2] = 1
+    image = np.clip(np.where(truth == 1, 60.0, 190.0) + rng.normal(0, 12, shape), 0, 255).astype(np.uint8)
+    return image, truth
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> dict[str, Path]:
+    img, lab = tmp_path / "img", tmp_path / "lab"
+    for i in range(3):
+        image, truth = _pair(i)
+        write_micrograph(img / f"s{i}.tif", image, pixel_size=0.01)
+        write_micrograph(lab / f"s{i}.tif", truth)
+    return {"img": img, "lab": lab, "root": tmp_path}
+
+
+def test_segment_otsu_writes_labels_overlays_and_fractions(data, capsys):
+    out = data["root"] / "seg"
+    rc = main(["segment", str(data["img"]), "--method", "otsu", "--out", str(out), "--truth", str(data["lab"])])
+    assert rc == 0, capsys.readouterr().err
+    for i in range(3):
+        labels = read_micrograph(out / f"s{i}.tif")
+        assert labels.pixel_size == pytest.approx(0.01)
+        truth = read_micrograph(data["lab"] / f"s{i}.tif").image
+        assert np.mean(labels.image == truth) > 0.97
+        assert (out / f"s{i}_overlay.png").is_file()
+    rows = list(csv.DictReader((out / "phase_fractions.csv").open()))
+    assert [r["file"].endswith(f"s{i}.tif") for i, r in enumerate(rows)] == [True] * 3
+    assert abs(float(rows[0]["fraction_pore"]) + float(rows[0]["fraction_solid"]) - 1) < 1e-5
+    # scoring the result against the truth
+    rc = main(["score-segmentation", "--truth", str(data["lab"]), "--pred", str(out), "--out", str(out / "s.csv")])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "all 3 images: mean IoU" in text
+    scores = list(csv.DictReader((out / "s.csv").open()))
+    assert scores[-1]["file"] == "ALL" and float(scores[-1]["mean_iou"]) > 0.9
+
+
+def test_segment_hybrid_stack(data, capsys):
+    stack_dir = data["root"] / "stack"
+    for i in range(3):
+        write_micrograph(stack_dir / f"z{i:02d}.tif", _pair(10 + i)[0], pixel_size=0.02)
+    out = data["root"] / "seg3d"
+    assert main(["segment", str(stack_dir), "--stack", "--method", "hybrid", "--out", str(out)]) == 0
+    vol = read_volume(out / "stack.tif").data
+    assert vol.shape == (3, 48, 64) and set(np.unique(vol)) <= {0, 1, 2}
+    rows = list(csv.DictReader((out / "phase_fractions.csv").open()))
+    assert [r["slice"] for r in rows] == ["0", "1", "2"] and "fraction_shine_through" in rows[0]
+
+
+def test_train_then_segment_with_the_model(data, capsys):
+    model = data["root"] / "unet"
+    rc = main([
+        "train-segmenter", "--images", str(data["img"]), "--labels", str(data["lab"]), "--out", str(model),
+        "--max-steps", "6", "--val-every", "3", "--patch-size", "32", "--batch-size", "2",
+        "--depth", "2", "--width", "4", "--device", "cpu", "--class-names", "solid,pore",
+    ])
+    assert rc == 0, capsys.readouterr().err
+    assert (model / "config.json").is_file() and (model / "model.pt").is_file()
+    out = data["root"] / "seg_model"
+    rc = main(["segment", str(data["img"] / "s0.tif"), "--method", str(model), "--out", str(out),
+               "--tile-size", "32", "--overlap", "8", "--device", "cpu"])
+    assert rc == 0, capsys.readouterr().err
+    assert read_micrograph(out / "s0.tif").image.shape == (48, 64)
+    assert "fraction_solid" in (out / "phase_fractions.csv").read_text()
+
+
+def test_errors_are_one_line(data, capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train-segmenter", "--images", str(empty), "--labels", str(data["lab"])]) == 2
+    assert "folder holds no images" in capsys.readouterr().err
+    # labels of another shape than their images
+    bad = tmp_path / "badlab"
+    write_micrograph(bad / "s0.tif", np.zeros((10, 10), np.uint8))
+    write_micrograph(bad / "s1.tif", np.zeros((10, 10), np.uint8))
+    write_micrograph(bad / "s2.tif", np.zeros((10, 10), np.uint8))
+    assert main(["train-segmenter", "--images", str(data["img"]), "--labels", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "labels have shape (10, 10)" in err and len(err.strip().splitlines()) == 1
+    # unexpected label values
+    assert main(["train-segmenter", "--images", str(data["img"]), "--labels", str(data["lab"]),
+                 "--classes", "0,255"]) == 2
+    assert "unexpected value(s) [1]" in capsys.readouterr().err
+    # a model folder that is not a segmenter
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "model.pt").write_bytes(b"x")
+    assert main(["segment", str(data["img"]), "--method", str(fake), "--out", str(tmp_path / "o")]) == 2
+    assert "not a semlab segmenter" in capsys.readouterr().err
+    assert main(["segment", str(data["img"]), "--method", "kmeans", "--out", str(tmp_path / "o")]) == 2
+    assert "neither one of otsu, derivative, hybrid" in capsys.readouterr().err
