@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,10 @@ def test_demo_quick(tmp_path):
     dens = [r.relative_density_by_burst[k] for k in sorted(r.relative_density_by_burst, key=int)]
     assert all(a < b for a, b in zip(dens, dens[1:], strict=False))
     assert structure["specific_perimeter_per_um"].gt(1).all()  # µm⁻¹ at 8 nm pixels, not px⁻¹
+    # hybrid segmentation finds most pores; one overlay per burst count
+    assert 0.5 < r.pore_iou_hybrid <= 1.0
+    assert len(r.overlays) == 4 and all(Path(o).stat().st_size > 0 for o in r.overlays)
+    assert structure["porosity_hybrid"].between(0.05, 0.6).all()
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["n_patches"] == len(patches)
     assert "| 8 |" in (tmp_path / "demo" / "report.md").read_text()

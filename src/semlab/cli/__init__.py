@@ -17,7 +17,7 @@ app = typer.Typer(
     name="semlab",
     help=(
         "semlab: from SEM micrographs to process-structure-property knowledge.\n\n"
-        "Stages: ingest (info, init, add, status), preprocess (crop, patches), quantify, demo."
+        "Stages: ingest (info, init, add, status), preprocess (crop, patches), segment, quantify, demo."
     ),
     no_args_is_help=True,
     add_completion=False,

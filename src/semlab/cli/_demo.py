@@ -19,7 +19,7 @@ def demo(
 
     Renders SEM-like micrographs whose porosity falls with laser burst count, ingests them
     with their descriptor table into a workspace, crops data bars, equalizes, samples
-    patches, quantifies porosity, relative density and specific perimeter in µm and
+    patches, segments pores (hybrid threshold + superpixels), quantifies porosity, relative density and specific perimeter in µm and
     writes a report.
     """
     from rich.console import Console
@@ -51,8 +51,10 @@ def demo(
     console.print(
         "    spec. perimeter/µm  " + "".join(f"{v:8.2f}" for v in r.specific_perimeter_by_burst.values())
     )
+    console.print(f"  segmented   hybrid threshold + superpixels, pore IoU vs truth {r.pore_iou_hybrid:.2f}")
     console.print(f"  workspace   {r.workspace}")
     console.print(f"  structure   {r.structure_table} (and .csv)")
     console.print(f"  report      {r.report}")
     console.print(f"  pictures    {r.contact_sheet}")
     console.print(f"              {r.patch_sheet}")
+    console.print(f"  overlays    {Path(r.overlays[0]).parent}/ ({len(r.overlays)} PNG)")
