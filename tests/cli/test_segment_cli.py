@@ -109,3 +109,17 @@ def test_errors_are_one_line(data, capsys, tmp_path):
     assert "not a semlab segmenter" in capsys.readouterr().err
     assert main(["segment", str(data["img"]), "--method", "kmeans", "--out", str(tmp_path / "o")]) == 2
     assert "neither one of otsu, derivative, hybrid" in capsys.readouterr().err
+
+
+def test_segment_crops_the_data_bar(tmp_path):
+    from semlab.data import render_sintered_film
+    from semlab.io import read_micrograph, write_micrograph
+
+    m = render_sintered_film(2, shape=(128, 128), rng=0)
+    src = write_micrograph(tmp_path / "film.tif", m.image, pixel_size=m.pixel_size)  # no databar_row metadata
+    assert main(["segment", str(src), "--method", "otsu", "--out", str(tmp_path / "seg")]) == 0
+    labels = read_micrograph(tmp_path / "seg" / "film.tif")
+    assert labels.image.shape == (m.databar_row, 128)  # bar detected in the pixels and cut
+    assert labels.pixel_size == pytest.approx(m.pixel_size)
+    assert main(["segment", str(src), "--method", "otsu", "--no-crop", "--out", str(tmp_path / "raw")]) == 0
+    assert read_micrograph(tmp_path / "raw" / "film.tif").image.shape == (128, 128)

@@ -17,14 +17,10 @@ _DROP_KEYS = {"raw", "databar_row", "pixel_size_source", "pixel_size_file_um", "
 
 def _bar_row(m: Any, *, use_metadata: bool) -> tuple[int | None, str]:
     """(first bar row or None, where it came from) for a Micrograph."""
-    from semlab.preprocess import find_databar
+    from semlab.preprocess import locate_databar
 
-    height = m.image.shape[0]
-    row = m.metadata.get("databar_row") if use_metadata else None
-    if isinstance(row, int) and not isinstance(row, bool) and 0 < row < height:
-        return row, "metadata"
-    row = find_databar(m.image)
-    return row, ("detected" if row is not None else "none")
+    row, source = locate_databar(m.image, m.metadata if use_metadata else None)
+    return row, source or "none"
 
 
 def _writable(image: Any) -> Any:

@@ -41,8 +41,11 @@ def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
     return out
 
 
-def _read_array(path: Path, *, pixel_size: float | None = None) -> tuple[Any, float | None]:
-    """(2-D image or 3-D stack, pixel size µm) of a file; multipage TIFFs are stacks."""
+def _read_array(path: Path, *, pixel_size: float | None = None, crop: bool = False) -> tuple[Any, float | None]:
+    """(2-D image or 3-D stack, pixel size µm) of a file; multipage TIFFs are stacks.
+
+    With ``crop``, a 2-D image loses its data bar (metadata row, else detected).
+    """
     import warnings
 
     from semlab.io import read_micrograph, read_volume
@@ -53,6 +56,12 @@ def _read_array(path: Path, *, pixel_size: float | None = None) -> tuple[Any, fl
     if (m.metadata.get("pages") or 1) > 1:
         v = read_volume(path)
         return v.data, m.pixel_size
+    if crop:
+        from semlab.preprocess import locate_databar
+
+        row, _ = locate_databar(m.image, m.metadata)
+        if row is not None:
+            return m.image[:row], m.pixel_size
     return m.image, m.pixel_size
 
 
@@ -103,6 +112,9 @@ def segment(
     overlap: int = typer.Option(32, "--overlap", help="model: tile overlap in pixels (blended)."),
     device: str = typer.Option("auto", "--device", help="model: auto, cpu or cuda."),
     pixel_size: float | None = typer.Option(None, "--pixel-size", help="µm per pixel, overriding the files."),
+    crop: bool = typer.Option(
+        True, "--crop/--no-crop", help="Remove the data bar of 2-D images first (metadata row, else detected)."
+    ),
 ) -> None:
     """Segment micrographs or stacks into label images.
 
@@ -110,7 +122,7 @@ def segment(
 
     Writes OUT/<name>.tif (labels, pixel size kept), OUT/<name>_overlay.png (image | labels, or image | truth | prediction | errors with --truth; middle slice of stacks) and OUT/phase_fractions.csv (one row per image or slice).
 
-    Example: semlab segment cropped/*.tif --method hybrid --out seg/
+    Example: semlab segment images/*.tif --method hybrid --out seg/
     """
     import numpy as np
 
@@ -154,7 +166,7 @@ def segment(
             v = read_volume(path)
             data, px = v.data, (pixel_size or (v.voxel_size[1] if v.voxel_size else None))
         else:
-            data, px = _read_array(path, pixel_size=pixel_size)
+            data, px = _read_array(path, pixel_size=pixel_size, crop=crop)
         if data.ndim == 3:
             labels = np.stack([segment_image(s, method=resolved, **options) for s in data])
         else:

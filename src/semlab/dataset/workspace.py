@@ -339,17 +339,10 @@ def _crop_box(
     image: Any, metadata: dict[str, Any], detect: bool
 ) -> tuple[int | None, str | None, tuple[int, ...]]:
     """(databar_row, source, crop box) of an image."""
-    rows, cols = image.shape
-    bar, source = None, None
-    meta_row = metadata.get("databar_row")
-    if isinstance(meta_row, int | float) and not isinstance(meta_row, bool) and 0 < int(meta_row) < rows:
-        bar, source = int(meta_row), "metadata"
-    elif detect:
-        from semlab.preprocess import find_databar
+    from semlab.preprocess import locate_databar
 
-        found = find_databar(image)
-        if found is not None and 0 < int(found) < rows:
-            bar, source = int(found), "detected"
+    rows, cols = image.shape
+    bar, source = locate_databar(image, metadata, detect=detect)
     return bar, source, (0, bar if bar is not None else rows, 0, cols)
 
 

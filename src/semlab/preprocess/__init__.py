@@ -8,7 +8,7 @@ package, scikit-image and SciPy inside the functions that use them.
 >>> from semlab.preprocess import crop_databar, equalize, resample, sample_patches
 """
 
-from semlab.preprocess.databar import crop_databar, find_databar
+from semlab.preprocess.databar import crop_databar, find_databar, locate_databar
 from semlab.preprocess.intensity import EQUALIZE_METHODS, equalize, rescale_unit, unit_range
 from semlab.preprocess.patches import (
     TILE_BLENDS,
@@ -28,6 +28,7 @@ __all__ = [
     "crop_databar",
     "equalize",
     "find_databar",
+    "locate_databar",
     "rescale_unit",
     "resample",
     "resample_shape",

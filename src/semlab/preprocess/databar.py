@@ -253,3 +253,38 @@ def crop_databar(image: np.ndarray, *, row: int | None = None) -> np.ndarray:
             f"row={row} is outside the image of {a.shape[0]} rows; give 1 <= row <= {a.shape[0]}"
         )
     return a[: int(row)]
+
+
+def locate_databar(
+    image: np.ndarray, metadata: dict | None = None, *, detect: bool = True
+) -> tuple[int | None, str | None]:
+    """First data-bar row of a micrograph and where that row came from.
+
+    The vendor's own statement wins (``metadata["databar_row"]``, which
+    :func:`semlab.io.read_micrograph` fills for FEI/Thermo files and semlab's TIFFs);
+    otherwise the bar is detected in the pixels with :func:`find_databar`.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        The micrograph as read (bar included).
+    metadata : dict, optional
+        ``Micrograph.metadata``.
+    detect : bool, default True
+        Fall back on :func:`find_databar` when the metadata says nothing.
+
+    Returns
+    -------
+    row : int or None
+        First row of the bar (crop with ``image[:row]``), or ``None``.
+    source : {"metadata", "detected"} or None
+    """
+    rows = np.shape(image)[0]
+    meta_row = (metadata or {}).get("databar_row")
+    if isinstance(meta_row, int | float) and not isinstance(meta_row, bool) and 0 < int(meta_row) < rows:
+        return int(meta_row), "metadata"
+    if detect:
+        found = find_databar(image)
+        if found is not None and 0 < int(found) < rows:
+            return int(found), "detected"
+    return None, None
