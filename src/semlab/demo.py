@@ -160,9 +160,9 @@ def run_demo(
         cropped[rec["original_name"]] = int(ws.get(rec["hash"]).shape[0] - m.image.shape[0])
 
         # Hybrid segmentation (threshold + SLIC superpixels): 0 solid, 1 pore, 2 shine-through
-        # pore; scored against the generator's truth (labels 1 = solid, 0 = pore).
+        # pore; scored against the generator's truth (same convention: 0 = solid, 1 = pore).
         seg = segment_image(m.image, method="hybrid")
-        truth_pore = read_micrograph(synthetic / "labels" / rec["original_name"]).image == 0
+        truth_pore = read_micrograph(synthetic / "labels" / rec["original_name"]).image == 1
         scores = score_segmentation(truth_pore.astype(np.uint8), (seg > 0).astype(np.uint8), classes=[0, 1])
         segmentation.append(
             {
@@ -238,7 +238,7 @@ def run_demo(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pores cut by the border are excluded from size statistics
         structure = descriptor_table(
-            sorted((synthetic / "labels").glob("*.tif")), table=synthetic / "descriptors.csv", phase=0
+            sorted((synthetic / "labels").glob("*.tif")), table=synthetic / "descriptors.csv", phase=1
         )
     structure = structure.rename(columns={"phase_fraction": "porosity_measured"})
     structure["relative_density"] = 1.0 - structure["porosity_measured"]

@@ -123,3 +123,19 @@ def test_segment_crops_the_data_bar(tmp_path):
     assert labels.pixel_size == pytest.approx(m.pixel_size)
     assert main(["segment", str(src), "--method", "otsu", "--no-crop", "--out", str(tmp_path / "raw")]) == 0
     assert read_micrograph(tmp_path / "raw" / "film.tif").image.shape == (128, 128)
+
+
+def test_synthetic_truth_and_segmentation_share_a_convention(tmp_path):
+    """Generator ground truth and segment labels both use 0 = solid, 1 = pore, so they score directly."""
+    from semlab.data import sintering_series
+
+    sintering_series(tmp_path / "syn", burst_counts=(2,), samples_per_level=1, images_per_sample=2,
+                     shape=(192, 192), seed=0)
+    assert main(["segment", str(tmp_path / "syn" / "images"), "--method", "hybrid",
+                 "--out", str(tmp_path / "seg")]) == 0
+    out = tmp_path / "scores.csv"
+    assert main(["score-segmentation", "--truth", str(tmp_path / "syn" / "labels"), "--pred", str(tmp_path / "seg"),
+                 "--merge", "2=1", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    accuracy = [float(r["accuracy"]) for r in rows]
+    assert len(accuracy) >= 2 and min(accuracy) > 0.8  # inverted labels would score below 0.5

@@ -258,9 +258,10 @@ class SyntheticMicrograph:
     image : (M, N) ndarray of uint8 or uint16
         The micrograph, data bar included.
     labels : (M_content, N) ndarray of uint8
-        Ground truth for the rows above the data bar: 1 = solid, 0 = pore.
+        Ground truth for the rows above the data bar: 0 = solid, 1 = pore (the convention of
+        :mod:`semlab.segment`, so it can be scored against a segmentation directly).
     porosity : float
-        True pore area fraction of the content area (``1 - labels.mean()``).
+        True pore area fraction of the content area (``labels.mean()``).
     pixel_size : float
         µm per pixel.
     databar_row : int or None
@@ -405,7 +406,7 @@ def render_sintered_film(
     Returns
     -------
     SyntheticMicrograph
-        ``image`` (M, N), ``labels`` (M_content, N) with 1 = solid, ``porosity`` (true pore
+        ``image`` (M, N), ``labels`` (M_content, N) with 0 = solid, 1 = pore, ``porosity`` (true pore
         area fraction of the content), ``pixel_size`` µm, ``databar_row`` and ``params``.
 
     Raises
@@ -466,8 +467,8 @@ def render_sintered_film(
     surface = ndimage.gaussian_filter(height, smooth, mode="nearest")[margin:-margin, margin:-margin]
     level = float(np.quantile(surface, target))
     solid = surface > level
-    labels = solid.astype(np.uint8)
-    porosity = float(1.0 - labels.mean())
+    labels = (~solid).astype(np.uint8)  # 0 = solid, 1 = pore, as semlab.segment writes
+    porosity = float(labels.mean())
 
     # structure → SE signal
     gy, gx = np.gradient(surface)
@@ -549,7 +550,7 @@ def sintering_series(
     * ``images/<sample>_b<burst>_<k>.tif`` — the micrographs (e.g. ``images/s01_b1_0.tif``),
       written by :func:`semlab.io.write_micrograph` with the pixel size and metadata
       ``databar_row``, ``sample``, ``burst_count``, ``duty_cycle``, ``porosity``, ``seed``;
-    * ``labels/<same name>`` — uint8 ground truth, 1 = solid, 0 = pore, for the rows above
+    * ``labels/<same name>`` — uint8 ground truth, 0 = solid, 1 = pore, for the rows above
       the data bar (when ``write_labels``);
     * ``descriptors.csv`` — the table returned, written last (a stale one is removed
       first), so its presence marks a complete series.

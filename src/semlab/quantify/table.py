@@ -180,7 +180,7 @@ def descriptor_table(
         µm per pixel (voxel) for all images; default each file's calibration.  Images
         must either all have a pixel size or none (then every length is in pixels).
     phase : int or sequence of int
-        The phase described (e.g. 1 = solid).
+        The phase described (e.g. 1 = pore in semlab.segment labels).
     three_d : bool
         Sources are volumes: :func:`~semlab.quantify.describe_3d` instead of
         :func:`~semlab.quantify.describe_2d`.

@@ -568,7 +568,7 @@ def describe_2d(
     Parameters
     ----------
     labels : (M, N) ndarray of int or bool
-        Phase labels (e.g. 0 = pore, 1 = solid).  Grey images are refused.
+        Phase labels (e.g. 0 = solid, 1 = pore, as semlab.segment writes).  Grey images are refused.
     pixel_size : float, optional
         µm per pixel (square pixels).  ``None``: every length is in pixels and
         ``length_unit`` says ``"px"``.

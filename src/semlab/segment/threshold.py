@@ -2,8 +2,7 @@
 
 Label convention of every threshold here and of :func:`semlab.segment.hybrid_annotation`:
 ``0`` = bright phase (solid, above the threshold), ``1`` = dark phase (pore, at or below the
-threshold).  ``render_sintered_film`` labels are the other way round (1 = solid), so
-compare with ``1 - labels``.
+threshold).  ``semlab.data.render_sintered_film`` writes its ground truth the same way.
 """
 
 from __future__ import annotations
