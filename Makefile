@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP) -e .
+	$(PIP) -e '.[all]'
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
@@ -21,7 +21,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 
 venv: $(VENV)/.installed
 
-## make demo: create .venv, install semlab, run the end-to-end demo on synthetic data
+## make demo: create .venv, install semlab with all its stages, run the end-to-end demo on synthetic data
 demo: $(VENV)/.installed
 	$(BIN)/semlab demo --out $(DEMO_DIR)
 

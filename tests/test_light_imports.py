@@ -18,6 +18,12 @@ CASES = {
     "semlab.dataset": DEEP,
     "semlab.quantify": DEEP | {"porespy", "cripser"},
     "semlab.segment": DEEP,
+    "semlab.features": DEEP,
+    "semlab.learn": DEEP,
+    "semlab.maps": DEEP,
+    "semlab.relate": DEEP | {"shap"},
+    "semlab.generate": DEEP,
+    "semlab.serve": DEEP,
     "semlab.cli": DEEP | {"pandas", "skimage", "scipy"},
 }
 

@@ -17,7 +17,9 @@ app = typer.Typer(
     name="semlab",
     help=(
         "semlab: from SEM micrographs to process-structure-property knowledge.\n\n"
-        "Stages: ingest (info, init, add, status), preprocess (crop, patches), segment, quantify, demo."
+        "Stages: ingest (info, init, add, status), preprocess (crop, patches), features (embed), "
+        "learn (train, finetune, predict), maps (map), segment, quantify, relate (relate, predict-property), "
+        "generate, serve, demo."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -47,7 +49,13 @@ from semlab.cli import _ingest  # noqa: E402,F401,I001
 from semlab.cli import _dataset  # noqa: E402,F401
 from semlab.cli import _preprocess  # noqa: E402,F401
 from semlab.cli import _segment  # noqa: E402,F401
+from semlab.cli import _features  # noqa: E402,F401
+from semlab.cli import _learn  # noqa: E402,F401
+from semlab.cli import _maps  # noqa: E402,F401
 from semlab.cli import _quantify  # noqa: E402,F401
+from semlab.cli import _relate  # noqa: E402,F401
+from semlab.cli import _generate  # noqa: E402,F401
+from semlab.cli import _serve  # noqa: E402,F401
 from semlab.cli import _demo  # noqa: E402,F401
 
 

@@ -1,0 +1,5 @@
+"""``semlab embed`` (stage: features)."""
+
+from __future__ import annotations
+
+from semlab.cli import app  # noqa: F401

@@ -1,0 +1,1 @@
+"""Conditional generation of micrographs (ACWGAN-GP, conditional DDPM), conditioning, evaluation with descriptors."""

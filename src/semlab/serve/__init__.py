@@ -1,0 +1,1 @@
+"""The local web app: FastAPI backend and its static front end over the same public API."""
