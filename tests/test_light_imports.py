@@ -24,7 +24,7 @@ CASES = {
     "semlab.relate": DEEP | {"shap"},
     "semlab.generate": DEEP,
     "semlab.serve": DEEP,
-    "semlab.cli": DEEP | {"pandas", "skimage", "scipy"},
+    "semlab.cli": DEEP | {"pandas", "skimage", "scipy", "shap"},
 }
 
 

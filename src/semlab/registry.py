@@ -57,6 +57,11 @@ _FORMAT_VERSION = 1
 #: Modules that register the built-in models of each kind, imported on first use.
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "segmenter": ("semlab.segment.unet",),
+    "backbone": ("semlab.features.backbones",),
+    "generator": ("semlab.generate.models",),
+    "head": ("semlab.learn.heads",),
+    "finetuned": ("semlab.learn.heads",),
+    "regressor": ("semlab.relate.models",),
 }
 
 _REGISTRY: dict[str, dict[str, ModelSpec]] = {}

@@ -1,1 +1,54 @@
-"""Structure-property relations: regression with leave-one-out CV, feature-subset search, engineered features, SHAP."""
+"""Structure-property relations: regression with leave-one-out CV, feature-subset search, engineered features, SHAP.
+
+>>> from semlab.relate import fit_relation, search_features, shap_values, save_run
+
+Fit and validate
+    :func:`fit_relation` (linear, ridge or gbr; LOOCV or K-fold; held-out test table; PCA
+    of CNN features) → :class:`RelationResult`; :func:`search_features` ranks every subset of
+    up to k features by LOOCV R² with adjusted R², AICc and BIC.
+Engineered features
+    :func:`add_alpha` (Bruggeman α = −ln τ / ln D), :func:`add_beta` (β = M / (|G|·φ)),
+    :func:`apply_formulas` (safe ``"name = expression"`` over columns).
+Explain and plot
+    :func:`shap_values` (exact for linear models), :mod:`semlab.relate.plots` (parity,
+    residuals, SHAP bar and beeswarm; matplotlib imported when called).
+Save and predict
+    :func:`save_run` (run folder), :func:`load_model`, :func:`predict_property`.
+
+Tiny tables are the rule in this field: fits warn (:class:`RelateWarning`, one line each)
+when features exceed rows/3, when a coefficient's sign flips between CV folds and when
+features are near-collinear.  scikit-learn, shap and matplotlib are imported only when used.
+"""
+
+from semlab.relate._common import RelateWarning, Scores
+from semlab.relate.demo import RelateDemo, demo_step
+from semlab.relate.explain import ShapValues, shap_values
+from semlab.relate.fit import RelationResult, fit_relation, search_features
+from semlab.relate.formulas import FUNCTIONS, Formula, add_alpha, add_beta, apply_formulas, parse_formula
+from semlab.relate.models import MODELS, PCAFeatures, RelationModel, pca_features
+from semlab.relate.run import load_model, predict_property, save_run
+
+__all__ = [
+    "FUNCTIONS",
+    "MODELS",
+    "Formula",
+    "PCAFeatures",
+    "RelateDemo",
+    "RelateWarning",
+    "RelationModel",
+    "RelationResult",
+    "Scores",
+    "ShapValues",
+    "add_alpha",
+    "add_beta",
+    "apply_formulas",
+    "demo_step",
+    "fit_relation",
+    "load_model",
+    "parse_formula",
+    "pca_features",
+    "predict_property",
+    "save_run",
+    "search_features",
+    "shap_values",
+]
