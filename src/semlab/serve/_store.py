@@ -1,0 +1,364 @@
+"""The web app's history: its own tables in the workspace's SQLite catalog.
+
+The app adds three tables of its own to the workspace's catalog (``semlab.sqlite``), created
+with ``CREATE TABLE IF NOT EXISTS``; the workspace's own tables are not touched:
+
+``serve_images``
+    one row per distinct uploaded file: its SHA-256, where the bytes are in the workspace's
+    file store (``files/ab/<hash>.tif``, the same content-addressed store ``semlab add``
+    uses), shape, dtype, pixel size (µm) and metadata read from the file, data-bar row.
+    Uploads are kept out of the workspace's ``images`` table on purpose: they are new images
+    to analyse, not training data, so ``semlab embed``/``train``/``map`` see the study as it was.
+``serve_uploads``
+    one row per upload (also when the same bytes were uploaded before): the image hash,
+    the sanitized original file name (display only, never a path), size, whether the bytes
+    were already stored, time.
+``serve_jobs``
+    one row per requested task of an upload (``predict``, ``segment``, ``quantify``,
+    ``map``): status (``queued``, ``running``, ``done``, ``failed``), attempts, the error
+    message, the result as JSON and the relative path of a result file (overlay PNG) under
+    ``<workspace>/serve/``.
+
+Every write is one short transaction; the catalog runs in WAL mode so readers never wait
+for the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+#: Tasks an upload can ask for, in the order they run.
+TASKS = ("segment", "quantify", "predict", "map")
+#: Job states.
+STATUSES = ("queued", "running", "done", "failed")
+#: A job interrupted this many times (server stopped while it ran) is marked failed.
+MAX_ATTEMPTS = 3
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS serve_images (
+        hash              TEXT PRIMARY KEY,
+        stored_path       TEXT NOT NULL,
+        original_name     TEXT NOT NULL,
+        size_bytes        INTEGER NOT NULL,
+        rows              INTEGER NOT NULL,
+        cols              INTEGER NOT NULL,
+        dtype             TEXT NOT NULL,
+        pixel_size_um     REAL,
+        pixel_size_source TEXT,
+        databar_row       INTEGER,
+        databar_source    TEXT,
+        metadata_json     TEXT NOT NULL,
+        added_at          TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS serve_uploads (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        image_hash    TEXT NOT NULL,
+        original_name TEXT NOT NULL,
+        size_bytes    INTEGER NOT NULL,
+        duplicate     INTEGER NOT NULL,
+        uploaded_at   TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS serve_uploads_hash ON serve_uploads(image_hash)",
+    """CREATE TABLE IF NOT EXISTS serve_jobs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        upload_id   INTEGER NOT NULL REFERENCES serve_uploads(id),
+        image_hash  TEXT NOT NULL,
+        task        TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        error       TEXT,
+        result_json TEXT,
+        artifact    TEXT,
+        created_at  TEXT NOT NULL,
+        started_at  TEXT,
+        finished_at TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS serve_jobs_upload ON serve_jobs(upload_id)",
+    "CREATE INDEX IF NOT EXISTS serve_jobs_status ON serve_jobs(status)",
+)
+
+
+def now() -> str:
+    """ISO 8601 time, UTC, milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NumPy scalars as Python numbers and NaN/inf as ``None`` (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Store:
+    """Uploads and jobs of the web app in ``catalog`` (the workspace's SQLite file)."""
+
+    def __init__(self, catalog: str | Path) -> None:
+        self.catalog = Path(catalog)
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(f"file:{self.catalog}?mode=rw", uri=True, isolation_level=None, timeout=30.0)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            yield conn
+        finally:
+            conn.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def add_image(self, row: dict[str, Any]) -> bool:
+        """Catalogue an uploaded image (columns of ``serve_images``); ``False`` if it was there."""
+        row = {**row, "added_at": now()}
+        cols = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._connect() as conn:
+            cur = conn.execute(f"INSERT OR IGNORE INTO serve_images ({cols}) VALUES ({marks})", row)
+            return cur.rowcount == 1
+
+    def add_upload(
+        self, image_hash: str, original_name: str, size_bytes: int, duplicate: bool, tasks: list[str]
+    ) -> tuple[int, list[int]]:
+        """Record an upload and queue its tasks (one transaction); (upload id, job ids)."""
+        t = now()
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "INSERT INTO serve_uploads (image_hash, original_name, size_bytes, duplicate, uploaded_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (image_hash, original_name, int(size_bytes), int(duplicate), t),
+                )
+                upload_id = int(cur.lastrowid)
+                jobs = []
+                for task in tasks:
+                    cur = conn.execute(
+                        "INSERT INTO serve_jobs (upload_id, image_hash, task, status, created_at) "
+                        "VALUES (?, ?, ?, 'queued', ?)",
+                        (upload_id, image_hash, task, t),
+                    )
+                    jobs.append(int(cur.lastrowid))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return upload_id, jobs
+
+    def start(self, job_id: int) -> sqlite3.Row | None:
+        """Mark a queued job running (attempts + 1); the job's row, or ``None`` if it is not queued."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "UPDATE serve_jobs SET status = 'running', attempts = attempts + 1, started_at = ?, "
+                    "error = NULL WHERE id = ? AND status = 'queued'",
+                    (now(), job_id),
+                )
+                row = (
+                    conn.execute("SELECT * FROM serve_jobs WHERE id = ?", (job_id,)).fetchone()
+                    if cur.rowcount
+                    else None
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return row
+
+    def finish(
+        self,
+        job_id: int,
+        *,
+        result: dict | None = None,
+        artifact: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Store a job's result (status ``done``) or its error (status ``failed``)."""
+        status = "failed" if error is not None else "done"
+        text = json.dumps(jsonable(result), ensure_ascii=False) if result is not None else None
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE serve_jobs SET status = ?, result_json = ?, artifact = ?, error = ?, finished_at = ? "
+                "WHERE id = ?",
+                (status, text, artifact, error, now(), job_id),
+            )
+
+    def retry(self, job_id: int) -> bool:
+        """Queue a failed job again (attempts reset); ``False`` if it is not failed."""
+        with self._connect() as conn:
+            cur = conn.execute(
+                "UPDATE serve_jobs SET status = 'queued', attempts = 0, error = NULL, finished_at = NULL "
+                "WHERE id = ? AND status = 'failed'",
+                (job_id,),
+            )
+            return cur.rowcount == 1
+
+    def recover(self) -> list[int]:
+        """After a restart: jobs left ``running`` or ``queued`` are queued again, or marked failed
+        (retry-able) once they were interrupted :data:`MAX_ATTEMPTS` times.  The ids to run."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "UPDATE serve_jobs SET status = 'failed', finished_at = ?, error = ? "
+                    "WHERE status = 'running' AND attempts >= ?",
+                    (
+                        now(),
+                        f"interrupted {MAX_ATTEMPTS} times by server restarts; press retry "
+                        "(POST /api/jobs/ID/retry) to run it again",
+                        MAX_ATTEMPTS,
+                    ),
+                )
+                conn.execute("UPDATE serve_jobs SET status = 'queued' WHERE status = 'running'")
+                ids = [
+                    r[0]
+                    for r in conn.execute("SELECT id FROM serve_jobs WHERE status = 'queued' ORDER BY id")
+                ]
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return ids
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def image(self, image_hash: str) -> dict[str, Any] | None:
+        """The ``serve_images`` row of an upload (``metadata`` decoded), or ``None``."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM serve_images WHERE hash = ?", (image_hash,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["metadata"] = json.loads(d.pop("metadata_json"))
+        return d
+
+    def pixel_sizes(self, hashes: set[str]) -> dict[str, float | None]:
+        """µm per pixel of uploaded (or workspace) images by hash."""
+        if not hashes:
+            return {}
+        marks = ",".join("?" * len(hashes))
+        with self._connect() as conn:
+            out = dict(
+                conn.execute(f"SELECT hash, pixel_size_um FROM images WHERE hash IN ({marks})", list(hashes))
+            )
+            out.update(
+                conn.execute(
+                    f"SELECT hash, pixel_size_um FROM serve_images WHERE hash IN ({marks})", list(hashes)
+                )
+            )
+        return out
+
+    def job(self, job_id: int) -> dict[str, Any] | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM serve_jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job_dict(row) if row is not None else None
+
+    def latest_result(self, image_hash: str, task: str) -> dict[str, Any] | None:
+        """The newest finished job of ``task`` on an image (any upload), or ``None``."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT * FROM serve_jobs WHERE image_hash = ? AND task = ? AND status = 'done' "
+                "ORDER BY id DESC LIMIT 1",
+                (image_hash, task),
+            ).fetchone()
+        return _job_dict(row) if row is not None else None
+
+    def uploads(
+        self,
+        *,
+        q: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        image_hash: str | None = None,
+        label: str | None = None,
+        upload_id: int | None = None,
+        limit: int = 500,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Uploads, newest first, each with its jobs.
+
+        ``q`` matches the file name, the image hash prefix or a predicted label (substring,
+        case-insensitive); ``task``/``status`` keep uploads that have a job of that task /
+        in that state; ``label`` keeps uploads predicted exactly so.
+        """
+        where, args = [], []
+        if image_hash:
+            where.append("u.image_hash = ?")
+            args.append(image_hash)
+        if task:
+            where.append("EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.task = ?)")
+            args.append(task)
+        if status:
+            where.append("EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.status = ?)")
+            args.append(status)
+        if label is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.task = 'predict' "
+                "AND j.status = 'done' AND CAST(json_extract(j.result_json, '$.prediction') AS TEXT) = ?)"
+            )
+            args.append(str(label))
+        if upload_id is not None:
+            where.append("u.id = ?")
+            args.append(int(upload_id))
+        if q:
+            like = f"%{q.lower()}%"
+            where.append(
+                "(lower(u.original_name) LIKE ? OR u.image_hash LIKE ? OR EXISTS (SELECT 1 FROM serve_jobs j "
+                "WHERE j.upload_id = u.id AND j.task = 'predict' AND j.status = 'done' "
+                "AND lower(CAST(json_extract(j.result_json, '$.prediction') AS TEXT)) LIKE ?))"
+            )
+            args += [like, f"{q.lower()}%", like]
+        sql = "SELECT * FROM serve_uploads u"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY u.id DESC LIMIT ? OFFSET ?"
+        with self._connect() as conn:
+            uploads = [dict(r) for r in conn.execute(sql, [*args, int(limit), int(offset)])]
+            if uploads:
+                ids = [u["id"] for u in uploads]
+                marks = ",".join("?" * len(ids))
+                jobs = conn.execute(
+                    f"SELECT * FROM serve_jobs WHERE upload_id IN ({marks}) ORDER BY id", ids
+                ).fetchall()
+            else:
+                jobs = []
+        by_upload: dict[int, list[dict[str, Any]]] = {}
+        for j in jobs:
+            by_upload.setdefault(j["upload_id"], []).append(_job_dict(j))
+        for u in uploads:
+            u["duplicate"] = bool(u["duplicate"])
+            u["jobs"] = by_upload.get(u["id"], [])
+        return uploads
+
+    def counts(self) -> dict[str, int]:
+        with self._connect() as conn:
+            n_uploads = conn.execute("SELECT COUNT(*) FROM serve_uploads").fetchone()[0]
+            n_images = conn.execute("SELECT COUNT(DISTINCT image_hash) FROM serve_uploads").fetchone()[0]
+            states = dict(conn.execute("SELECT status, COUNT(*) FROM serve_jobs GROUP BY status").fetchall())
+        return {"uploads": n_uploads, "images": n_images, **{s: int(states.get(s, 0)) for s in STATUSES}}
+
+
+def _job_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["result"] = json.loads(d.pop("result_json")) if d.get("result_json") else None
+    return d
