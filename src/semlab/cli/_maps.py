@@ -2,4 +2,131 @@
 
 from __future__ import annotations
 
-from semlab.cli import app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from semlab.cli import app
+
+_PANEL = "Maps"
+_DEFAULT_PORT = 8765
+
+
+@app.command("map", rich_help_panel=_PANEL)
+def map_cmd(
+    workspace: Path = typer.Argument(..., help="Workspace folder with features (`semlab embed` first)."),
+    color_by: str | None = typer.Option(
+        None, "--color-by", "-c", help="Column to colour by at start (e.g. burst_count, porosity, sample)."
+    ),
+    method: str = typer.Option("umap", "--method", "-m", help="Embedding: umap, pca or tsne."),
+    backbone: str | None = typer.Option(
+        None, "--backbone", help="Which stored features (default: the latest)."
+    ),
+    per_patch: bool = typer.Option(
+        False, "--per-patch", help="One point per patch instead of one per image."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the embedding (same seed, same map)."),
+    n_neighbors: int = typer.Option(
+        15, "--n-neighbors", min=2, help="UMAP: neighbours per point (local vs global)."
+    ),
+    min_dist: float = typer.Option(0.1, "--min-dist", min=0.0, help="UMAP: minimum distance between points."),
+    metric: str = typer.Option("euclidean", "--metric", help="UMAP: feature metric (euclidean, cosine, …)."),
+    thumb_size: int = typer.Option(128, "--thumb-size", min=16, help="Thumbnail side in pixels (cached)."),
+    export: Path | None = typer.Option(
+        None,
+        "--export",
+        "-o",
+        help="Write one standalone HTML file (opens without a server) instead of serving.",
+    ),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        min=0,
+        max=65535,
+        help=f"Port on 127.0.0.1 (default {_DEFAULT_PORT}, else a free one; 0: free).",
+    ),
+    open_browser: bool = typer.Option(
+        False, "--open", help="Open the page (or the exported file) in the browser."
+    ),
+) -> None:
+    """Interactive map of a workspace's micrographs: similar microstructures sit together.
+
+    Places every image (UMAP/PCA/t-SNE of its pooled CNN features) on a 2-D map drawn in the browser: thumbnails when zoomed in, dots when zoomed out, coloured by any descriptor column (switchable in the page), hover for metadata, click for the full image with sample, parameters, properties and pixel size, box or lasso selection with CSV download, search by sample and filter by parameter range.
+
+    Serves the page on http://127.0.0.1:PORT/ until Ctrl-C, or with --export writes one standalone HTML file. Thumbnails are cached under WORKSPACE/maps/thumbs/, the fitted embedding under WORKSPACE/maps/latest/ (to place new images).
+
+    Example: semlab map study/ --color-by burst_count --open
+    """
+    import json
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from semlab.errors import ParameterError
+    from semlab.maps import METHODS, build_map, export_html, serve_map
+
+    if method not in METHODS:
+        raise ParameterError(f"--method {method!r} is not one of {', '.join(METHODS)}")
+    params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric} if method == "umap" else {}
+    console = Console(stderr=True)
+    bars: list[Progress] = []  # started on the first thumbnail, so that early errors print alone
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(Progress(console=console, transient=True))
+            bars[0].start()
+            bars[0].add_task("thumbnails", total=total)
+        bars[0].update(bars[0].task_ids[0], completed=done, total=total)
+
+    try:
+        data = build_map(
+            workspace,
+            backbone=backbone,
+            method=method,
+            color_by=color_by,
+            seed=seed,
+            per_patch=per_patch,
+            thumb_size=thumb_size,
+            progress=progress,
+            **params,
+        )
+    finally:
+        if bars:
+            bars[0].stop()
+    summary = data.to_dict()
+    typer.echo(
+        f"map of {len(data)} {'patches' if per_patch else 'images'} ({data.method}, features: "
+        f"{summary.get('backbone') or 'given'}); columns: {', '.join(data.columns)}"
+    )
+    typer.echo(
+        json.dumps(
+            {
+                "n_points": len(data),
+                "method": data.method,
+                "color_by": data.color_by,
+                "embedding": str(Path(workspace) / "maps" / "latest"),
+            }
+        )
+    )
+    if export is not None:
+        path = export_html(data, export)
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; opens without a server)")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(path.resolve().as_uri())
+        return
+    if port is None:
+        try:
+            server = serve_map(data, port=_DEFAULT_PORT, background=False)
+        except ParameterError:
+            server = serve_map(data, port=0, background=False)
+    else:
+        server = serve_map(data, port=port, background=False)
+    typer.echo(f"serving the map on {server.url} (Ctrl-C to stop)")
+    if open_browser:
+        server.open_browser()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")

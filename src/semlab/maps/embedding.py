@@ -1,0 +1,327 @@
+"""2-D embeddings of feature vectors: UMAP, PCA and t-SNE, seeded, with a saved model for new points.
+
+scikit-learn and umap-learn are imported inside the functions (umap-learn imports numba, whose
+first call compiles for several seconds).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from semlab.errors import ParameterError
+
+#: Embedding methods :func:`embed` knows.
+METHODS = ("umap", "pca", "tsne")
+
+#: UMAP defaults (umap-learn's own): neighbours, minimum distance in the embedding, input metric.
+UMAP_DEFAULTS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
+
+_MIN_UMAP_POINTS = 5  # below this UMAP's graph is meaningless: PCA instead
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingModel:
+    """A fitted 2-D embedding that places new feature vectors on the same map.
+
+    Attributes
+    ----------
+    method : str
+        The method actually used (``"umap"``, ``"pca"`` or ``"tsne"``); it differs from the
+        one asked for when too few points forced PCA.
+    requested : str
+        The method asked for.
+    params : dict
+        The parameters used (after adjustments such as a reduced ``n_neighbors``).
+    seed : int
+        Seed of the fit.
+    n_features : int
+        Length of the feature vectors it was fitted on.
+    estimator : object
+        PCA or UMAP estimator with ``transform``; ``None`` for t-SNE and tiny inputs.
+    train_features, train_coords : ndarray
+        (n, d) and (n, 2) float32: the fit's inputs and outputs (t-SNE places new points by
+        distance-weighted k nearest neighbours among them).
+    """
+
+    method: str
+    requested: str
+    params: dict[str, Any]
+    seed: int
+    n_features: int
+    estimator: Any = field(repr=False)
+    train_features: np.ndarray = field(repr=False)
+    train_coords: np.ndarray = field(repr=False)
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """Coordinates of new feature vectors on this map.
+
+        Parameters
+        ----------
+        features : (k, d) array_like
+            Feature vectors of the same length as the fitted ones (one vector: shape (d,)).
+
+        Returns
+        -------
+        (k, 2) ndarray of float32
+            Map coordinates (unitless, in the frame of the fitted map).
+        """
+        x = _check_features(features, what="features", allow_1d=True)
+        if x.shape[1] != self.n_features:
+            raise ParameterError(
+                f"features have {x.shape[1]} columns but the map was fitted on {self.n_features}; "
+                "use features of the same backbone"
+            )
+        if self.estimator is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = self.estimator.transform(x)
+            return np.asarray(out, dtype=np.float32)[:, :2]
+        return _knn_place(self.train_features, self.train_coords, x)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible description (no arrays)."""
+        return {
+            "method": self.method,
+            "requested": self.requested,
+            "params": dict(self.params),
+            "seed": self.seed,
+            "n_features": self.n_features,
+            "n_points": int(self.train_coords.shape[0]),
+        }
+
+
+def _check_features(features: Any, *, what: str = "features", allow_1d: bool = False) -> np.ndarray:
+    try:
+        x = np.asarray(features, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{what} must be a numeric (n, d) array") from None
+    if allow_1d and x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2:
+        raise ParameterError(f"{what} has shape {x.shape}; give an (n, d) array, one row per image or patch")
+    if x.shape[0] == 0:
+        raise ParameterError(f"{what} has no rows; there is nothing to place on a map")
+    if x.shape[1] == 0:
+        raise ParameterError(f"{what} has no columns; give at least one feature per row")
+    if not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        raise ParameterError(f"{what} row {bad} holds NaN or infinity; recompute or drop that row")
+    return x
+
+
+def _knn_place(train_x: np.ndarray, train_y: np.ndarray, x: np.ndarray, k: int = 5) -> np.ndarray:
+    """Inverse-distance weighted mean of the k nearest training points' coordinates."""
+    k = max(1, min(k, train_x.shape[0]))
+    d2 = ((x[:, None, :] - train_x[None, :, :]) ** 2).sum(-1)
+    idx = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    dist = np.sqrt(np.take_along_axis(d2, idx, axis=1))
+    w = 1.0 / np.maximum(dist, 1e-12)
+    exact = dist < 1e-9
+    w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float64), w)
+    w /= w.sum(axis=1, keepdims=True)
+    return (w[:, :, None] * train_y[idx]).sum(axis=1).astype(np.float32)
+
+
+def _tiny(x: np.ndarray) -> np.ndarray:
+    """Coordinates for fewer than 3 points: the first principal axis, or the origin."""
+    n = x.shape[0]
+    out = np.zeros((n, 2), np.float32)
+    if n == 2:
+        d = float(np.linalg.norm(x[1] - x[0]))
+        out[0, 0], out[1, 0] = -d / 2, d / 2
+    return out
+
+
+def fit_embedding(
+    features: np.ndarray, *, method: str = "umap", seed: int = 0, **params: Any
+) -> tuple[np.ndarray, EmbeddingModel]:
+    """Fit a 2-D embedding; return the coordinates and the model that places new points.
+
+    Same arguments as :func:`embed`.
+
+    Returns
+    -------
+    coords : (n, 2) ndarray of float32
+        Map coordinates (unitless).
+    model : EmbeddingModel
+        Pickle-able; ``model.transform(new_features)`` places new points.
+    """
+    x = _check_features(features)
+    if method not in METHODS:
+        raise ParameterError(f"method={method!r} is not one of {', '.join(METHODS)}")
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError):
+        raise ParameterError(f"seed={seed!r} must be an integer") from None
+    n = x.shape[0]
+    used = method
+    params = dict(params)
+    if method == "umap":
+        unknown_ok = {**UMAP_DEFAULTS, **params}
+        n_neighbors = int(unknown_ok["n_neighbors"])
+        if n_neighbors < 2:
+            raise ParameterError(f"n_neighbors={n_neighbors} must be at least 2")
+        if n < _MIN_UMAP_POINTS:
+            warnings.warn(
+                f"UMAP needs at least {_MIN_UMAP_POINTS} points, got {n}; using PCA instead", stacklevel=2
+            )
+            used, params = "pca", {}
+        else:
+            if n_neighbors >= n:
+                warnings.warn(
+                    f"n_neighbors={n_neighbors} is not below the number of points ({n}); using {n - 1}",
+                    stacklevel=2,
+                )
+                unknown_ok["n_neighbors"] = n - 1
+            params = unknown_ok
+    if method == "tsne" and n < 4:
+        warnings.warn(f"t-SNE needs at least 4 points, got {n}; using PCA instead", stacklevel=2)
+        used, params = "pca", {}
+
+    estimator: Any = None
+    if n < 3:
+        coords = _tiny(x)
+    elif used == "pca":
+        from sklearn.decomposition import PCA
+
+        k = min(2, n, x.shape[1])
+        try:
+            estimator = PCA(n_components=k, random_state=seed, **params)
+        except TypeError as exc:
+            raise ParameterError(f"PCA parameter error: {exc}") from None
+        coords = estimator.fit_transform(x).astype(np.float32)
+        if k < 2:
+            coords = np.pad(coords, ((0, 0), (0, 2 - k)))
+            estimator = _PaddedPCA(estimator)
+    elif used == "tsne":
+        from sklearn.manifold import TSNE
+
+        p = {"perplexity": min(30.0, (n - 1) / 3.0), "init": "pca", **params}
+        if p["perplexity"] >= n:
+            raise ParameterError(f"perplexity={p['perplexity']} must be below the number of points ({n})")
+        params = p
+        try:
+            est = TSNE(n_components=2, random_state=seed, **p)
+        except TypeError as exc:
+            raise ParameterError(f"t-SNE parameter error: {exc}") from None
+        coords = est.fit_transform(x).astype(np.float32)
+    else:
+        import umap
+
+        p = dict(params)
+        p.setdefault("n_jobs", 1)  # a seed makes umap-learn single-threaded anyway
+        if n <= 10:
+            p.setdefault("init", "random")  # spectral initialisation fails on tiny graphs
+        try:
+            estimator = umap.UMAP(n_components=2, random_state=seed, **p)
+        except TypeError as exc:
+            raise ParameterError(f"UMAP parameter error: {exc}") from None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*n_jobs.*")
+            warnings.filterwarnings("ignore", message=".*force_all_finite.*")
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            coords = np.asarray(estimator.fit_transform(x), dtype=np.float32)
+        params = {k: v for k, v in p.items() if k != "n_jobs"}
+    model = EmbeddingModel(
+        method=used,
+        requested=method,
+        params={
+            k: (v if isinstance(v, int | float | str | bool) or v is None else str(v))
+            for k, v in params.items()
+        },
+        seed=seed,
+        n_features=x.shape[1],
+        estimator=estimator,
+        train_features=x,
+        train_coords=coords,
+    )
+    return coords, model
+
+
+class _PaddedPCA:
+    """A one-component PCA whose ``transform`` pads a zero second coordinate."""
+
+    def __init__(self, pca: Any) -> None:
+        self.pca = pca
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        y = self.pca.transform(x)
+        return np.pad(y, ((0, 0), (0, 2 - y.shape[1])))
+
+
+def embed(features: np.ndarray, *, method: str = "umap", seed: int = 0, **params: Any) -> np.ndarray:
+    """Place feature vectors on a 2-D map so that similar ones sit together.
+
+    Parameters
+    ----------
+    features : (n, d) array_like
+        One feature vector per image (or per patch).  Pool patch features per image first
+        (:func:`pool_features`) for a map of images.
+    method : {"umap", "pca", "tsne"}, default "umap"
+        UMAP (umap-learn), principal components (scikit-learn) or t-SNE (scikit-learn).
+    seed : int, default 0
+        Seed of every random step: the same features and seed give the same coordinates.
+    **params
+        Passed to the method.  UMAP: ``n_neighbors`` (default 15), ``min_dist`` (0.1),
+        ``metric`` ("euclidean"; e.g. "cosine") and any other ``umap.UMAP`` argument; t-SNE:
+        ``perplexity`` (default min(30, (n − 1)/3)) and other ``sklearn.manifold.TSNE``
+        arguments; PCA: ``sklearn.decomposition.PCA`` arguments.
+
+    Returns
+    -------
+    (n, 2) ndarray of float32
+        Map coordinates (unitless; only distances between points mean something).
+
+    Notes
+    -----
+    With fewer points than ``n_neighbors`` UMAP uses ``n - 1`` neighbours, with fewer than 5
+    points it falls back to PCA (both with a warning).  umap-learn's first call in a process
+    compiles numba code, which takes several seconds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semlab.maps import embed
+    >>> x = np.random.default_rng(0).normal(size=(50, 8))
+    >>> embed(x, method="pca").shape
+    (50, 2)
+    """
+    coords, _ = fit_embedding(features, method=method, seed=seed, **params)
+    return coords
+
+
+def pool_features(features: np.ndarray, groups: Any) -> tuple[np.ndarray, list[Any]]:
+    """Mean feature vector per group (e.g. per image hash), groups in order of first appearance.
+
+    Parameters
+    ----------
+    features : (n, d) array_like
+        One row per patch.
+    groups : (n,) sequence
+        Group key of each row (image hash).
+
+    Returns
+    -------
+    pooled : (g, d) ndarray of float32
+        Mean of each group's rows.
+    keys : list
+        The group keys, in order of first appearance.
+    """
+    x = _check_features(features)
+    keys_arr = list(groups)
+    if len(keys_arr) != x.shape[0]:
+        raise ParameterError(
+            f"groups has {len(keys_arr)} entries but features {x.shape[0]} rows; give one per row"
+        )
+    order: dict[Any, int] = {}
+    codes = np.empty(len(keys_arr), np.int64)
+    for i, k in enumerate(keys_arr):
+        codes[i] = order.setdefault(k, len(order))
+    sums = np.zeros((len(order), x.shape[1]), np.float64)
+    np.add.at(sums, codes, x)
+    counts = np.bincount(codes, minlength=len(order)).astype(np.float64)
+    return (sums / counts[:, None]).astype(np.float32), list(order)

@@ -1,0 +1,528 @@
+"""Map data: coordinates + metadata table + pictures, built from arrays or from a workspace.
+
+The page (``static/``) receives one JSON object built by :func:`page_payload`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from semlab._util import atomic_path, atomic_write_text
+from semlab.errors import ParameterError, WorkspaceError
+from semlab.maps.embedding import EmbeddingModel, fit_embedding, pool_features
+from semlab.maps.thumbs import THUMB_SIZE, cached_picture
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from semlab.dataset import Workspace
+
+#: Sub-folder of a workspace that holds the map's files.
+MAPS_DIR = "maps"
+#: Columns of a workspace table that are bookkeeping, not something to colour by.
+HIDDEN_COLUMNS = (
+    "hash",
+    "stored_path",
+    "original_name",
+    "databar_row",
+    "image_hash",
+    "patch_row",
+    "patch_col",
+)
+#: A numeric column with at most this many distinct integer values gets a legend, not a colour bar.
+MAX_LEVELS_AS_CATEGORIES = 10
+_MODEL_FILE = "embedding.pkl"
+_CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True, eq=False)
+class MapData:
+    """Everything the map page shows.
+
+    Attributes
+    ----------
+    coords : (n, 2) ndarray of float32
+        Map coordinates, one row per point (unitless).
+    table : DataFrame
+        n rows in the order of ``coords``: ``hash``, ``original_name``, ``sample``,
+        ``pixel_size_um`` (µm per pixel) where known, and any descriptor columns.
+    thumbnails : tuple of (str or None)
+        Path of an 8-bit thumbnail (JPEG/PNG) per point; ``None`` draws a dot only.
+    images : tuple of (str or None)
+        Path of the full image per point (any format semlab reads; converted to PNG for the
+        browser when shown).
+    color_by : str or None
+        Column coloured at start.
+    method : str
+        Embedding method used.
+    title : str
+        Page title.
+    cache_dir : str or None
+        Folder for converted full images (``<ws>/maps/full``); a temporary folder when ``None``.
+    info : dict
+        JSON-compatible provenance: backbone, weights, embedding parameters, seed, counts.
+    """
+
+    coords: np.ndarray
+    table: pd.DataFrame = field(repr=False)
+    thumbnails: tuple[str | None, ...] = field(repr=False)
+    images: tuple[str | None, ...] = field(repr=False)
+    color_by: str | None
+    method: str
+    title: str = "semlab map"
+    cache_dir: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.coords.shape[0])
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns the page can colour and filter by."""
+        return color_columns(self.table)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary (no per-point data)."""
+        return {
+            "n_points": len(self),
+            "method": self.method,
+            "color_by": self.color_by,
+            "columns": self.columns,
+            "title": self.title,
+            "n_thumbnails": sum(t is not None for t in self.thumbnails),
+            **{k: v for k, v in self.info.items() if k not in ("n_points", "method")},
+        }
+
+
+def color_columns(table: pd.DataFrame) -> list[str]:
+    """The columns of ``table`` to colour and filter by (bookkeeping columns left out)."""
+    return [c for c in table.columns if c not in HIDDEN_COLUMNS]
+
+
+def check_color_by(table: pd.DataFrame, color_by: str | None, *, where: str = "the map") -> str | None:
+    """``color_by`` if it is a colour column of ``table``; else a one-line ParameterError listing them."""
+    if color_by is None:
+        return None
+    cols = color_columns(table)
+    if color_by not in cols:
+        raise ParameterError(
+            f"color_by {color_by!r} is not a column of {where}; columns: {', '.join(cols) or '(none)'}"
+        )
+    return color_by
+
+
+def map_from_features(
+    features: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    method: str = "umap",
+    seed: int = 0,
+    color_by: str | None = None,
+    thumbnails: Sequence[str | os.PathLike | None] | None = None,
+    images: Sequence[str | os.PathLike | None] | None = None,
+    title: str = "semlab map",
+    cache_dir: str | os.PathLike | None = None,
+    **params: Any,
+) -> MapData:
+    """A map of feature vectors with their metadata (the core of :func:`build_map`, without a workspace).
+
+    Parameters
+    ----------
+    features : (n, d) array_like
+        One feature vector per point.
+    table : DataFrame
+        n rows of metadata (e.g. ``hash``, ``sample``, ``pixel_size_um``, descriptor columns).
+    method, seed, **params
+        See :func:`semlab.maps.embed`.
+    color_by : str, optional
+        Column coloured at start.
+    thumbnails, images : sequence of paths, optional
+        Per point: thumbnail picture and full image.
+    title : str
+        Page title.
+    cache_dir : path, optional
+        Folder for converted full images.
+
+    Returns
+    -------
+    MapData
+    """
+    coords, model = fit_embedding(features, method=method, seed=seed, **params)
+    data = map_from_coords(
+        coords,
+        table,
+        color_by=color_by,
+        thumbnails=thumbnails,
+        images=images,
+        title=title,
+        method=model.method,
+        cache_dir=cache_dir,
+        info={"embedding": model.to_dict()},
+    )
+    return data
+
+
+def map_from_coords(
+    coords: np.ndarray,
+    table: pd.DataFrame,
+    *,
+    color_by: str | None = None,
+    thumbnails: Sequence[str | os.PathLike | None] | None = None,
+    images: Sequence[str | os.PathLike | None] | None = None,
+    title: str = "semlab map",
+    method: str = "given",
+    cache_dir: str | os.PathLike | None = None,
+    info: dict[str, Any] | None = None,
+) -> MapData:
+    """A map of given 2-D coordinates with their metadata (no embedding).
+
+    Parameters are those of :func:`map_from_features`, with ``coords`` (n, 2) instead of features.
+    """
+    import pandas as pd
+
+    c = np.asarray(coords, dtype=np.float32)
+    if c.ndim != 2 or c.shape[1] != 2:
+        raise ParameterError(f"coords has shape {c.shape}; give (n, 2) map coordinates")
+    if not isinstance(table, pd.DataFrame):
+        raise ParameterError("table must be a pandas DataFrame with one row per point")
+    if len(table) != c.shape[0]:
+        raise ParameterError(
+            f"table has {len(table)} rows but there are {c.shape[0]} points; give one row per point"
+        )
+    n = c.shape[0]
+
+    def per_point(values: Sequence[Any] | None, what: str) -> tuple[str | None, ...]:
+        if values is None:
+            return (None,) * n
+        values = list(values)
+        if len(values) != n:
+            raise ParameterError(
+                f"{what} has {len(values)} entries but there are {n} points; give one per point"
+            )
+        return tuple(None if v is None else str(v) for v in values)
+
+    table = table.reset_index(drop=True)
+    check_color_by(table, color_by)
+    return MapData(
+        coords=c,
+        table=table,
+        thumbnails=per_point(thumbnails, "thumbnails"),
+        images=per_point(images, "images"),
+        color_by=color_by,
+        method=method,
+        title=title,
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        info=dict(info or {}),
+    )
+
+
+# ----------------------------------------------------------------------------- workspaces
+
+
+def _open_workspace(workspace: Workspace | str | os.PathLike) -> Workspace:
+    from semlab.dataset import Workspace
+
+    if isinstance(workspace, Workspace):
+        return workspace
+    return Workspace.open(workspace)
+
+
+def _load_features(ws: Workspace, backbone: str | None):  # noqa: ANN202
+    try:
+        from semlab.features import load_features
+    except ImportError:
+        raise WorkspaceError(f"{ws.path}: no features yet; run `semlab embed {ws.path}` first") from None
+    return load_features(ws, backbone=backbone)
+
+
+def build_map(
+    workspace: Workspace | str | os.PathLike,
+    *,
+    backbone: str | None = None,
+    method: str = "umap",
+    color_by: str | None = None,
+    seed: int = 0,
+    per_patch: bool = False,
+    thumb_size: int = THUMB_SIZE,
+    features: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    **params: Any,
+) -> MapData:
+    """The map of a workspace's images from their cached features.
+
+    Parameters
+    ----------
+    workspace : Workspace or path
+        A workspace with features (``semlab embed``).
+    backbone : str, optional
+        Which stored features to use (default: the only or latest ones).
+    method : {"umap", "pca", "tsne"}, default "umap"
+        Embedding method; ``**params`` go to it (UMAP: ``n_neighbors``, ``min_dist``, ``metric``).
+    color_by : str, optional
+        Descriptor column coloured at start (``sample``, ``pixel_size_um`` or any descriptor).
+    seed : int, default 0
+        Seed of the embedding.
+    per_patch : bool, default False
+        One point per patch instead of one per image (patch features pooled by mean).
+    thumb_size : int, default 128
+        Thumbnail size (longest side, pixels); thumbnails are cached under
+        ``<ws>/maps/thumbs/<hash>_<size>.jpg``.
+    features : FeatureTable, optional
+        Features to use instead of the stored ones.
+    progress : callable, optional
+        ``progress(done, total)`` while thumbnails are made.
+
+    Returns
+    -------
+    MapData
+        The fitted embedding is saved under ``<ws>/maps/latest/`` for :func:`place_on_map`.
+
+    Raises
+    ------
+    WorkspaceError
+        The workspace has no images, or no features (run ``semlab embed``).
+    ParameterError
+        ``color_by`` is not a column (the message lists them), or a bad method/parameter.
+    """
+    ws = _open_workspace(workspace)
+    table = ws.table()
+    if len(table) == 0:
+        raise WorkspaceError(
+            f"{ws.path}: the workspace has no images; add some with `semlab add {ws.path}` first"
+        )
+    check_color_by(table, color_by, where=f"workspace {ws.path}")
+    ft = features if features is not None else _load_features(ws, backbone)
+    if not per_patch:
+        ft = ft.per_image()
+    feats = np.asarray(ft.features, dtype=np.float32)
+    index = ft.index.reset_index(drop=True)
+    hashes = index["image_hash"].astype(str).tolist()
+    if not per_patch:
+        # Already pooled; pooling again keeps one row per image even for hand-made tables.
+        feats, hashes = pool_features(feats, hashes)
+    known = set(table["hash"])
+    keep = [i for i, h in enumerate(hashes) if h in known]
+    if not keep:
+        raise WorkspaceError(
+            f"{ws.path}: the stored features belong to no image of the workspace; run `semlab embed {ws.path}` again"
+        )
+    missing = len(known - {hashes[i] for i in keep})
+    if missing:
+        warnings.warn(
+            f"{missing} image(s) of {ws.path} have no features and are left off the map; run `semlab embed` again",
+            stacklevel=2,
+        )
+    feats = feats[keep]
+    hashes = [hashes[i] for i in keep]
+    by_hash = table.set_index("hash", drop=False)
+    rows = by_hash.loc[hashes].reset_index(drop=True)
+    if per_patch and "patch" in index.columns:
+        rows.insert(1, "patch", index["patch"].to_numpy()[keep].astype(int))
+    rows = rows.drop(columns=[c for c in ("stored_path", "databar_row") if c in rows.columns])
+
+    coords, model = fit_embedding(feats, method=method, seed=seed, **params)
+
+    thumbs_dir = ws.path / MAPS_DIR / "thumbs"
+    unique = list(dict.fromkeys(hashes))
+    thumb_of: dict[str, str] = {}
+    for k, h in enumerate(unique):
+        thumb_of[h] = str(
+            cached_picture(thumbs_dir, h, lambda h=h: ws.read(h, crop=True).image, size=thumb_size)
+        )
+        if progress is not None:
+            progress(k + 1, len(unique))
+    stored = dict(zip(table["hash"], table["stored_path"], strict=True))
+    info = {
+        "workspace": str(ws.path),
+        "backbone": getattr(ft, "backbone", None),
+        "weights": getattr(ft, "weights", None),
+        "weights_sha256": getattr(ft, "weights_sha256", None),
+        "embedding": model.to_dict(),
+        "per_patch": bool(per_patch),
+        "n_images": len(unique),
+    }
+    data = map_from_coords(
+        coords,
+        rows,
+        color_by=color_by,
+        thumbnails=[thumb_of[h] for h in hashes],
+        images=[stored[h] for h in hashes],
+        title=f"semlab map · {ws.path.name}",
+        method=model.method,
+        cache_dir=ws.path / MAPS_DIR / "full",
+        info=info,
+    )
+    save_embedding(ws.path / MAPS_DIR / "latest", model, hashes=hashes, coords=coords, info=info)
+    return data
+
+
+def save_embedding(
+    folder: str | os.PathLike,
+    model: EmbeddingModel,
+    *,
+    hashes: Sequence[str],
+    coords: np.ndarray,
+    info: dict[str, Any] | None = None,
+) -> Path:
+    """Save a fitted embedding: ``embedding.pkl`` (pickle), ``coords.csv`` and ``config.json``.
+
+    ``config.json`` holds the semlab version, method, parameters, seed, backbone and weights
+    and the SHA-256 of the pickle, written last so that a half-written folder is detected.
+    """
+    import hashlib
+
+    from semlab import __version__
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    with atomic_path(folder / _MODEL_FILE) as tmp:
+        tmp.write_bytes(blob)
+    lines = ["image_hash,x,y"] + [
+        f"{h},{x:.6g},{y:.6g}" for h, (x, y) in zip(hashes, np.asarray(coords), strict=True)
+    ]
+    atomic_write_text(folder / "coords.csv", "\n".join(lines) + "\n")
+    config = {
+        "kind": "map-embedding",
+        "semlab_version": __version__,
+        **model.to_dict(),
+        "model_sha256": hashlib.sha256(blob).hexdigest(),
+        **{k: v for k, v in (info or {}).items() if k != "embedding"},
+    }
+    atomic_write_text(folder / _CONFIG_FILE, json.dumps(config, indent=2, default=str))
+    return folder
+
+
+def load_embedding(folder: str | os.PathLike) -> EmbeddingModel:
+    """The embedding saved by :func:`save_embedding` (checked against its config's SHA-256)."""
+    import hashlib
+
+    folder = Path(folder)
+    cfg_path, model_path = folder / _CONFIG_FILE, folder / _MODEL_FILE
+    if not cfg_path.is_file() or not model_path.is_file():
+        raise WorkspaceError(f"{folder}: no saved map embedding; build the map with `semlab map` first")
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    blob = model_path.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != cfg.get("model_sha256"):
+        raise WorkspaceError(
+            f"{model_path}: does not match its config.json (interrupted write?); build the map again"
+        )
+    return pickle.loads(blob)  # noqa: S301 - written by semlab into the user's own workspace
+
+
+def place_on_map(workspace: Workspace | str | os.PathLike, features: Any) -> np.ndarray:
+    """Coordinates of new images on the workspace's latest map.
+
+    Parameters
+    ----------
+    workspace : Workspace or path
+        A workspace whose map was built (:func:`build_map` / ``semlab map``).
+    features : (k, d) or (d,) array_like, or FeatureTable
+        Pooled (per-image) features of the new images from the same backbone; a
+        FeatureTable is pooled per image first.
+
+    Returns
+    -------
+    (k, 2) ndarray of float32
+        Map coordinates in the frame of the saved map (PCA/UMAP ``transform``; t-SNE by
+        distance-weighted nearest neighbours).
+    """
+    if hasattr(features, "per_image"):
+        features = features.per_image().features
+    root = Path(getattr(workspace, "path", workspace))
+    folder = root / MAPS_DIR / "latest"
+    if not (folder / _CONFIG_FILE).is_file():
+        raise WorkspaceError(f"{root}: no map yet; build it with `semlab map {root}` first")
+    return load_embedding(folder).transform(features)
+
+
+# ----------------------------------------------------------------------------- page payload
+
+
+def _json_number(v: Any) -> float | int | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(f):
+        return None
+    return int(f) if f.is_integer() and abs(f) < 2**53 else float(f"{f:.6g}")
+
+
+def _column_spec(name: str, series: pd.Series) -> dict[str, Any]:
+    import pandas as pd
+
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numeric:
+        values = [_json_number(v) for v in series.tolist()]
+        present = sorted({v for v in values if v is not None})
+        integral = all(float(v).is_integer() for v in present)
+        spec: dict[str, Any] = {"name": name, "numeric": True, "values": values}
+        if present:
+            spec.update(min=present[0], max=present[-1])
+        if present and integral and len(present) <= MAX_LEVELS_AS_CATEGORIES:
+            spec["kind"] = "categorical"
+            spec["levels"] = [str(v) for v in present]
+            pos = {v: i for i, v in enumerate(present)}
+            spec["codes"] = [-1 if v is None else pos[v] for v in values]
+        else:
+            spec["kind"] = "continuous"
+        return spec
+    text = [
+        None if (v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA) else str(v)
+        for v in series.tolist()
+    ]
+    text = [None if t in ("nan", "None", "<NA>") else t for t in text]
+    levels = sorted({t for t in text if t is not None})
+    pos = {t: i for i, t in enumerate(levels)}
+    return {
+        "name": name,
+        "numeric": False,
+        "kind": "categorical",
+        "levels": levels,
+        "codes": [-1 if t is None else pos[t] for t in text],
+    }
+
+
+def page_payload(
+    data: MapData,
+    *,
+    thumb_urls: Sequence[str | None] | None = None,
+    image_urls: Sequence[str | None] | None = None,
+) -> dict[str, Any]:
+    """The JSON object the map page reads (columnar; categorical columns as codes + levels)."""
+    c = np.asarray(data.coords, dtype=np.float64)
+    n = c.shape[0]
+    t = data.table
+    col = lambda name: t[name].tolist() if name in t.columns else [None] * n  # noqa: E731
+    return {
+        "title": data.title,
+        "n": n,
+        "x": [float(f"{v:.6g}") for v in c[:, 0]] if n else [],
+        "y": [float(f"{v:.6g}") for v in c[:, 1]] if n else [],
+        "hash": [None if v is None else str(v) for v in col("hash")],
+        "name": [None if v is None else str(v) for v in col("original_name")],
+        "sample": [
+            None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in col("sample")
+        ],
+        "pixel_size_um": [_json_number(v) for v in col("pixel_size_um")],
+        "patch": [_json_number(v) for v in col("patch")] if "patch" in t.columns else None,
+        "columns": [_column_spec(name, t[name]) for name in data.columns],
+        "colorBy": data.color_by,
+        "method": data.method,
+        "thumbs": list(thumb_urls) if thumb_urls is not None else [None] * n,
+        "images": list(image_urls) if image_urls is not None else [None] * n,
+        "info": json.loads(json.dumps(data.info, default=str)),
+    }

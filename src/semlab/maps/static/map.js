@@ -1,0 +1,621 @@
+// semlab map page: canvas 2D, no dependencies.  Data: the JSON in #semlab-data (see semlab.maps.page_payload).
+(function () {
+  "use strict";
+
+  const D = JSON.parse(document.getElementById("semlab-data").textContent);
+  const n = D.n | 0;
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("map"), ctx = canvas.getContext("2d", { alpha: false });
+  const stage = $("stage");
+
+  // ---------------------------------------------------------------- coordinates: centred, unit span
+  const X = new Float32Array(n), Y = new Float32Array(n);
+  (function normalise() {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const x = D.x[i], y = D.y[i];
+      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+    }
+    const span = Math.max(x1 - x0, y1 - y0) || 1, mx = (x0 + x1) / 2, my = (y0 + y1) / 2;
+    for (let i = 0; i < n; i++) { X[i] = (D.x[i] - mx) / span; Y[i] = -(D.y[i] - my) / span; }
+  })();
+
+  // ---------------------------------------------------------------- spatial grid for visibility and hit tests
+  const G = Math.max(1, Math.ceil(Math.sqrt(n / 8)));
+  const cellOf = (v) => Math.min(G - 1, Math.max(0, Math.floor((v + 0.5) * G)));
+  const cellStart = new Int32Array(G * G + 1), cellItems = new Int32Array(n);
+  (function buildGrid() {
+    const cell = new Int32Array(n);
+    for (let i = 0; i < n; i++) { cell[i] = cellOf(Y[i]) * G + cellOf(X[i]); cellStart[cell[i] + 1]++; }
+    for (let c = 0; c < G * G; c++) cellStart[c + 1] += cellStart[c];
+    const fill = cellStart.slice(0, G * G);
+    for (let i = 0; i < n; i++) cellItems[fill[cell[i]]++] = i;
+  })();
+  function forEachInRect(wx0, wy0, wx1, wy1, fn) {
+    const c0 = cellOf(wx0), c1 = cellOf(wx1), r0 = cellOf(wy0), r1 = cellOf(wy1);
+    for (let r = r0; r <= r1; r++) {
+      for (let c = c0; c <= c1; c++) {
+        const cell = r * G + c;
+        for (let k = cellStart[cell]; k < cellStart[cell + 1]; k++) fn(cellItems[k]);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- columns and colours
+  const columns = D.columns || [];
+  const byName = {};
+  columns.forEach((c) => { byName[c.name] = c; });
+  const TAB = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
+    [53, 183, 121], [110, 206, 88], [181, 222, 43], [253, 231, 37]];
+  const MISSING = "#b8bcc4";
+  const NBINS = 64;
+  function viridis(t) {
+    t = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+    const k = Math.min(VIRIDIS.length - 2, Math.floor(t)), f = t - k, a = VIRIDIS[k], b = VIRIDIS[k + 1];
+    return "rgb(" + [0, 1, 2].map((j) => Math.round(a[j] + f * (b[j] - a[j]))).join(",") + ")";
+  }
+  function categoricalColour(k, m) {
+    if (m <= TAB.length) return TAB[k];
+    return "hsl(" + Math.round((k * 137.508) % 360) + ",62%," + (k % 2 ? 42 : 56) + "%)";
+  }
+  const state = {
+    colorBy: null, palette: [MISSING], colour: new Int32Array(n), hiddenLevels: new Set(),
+    pass: new Uint8Array(n).fill(1), nPass: n, selected: new Uint8Array(n), nSelected: 0,
+    view: { cx: 0, cy: 0, scale: 1 }, mode: "pan", showThumbs: true, hover: -1,
+    stats: { visible: 0, dots: 0, thumbs: 0, ms: 0, frames: 0 }, firstRenderMs: null, frameTimes: [],
+  };
+  function setColorBy(name) {
+    const col = name == null || name === "" ? null : byName[name];
+    if (name && !col) throw new Error("no column " + name + "; columns: " + columns.map((c) => c.name).join(", "));
+    state.colorBy = col ? col.name : null;
+    state.hiddenLevels.clear();
+    const colour = state.colour;
+    if (!col) { state.palette = ["#1f6feb"]; colour.fill(0); }
+    else if (col.kind === "categorical") {
+      const m = col.levels.length;
+      state.palette = col.levels.map((_, k) => categoricalColour(k, m)).concat([MISSING]);
+      for (let i = 0; i < n; i++) colour[i] = col.codes[i] < 0 ? m : col.codes[i];
+    } else {
+      state.palette = [];
+      for (let b = 0; b < NBINS; b++) state.palette.push(viridis(b / (NBINS - 1)));
+      state.palette.push(MISSING);
+      const lo = col.min, span = (col.max - col.min) || 1;
+      for (let i = 0; i < n; i++) {
+        const v = col.values[i];
+        colour[i] = v == null ? NBINS : Math.min(NBINS - 1, Math.max(0, Math.round(((v - lo) / span) * (NBINS - 1))));
+      }
+    }
+    $("color-by").value = state.colorBy || "";
+    applyFilter();
+    drawLegend();
+    requestRender();
+  }
+  function fmt(v) {
+    if (v == null) return "–";
+    if (typeof v === "number") {
+      if (Number.isInteger(v)) return String(v);
+      const a = Math.abs(v);
+      return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : String(+v.toPrecision(4));
+    }
+    return String(v);
+  }
+  function valueOf(col, i) {
+    if (col.numeric) return col.values[i];
+    const k = col.codes[i];
+    return k < 0 ? null : col.levels[k];
+  }
+  function drawLegend() {
+    const box = $("legend");
+    box.textContent = "";
+    const col = state.colorBy ? byName[state.colorBy] : null;
+    if (!col) { box.hidden = true; return; }
+    box.hidden = false;
+    const title = document.createElement("div");
+    title.className = "title"; title.textContent = col.name; box.appendChild(title);
+    if (col.kind === "categorical") {
+      const counts = new Array(col.levels.length + 1).fill(0);
+      for (let i = 0; i < n; i++) counts[col.codes[i] < 0 ? col.levels.length : col.codes[i]]++;
+      const labels = col.levels.concat(counts[col.levels.length] ? ["missing"] : []);
+      labels.forEach((label, k) => {
+        const item = document.createElement("div");
+        item.className = "item" + (state.hiddenLevels.has(k) ? " off" : "");
+        item.dataset.level = String(k);
+        item.title = "click to hide or show";
+        const sw = document.createElement("span");
+        sw.className = "swatch"; sw.style.background = state.palette[k];
+        item.appendChild(sw);
+        item.appendChild(document.createTextNode(label + " (" + counts[k] + ")"));
+        item.addEventListener("click", () => {
+          if (state.hiddenLevels.has(k)) state.hiddenLevels.delete(k); else state.hiddenLevels.add(k);
+          applyFilter(); drawLegend(); requestRender();
+        });
+        box.appendChild(item);
+      });
+    } else {
+      const bar = document.createElement("canvas");
+      bar.width = 200; bar.height = 12; bar.className = "colour-bar";
+      const g = bar.getContext("2d");
+      for (let x = 0; x < 200; x++) { g.fillStyle = viridis(x / 199); g.fillRect(x, 0, 1, 12); }
+      box.appendChild(bar);
+      const labels = document.createElement("div");
+      labels.className = "bar-labels";
+      [col.min, (col.min + col.max) / 2, col.max].forEach((v) => {
+        const s = document.createElement("span"); s.textContent = fmt(v); labels.appendChild(s);
+      });
+      box.appendChild(labels);
+    }
+  }
+
+  // ---------------------------------------------------------------- filters
+  const searchable = [];
+  for (let i = 0; i < n; i++) searchable.push(((D.sample[i] || "") + "\u0001" + (D.name[i] || "")).toLowerCase());
+  const filter = { text: "", column: null, min: null, max: null };
+  function applyFilter() {
+    const text = filter.text.trim().toLowerCase();
+    const rc = filter.column ? byName[filter.column] : null;
+    const lo = filter.min, hi = filter.max;
+    const cc = state.colorBy ? byName[state.colorBy] : null;
+    const hideLevels = cc && cc.kind === "categorical" && state.hiddenLevels.size > 0;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      let ok = !text || searchable[i].indexOf(text) >= 0;
+      if (ok && rc && (lo != null || hi != null)) {
+        const v = rc.values[i];
+        ok = v != null && (lo == null || v >= lo) && (hi == null || v <= hi);
+      }
+      if (ok && hideLevels && state.hiddenLevels.has(state.colour[i])) ok = false;
+      state.pass[i] = ok ? 1 : 0;
+      count += ok;
+      if (!ok && state.selected[i]) { state.selected[i] = 0; state.nSelected--; }
+    }
+    state.nPass = count;
+    updateCounts();
+  }
+  function setFilter(f) {
+    Object.assign(filter, f || {});
+    if (filter.column && !(byName[filter.column] && byName[filter.column].numeric)) {
+      throw new Error("no numeric column " + filter.column);
+    }
+    $("search").value = filter.text;
+    $("range-column").value = filter.column || "";
+    $("range-min").value = filter.min == null ? "" : filter.min;
+    $("range-max").value = filter.max == null ? "" : filter.max;
+    applyFilter(); requestRender();
+  }
+
+  // ---------------------------------------------------------------- view
+  let W = 1, H = 1, dpr = 1;
+  function resize() {
+    const r = stage.getBoundingClientRect();
+    dpr = window.devicePixelRatio || 1;
+    W = Math.max(1, r.width); H = Math.max(1, r.height);
+    canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
+    requestRender();
+  }
+  let bx0 = -0.5, bx1 = 0.5, by0 = -0.5, by1 = 0.5;  // bounds of the points in map units
+  if (n) {
+    bx0 = by0 = Infinity; bx1 = by1 = -Infinity;
+    for (let i = 0; i < n; i++) {
+      bx0 = Math.min(bx0, X[i]); bx1 = Math.max(bx1, X[i]); by0 = Math.min(by0, Y[i]); by1 = Math.max(by1, Y[i]);
+    }
+  }
+  function fit() {
+    // Pixels kept free around the points: half a thumbnail (whose size follows the scale) and some air.
+    let pad = 40;
+    for (let k = 0; k < 3; k++) {
+      const sxFit = (W - 2 * pad) / Math.max(bx1 - bx0, 1e-9), syFit = (H - 2 * pad) / Math.max(by1 - by0, 1e-9);
+      state.view = { cx: (bx0 + bx1) / 2, cy: (by0 + by1) / 2, scale: Math.max(20, Math.min(sxFit, syFit, 50 * Math.min(W, H))) };
+      pad = Math.min(0.3 * Math.min(W, H), (n <= MAX_THUMBS ? thumbSize() / 2 : 0) + 60);
+    }
+    requestRender();
+  }
+  const sx = (i) => (X[i] - state.view.cx) * state.view.scale + W / 2;
+  const sy = (i) => (Y[i] - state.view.cy) * state.view.scale + H / 2;
+  const toWorld = (px, py) => [(px - W / 2) / state.view.scale + state.view.cx, (py - H / 2) / state.view.scale + state.view.cy];
+  const dotRadius = () => Math.min(7, Math.max(1.6, (state.view.scale * 0.12) / Math.sqrt(Math.max(n, 1))));
+  const thumbPx = () => Math.min(192, Math.max(28, (state.view.scale * 0.5) / Math.sqrt(Math.max(n, 1))));
+  const MAX_THUMBS = 400;
+  let thumbNatural = 0;  // largest thumbnail side seen, px: thumbnails are never drawn larger
+  const thumbSize = () => (thumbNatural ? Math.min(thumbPx(), thumbNatural) : thumbPx());
+
+  // ---------------------------------------------------------------- thumbnails
+  const images = new Map();
+  let pending = 0;
+  function thumb(i) {
+    const url = D.thumbs[i];
+    if (!url) return null;
+    let entry = images.get(url);
+    if (!entry) {
+      entry = { bitmap: null, failed: false };
+      images.set(url, entry);
+      pending++;
+      const im = new Image();
+      const done = () => { pending--; requestRender(); };
+      im.onload = () => {
+        // Decode once into a bitmap: drawing decoded bitmaps keeps panning smooth on software canvases.
+        if (typeof createImageBitmap === "function") {
+          createImageBitmap(im).then((b) => { entry.bitmap = b; done(); }, () => { entry.bitmap = im; done(); });
+        } else { entry.bitmap = im; done(); }
+        thumbNatural = Math.max(thumbNatural, im.naturalWidth, im.naturalHeight);
+      };
+      im.onerror = () => { entry.failed = true; done(); };
+      im.src = url;
+    }
+    return entry.bitmap;
+  }
+
+  // ---------------------------------------------------------------- drawing
+  let queued = false;
+  function requestRender() {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; render(); });
+  }
+  let drag = null;  // {kind: "pan"|"box"|"lasso", x0, y0, moved, path}
+  function visibleIndices() {
+    const m = Math.max(thumbPx(), 12) / state.view.scale;
+    const [wx0, wy0] = toWorld(0, 0), [wx1, wy1] = toWorld(W, H);
+    const out = [];
+    const ax = wx0 - m, bx = wx1 + m, ay = wy0 - m, by = wy1 + m;
+    forEachInRect(ax, ay, bx, by, (i) => {
+      if (state.pass[i] && X[i] >= ax && X[i] <= bx && Y[i] >= ay && Y[i] <= by) out.push(i);
+    });
+    return out;
+  }
+  // Many dots: write them straight into an ImageData (no path rasterisation; fast on software canvases).
+  const PIXEL_DOTS = 3000;
+  let pixelBuffer = null, rgbaCache = { key: null, values: null };
+  function paletteRGBA() {
+    const key = state.palette.join("|");
+    if (rgbaCache.key === key) return rgbaCache.values;
+    const c = document.createElement("canvas"); c.width = c.height = 1;
+    const g = c.getContext("2d", { willReadFrequently: true });
+    const values = new Uint32Array(state.palette.length);
+    state.palette.forEach((colour, k) => {
+      g.clearRect(0, 0, 1, 1); g.fillStyle = colour; g.fillRect(0, 0, 1, 1);
+      const d = g.getImageData(0, 0, 1, 1).data;
+      values[k] = (255 << 24) | (d[2] << 16) | (d[1] << 8) | d[0];  // little-endian RGBA
+    });
+    rgbaCache = { key, values };
+    return values;
+  }
+  function drawDotsInPixels(vis) {
+    const w = canvas.width, h = canvas.height;
+    if (!pixelBuffer || pixelBuffer.width !== w || pixelBuffer.height !== h) pixelBuffer = ctx.createImageData(w, h);
+    const buf = new Uint32Array(pixelBuffer.data.buffer);
+    buf.fill(0xfff8f6f5);  // the background, #f5f6f8
+    const rgba = paletteRGBA(), colour = state.colour;
+    const R = Math.max(1, dotRadius() * dpr), R2 = R * R, ir = Math.ceil(R);
+    const offs = [];
+    for (let dy = -ir; dy <= ir; dy++) for (let dx = -ir; dx <= ir; dx++) if (dx * dx + dy * dy <= R2 + 0.5) offs.push(dx, dy);
+    let count = 0;
+    for (const i of vis) {
+      const cx = Math.round(sx(i) * dpr), cy = Math.round(sy(i) * dpr), v = rgba[colour[i]];
+      if (cx > ir && cy > ir && cx < w - ir - 1 && cy < h - ir - 1) {
+        const base = cy * w + cx;
+        for (let k = 0; k < offs.length; k += 2) buf[base + offs[k + 1] * w + offs[k]] = v;
+      } else {
+        for (let k = 0; k < offs.length; k += 2) {
+          const x = cx + offs[k], y = cy + offs[k + 1];
+          if (x >= 0 && y >= 0 && x < w && y < h) buf[y * w + x] = v;
+        }
+      }
+      count++;
+    }
+    ctx.putImageData(pixelBuffer, 0, 0);
+    return count;
+  }
+  function render() {
+    const t0 = performance.now();
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = "#f5f6f8";
+    ctx.fillRect(0, 0, W, H);
+    const vis = visibleIndices();
+    const useThumbs = state.showThumbs && vis.length <= MAX_THUMBS && D.thumbs.some((t) => t);
+    let dots = 0, thumbs = 0;
+    const sel = state.selected, colour = state.colour, pal = state.palette;
+    if (useThumbs) {
+      const s = thumbSize(), half = s / 2;
+      for (const i of vis) {
+        const x = sx(i), y = sy(i), im = thumb(i);
+        if (im) {
+          const iw = im.naturalWidth || im.width, ih = im.naturalHeight || im.height;
+          const k = Math.min(1, s / iw, s / ih), w = iw * k, h = ih * k;  // never enlarged
+          ctx.fillStyle = pal[colour[i]];
+          ctx.fillRect(x - w / 2 - 3, y - h / 2 - 3, w + 6, h + 6);
+          ctx.drawImage(im, x - w / 2, y - h / 2, w, h);
+          if (sel[i]) { ctx.strokeStyle = "#ff2d95"; ctx.lineWidth = 3; ctx.strokeRect(x - w / 2 - 5, y - h / 2 - 5, w + 10, h + 10); }
+          thumbs++;
+        } else {
+          ctx.fillStyle = pal[colour[i]];
+          ctx.fillRect(x - half / 3, y - half / 3, (2 * half) / 3, (2 * half) / 3);
+          dots++;
+        }
+      }
+    } else if (vis.length > PIXEL_DOTS) {
+      dots = drawDotsInPixels(vis);
+    } else {
+      const r = dotRadius();
+      const buckets = new Array(pal.length);
+      for (const i of vis) (buckets[colour[i]] || (buckets[colour[i]] = [])).push(i);
+      for (let b = 0; b < pal.length; b++) {
+        const list = buckets[b];
+        if (!list) continue;
+        ctx.fillStyle = pal[b];
+        ctx.beginPath();
+        for (const i of list) { const x = sx(i), y = sy(i); ctx.moveTo(x + r, y); ctx.arc(x, y, r, 0, 6.2832); }
+        ctx.fill();
+        dots += list.length;
+      }
+    }
+    if (!useThumbs && state.nSelected) {
+      const r = dotRadius();
+      ctx.strokeStyle = "#ff2d95"; ctx.lineWidth = 1.5; ctx.beginPath();
+      for (const i of vis) if (sel[i]) { const x = sx(i), y = sy(i); ctx.moveTo(x + r + 2, y); ctx.arc(x, y, r + 2, 0, 6.2832); }
+      ctx.stroke();
+    }
+    if (state.hover >= 0 && state.pass[state.hover]) {
+      const i = state.hover, x = sx(i), y = sy(i), rr = useThumbs ? thumbSize() / 2 + 6 : dotRadius() + 4;
+      ctx.strokeStyle = "#111"; ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(x, y, rr, 0, 6.2832); ctx.stroke();
+    }
+    if (drag && drag.kind === "box" && drag.moved) {
+      ctx.fillStyle = "rgba(31,111,235,.12)"; ctx.strokeStyle = "#1f6feb"; ctx.lineWidth = 1;
+      ctx.fillRect(drag.x0, drag.y0, drag.x1 - drag.x0, drag.y1 - drag.y0);
+      ctx.strokeRect(drag.x0, drag.y0, drag.x1 - drag.x0, drag.y1 - drag.y0);
+    } else if (drag && drag.kind === "lasso" && drag.path.length > 1) {
+      ctx.fillStyle = "rgba(31,111,235,.12)"; ctx.strokeStyle = "#1f6feb"; ctx.lineWidth = 1.5;
+      ctx.beginPath(); ctx.moveTo(drag.path[0][0], drag.path[0][1]);
+      for (const p of drag.path) ctx.lineTo(p[0], p[1]);
+      ctx.closePath(); ctx.fill(); ctx.stroke();
+    }
+    const ms = performance.now() - t0;
+    state.stats = { visible: vis.length, dots, thumbs, ms, frames: state.stats.frames + 1, useThumbs };
+    state.frameTimes.push(ms);
+    if (state.frameTimes.length > 600) state.frameTimes.shift();
+    if (state.firstRenderMs === null && n > 0 && W > 1) state.firstRenderMs = performance.now();
+    updateCounts();
+    return ms;
+  }
+  function updateCounts() {
+    const el = $("counts");
+    if (!el) return;
+    el.textContent = n + " points" + (state.nPass < n ? ", " + state.nPass + " shown" : "") +
+      (state.nSelected ? ", " + state.nSelected + " selected" : "");
+    $("export-csv").disabled = state.nSelected === 0;
+    $("clear-selection").disabled = state.nSelected === 0;
+  }
+
+  // ---------------------------------------------------------------- picking, tooltip, detail
+  function pick(px, py) {
+    const useThumbs = state.stats.useThumbs;
+    const rad = useThumbs ? thumbSize() / 2 + 3 : dotRadius() + 4;
+    const [wx, wy] = toWorld(px, py), wr = rad / state.view.scale;
+    let best = -1, bestD = Infinity;
+    forEachInRect(wx - wr, wy - wr, wx + wr, wy + wr, (i) => {
+      if (!state.pass[i]) return;
+      const dx = Math.abs(sx(i) - px), dy = Math.abs(sy(i) - py);
+      const inside = useThumbs ? dx <= rad && dy <= rad : dx * dx + dy * dy <= rad * rad;
+      const d = dx * dx + dy * dy;
+      if (inside && d < bestD) { bestD = d; best = i; }
+    });
+    return best;
+  }
+  function rowsFor(i, all) {
+    const rows = [];
+    if (D.sample[i] != null) rows.push(["sample", D.sample[i]]);
+    if (D.name[i] != null) rows.push(["image", D.name[i]]);
+    if (D.patch && D.patch[i] != null) rows.push(["patch", D.patch[i]]);
+    rows.push(["pixel size", D.pixel_size_um[i] == null ? "unknown" : fmt(D.pixel_size_um[i]) + " µm/px"]);
+    const cc = state.colorBy ? byName[state.colorBy] : null;
+    if (cc && cc.name !== "sample" && cc.name !== "pixel_size_um") rows.push([cc.name, fmt(valueOf(cc, i))]);
+    for (const col of columns) {
+      if (col.name === "sample" || col.name === "pixel_size_um" || col.name === "patch" || (cc && col.name === cc.name)) continue;
+      if (!all && rows.length >= 8) break;
+      rows.push([col.name, fmt(valueOf(col, i))]);
+    }
+    if (all && D.hash[i]) rows.push(["hash", D.hash[i]]);
+    return rows;
+  }
+  function fillTable(table, rows) {
+    table.textContent = "";
+    for (const [k, v] of rows) {
+      const tr = document.createElement("tr");
+      const a = document.createElement("td"), b = document.createElement("td");
+      a.textContent = k; b.textContent = v; b.dataset.key = k;
+      tr.appendChild(a); tr.appendChild(b); table.appendChild(tr);
+    }
+  }
+  function showTooltip(i, px, py) {
+    const tip = $("tooltip");
+    if (i < 0) { tip.hidden = true; return; }
+    tip.textContent = "";
+    if (D.thumbs[i]) { const im = document.createElement("img"); im.src = D.thumbs[i]; im.alt = "thumbnail"; tip.appendChild(im); }
+    const t = document.createElement("table"); fillTable(t, rowsFor(i, false)); tip.appendChild(t);
+    tip.hidden = false;
+    const w = tip.offsetWidth, h = tip.offsetHeight;
+    tip.style.left = Math.min(px + 14, W - w - 4) + "px";
+    tip.style.top = Math.min(py + 14, H - h - 4) + "px";
+  }
+  function openDetail(i) {
+    const panel = $("detail");
+    $("detail-title").textContent = D.name[i] || D.hash[i] || "point " + i;
+    const img = $("detail-image");
+    const src = D.images[i] || D.thumbs[i];
+    if (src) { img.hidden = false; img.src = src; } else { img.hidden = true; img.removeAttribute("src"); }
+    fillTable($("detail-table"), rowsFor(i, true));
+    panel.hidden = false;
+    panel.dataset.index = String(i);
+  }
+  function closeDetail() { $("detail").hidden = true; }
+
+  // ---------------------------------------------------------------- selection and CSV
+  function insidePolygon(px, py, poly) {
+    let inside = false;
+    for (let a = 0, b = poly.length - 1; a < poly.length; b = a++) {
+      const [xa, ya] = poly[a], [xb, yb] = poly[b];
+      if ((ya > py) !== (yb > py) && px < ((xb - xa) * (py - ya)) / (yb - ya) + xa) inside = !inside;
+    }
+    return inside;
+  }
+  function setSelection(indices) {
+    state.selected.fill(0);
+    let k = 0;
+    for (const i of indices) if (i >= 0 && i < n && state.pass[i] && !state.selected[i]) { state.selected[i] = 1; k++; }
+    state.nSelected = k;
+    updateCounts(); requestRender();
+  }
+  function selectBox(x0, y0, x1, y1) {
+    const [ax, ay] = toWorld(Math.min(x0, x1), Math.min(y0, y1)), [bx, by] = toWorld(Math.max(x0, x1), Math.max(y0, y1));
+    const out = [];
+    forEachInRect(ax, ay, bx, by, (i) => { if (X[i] >= ax && X[i] <= bx && Y[i] >= ay && Y[i] <= by) out.push(i); });
+    setSelection(out);
+  }
+  function selectLasso(path) {
+    if (path.length < 3) return;
+    let ax = Infinity, ay = Infinity, bx = -Infinity, by = -Infinity;
+    const poly = path.map(([px, py]) => { const w = toWorld(px, py); ax = Math.min(ax, w[0]); bx = Math.max(bx, w[0]); ay = Math.min(ay, w[1]); by = Math.max(by, w[1]); return w; });
+    const out = [];
+    forEachInRect(ax, ay, bx, by, (i) => { if (insidePolygon(X[i], Y[i], poly)) out.push(i); });
+    setSelection(out);
+  }
+  function selectedIndices() { const out = []; for (let i = 0; i < n; i++) if (state.selected[i]) out.push(i); return out; }
+  function csvCell(v) {
+    if (v == null) return "";
+    const s = String(v);
+    return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+  function selectionCSV() {
+    const extra = columns.filter((c) => c.name !== "sample" && c.name !== "pixel_size_um" && c.name !== "patch");
+    const head = ["hash", "image", "sample", "pixel_size_um"].concat(D.patch ? ["patch"] : [], ["map_x", "map_y"], extra.map((c) => c.name));
+    const lines = [head.map(csvCell).join(",")];
+    for (const i of selectedIndices()) {
+      const row = [D.hash[i], D.name[i], D.sample[i], D.pixel_size_um[i]].concat(D.patch ? [D.patch[i]] : [], [D.x[i], D.y[i]], extra.map((c) => valueOf(c, i)));
+      lines.push(row.map(csvCell).join(","));
+    }
+    return lines.join("\n") + "\n";
+  }
+  function downloadSelection() {
+    const blob = new Blob([selectionCSV()], { type: "text/csv" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = "semlab-map-selection.csv";
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+
+  // ---------------------------------------------------------------- events
+  function pos(ev) { const r = canvas.getBoundingClientRect(); return [ev.clientX - r.left, ev.clientY - r.top]; }
+  function setMode(mode) {
+    state.mode = mode;
+    document.querySelectorAll("button.mode").forEach((b) => b.classList.toggle("active", b.dataset.mode === mode));
+    canvas.classList.toggle("select", mode !== "pan");
+  }
+  canvas.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0) return;
+    const [x, y] = pos(ev);
+    const kind = state.mode === "pan" && ev.shiftKey ? "box" : state.mode;
+    drag = { kind, x0: x, y0: y, x1: x, y1: y, lx: x, ly: y, moved: false, path: [[x, y]] };
+    canvas.setPointerCapture(ev.pointerId);
+  });
+  canvas.addEventListener("pointermove", (ev) => {
+    const [x, y] = pos(ev);
+    if (!drag) {
+      const i = pick(x, y);
+      if (i !== state.hover) { state.hover = i; requestRender(); }
+      showTooltip(i, x, y);
+      return;
+    }
+    if (Math.abs(x - drag.x0) + Math.abs(y - drag.y0) > 3) drag.moved = true;
+    if (drag.kind === "pan") {
+      state.view.cx -= (x - drag.lx) / state.view.scale; state.view.cy -= (y - drag.ly) / state.view.scale;
+      drag.lx = x; drag.ly = y;
+      $("tooltip").hidden = true;
+    } else if (drag.kind === "box") { drag.x1 = x; drag.y1 = y; } else drag.path.push([x, y]);
+    requestRender();
+  });
+  canvas.addEventListener("pointerup", (ev) => {
+    if (!drag) return;
+    const [x, y] = pos(ev), d = drag;
+    drag = null;
+    if (!d.moved) {
+      const i = pick(x, y);
+      if (i >= 0) openDetail(i); else if (d.kind !== "pan") setSelection([]);
+    } else if (d.kind === "box") selectBox(d.x0, d.y0, x, y);
+    else if (d.kind === "lasso") { d.path.push([x, y]); selectLasso(d.path); }
+    requestRender();
+  });
+  canvas.addEventListener("pointerleave", () => { if (!drag) { state.hover = -1; $("tooltip").hidden = true; requestRender(); } });
+  canvas.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const [x, y] = pos(ev), [wx, wy] = toWorld(x, y);
+    const f = Math.exp(-ev.deltaY * 0.0015);
+    state.view.scale = Math.min(1e7, Math.max(20, state.view.scale * f));
+    state.view.cx = wx - (x - W / 2) / state.view.scale; state.view.cy = wy - (y - H / 2) / state.view.scale;
+    requestRender();
+  }, { passive: false });
+  document.querySelectorAll("button.mode").forEach((b) => b.addEventListener("click", () => setMode(b.dataset.mode)));
+  $("reset-view").addEventListener("click", fit);
+  $("show-thumbs").addEventListener("change", (ev) => { state.showThumbs = ev.target.checked; requestRender(); });
+  $("export-csv").addEventListener("click", downloadSelection);
+  $("clear-selection").addEventListener("click", () => setSelection([]));
+  $("detail-close").addEventListener("click", closeDetail);
+  document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { closeDetail(); drag = null; requestRender(); } });
+  const select = $("color-by");
+  select.appendChild(new Option("(none)", ""));
+  columns.forEach((c) => select.appendChild(new Option(c.name + (c.kind === "continuous" ? " ▮" : ""), c.name)));
+  select.addEventListener("change", () => setColorBy(select.value || null));
+  const rangeCol = $("range-column");
+  rangeCol.appendChild(new Option("(none)", ""));
+  columns.filter((c) => c.numeric).forEach((c) => rangeCol.appendChild(new Option(c.name, c.name)));
+  const num = (s) => (s === "" || s == null || isNaN(+s) ? null : +s);
+  function readFilterInputs() {
+    filter.text = $("search").value;
+    filter.column = rangeCol.value || null;
+    filter.min = num($("range-min").value); filter.max = num($("range-max").value);
+    const c = filter.column ? byName[filter.column] : null;
+    $("range-min").placeholder = c ? "min " + fmt(c.min) : "min";
+    $("range-max").placeholder = c ? "max " + fmt(c.max) : "max";
+    applyFilter(); requestRender();
+  }
+  ["search", "range-min", "range-max"].forEach((id) => $(id).addEventListener("input", readFilterInputs));
+  rangeCol.addEventListener("change", readFilterInputs);
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(resize).observe(stage);
+  window.addEventListener("resize", resize);
+
+  // ---------------------------------------------------------------- start, and a small API for tests and benchmarks
+  resize();
+  fit();
+  const initial = D.colorBy && byName[D.colorBy] ? D.colorBy : null;
+  setColorBy(initial);
+
+  window.semlabMap = {
+    /** Counts of the last frame: points visible (after filters), drawn as dots and as thumbnails. */
+    state: () => ({
+      n, visible: state.stats.visible, drawnDots: state.stats.dots, drawnThumbs: state.stats.thumbs,
+      drawn: state.stats.dots + state.stats.thumbs, thumbnailsPending: pending, mode: state.mode,
+      colorBy: state.colorBy, legend: $("legend").textContent, shown: state.nPass, selected: state.nSelected,
+      frames: state.stats.frames, lastFrameMs: state.stats.ms, firstRenderMs: state.firstRenderMs,
+      view: Object.assign({}, state.view), width: W, height: H, detailOpen: !$("detail").hidden,
+      detailIndex: $("detail").hidden ? -1 : +$("detail").dataset.index, hover: state.hover,
+    }),
+    columns: () => columns.map((c) => ({ name: c.name, kind: c.kind, numeric: c.numeric })),
+    setColorBy, setFilter, setMode, fit,
+    /** Page (client) coordinates of point i. */
+    screenPosition: (i) => { const r = canvas.getBoundingClientRect(); return { x: r.left + sx(i), y: r.top + sy(i) }; },
+    setView: (cx, cy, scale) => { state.view = { cx, cy, scale }; requestRender(); },
+    /** Centre the view on point i (optionally at a new scale, pixels per map width). */
+    centerOn: (i, scale) => { state.view = { cx: X[i], cy: Y[i], scale: scale || state.view.scale }; requestRender(); },
+    panBy: (dx, dy) => { state.view.cx -= dx / state.view.scale; state.view.cy -= dy / state.view.scale; },
+    zoomBy: (f) => { state.view.scale *= f; requestRender(); },
+    render,
+    /** Index of the point under page position (x, y) relative to the canvas, or -1. */
+    pick,
+    select: setSelection,
+    selected: selectedIndices,
+    selectionCSV,
+    downloadSelection,
+    openDetail,
+    frameTimes: () => state.frameTimes.slice(),
+  };
+})();

@@ -1,0 +1,150 @@
+"""End-to-end: the map page in real headless Chromium, served and as a standalone file."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from semlab.maps import export_html, serve_map
+
+VIEWPORT = {"width": 1200, "height": 800}
+
+
+@pytest.fixture
+def page(chromium_browser):
+    context = chromium_browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    pg = context.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    yield pg
+    context.close()
+
+
+def _all_drawn(pg, n):
+    pg.wait_for_function(
+        f"window.semlabMap && semlabMap.state().drawnThumbs === {n} && semlabMap.state().thumbnailsPending === 0",
+        timeout=20000,
+    )
+    return pg.evaluate("semlabMap.state()")
+
+
+def _positions(pg, n):
+    return [pg.evaluate(f"semlabMap.screenPosition({i})") for i in range(n)]
+
+
+def test_served_map_end_to_end(series_map, page, tmp_path):
+    n = len(series_map)
+    table = series_map.table
+    with serve_map(series_map, port=0) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        page.goto(server.url)
+        st = _all_drawn(page, n)
+        # Every image is drawn, as its thumbnail, coloured by burst count with a legend.
+        assert st["n"] == n and st["visible"] == n and st["drawn"] == n and st["drawnDots"] == 0
+        assert st["colorBy"] == "burst_count"
+        assert [t.strip() for t in page.locator("#legend .item").all_inner_texts()] == [
+            f"{b} ({(table['burst_count'] == b).sum()})" for b in (1, 2, 4, 8)
+        ]
+
+        # Switch the colour column in the page: a continuous column gets a colour bar.
+        page.select_option("#color-by", "porosity")
+        page.wait_for_function("semlabMap.state().colorBy === 'porosity'")
+        assert page.locator("#legend canvas.colour-bar").count() == 1
+        labels = page.locator("#legend .bar-labels span").all_inner_texts()
+        assert float(labels[0]) == pytest.approx(table["porosity"].min(), rel=1e-3)
+        assert float(labels[-1]) == pytest.approx(table["porosity"].max(), rel=1e-3)
+
+        # Hover: tooltip with thumbnail and metadata of the point under the mouse.
+        pos = _positions(page, n)
+        i = 5
+        page.mouse.move(pos[i]["x"], pos[i]["y"])
+        page.wait_for_function(f"semlabMap.state().hover === {i}")
+        tip = page.locator("#tooltip")
+        assert tip.is_visible()
+        assert table["sample"].iloc[i] in tip.inner_text()
+        assert tip.locator("img").get_attribute("src") == f"thumb/{i}"
+
+        # Click: detail panel with the full image (converted 16-bit TIFF), sample, parameters and pixel size.
+        page.mouse.click(pos[i]["x"], pos[i]["y"])
+        page.wait_for_function("semlabMap.state().detailOpen")
+        assert page.evaluate("semlabMap.state().detailIndex") == i
+        page.wait_for_function("document.getElementById('detail-image').naturalWidth > 0", timeout=20000)
+        detail = page.locator("#detail").inner_text()
+        assert table["sample"].iloc[i] in detail and table["original_name"].iloc[i] in detail
+        assert "0.008 µm/px" in detail
+        assert f"burst_count\t{table['burst_count'].iloc[i]}" in detail
+        assert page.evaluate("document.getElementById('detail-image').naturalHeight") == 128
+        page.click("#detail-close")
+
+        # Box selection of the left half of the points, then CSV download of the selection.
+        xs = sorted(p["x"] for p in pos)
+        cut = (xs[n // 2 - 1] + xs[n // 2]) / 2
+        expected = {table["hash"].iloc[k] for k in range(n) if pos[k]["x"] < cut}
+        top = min(p["y"] for p in pos) - 40
+        bottom = max(p["y"] for p in pos) + 40
+        left = min(p["x"] for p in pos) - 40
+        page.click("#mode-box")
+        page.mouse.move(left, top)
+        page.mouse.down()
+        page.mouse.move((left + cut) / 2, (top + bottom) / 2, steps=4)
+        page.mouse.move(cut, bottom, steps=4)
+        page.mouse.up()
+        assert page.evaluate("semlabMap.state().selected") == len(expected) == n // 2
+        with page.expect_download() as dl:
+            page.click("#export-csv")
+        download = dl.value
+        assert download.suggested_filename.endswith(".csv")
+        csv = pd.read_csv(io.StringIO(open(download.path(), encoding="utf-8").read()))
+        assert len(csv) == len(expected) and set(csv["hash"]) == expected
+        assert {"sample", "pixel_size_um", "burst_count", "porosity", "map_x", "map_y"} <= set(csv.columns)
+        row = table.set_index("hash").loc[csv["hash"].iloc[0]]
+        assert csv["sample"].iloc[0] == row["sample"] and csv["burst_count"].iloc[0] == row["burst_count"]
+
+        # Lasso around every point selects them all.
+        page.click("#mode-lasso")
+        right = max(p["x"] for p in pos) + 40
+        page.mouse.move(left, top)
+        page.mouse.down()
+        for x, y in [(right, top), (right, bottom), (left, bottom), (left, top + 5)]:
+            page.mouse.move(x, y, steps=5)
+        page.mouse.up()
+        assert page.evaluate("semlabMap.state().selected") == n
+
+        # Search by sample and filter by a parameter range.
+        sample = table["sample"].iloc[0]
+        page.fill("#search", sample)
+        assert page.evaluate("semlabMap.state().shown") == (table["sample"] == sample).sum()
+        page.fill("#search", "")
+        page.select_option("#range-column", "burst_count")
+        page.fill("#range-min", "2")
+        page.fill("#range-max", "4")
+        page.wait_for_function("semlabMap.state().frames > 0")
+        assert page.evaluate("semlabMap.state().shown") == table["burst_count"].isin([2, 4]).sum()
+        page.wait_for_function(f"semlabMap.state().visible === {table['burst_count'].isin([2, 4]).sum()}")
+
+        shot = tmp_path / "map.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        assert page.errors == []
+
+
+def test_standalone_html_opens_from_disk(series_map, page, tmp_path):
+    n = len(series_map)
+    path = export_html(series_map, tmp_path / "map.html")
+    page.goto(path.as_uri())
+    st = _all_drawn(page, n)
+    assert st["drawn"] == n and st["colorBy"] == "burst_count"
+    pos = page.evaluate("semlabMap.screenPosition(2)")
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_function("document.getElementById('detail-image').naturalWidth > 0")
+    assert page.locator("#detail-image").get_attribute("src").startswith("data:image/png;base64,")
+    assert series_map.table["sample"].iloc[2] in page.locator("#detail").inner_text()
+    page.evaluate("semlabMap.select([0, 1, 2])")
+    with page.expect_download() as dl:
+        page.click("#export-csv")
+    assert len(pd.read_csv(dl.value.path())) == 3
+    page.screenshot(path=str(tmp_path / "standalone.png"))
+    assert page.errors == []

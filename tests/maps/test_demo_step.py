@@ -1,0 +1,36 @@
+"""The demo hook: the demo workspace's map as one standalone HTML file."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from semlab.maps import demo_step
+
+
+def test_demo_step_writes_the_map_coloured_by_burst_count(series_ws, tmp_path, chromium_browser):
+    with pytest.warns(UserWarning, match="no CNN features"):
+        path = demo_step(series_ws, out_dir=tmp_path, quick=True)
+    assert path == tmp_path / "map.html" and path.is_file()
+    html = path.read_text(encoding="utf-8")
+    data = json.loads(
+        re.search(r'<script id="semlab-data" type="application/json">(.*?)</script>', html, re.S)
+        .group(1)
+        .replace("<\\/", "</")
+    )
+    assert data["n"] == 16 and data["colorBy"] == "burst_count" and data["method"] == "pca"
+    assert data["info"]["backbone"] == "grey-histogram+spectrum"
+    page = chromium_browser.new_page(viewport={"width": 900, "height": 700})
+    try:
+        page.goto(path.as_uri())
+        page.wait_for_function("window.semlabMap && semlabMap.state().drawnThumbs === 16", timeout=20000)
+        assert [t.split(" ")[0] for t in page.locator("#legend .item").all_inner_texts()] == [
+            "1",
+            "2",
+            "4",
+            "8",
+        ]
+    finally:
+        page.close()

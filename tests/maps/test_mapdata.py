@@ -1,0 +1,159 @@
+"""Map data from a workspace: columns, thumbnails cache, saved embedding, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from semlab.errors import ParameterError, WorkspaceError
+from semlab.maps import build_map, export_html, full_picture, map_from_features, page_payload, place_on_map
+
+
+def test_build_map_has_one_point_per_image_with_metadata(series_ws, series_map):
+    table = series_ws.table()
+    assert len(series_map) == len(table) == 16
+    assert series_map.coords.shape == (16, 2)
+    assert set(series_map.table["hash"]) == set(table["hash"])
+    assert {"sample", "pixel_size_um", "burst_count", "porosity", "conductivity_MS_per_m"} <= set(
+        series_map.columns
+    )
+    assert "stored_path" not in series_map.columns and "hash" not in series_map.columns
+    assert series_map.method == "pca" and series_map.color_by == "burst_count"
+    # The grey-histogram features order the images by porosity (which falls with burst count): porosity is
+    # nearly linear in the map coordinates, and images of one burst count sit together.
+    c = series_map.coords.astype(np.float64)
+    design = np.column_stack([c, np.ones(len(c))])
+    por = series_map.table["porosity"].to_numpy()
+    resid = por - design @ np.linalg.lstsq(design, por, rcond=None)[0]
+    assert 1 - resid.var() / por.var() > 0.6  # R² (chance: about 0.13 for 16 points)
+    dist = np.linalg.norm(c[:, None] - c[None], axis=-1)
+    b = series_map.table["burst_count"].to_numpy()
+    same = (b[:, None] == b[None]) & ~np.eye(len(b), dtype=bool)
+    assert dist[same].mean() < 0.6 * dist[b[:, None] != b[None]].mean()
+
+
+def test_thumbnails_are_cached_8bit_files_keyed_by_hash_and_size(series_ws, series_map):
+    thumbs = [p for p in series_map.thumbnails]
+    assert all(p is not None for p in thumbs)
+    for h, p in zip(series_map.table["hash"], thumbs, strict=True):
+        assert p.endswith(f"{h}_128.jpg") and str(series_ws.path / "maps" / "thumbs") in p
+        with Image.open(p) as im:
+            assert im.mode == "L" and max(im.size) <= 128
+    mtimes = [__import__("os").stat(p).st_mtime_ns for p in thumbs]
+    again = build_map(series_ws, method="pca", features=_features(series_ws))
+    assert [__import__("os").stat(p).st_mtime_ns for p in again.thumbnails] == mtimes  # made once
+
+
+def _features(ws):
+    from semlab.maps.demo import intensity_features
+
+    return intensity_features(ws)
+
+
+def test_full_picture_converts_the_16bit_tiff_to_png(series_ws, series_map):
+    rec = series_ws.get(series_map.table["hash"].iloc[0])
+    assert rec.dtype == "uint16" and rec.stored_path.suffix == ".tif"
+    p = full_picture(series_map, 0)
+    assert p.suffix == ".png" and p.parent == series_ws.path / "maps" / "full"
+    with Image.open(p) as im:
+        assert im.mode == "L" and im.size == (rec.shape[1], rec.shape[0])  # whole image, data bar included
+
+
+def test_page_payload_kinds_of_columns(series_map):
+    payload = page_payload(series_map)
+    cols = {c["name"]: c for c in payload["columns"]}
+    assert cols["burst_count"]["kind"] == "categorical" and cols["burst_count"]["levels"] == [
+        "1",
+        "2",
+        "4",
+        "8",
+    ]
+    assert cols["burst_count"]["numeric"] is True
+    assert cols["sample"]["kind"] == "categorical" and not cols["sample"]["numeric"]
+    assert len(cols["sample"]["levels"]) == 8
+    assert cols["porosity"]["kind"] == "continuous"
+    assert cols["porosity"]["min"] == pytest.approx(series_map.table["porosity"].min(), rel=1e-5)
+    json.dumps(payload, allow_nan=False)  # strict JSON
+
+
+def test_place_on_map_puts_known_images_where_the_map_has_them(series_ws, series_map, series_features):
+    pooled = series_features.per_image()
+    order = [pooled.index["image_hash"].tolist().index(h) for h in series_map.table["hash"]]
+    placed = place_on_map(series_ws, pooled.features[order])
+    np.testing.assert_allclose(placed, series_map.coords, atol=1e-4)
+    one = place_on_map(series_ws.path, pooled.features[order[0]])
+    assert one.shape == (1, 2)
+    cfg = json.loads((series_ws.path / "maps" / "latest" / "config.json").read_text())
+    assert cfg["method"] == "pca" and cfg["backbone"] == "grey-histogram+spectrum" and cfg["n_points"] == 16
+
+
+def test_per_patch_map_has_one_point_per_patch(series_ws, series_features):
+    from semlab.features.table import FeatureTable
+
+    rng = np.random.default_rng(0)
+    k = len(series_features)
+    feats = np.repeat(series_features.features, 3, axis=0) + rng.normal(
+        0, 0.01, (3 * k, series_features.n_features)
+    )
+    index = pd.DataFrame(
+        {
+            "image_hash": np.repeat(series_features.index["image_hash"].to_numpy(), 3),
+            "patch": np.tile([0, 1, 2], k),
+            "row": 0,
+            "col": 0,
+            "size_px": 32,
+        }
+    )
+    ft = FeatureTable(feats.astype(np.float32), index, "test", "none", None, {})
+    per_patch = build_map(series_ws, method="pca", features=ft, per_patch=True)
+    assert len(per_patch) == 3 * k and per_patch.table["patch"].tolist()[:3] == [0, 1, 2]
+    per_image = build_map(series_ws, method="pca", features=ft)
+    assert len(per_image) == k
+
+
+def test_colour_column_that_does_not_exist(series_ws, series_features):
+    with pytest.raises(ParameterError) as info:
+        build_map(series_ws, method="pca", color_by="critical_current", features=series_features)
+    msg = str(info.value)
+    assert "\n" not in msg and "'critical_current'" in msg
+    assert "columns: sample, pixel_size_um" in msg and "burst_count" in msg
+
+
+def test_workspace_without_features_says_run_embed(tmp_path):
+    from semlab.data import sintering_series
+    from semlab.dataset import Workspace
+
+    sintering_series(
+        tmp_path / "s", shape=(64, 64), samples_per_level=1, images_per_sample=1, write_labels=False
+    )
+    ws = Workspace.init(tmp_path / "ws")
+    ws.add(table=tmp_path / "s" / "descriptors.csv", images_dir=tmp_path / "s")
+    with pytest.raises(WorkspaceError, match="semlab embed"):
+        build_map(ws, method="pca")
+    with pytest.raises(WorkspaceError, match="no map yet"):
+        place_on_map(ws, np.zeros((1, 4)))
+
+
+def test_empty_workspace(tmp_path):
+    from semlab.dataset import Workspace
+
+    ws = Workspace.init(tmp_path / "empty")
+    with pytest.raises(WorkspaceError, match="no images; add some"):
+        build_map(ws)
+
+
+def test_arrays_only_map_and_standalone_export_is_self_contained(tmp_path):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"sample": ["a", "b", "</script><b>x"] * 4, "value": rng.random(12)})
+    m = map_from_features(rng.normal(size=(12, 5)), table, method="pca", color_by="value")
+    assert m.thumbnails == (None,) * 12 and m.to_dict()["n_points"] == 12
+    path = export_html(m, tmp_path / "m.html")
+    html = path.read_text()
+    assert "http://" not in html and "https://" not in html  # no CDN, nothing fetched
+    assert "</script><b>x" not in html  # data cannot end its script element
+    with pytest.raises(ParameterError, match="12 points"):
+        map_from_features(rng.normal(size=(12, 5)), table.iloc[:5], method="pca")
