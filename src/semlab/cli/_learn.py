@@ -2,4 +2,245 @@
 
 from __future__ import annotations
 
-from semlab.cli import app  # noqa: F401
+from pathlib import Path
+
+import typer
+
+from semlab.cli import app
+
+_PANEL = "Learn"
+
+
+def _progress_bar(description: str):  # noqa: ANN202
+    """A transient progress bar on stderr when it is a terminal (stdout keeps only the results)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=console,
+        disable=not console.is_terminal,
+    )
+
+
+@app.command("train", rich_help_panel=_PANEL)
+def train_cmd(
+    workspace: Path = typer.Argument(..., help="Workspace folder with features (from `semlab embed`)."),
+    target: str = typer.Option(..., "--target", "-t", help="Descriptor column to predict, e.g. burst_count."),
+    task: str | None = typer.Option(
+        None,
+        "--task",
+        help="classify or regress (default: classify text or ≤ 10 distinct integers, else regress).",
+    ),
+    split: str = typer.Option(
+        "sample", "--split", help="sample (grouped by sample, honest) or patch (the paper's split; LEAKY)."
+    ),
+    folds: int | None = typer.Option(
+        None, "--folds", "-k", min=2, help="K-fold CV grouped by sample (default 80/10/10)."
+    ),
+    model: str = typer.Option("mlp", "--model", "-m", help="mlp, logreg, svm or pca-logreg."),
+    backbone: str | None = typer.Option(
+        None, "--backbone", help="Which stored features (default: the latest)."
+    ),
+    epochs: int = typer.Option(100, "--epochs", min=1, help="MLP epochs (validation every 10)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and the model."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run folder (default WORKSPACE/runs/<target>-<model>-<split>-seed<seed>)."
+    ),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
+) -> None:
+    """Train a head on a workspace's CNN features to predict a process parameter or category.
+
+    Splits are grouped by sample (no sample on both sides) and stratified; --split patch reproduces the paper's patch-level split and is labelled LEAKY. Metrics at patch and image level (mean of patch probabilities): accuracy, balanced accuracy, macro F1, per-class ROC-AUC, confusion matrix; R², MAE, RMSE for regression.
+
+    Writes RUN/config.json, model.pt, metrics.json, predictions.csv, image_predictions.csv and PNG plots (loss curves, ROC curves, confusion matrix, PCA scatter).
+
+    Example: semlab train study/ --target burst_count --folds 3
+    """
+    from semlab.learn import train_workspace
+
+    with _progress_bar("training") as bar:
+        job = bar.add_task("fit", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total)
+
+        res = train_workspace(
+            workspace,
+            target=target,
+            task=task,
+            model=model,
+            split=split,
+            folds=folds,
+            backbone=backbone,
+            epochs=epochs,
+            seed=seed,
+            out=out,
+            plots=plots,
+            progress=progress,
+        )
+    for line in res.summary_lines():
+        typer.echo(line)
+
+
+@app.command("finetune", rich_help_panel=_PANEL)
+def finetune_cmd(
+    source: Path = typer.Argument(
+        ..., help="A workspace (with --target), or a folder of class sub-folders (folder/<class>/<image>)."
+    ),
+    target: str | None = typer.Option(
+        None, "--target", "-t", help="Workspace: the class column, e.g. category."
+    ),
+    backbone: str = typer.Option("resnet18", "--backbone", help="timm model name."),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="Pretrained weights file (state dict / timm checkpoint)."
+    ),
+    pretrained: bool = typer.Option(
+        True, "--pretrained/--no-pretrained", help="Start from pretrained weights."
+    ),
+    unfreeze: int = typer.Option(
+        2, "--unfreeze", min=0, help="Trainable stages counted from the end (0 = head only)."
+    ),
+    patch_size: int = typer.Option(
+        224, "--patch-size", min=8, help="Patch side in pixels (resized to the model input)."
+    ),
+    input_size: int | None = typer.Option(
+        None, "--input-size", min=16, help="Model input side in pixels (default: the model's own, e.g. 224)."
+    ),
+    patches_per_image: int = typer.Option(
+        8, "--patches-per-image", min=1, help="Patches per evaluated image."
+    ),
+    epochs: int = typer.Option(20, "--epochs", min=1),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    lr: float = typer.Option(3e-4, "--lr"),
+    patience: int = typer.Option(
+        3, "--patience", min=1, help="Epochs without better validation loss before stopping."
+    ),
+    time_budget: float | None = typer.Option(
+        None, "--time-budget", help="Stop training after this many seconds."
+    ),
+    sample_pattern: str | None = typer.Option(
+        None, "--sample-pattern", help="Folder mode: regex whose first group in a file name is its sample id."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder."),
+) -> None:
+    """Fine-tune a timm classifier on micrographs (e.g. SEM categories), split by sample.
+
+    Unfreezes the last --unfreeze stages; augments with flips, 90° rotations and slight intensity jitter; weights classes by inverse frequency; validates every epoch with early stopping; stops at --time-budget. In folder mode each image is its own sample unless --sample-pattern says otherwise.
+
+    Writes the same run folder as `semlab train`; use it with `semlab predict`.
+
+    Example: semlab finetune sem-categories/ --backbone resnet18 --time-budget 600
+    """
+    from semlab.errors import ParameterError
+    from semlab.learn import finetune_folder, finetune_workspace
+
+    def report(row: dict) -> None:
+        val = (
+            f"  val loss {row['val_loss']:.4f}  val accuracy {row['val_score']:.3f}"
+            if "val_loss" in row
+            else ""
+        )
+        typer.echo(f"epoch {row['epoch']:3d}  {row['seconds']:7.1f} s  loss {row['train_loss']:.4f}{val}")
+
+    options = dict(
+        backbone=backbone,
+        weights=weights,
+        pretrained=pretrained,
+        unfreeze=unfreeze,
+        patch_size=patch_size,
+        input_size=input_size,
+        patches_per_image=patches_per_image,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        time_budget_s=time_budget,
+        seed=seed,
+        device=device,
+        progress=report,
+    )
+    if (source / "semlab.sqlite").is_file():
+        if target is None:
+            raise ParameterError(f"{source} is a workspace; give --target COLUMN (the class column)")
+        res = finetune_workspace(source, target=target, out=out, **options)
+    else:
+        if target is not None:
+            raise ParameterError(
+                f"{source} is not a workspace (no semlab.sqlite); --target needs a workspace"
+            )
+        res = finetune_folder(source, sample_pattern=sample_pattern, out=out, **options)
+    m = res.metrics
+    for level in ("patch", "image"):
+        s = m[level]
+        typer.echo(
+            f"{level:5s} level (n={s['n']}): accuracy {s['accuracy']:.3f}, balanced accuracy "
+            f"{s['balanced_accuracy']:.3f}, macro F1 {s['macro_f1']:.3f}"
+        )
+    typer.echo(
+        f"{m['training']['stopped']} after {len(res.head.history)} epoch(s), best epoch {m['best_epoch']}; "
+        f"run folder: {m.get('run_dir')}"
+    )
+
+
+@app.command("predict", rich_help_panel=_PANEL)
+def predict_cmd(
+    model: Path = typer.Argument(..., help="Run folder from `semlab train` or `semlab finetune`."),
+    images: list[Path] = typer.Argument(..., help="Image files or folders of images."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="CSV of predictions (default MODEL/predict.csv)."
+    ),
+    pixel_size: float | None = typer.Option(None, "--pixel-size", help="µm per pixel, overriding the files."),
+) -> None:
+    """Predict the class (with confidence) or value of each image with a trained run.
+
+    The preprocessing recorded at training is applied (data-bar crop, equalization, resampling to the training pixel size, patches); the prediction is the mean of the patch probabilities. Prints one line per image and writes a CSV (image, prediction, confidence, n_patches, p_<class>...).
+
+    Example: semlab predict study/runs/burst_count-mlp-sample-seed0 new/*.tif
+    """
+    import warnings
+
+    from semlab._util import atomic_write_text
+    from semlab.errors import MissingFileError, ParameterError
+    from semlab.io import IMAGE_SUFFIXES, read_micrograph
+    from semlab.learn import load_predictor
+
+    predictor = load_predictor(model)
+    files: list[Path] = []
+    for p in images:
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ParameterError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            files += found
+        elif not p.exists():
+            raise MissingFileError(f"{p}: no such image file")
+        else:
+            files.append(p)
+    mics = []
+    for f in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # colour → grey notes
+            mics.append(read_micrograph(f, pixel_size=pixel_size))
+    with _progress_bar("predicting") as bar:
+        job = bar.add_task("predict", total=len(mics))
+        table = predictor.predict(
+            mics, names=[str(f) for f in files], progress=lambda d, t: bar.update(job, completed=d, total=t)
+        )
+    for _, row in table.iterrows():
+        if predictor.task == "classify":
+            typer.echo(
+                f"{row['image']}: {predictor.target} = {row['prediction']} (confidence {row['confidence']:.3f})"
+            )
+        else:
+            typer.echo(f"{row['image']}: {predictor.target} = {row['prediction']:.4g}")
+    target = out if out is not None else Path(model) / "predict.csv"
+    atomic_write_text(target, table.to_csv(index=False))
+    typer.echo(f"wrote {target}")

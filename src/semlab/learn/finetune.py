@@ -1,0 +1,572 @@
+"""Fine-tuning a timm backbone for SEM category classification.
+
+The SEM-classification study fine-tuned an ImageNet network on ten SEM categories.  Here
+:func:`finetune` takes micrographs with a class each and a sample id each, splits them by
+sample (80/10/10, stratified), and trains a timm classifier
+(:func:`semlab.features.create_backbone` with ``num_classes``) on random patches:
+
+* only the last ``unfreeze`` stages (timm ``feature_info``) and everything after them
+  (final convolution, pooling, classifier) learn; frozen stages keep their batch-norm
+  statistics;
+* augmentations: flips, 90° rotations, slight intensity jitter (gain ×(1 ± 0.1), offset
+  ± 0.05 on [0, 1] grey values);
+* class weights inversely proportional to class frequency (imbalance);
+* validation after every epoch on fixed patches of the validation images, early stopping
+  after ``patience`` epochs without a better validation loss (the best weights are kept),
+  and a wall-time budget.
+
+Test images are predicted from ``patches_per_image`` fixed patches each (mean of the patch
+probabilities).  :func:`finetune_workspace` and :func:`finetune_folder` load the inputs from
+a workspace (``--target`` column, samples from the table) or from a folder of class
+sub-folders (each image its own sample, unless its name starts with a sample id given by
+``sample_pattern``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semlab.errors import MissingFileError, ParameterError
+
+__all__ = ["finetune", "finetune_folder", "finetune_workspace", "predict_patches"]
+
+
+def _to_input(patches: np.ndarray, pre: dict[str, Any]) -> Any:
+    """(n, h, w) grey [0, 1] → (n, 3, H, W) at the model's input size, normalised by its mean/std.
+
+    The same conversion as feature extraction (:func:`semlab.features.extract.make_input`).
+    """
+    from semlab.features.extract import make_input
+
+    cfg = {
+        "input_size": tuple(pre["input_size"]),
+        "mean": tuple(pre["mean"]),
+        "std": tuple(pre["std"]),
+        "interpolation": pre.get("interpolation", "bilinear"),
+    }
+    return make_input(np.ascontiguousarray(patches, dtype=np.float32), cfg, channels_last=False)
+
+
+def predict_patches(
+    model: Any, patches: np.ndarray, pre: dict[str, Any], *, batch_size: int = 64, device: str = "cpu"
+) -> np.ndarray:
+    """Class probabilities ``(n, C)`` of prepared grey patches ``(n, h, w)`` in [0, 1]."""
+    import torch
+
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(patches), batch_size):
+            x = _to_input(patches[i : i + batch_size], pre).to(device)
+            outs.append(torch.softmax(model(x).float(), dim=1).cpu().double().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 0))
+
+
+def _stage_prefixes(model: Any) -> list[str]:
+    info = getattr(model, "feature_info", None)
+    names = []
+    if info is not None:
+        for item in info:
+            mod = item.get("module") if isinstance(item, dict) else None
+            if mod:
+                names.append(str(mod))
+    return names
+
+
+def set_trainable(model: Any, unfreeze: int) -> tuple[int, int]:
+    """Freeze all but the last ``unfreeze`` stages and what follows them; returns (trainable, total) counts."""
+    params = list(model.named_parameters())
+    stages = _stage_prefixes(model)
+    start = len(params)
+    if stages and unfreeze > 0:
+        prefix = stages[max(0, len(stages) - int(unfreeze))]
+        hits = [i for i, (n, _) in enumerate(params) if n == prefix or n.startswith(prefix + ".")]
+        start = hits[0] if hits else 0
+    elif stages:  # unfreeze 0: only what follows the last stage
+        last = stages[-1]
+        hits = [i for i, (n, _) in enumerate(params) if n.startswith(last + ".")]
+        start = hits[-1] + 1 if hits else 0
+    else:
+        start = 0
+    classifier = model.get_classifier() if hasattr(model, "get_classifier") else None
+    cls_ids = {id(p) for p in classifier.parameters()} if classifier is not None else set()
+    for i, (_, p) in enumerate(params):
+        p.requires_grad_(i >= start or id(p) in cls_ids)
+    return sum(p.numel() for _, p in params if p.requires_grad), sum(p.numel() for _, p in params)
+
+
+def _frozen_eval(model: Any) -> None:
+    """Keep batch-norm statistics of fully frozen modules fixed while training."""
+    from torch import nn
+
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if not any(p.requires_grad for p in m.parameters(recurse=False)):
+                m.eval()
+
+
+def _augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = np.empty_like(batch)
+    for j, p in enumerate(batch):
+        p = np.rot90(p, int(rng.integers(0, 4)))
+        if rng.random() < 0.5:
+            p = p[:, ::-1]
+        if rng.random() < 0.5:
+            p = p[::-1]
+        gain, offset = 1.0 + rng.uniform(-0.1, 0.1), rng.uniform(-0.05, 0.05)
+        out[j] = np.clip(p * gain + offset, 0.0, 1.0)
+    return out
+
+
+def _crop(images: list[np.ndarray], idx: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    out = np.empty((idx.size, size, size), dtype=np.float32)
+    for j, i in enumerate(idx):
+        im = images[i]
+        r = int(rng.integers(0, im.shape[0] - size + 1))
+        c = int(rng.integers(0, im.shape[1] - size + 1))
+        out[j] = im[r : r + size, c : c + size]
+    return out
+
+
+def finetune(
+    images: Sequence[Any],
+    labels: Sequence[Any],
+    groups: Sequence[Any] | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    target: str = "category",
+    backbone: str = "resnet18",
+    pretrained: bool = True,
+    weights: str | os.PathLike | None = None,
+    unfreeze: int = 2,
+    patch_size: int = 224,
+    input_size: int | None = None,
+    patches_per_image: int = 8,
+    equalize_method: str = "clahe",
+    target_pixel_size: float | None = None,
+    epochs: int = 20,
+    steps_per_epoch: int | None = None,
+    batch_size: int = 16,
+    lr: float = 3e-4,
+    weight_decay: float = 1e-4,
+    patience: int = 3,
+    time_budget_s: float | None = None,
+    class_weight: bool = True,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    device: str = "auto",
+    out: str | os.PathLike | None = None,
+    inputs: list[dict[str, Any]] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> Any:
+    """Fine-tune a timm classifier on micrographs, split by sample; optionally write a run folder.
+
+    Parameters
+    ----------
+    images : list of Micrograph or (M, N) ndarray
+        Micrographs (data bar cropped here when still present; resampled to
+        ``target_pixel_size`` when their pixel size is known).
+    labels : list
+        A class per image (any labels; numbers are ordered numerically).
+    groups : list, optional
+        Sample id per image; default each image its own sample.
+    names : list of str, optional
+        Image names for the predictions table.
+    target : str
+        Name of what is predicted (for the report).
+    backbone : str
+        timm model name (any, e.g. ``resnet18``, ``efficientnet_lite0``, ``inception_resnet_v2``).
+    pretrained, weights
+        Weight resolution of :func:`semlab.features.create_backbone`.
+    unfreeze : int
+        Trainable stages counted from the end (0 = classifier and final layers only).
+    patch_size : int
+        Side in pixels of the patches cut from the prepared images (then resized to the
+        model's input size, which comes from its data config).
+    input_size : int, optional
+        Side in pixels of the model input; default the model's data config (e.g. 224).
+        Smaller inputs (e.g. 64) make CPU runs practical.
+    patches_per_image : int
+        Fixed patches per validation/test image (and per predicted image later).
+    equalize_method : str
+        ``clahe``, ``global`` or ``none``.
+    target_pixel_size : float, optional
+        µm per pixel; default the coarsest pixel size among the images (when known).
+    epochs, steps_per_epoch, batch_size, lr, weight_decay
+        Optimisation (AdamW); default ``steps_per_epoch`` covers each training image about
+        four times per epoch.
+    patience : int
+        Epochs without a better validation loss before stopping.
+    time_budget_s : float, optional
+        Stop after this many seconds of training.
+    class_weight : bool
+        Weight the loss by inverse class frequency.
+    fractions : (float, float, float)
+        Train/validation/test shares of the samples.
+    seed : int
+    device : {"auto", "cpu", "cuda"}
+    out : path, optional
+        Write a run folder (model, config, metrics, predictions, plots) here.
+    inputs : list of dict, optional
+        Provenance records (``path``, ``sha256``) for ``config.json``.
+    progress : callable, optional
+        Called with each epoch's history row.
+
+    Returns
+    -------
+    TrainResult
+        As :func:`semlab.learn.train_head` (``head.module`` is the fine-tuned model,
+        ``head.history`` the epochs); ``run_dir`` in ``metrics["run_dir"]`` when written.
+    """
+    import torch
+
+    from semlab.features import create_backbone
+    from semlab.learn.heads import FinetunedConfig
+    from semlab.learn.predict import image_patches, prepare_image
+    from semlab.learn.run import class_labels
+    from semlab.learn.splits import make_splits
+    from semlab.learn.train import FittedHead
+
+    t0 = time.perf_counter()
+    images = list(images)
+    if len(images) != len(labels):
+        raise ParameterError(f"{len(images)} images but {len(labels)} labels; give one label per image")
+    if not images:
+        raise ParameterError("no images given")
+    names = [str(n) for n in names] if names is not None else [f"image {k}" for k in range(len(images))]
+    groups = np.asarray([str(g) for g in groups] if groups is not None else names)
+    classes, y = class_labels(list(labels))
+    if len(classes) < 2:
+        raise ParameterError(
+            f"all images have the class {classes[0]!r}; fine-tuning needs two classes or more"
+        )
+    if target_pixel_size is None:
+        sizes = [float(im.pixel_size) for im in images if getattr(im, "pixel_size", None)]
+        target_pixel_size = max(sizes) if sizes else None
+    prepared = [
+        prepare_image(im, equalize_method=equalize_method, target_pixel_size=target_pixel_size)
+        for im in images
+    ]
+    small = [n for n, p in zip(names, prepared, strict=True) if min(p.shape) < patch_size]
+    if small:
+        raise ParameterError(
+            f"{small[0]} is smaller than --patch-size {patch_size} after preprocessing; use a smaller patch size"
+        )
+    sp = make_splits(
+        y, groups, task="classify", scheme="sample", fractions=fractions, seed=seed, class_names=classes
+    )[0]
+    dev = (
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
+    bb = create_backbone(
+        backbone, pretrained=pretrained, weights=weights, num_classes=len(classes), seed=seed
+    )
+    model = bb.model.to(dev)
+    n_train, n_total = set_trainable(model, unfreeze)
+    pre = {
+        "equalize": equalize_method,
+        "target_pixel_size_um": target_pixel_size,
+        "patch_size": int(patch_size),
+        "patches_per_image": int(patches_per_image),
+        "seed": int(seed),
+        "input_size": [3, int(input_size), int(input_size)]
+        if input_size
+        else list(bb.data_config["input_size"]),
+        "mean": list(bb.data_config["mean"]),
+        "std": list(bb.data_config["std"]),
+        "interpolation": bb.data_config.get("interpolation", "bilinear"),
+        "crop_databar": True,
+    }
+
+    def fixed(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ps, ys, ims = [], [], []
+        for i in idx:
+            p = image_patches(
+                prepared[i],
+                n=patches_per_image,
+                size=patch_size,
+                seed=seed,
+                name=names[i],
+                image_hash=(getattr(images[i], "metadata", None) or {}).get("hash"),
+            )
+            ps.append(p)
+            ys += [y[i]] * len(p)
+            ims += [i] * len(p)
+        return np.concatenate(ps), np.asarray(ys), np.asarray(ims)
+
+    train_imgs = [prepared[i] for i in sp.train]
+    y_train = y[sp.train]
+    counts = np.bincount(y_train, minlength=len(classes)).astype(np.float64)
+    w = (
+        np.where(counts > 0, counts.sum() / (len(classes) * np.maximum(counts, 1)), 0.0)
+        if class_weight
+        else None
+    )
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=None if w is None else torch.tensor(w, dtype=torch.float32).to(dev)
+    )
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
+    )
+    steps = int(steps_per_epoch or max(1, int(np.ceil(4 * len(sp.train) / batch_size))))
+    val = fixed(sp.val) if sp.val.size else None
+    rng = np.random.default_rng(seed)
+    history: list[dict[str, Any]] = []
+    best = (np.inf, None, None)
+    stopped = "epochs"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        bad = 0
+        for epoch in range(1, int(epochs) + 1):
+            model.train()
+            _frozen_eval(model)
+            total = 0.0
+            for _ in range(steps):
+                idx = rng.integers(0, len(train_imgs), size=batch_size)
+                xb = _to_input(_augment(_crop(train_imgs, idx, patch_size, rng), rng), pre).to(dev)
+                yb = torch.from_numpy(y_train[idx]).to(dev)
+                opt.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "train_loss": total / steps,
+                "seconds": time.perf_counter() - t0,
+            }
+            if val is not None:
+                pv = predict_patches(model, val[0], pre, device=dev)
+                row["val_loss"] = float(
+                    loss_fn(
+                        torch.log(torch.from_numpy(pv).float().clamp_min(1e-12)).to(dev),
+                        torch.from_numpy(val[1]).to(dev),
+                    )
+                )
+                row["val_score"] = float((pv.argmax(1) == val[1]).mean())
+                if row["val_loss"] < best[0]:
+                    best, bad = (row["val_loss"], epoch, copy.deepcopy(model.state_dict())), 0
+                else:
+                    bad += 1
+            history.append(row)
+            if progress is not None:
+                progress(row)
+            if val is not None and bad >= patience:
+                stopped = "early stopping"
+                break
+            if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
+                stopped = "time budget"
+                break
+    if best[2] is not None:
+        model.load_state_dict(best[2])
+    model.eval()
+    test_p, test_y, test_i = fixed(sp.test)
+    prob = predict_patches(model, test_p, pre, device=dev)
+    head = FittedHead(
+        model.cpu(),
+        "timm",
+        FinetunedConfig(backbone=backbone, num_classes=len(classes)),
+        "finetune",
+        "classify",
+        history,
+        best[1],
+        {
+            "stopped": stopped,
+            "trainable_parameters": n_train,
+            "parameters": n_total,
+            "unfreeze": unfreeze,
+            "device": dev,
+            "weights": bb.weights,
+        },
+    )
+    result = _evaluate(prob, test_y, test_i, names, groups, classes, sp, head, time.perf_counter() - t0)
+    if out is not None:
+        from semlab.learn.run import write_run
+
+        run_cfg = {
+            "target": target,
+            "task": "classify",
+            "task_reason": "fine-tuning classifies",
+            "classes": classes,
+            "model": "finetune",
+            "split": "sample",
+            "leaky": False,
+            "folds": None,
+            "seed": seed,
+            "epochs": epochs,
+            "backbone": backbone,
+            "weights": bb.weights,
+            "weights_sha256": bb.weights_sha256,
+            "unfreeze": unfreeze,
+            "lr": lr,
+            "batch_size": batch_size,
+            "patience": patience,
+            "time_budget_s": time_budget_s,
+            "stopped": stopped,
+            "n_images": len(images),
+            "n_samples": int(np.unique(groups).size),
+        }
+        write_run(
+            result,
+            out,
+            run_cfg=run_cfg,
+            inputs=inputs,
+            preprocessing=pre,
+            artifact=(head.module, "finetuned", "timm", head.config),
+        )
+        result.metrics["run_dir"] = str(Path(out))
+    return result
+
+
+def _evaluate(prob, test_y, test_i, names, groups, classes, sp, head, seconds) -> Any:
+    import pandas as pd
+
+    from semlab.learn.metrics import aggregate_by_image, classification_metrics
+    from semlab.learn.train import TrainResult
+
+    img_names = np.asarray(names)[test_i]
+    pred = pd.DataFrame(
+        {
+            "row": np.arange(len(test_y)),
+            "image": img_names,
+            "group": groups[test_i],
+            "fold": 0,
+            "true": [classes[k] for k in test_y],
+            "prediction": [classes[k] for k in prob.argmax(1)],
+            "confidence": prob.max(1),
+        }
+    )
+    for c, name in enumerate(classes):
+        pred[f"p_{name}"] = prob[:, c]
+    ids, mean_p = aggregate_by_image(prob, img_names)
+    first = {k: i for i, k in reversed(list(enumerate(img_names)))}
+    y_img = np.array([test_y[first[k]] for k in ids])
+    img = pd.DataFrame(
+        {
+            "image": ids,
+            "group": [groups[test_i][first[k]] for k in ids],
+            "fold": 0,
+            "n_rows": [int((img_names == k).sum()) for k in ids],
+            "true": [classes[k] for k in y_img],
+            "prediction": [classes[k] for k in mean_p.argmax(1)],
+            "confidence": mean_p.max(1),
+        }
+    )
+    for c, name in enumerate(classes):
+        img[f"p_{name}"] = mean_p[:, c]
+    metrics = {
+        "patch": classification_metrics(test_y, prob, classes=classes),
+        "image": classification_metrics(y_img, mean_p, classes=classes),
+        "folds": [sp.to_dict()],
+        "split": {
+            "scheme": "sample",
+            "leaky": False,
+            "folds": None,
+            "fractions": [0.8, 0.1, 0.1],
+            "n_images": len(names),
+            "n_groups": int(np.unique(groups).size),
+            "validation": "grouped" if sp.val.size else "none (too few samples per class)",
+        },
+        "training": {k: head.details[k] for k in ("stopped", "trainable_parameters", "parameters", "device")},
+        "best_epoch": head.best_epoch,
+    }
+    return TrainResult("classify", "finetune", classes, metrics, pred, img, head, [head], [sp], seconds)
+
+
+def finetune_workspace(
+    workspace: Any, *, target: str, out: str | os.PathLike | None = None, **options: Any
+) -> Any:
+    """:func:`finetune` on a workspace's images with the class in column ``target``.
+
+    Images without a value are skipped; samples come from the descriptor table.  Default
+    ``out``: ``<workspace>/runs/<target>-finetune-<backbone>-seed<seed>``.
+    """
+    from semlab.dataset import Workspace
+    from semlab.learn.run import _missing, target_column
+
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    table = ws.table()
+    col = target_column(table, target, where=f"workspace {ws.path}")
+    keep = [i for i, v in enumerate(col.tolist()) if not _missing(v)]
+    if not keep:
+        raise ParameterError(f"no image has a value in column {target!r}; add it to the descriptor table")
+    rows = table.iloc[keep]
+    images = [ws.read(h, crop=True) for h in rows["hash"]]
+    if out is None:
+        out = (
+            ws.path
+            / "runs"
+            / f"{target}-finetune-{options.get('backbone', 'resnet18')}-seed{options.get('seed', 0)}"
+        )
+    return finetune(
+        images,
+        col.iloc[keep].tolist(),
+        rows["sample"].astype(str).tolist(),
+        names=rows["original_name"].astype(str).tolist(),
+        target=target,
+        out=out,
+        inputs=[{"path": n, "sha256": h} for n, h in zip(rows["original_name"], rows["hash"], strict=True)],
+        **options,
+    )
+
+
+def finetune_folder(
+    folder: str | os.PathLike,
+    *,
+    sample_pattern: str | None = None,
+    out: str | os.PathLike | None = None,
+    **options: Any,
+) -> Any:
+    """:func:`finetune` on a folder of class sub-folders (``folder/<class>/<image>``).
+
+    Each image is its own sample unless ``sample_pattern`` (a regular expression whose
+    first group, or whole match, applied to the file name gives the sample id) says
+    otherwise.  Default ``out``: ``<folder>-finetune``.
+    """
+    import warnings
+
+    from semlab._util import file_sha256
+    from semlab.io import IMAGE_SUFFIXES, read_micrograph
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise MissingFileError(f"{root}: no such folder; give a workspace or a folder of class sub-folders")
+    subs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = [
+        (d.name, f)
+        for d in subs
+        for f in sorted(d.iterdir())
+        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if len({c for c, _ in files}) < 2:
+        raise ParameterError(
+            f"{root}: needs at least two class sub-folders holding images (folder/<class>/<image>)"
+        )
+    images, labels, groups, names = [], [], [], []
+    pat = re.compile(sample_pattern) if sample_pattern else None
+    for cls, f in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            images.append(read_micrograph(f))
+        labels.append(cls)
+        names.append(f"{cls}/{f.name}")
+        m = pat.search(f.name) if pat else None
+        groups.append(f"{cls}/{(m.group(1) if m.groups() else m.group(0)) if m else f.name}")
+    out = out if out is not None else root.parent / f"{root.name}-finetune"
+    return finetune(
+        images,
+        labels,
+        groups,
+        names=names,
+        out=out,
+        inputs=[{"path": str(f), "sha256": file_sha256(f)} for _, f in files],
+        **options,
+    )

@@ -1,0 +1,181 @@
+"""PNG plots of a training run: loss curves, ROC curves, confusion matrices, PCA scatter.
+
+matplotlib (Agg backend) is imported inside each function.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semlab._util import atomic_path
+
+__all__ = ["plot_confusion", "plot_loss_curves", "plot_pca", "plot_regression", "plot_roc"]
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | os.PathLike) -> Path:
+    plt = _plt()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_loss_curves(
+    histories: Sequence[Sequence[dict[str, Any]]], path: str | os.PathLike, *, title: str = ""
+) -> Path:
+    """Training loss per epoch and validation loss every ``val_every`` epochs, one colour per fold."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, hist in enumerate(histories):
+        if not hist:
+            continue
+        color = f"C{k % 10}"
+        ep = [h["epoch"] for h in hist]
+        ax.plot(ep, [h["train_loss"] for h in hist], color=color, lw=1.2, label=f"fold {k} train")
+        val = [(h["epoch"], h["val_loss"]) for h in hist if "val_loss" in h]
+        if val:
+            ax.plot(*zip(*val, strict=True), "o--", color=color, ms=4, lw=1, label=f"fold {k} validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title or "loss curves")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_roc(
+    panels: dict[str, tuple[np.ndarray, np.ndarray]],
+    classes: Sequence[str],
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+) -> Path:
+    """One-vs-rest ROC curve of every class, one panel per level (e.g. patch, image).
+
+    ``panels`` maps a panel title to ``(y_true class indices (n,), probabilities (n, C))``.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    for ax, (name, (y, p)) in zip(axes[0], panels.items(), strict=True):
+        for c, cls in enumerate(classes):
+            pos = np.asarray(y) == c
+            if 0 < pos.sum() < pos.size:
+                fpr, tpr, _ = roc_curve(pos, p[:, c])
+                ax.plot(fpr, tpr, lw=1.4, label=f"{cls} (AUC {roc_auc_score(pos, p[:, c]):.2f})")
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title(f"{name} level")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_confusion(
+    panels: dict[str, Any], classes: Sequence[str], path: str | os.PathLike, *, title: str = ""
+) -> Path:
+    """Confusion matrices (rows true, columns predicted), one panel per level, with counts."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.9), squeeze=False)
+    for ax, (name, cm) in zip(axes[0], panels.items(), strict=True):
+        cm = np.asarray(cm)
+        ax.imshow(cm, cmap="Blues")
+        top = cm.max() if cm.size else 0
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if cm[i, j] > top / 2 else "black",
+                    fontsize=8,
+                )
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(classes)), classes, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{name} level")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_pca(
+    features: np.ndarray,
+    values: Sequence[Any],
+    path: str | os.PathLike,
+    *,
+    categorical: bool,
+    label: str = "",
+    seed: int = 0,
+) -> Path:
+    """First two principal components of the standardised features, coloured by the target."""
+    from sklearn.decomposition import PCA
+
+    plt = _plt()
+    x = np.asarray(features, dtype=np.float64)
+    scale = x.std(axis=0)
+    scale[scale < 1e-12] = 1.0
+    z = (x - x.mean(axis=0)) / scale
+    k = min(2, z.shape[0], z.shape[1])
+    pca = PCA(n_components=k, random_state=seed).fit(z)
+    xy = pca.transform(z)
+    if xy.shape[1] < 2:
+        xy = np.column_stack([xy, np.zeros(len(xy))])
+    fig, ax = plt.subplots(figsize=(5.4, 4.4))
+    if categorical:
+        vals = [str(v) for v in values]
+        for c, cls in enumerate(dict.fromkeys(sorted(set(vals), key=_natural))):
+            m = np.array([v == cls for v in vals])
+            ax.scatter(xy[m, 0], xy[m, 1], s=10, alpha=0.7, color=f"C{c % 10}", label=cls)
+        ax.legend(title=label, fontsize=7)
+    else:
+        sc = ax.scatter(
+            xy[:, 0], xy[:, 1], s=10, alpha=0.8, c=np.asarray(values, dtype=float), cmap="viridis"
+        )
+        fig.colorbar(sc, ax=ax, label=label)
+    ev = pca.explained_variance_ratio_
+    ax.set_xlabel(f"PC 1 ({ev[0]:.0%})")
+    ax.set_ylabel(f"PC 2 ({ev[1]:.0%})" if ev.size > 1 else "PC 2")
+    ax.set_title(f"PCA of features, coloured by {label}")
+    return _save(fig, path)
+
+
+def plot_regression(
+    panels: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, *, label: str = ""
+) -> Path:
+    """Predicted against true values, one panel per level, with the identity line."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), squeeze=False)
+    for ax, (name, (t, p)) in zip(axes[0], panels.items(), strict=True):
+        ax.scatter(t, p, s=10, alpha=0.7)
+        lo, hi = float(np.min([np.min(t), np.min(p)])), float(np.max([np.max(t), np.max(p)]))
+        ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls=":")
+        ax.set_xlabel(f"true {label}")
+        ax.set_ylabel(f"predicted {label}")
+        ax.set_title(f"{name} level")
+    return _save(fig, path)
+
+
+def _natural(s: str) -> tuple:
+    try:
+        return (0, float(s), s)
+    except ValueError:
+        return (1, 0.0, s)

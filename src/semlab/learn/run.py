@@ -1,0 +1,477 @@
+"""Training runs on a workspace's features, and the run folder they write.
+
+A run folder holds::
+
+    config.json              the head's artifact config (semlab.registry.save_artifact): versions,
+                             seed, input image hashes, preprocessing (the feature extraction
+                             config), and under extra.run: target, task, classes, model,
+                             split, folds, backbone and its weights
+    model.pt                 the head's weights
+    metrics.json             patch- and image-level metrics, per-fold scores, split details
+    predictions.csv          held-out patch predictions
+    image_predictions.csv    held-out image predictions (mean of patch probabilities/values)
+    loss_curves.png          MLP only: train loss per epoch, validation loss every 10 epochs
+    roc.png, confusion.png   classification: one-vs-rest ROC curves; confusion matrices
+    pred_vs_true.png         regression: predicted against true values
+    pca.png                  the features' first two principal components coloured by the target
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semlab._util import atomic_write_text
+from semlab.errors import ParameterError, TableError
+
+__all__ = ["RunResult", "choose_task", "target_column", "train_workspace", "write_run"]
+
+#: Numeric targets with at most this many distinct integer values are classified by default.
+MAX_INTEGER_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished training run.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run folder.
+    task : str
+        ``classify`` or ``regress``.
+    task_reason : str
+        Why (given by the user, or chosen from the target's values).
+    target : str
+    model : str
+    classes : list of str or None
+    metrics : dict
+        As in ``metrics.json``.
+    files : dict
+        Name → path of everything written.
+    seconds : float
+    """
+
+    run_dir: Path
+    task: str
+    task_reason: str
+    target: str
+    model: str
+    classes: list[str] | None
+    metrics: dict[str, Any]
+    files: dict[str, str]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "task": self.task,
+            "task_reason": self.task_reason,
+            "target": self.target,
+            "model": self.model,
+            "classes": self.classes,
+            "metrics": self.metrics,
+            "files": self.files,
+            "seconds": self.seconds,
+        }
+
+    def summary_lines(self) -> list[str]:
+        """Lines for people: headline metrics (patch and image level) and the run folder."""
+        m = self.metrics
+        lines = []
+        if m["split"].get("leaky"):
+            lines.append(m["split"]["warning"])
+        split = "patch-level (LEAKY)" if m["split"].get("leaky") else "grouped by sample"
+        folds = f"{m['split']['folds']}-fold" if m["split"].get("folds") else "80/10/10"
+        lines.append(
+            f"{self.model} {self.task} of {self.target} ({self.task_reason}); split {split}, {folds}"
+        )
+        for level in ("patch", "image"):
+            s = m[level]
+            if self.task == "classify":
+                auc = s.get("macro_roc_auc")
+                lines.append(
+                    f"{level:5s} level (n={s['n']}): accuracy {s['accuracy']:.3f}, balanced accuracy "
+                    f"{s['balanced_accuracy']:.3f}, macro F1 {s['macro_f1']:.3f}, macro ROC-AUC "
+                    + ("n/a" if auc is None else f"{auc:.3f}")
+                )
+            else:
+                r2 = "n/a" if s["r2"] is None else f"{s['r2']:.3f}"
+                lines.append(
+                    f"{level:5s} level (n={s['n']}): R² {r2}, MAE {s['mae']:.4g}, RMSE {s['rmse']:.4g}"
+                )
+        n_test = min(f.get("test_samples", 3) for f in m["folds"])
+        if not m["split"].get("folds") and not m["split"].get("leaky") and n_test < 3:
+            lines.append(
+                f"note: the test set holds only {n_test} sample(s); use --folds K for a steadier estimate"
+            )
+        if self.task == "classify":
+            lines.append(f"chance level (balanced accuracy) {1 / len(self.classes or [1, 1]):.3f}")
+        lines.append(f"run folder: {self.run_dir}")
+        return lines
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and not np.isfinite(v):
+        return True
+    return isinstance(v, str) and v.strip().lower() in ("", "none", "nan", "na", "<na>")
+
+
+def target_column(table: Any, target: str, *, where: str = "the workspace") -> Any:
+    """The ``target`` column of a table; TableError listing the columns when it is absent."""
+    if target not in table.columns:
+        from semlab.dataset.workspace import WORKSPACE_COLUMNS
+
+        cols = [c for c in table.columns if c not in WORKSPACE_COLUMNS]
+        raise TableError(
+            f"{where} has no column {target!r}; available columns: {', '.join(cols) or 'none (add a descriptor table)'}"
+        )
+    return table[target]
+
+
+def choose_task(values: Any, task: str | None = None) -> tuple[str, str]:
+    """``(task, reason)``: ``task`` if given, else classify for text or few distinct integers.
+
+    Parameters
+    ----------
+    values : sequence
+        The target's values (missing ones already removed).
+    task : {"classify", "regress"}, optional
+    """
+    if task is not None:
+        if task not in ("classify", "regress"):
+            raise ParameterError(f"--task {task!r} must be classify or regress")
+        return task, "as asked"
+    vals = list(values)
+    try:
+        nums = np.asarray([float(v) for v in vals])
+    except (TypeError, ValueError):
+        return "classify", "categorical target"
+    distinct = np.unique(nums)
+    if np.all(distinct == np.round(distinct)) and distinct.size <= MAX_INTEGER_CLASSES:
+        return "classify", f"{distinct.size} distinct integer values"
+    return "regress", f"numeric target with {distinct.size} distinct values"
+
+
+def class_labels(values: Any) -> tuple[list[str], np.ndarray]:
+    """Sorted class labels (numbers numerically, e.g. 1, 2, 4, 8) and each value's index."""
+
+    def label(v: Any) -> str:
+        if isinstance(v, (int, np.integer)) or (
+            isinstance(v, (float, np.floating)) and float(v).is_integer()
+        ):
+            return str(int(v))
+        return str(v)
+
+    labels = [label(v) for v in values]
+
+    def key(s: str) -> tuple:
+        try:
+            return (0, float(s), s)
+        except ValueError:
+            return (1, 0.0, s)
+
+    classes = sorted(set(labels), key=key)
+    pos = {c: i for i, c in enumerate(classes)}
+    return classes, np.array([pos[s] for s in labels], dtype=np.int64)
+
+
+def train_workspace(
+    workspace: Any,
+    *,
+    target: str,
+    task: str | None = None,
+    model: str = "mlp",
+    split: str = "sample",
+    folds: int | None = None,
+    backbone: str | None = None,
+    epochs: int = 100,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    plots: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+    **options: Any,
+) -> RunResult:
+    """Train a head on a workspace's stored features and write a run folder.
+
+    Parameters
+    ----------
+    workspace : Workspace or path
+        With features from ``semlab embed`` (:func:`semlab.features.embed_workspace`).
+    target : str
+        Descriptor column to predict, e.g. ``"burst_count"``.
+    task : {"classify", "regress"}, optional
+        Default: classify a categorical target or one with at most 10 distinct integer
+        values, else regress (:func:`choose_task`).
+    model : {"mlp", "logreg", "svm", "pca-logreg"}
+    split : {"sample", "patch"}
+        ``"patch"`` is the paper's leaky split, labelled as such.
+    folds : int, optional
+        K-fold cross-validation grouped by sample; default one 80/10/10 split.
+    backbone : str, optional
+        Which stored features (default the latest embedding).
+    epochs : int
+        MLP epochs.
+    seed : int
+    out : path, optional
+        Run folder; default ``<workspace>/runs/<target>-<model>-<split>[-kK]-seed<seed>``.
+    plots : bool, default True
+        Write the PNG plots.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+    **options
+        Passed to :func:`semlab.learn.fit_head`.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    WorkspaceError
+        No features yet (run ``semlab embed``).
+    TableError
+        ``target`` is not a column (the message lists the columns), or no image has a value.
+    ParameterError
+        Bad options; a class with a single sample; too few samples for the folds.
+    """
+    from semlab.dataset import Workspace
+    from semlab.features import load_features
+    from semlab.learn.train import MODELS, train_head
+
+    t0 = time.perf_counter()
+    if model not in MODELS:
+        raise ParameterError(f"--model {model!r} is unknown; choose one of {', '.join(MODELS)}")
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    ft = load_features(ws, backbone=backbone)
+    table = ws.table()
+    column = target_column(table, target, where=f"workspace {ws.path}")
+    by_hash = table.set_index("hash")
+    hashes = ft.index["image_hash"].astype(str).to_numpy()
+    known = np.isin(hashes, by_hash.index.to_numpy())
+    values = column.set_axis(table["hash"]).reindex(hashes).to_numpy(dtype=object)
+    keep = known & np.array([not _missing(v) for v in values], dtype=bool)
+    if not keep.any():
+        raise TableError(
+            f"no image with features has a value in column {target!r}; add it to the descriptor table"
+        )
+    x = ft.features[keep]
+    vals = values[keep]
+    h = hashes[keep]
+    samples = by_hash["sample"].reindex(h).astype(str).to_numpy()
+    names = by_hash["original_name"].reindex(h).astype(str).to_numpy()
+    task, reason = choose_task(vals, task)
+    if task == "classify":
+        classes, y = class_labels(vals)
+        if len(classes) < 2:
+            raise TableError(
+                f"column {target!r} holds a single class ({classes[0]}); classification needs two or more"
+            )
+    else:
+        try:
+            y = vals.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TableError(f"column {target!r} is not numeric; use --task classify") from None
+        classes = None
+    result = train_head(
+        x,
+        y,
+        samples,
+        task=task,
+        model=model,
+        image_ids=h,
+        classes=classes,
+        split=split,
+        folds=folds,
+        seed=seed,
+        epochs=epochs,
+        progress=progress,
+        **options,
+    )
+    run_name = f"{target}-{model}-{split}" + (f"-k{folds}" if folds else "") + f"-seed{seed}"
+    run_dir = Path(out) if out is not None else ws.path / "runs" / run_name
+    run_cfg = {
+        "target": target,
+        "task": task,
+        "task_reason": reason,
+        "classes": classes,
+        "model": model,
+        "split": split,
+        "leaky": split == "patch",
+        "folds": folds,
+        "seed": seed,
+        "epochs": epochs,
+        "options": options,
+        "workspace": str(ws.path),
+        "backbone": ft.backbone,
+        "weights": ft.weights,
+        "weights_sha256": ft.weights_sha256,
+        "feature_config": dict(ft.config),
+        "n_features": ft.n_features,
+        "n_rows": int(keep.sum()),
+        "n_images": int(np.unique(h).size),
+        "n_samples": int(np.unique(samples).size),
+        "rows_without_target": int((~keep).sum()),
+    }
+    names_by_hash = dict(zip(h, names, strict=True))
+    pca_values = vals if task == "regress" else [classes[k] for k in y]  # type: ignore[index]
+    files = write_run(
+        result,
+        run_dir,
+        run_cfg=run_cfg,
+        inputs=[{"path": names_by_hash[k], "sha256": k} for k in dict.fromkeys(h)],
+        preprocessing={
+            "backbone": ft.backbone,
+            "weights": ft.weights,
+            "weights_sha256": ft.weights_sha256,
+            **dict(ft.config),
+        },
+        image_names=names_by_hash,
+        features=x,
+        feature_values=pca_values,
+        plots=plots,
+    )
+    return RunResult(
+        run_dir, task, reason, target, model, classes, result.metrics, files, time.perf_counter() - t0
+    )
+
+
+def write_run(
+    result: Any,
+    run_dir: str | os.PathLike,
+    *,
+    run_cfg: dict[str, Any],
+    inputs: list[dict[str, Any]] | None = None,
+    preprocessing: dict[str, Any] | None = None,
+    image_names: dict[str, str] | None = None,
+    features: np.ndarray | None = None,
+    feature_values: Any = None,
+    plots: bool = True,
+    artifact: tuple[Any, str, str, Any] | None = None,
+) -> dict[str, str]:
+    """Write a run folder (see the module docstring) for a :class:`~semlab.learn.TrainResult`.
+
+    ``artifact`` overrides the model saved: ``(module, kind, name, config)``; default the
+    result's head.  Returns name → path of the files written.
+    """
+    from semlab.registry import save_artifact
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ParameterError(f"{run_dir} is a file; give a folder for the run (--out)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    module, kind, name, config = artifact or (
+        result.head.module,
+        "head",
+        result.head.name,
+        result.head.config,
+    )
+    extra = {
+        "run": {
+            **run_cfg,
+            "best_epoch": getattr(result.head, "best_epoch", None),
+            "details": getattr(result.head, "details", {}),
+        }
+    }
+    save_artifact(
+        run_dir,
+        module,
+        kind=kind,
+        name=name,
+        config=config,
+        seed=run_cfg.get("seed"),
+        inputs=inputs,
+        preprocessing=preprocessing,
+        extra=extra,
+    )
+    files = {"config": str(run_dir / "config.json"), "model": str(run_dir / "model.pt")}
+    metrics = {
+        "target": run_cfg["target"],
+        "task": result.task,
+        "model": run_cfg["model"],
+        "classes": result.classes,
+        **result.metrics,
+    }
+    if result.metrics["split"].get("leaky"):
+        metrics = {"warning": result.metrics["split"]["warning"], **metrics}
+    atomic_write_text(run_dir / "metrics.json", json.dumps(_clean(metrics), indent=2) + "\n")
+    files["metrics"] = str(run_dir / "metrics.json")
+    pred, img = result.predictions.copy(), result.image_predictions.copy()
+    if image_names:
+        pred.insert(2, "image_name", pred["image"].map(image_names))
+        img.insert(1, "image_name", img["image"].map(image_names))
+    for key, df in (("predictions", pred), ("image_predictions", img)):
+        atomic_write_text(run_dir / f"{key}.csv", df.to_csv(index=False))
+        files[key] = str(run_dir / f"{key}.csv")
+    if plots:
+        files.update(_plots(result, run_dir, run_cfg, features, feature_values))
+    return files
+
+
+def _plots(result: Any, run_dir: Path, run_cfg: dict[str, Any], features: Any, values: Any) -> dict[str, str]:
+    from semlab.learn import plots as P
+
+    out: dict[str, str] = {}
+    target = run_cfg["target"]
+    leak = " (LEAKY patch split)" if result.metrics["split"].get("leaky") else ""
+    hists = [getattr(h, "history", []) for h in result.fold_heads]
+    if any(hists):
+        out["loss_curves"] = str(
+            P.plot_loss_curves(
+                hists, run_dir / "loss_curves.png", title=f"{run_cfg['model']} on {target}{leak}"
+            )
+        )
+    pred, img = result.predictions, result.image_predictions
+    if result.task == "classify":
+        cls = result.classes
+        pos = {c: i for i, c in enumerate(cls)}
+        cols = [f"p_{c}" for c in cls]
+        panels = {
+            "patch": (pred["true"].map(pos).to_numpy(), pred[cols].to_numpy()),
+            "image": (img["true"].map(pos).to_numpy(), img[cols].to_numpy()),
+        }
+        out["roc"] = str(
+            P.plot_roc(panels, cls, run_dir / "roc.png", title=f"{target}: one-vs-rest ROC{leak}")
+        )
+        cms = {lvl: result.metrics[lvl]["confusion_matrix"] for lvl in ("patch", "image")}
+        out["confusion"] = str(P.plot_confusion(cms, cls, run_dir / "confusion.png", title=f"{target}{leak}"))
+    else:
+        panels = {
+            "patch": (pred["true"].to_numpy(float), pred["prediction"].to_numpy(float)),
+            "image": (img["true"].to_numpy(float), img["prediction"].to_numpy(float)),
+        }
+        out["pred_vs_true"] = str(P.plot_regression(panels, run_dir / "pred_vs_true.png", label=target))
+    if features is not None and len(features) >= 2:
+        out["pca"] = str(
+            P.plot_pca(
+                features,
+                values,
+                run_dir / "pca.png",
+                categorical=result.task == "classify",
+                label=target,
+                seed=int(run_cfg.get("seed") or 0),
+            )
+        )
+    return out
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: NaN/inf → None, numpy scalars → Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj

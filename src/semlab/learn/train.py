@@ -1,0 +1,740 @@
+"""Training heads on feature arrays, with honest (sample-grouped) evaluation.
+
+:func:`fit_head` fits one model on given rows; :func:`train_head` splits rows by sample,
+fits, predicts the held-out rows, aggregates patch predictions per image and computes the
+metrics at patch and image level.  Both work on plain arrays; :mod:`semlab.learn.run`
+wires them to a workspace's stored features.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from semlab.errors import ParameterError
+from semlab.learn.metrics import aggregate_by_image, classification_metrics, regression_metrics
+from semlab.learn.splits import Split, make_splits
+
+__all__ = ["MODELS", "TASKS", "FittedHead", "TrainResult", "fit_head", "train_head"]
+
+#: Model names: the paper's MLP and the scikit-learn baselines.
+MODELS = ("mlp", "logreg", "svm", "pca-logreg")
+TASKS = ("classify", "regress")
+
+
+@dataclass(frozen=True, eq=False)
+class FittedHead:
+    """A fitted head.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The head in eval mode (registry kind ``"head"``); ``forward`` gives probabilities
+        ``(B, C)`` or values ``(B, 1)``.
+    name : str
+        Registry name (``"mlp"`` or ``"linear"``).
+    config : dataclass
+        Its registry config.
+    model : str
+        The model asked for (``mlp``, ``logreg``, ``svm``, ``pca-logreg``).
+    task : str
+        ``classify`` or ``regress``.
+    history : list of dict
+        MLP only: ``epoch``, ``train_loss`` every epoch; ``val_loss`` and ``val_score``
+        (accuracy, or R²) every ``val_every`` epochs when there is a validation set.
+    best_epoch : int or None
+        Epoch whose weights were kept (best validation loss); ``None`` without validation
+        (the last epoch's weights) or for baselines.
+    details : dict
+        Model specifics (e.g. PCA components, explained variance).
+    """
+
+    module: Any
+    name: str
+    config: Any
+    model: str
+    task: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, features: np.ndarray, *, batch_size: int = 4096) -> np.ndarray:
+        """Probabilities ``(n, C)`` (classification) or values ``(n,)`` (regression)."""
+        return _predict_module(self.module, features, self.task, batch_size=batch_size)
+
+
+def _predict_module(module: Any, features: np.ndarray, task: str, *, batch_size: int = 4096) -> np.ndarray:
+    import torch
+
+    x = np.asarray(features, dtype=np.float32)
+    outs = []
+    module.eval()
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], batch_size):
+            outs.append(module(torch.from_numpy(x[i : i + batch_size])).double().numpy())
+    out = np.concatenate(outs) if outs else np.zeros((0, 1))
+    return out[:, 0] if task == "regress" else out
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-8] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def _check_xy(x: np.ndarray, y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    if x.ndim != 2:
+        raise ParameterError(f"features must be a 2-D array (rows, features), not shape {x.shape}")
+    if y.shape != (x.shape[0],):
+        raise ParameterError(
+            f"y has shape {y.shape} but features have {x.shape[0]} rows; give one target per row"
+        )
+    if not np.isfinite(x).all():
+        raise ParameterError("features hold NaN or infinite values; re-run `semlab embed`")
+    if task == "regress":
+        y = y.astype(np.float64)
+        if not np.isfinite(y).all():
+            raise ParameterError("the regression target holds NaN or infinite values; drop those rows")
+    else:
+        ok = y.dtype.kind in "iub" or (
+            y.dtype.kind == "f" and np.isfinite(y).all() and bool(np.all(y == np.round(y)))
+        )
+        if not ok or (y.size and y.min() < 0):
+            raise ParameterError(
+                "classification needs class indices 0, 1, …, C-1 per row; map the labels first "
+                "(e.g. semlab.learn.run.class_labels) or use task='regress'"
+            )
+        y = y.astype(np.int64)
+    return x, y
+
+
+def fit_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: str,
+    model: str = "mlp",
+    n_classes: int | None = None,
+    x_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    epochs: int = 100,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    hidden: tuple[int, int, int] = (256, 128, 64),
+    dropout: float = 0.3,
+    val_every: int = 10,
+    class_weight: bool = True,
+    pca_components: int = 32,
+    seed: int = 0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> FittedHead:
+    """Fit one head on feature rows.
+
+    Parameters
+    ----------
+    x : (n, d) ndarray
+        Features (e.g. one row per patch).
+    y : (n,) ndarray
+        Class indices ``0 … n_classes-1`` (classification) or values (regression).
+    task : {"classify", "regress"}
+    model : {"mlp", "logreg", "svm", "pca-logreg"}
+        ``mlp``: the paper's network (Adam, ``lr``, ``weight_decay``, ``batch_size``,
+        ``epochs``, validation every ``val_every`` epochs; the weights of the best
+        validation loss are kept).  ``logreg``: standardised logistic regression
+        (regression: ridge).  ``svm``: linear SVM with Platt-scaled probabilities
+        (regression: linear SVR).  ``pca-logreg``: standardise, PCA to
+        ``pca_components``, then logistic regression (regression: ridge).
+    n_classes : int, optional
+        Default ``y.max() + 1``.
+    x_val, y_val : ndarray, optional
+        Validation rows (MLP model selection and loss curves).
+    class_weight : bool, default True
+        Weight classes inversely to their frequency (loss of the MLP, ``class_weight=
+        "balanced"`` of the baselines).
+    seed : int
+        Seeds initialisation, shuffling and dropout; the same inputs and seed give the
+        same head.
+    progress : callable, optional
+        Called with each MLP history row.
+
+    Returns
+    -------
+    FittedHead
+    """
+    if task not in TASKS:
+        raise ParameterError(f"task={task!r} must be 'classify' or 'regress'")
+    if model not in MODELS:
+        raise ParameterError(f"model={model!r} is unknown; choose one of {', '.join(MODELS)}")
+    x, y = _check_xy(x, y, task)
+    if x.shape[0] < 2:
+        raise ParameterError(f"only {x.shape[0]} training row(s); training needs at least 2")
+    if task == "classify":
+        n_classes = int(n_classes if n_classes is not None else y.max() + 1)
+        if n_classes < 2:
+            raise ParameterError("the target has a single class; classification needs at least two")
+        if y.min() < 0 or y.max() >= n_classes:
+            raise ParameterError(f"class indices must lie in 0 … {n_classes - 1}")
+    has_val = x_val is not None and y_val is not None and len(y_val) > 0
+    xv = yv = None
+    if has_val:
+        xv, yv = _check_xy(x_val, y_val, task)  # type: ignore[arg-type]
+    if model == "mlp":
+        return _fit_mlp(
+            x,
+            y,
+            task=task,
+            n_classes=n_classes or 1,
+            xv=xv,
+            yv=yv,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            hidden=hidden,
+            dropout=dropout,
+            val_every=val_every,
+            class_weight=class_weight,
+            seed=seed,
+            progress=progress,
+        )
+    return _fit_sklearn(
+        x,
+        y,
+        task=task,
+        model=model,
+        n_classes=n_classes or 1,
+        class_weight=class_weight,
+        pca_components=pca_components,
+        seed=seed,
+    )
+
+
+def _fit_mlp(
+    x,
+    y,
+    *,
+    task,
+    n_classes,
+    xv,
+    yv,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    hidden,
+    dropout,
+    val_every,
+    class_weight,
+    seed,
+    progress,
+) -> FittedHead:
+    import torch
+
+    from semlab.learn.heads import MLPHeadConfig
+
+    epochs = int(epochs)
+    if epochs < 1:
+        raise ParameterError(f"epochs={epochs} must be at least 1")
+    if int(val_every) < 1:
+        raise ParameterError(f"val_every={val_every} must be at least 1")
+    config = MLPHeadConfig(
+        in_features=x.shape[1],
+        out_features=n_classes if task == "classify" else 1,
+        hidden=tuple(int(h) for h in hidden),
+        dropout=float(dropout),
+        task=task,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest and never waits on busy cores
+    try:
+        return _mlp_loop(
+            x,
+            y,
+            config,
+            xv=xv,
+            yv=yv,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            val_every=val_every,
+            class_weight=class_weight,
+            seed=seed,
+            progress=progress,
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _mlp_loop(
+    x, y, config, *, xv, yv, epochs, batch_size, lr, weight_decay, val_every, class_weight, seed, progress
+) -> FittedHead:
+    import copy
+
+    import torch
+
+    from semlab.learn.heads import build_mlp
+
+    task, n_classes = config.task, config.out_features
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_mlp(config)
+        mean, scale = _standardiser(x)
+        net.x_mean.copy_(torch.from_numpy(mean))
+        net.x_scale.copy_(torch.from_numpy(scale))
+        if task == "regress":
+            ym, ys = float(y.mean()), float(y.std()) or 1.0
+            net.y_mean.fill_(ym)
+            net.y_scale.fill_(ys)
+            target = torch.from_numpy(((y - ym) / ys).astype(np.float32))[:, None]
+            loss_fn: Any = torch.nn.MSELoss()
+            val_target = (
+                None if yv is None else torch.from_numpy(((yv - ym) / ys).astype(np.float32))[:, None]
+            )
+        else:
+            target = torch.from_numpy(y)
+            weight = None
+            if class_weight:
+                counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+                w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+                weight = torch.tensor(w, dtype=torch.float32)
+            loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
+            val_target = None if yv is None else torch.from_numpy(yv)
+        xt = torch.from_numpy(x)
+        xvt = None if xv is None else torch.from_numpy(xv)
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+        gen = torch.Generator().manual_seed(seed)
+        n = x.shape[0]
+        history: list[dict[str, Any]] = []
+        best = (np.inf, None, None)  # (val loss, epoch, state)
+        for epoch in range(1, epochs + 1):
+            net.train()
+            perm = torch.randperm(n, generator=gen)
+            total = 0.0
+            for i in range(0, n, batch_size):
+                idx = perm[i : i + batch_size]
+                if idx.numel() < 2:  # batch norm needs two rows
+                    continue
+                opt.zero_grad()
+                loss = loss_fn(net.raw(xt[idx]), target[idx])
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * idx.numel()
+            row: dict[str, Any] = {"epoch": epoch, "train_loss": total / n}
+            if xvt is not None and (epoch % val_every == 0 or epoch == epochs):
+                net.eval()
+                with torch.inference_mode():
+                    z = net.raw(xvt)
+                    row["val_loss"] = float(loss_fn(z, val_target))
+                    if task == "classify":
+                        row["val_score"] = float((z.argmax(1) == val_target).double().mean())
+                    else:
+                        resid = float(((z - val_target) ** 2).sum())
+                        ss = float(((val_target - val_target.mean()) ** 2).sum()) or 1.0
+                        row["val_score"] = 1.0 - resid / ss
+                if row["val_loss"] < best[0]:
+                    best = (row["val_loss"], epoch, copy.deepcopy(net.state_dict()))
+            history.append(row)
+            if progress is not None:
+                progress(row)
+        if best[2] is not None:
+            net.load_state_dict(best[2])
+    net.eval()
+    return FittedHead(
+        net, "mlp", config, "mlp", task, history, best[1], {"weight_decay": weight_decay, "lr": lr}
+    )
+
+
+def _fit_sklearn(x, y, *, task, model, n_classes, class_weight, pca_components, seed) -> FittedHead:
+    import warnings
+
+    import torch
+    from sklearn.exceptions import ConvergenceWarning
+
+    from semlab.learn.heads import LinearHeadConfig, build_linear
+
+    mean, scale = _standardiser(x)
+    z = (x - mean) / scale
+    details: dict[str, Any] = {}
+    proj = None  # (k, d) PCA components, applied to the standardised features
+    if model == "pca-logreg":
+        from sklearn.decomposition import PCA
+
+        k = int(max(1, min(pca_components, x.shape[0] - 1, x.shape[1])))
+        pca = PCA(n_components=k, random_state=seed).fit(z)
+        proj = pca.components_
+        zc = z - pca.mean_
+        z_fit = zc @ proj.T
+        details.update(pca_components=k, pca_explained_variance=float(pca.explained_variance_ratio_.sum()))
+    else:
+        z_fit = z
+    cw = "balanced" if class_weight and task == "classify" else None
+    output = "identity"
+    platt_a = platt_b = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if task == "regress":
+            ym, ys = float(y.mean()), float(y.std()) or 1.0  # fit on the standardised target
+            if model == "svm":
+                from sklearn.svm import LinearSVR
+
+                est = LinearSVR(random_state=seed, max_iter=5000, dual="auto").fit(z_fit, (y - ym) / ys)
+            else:
+                from sklearn.linear_model import Ridge
+
+                est = Ridge(alpha=1.0).fit(z_fit, (y - ym) / ys)
+            w = np.atleast_2d(est.coef_).astype(np.float64) * ys  # back to the target's unit
+            b = np.atleast_1d(est.intercept_).astype(np.float64) * ys + ym
+        elif model == "svm":
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.svm import LinearSVC
+
+            est = LinearSVC(class_weight=cw, random_state=seed, max_iter=5000, dual="auto").fit(z_fit, y)
+            w, b = _multiclass_affine(est, n_classes)
+            scores = z_fit @ w.T + b
+            platt_a, platt_b = np.ones(n_classes), np.zeros(n_classes)
+            for c in range(n_classes):  # Platt scaling of each one-vs-rest score
+                pos = y == c
+                if 0 < pos.sum() < y.size:
+                    lr = LogisticRegression(C=1e4).fit(scores[:, c : c + 1], pos)
+                    platt_a[c], platt_b[c] = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+            output = "platt"
+        else:
+            from sklearn.linear_model import LogisticRegression
+
+            est = LogisticRegression(C=1.0, class_weight=cw, max_iter=2000, random_state=seed).fit(z_fit, y)
+            w, b = _multiclass_affine(est, n_classes)
+            output = "softmax"
+    if proj is not None:  # fold PCA into the affine map: (z - m) @ P.T @ W.T + b
+        b = b - (pca.mean_ @ proj.T) @ w.T
+        w = w @ proj
+    config = LinearHeadConfig(in_features=x.shape[1], out_features=w.shape[0], output=output)
+    head = build_linear(config)
+    with torch.no_grad():
+        head.x_mean.copy_(torch.from_numpy(mean))
+        head.x_scale.copy_(torch.from_numpy(scale))
+        head.weight.copy_(torch.from_numpy(w.astype(np.float32)))
+        head.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+        if platt_a is not None:
+            head.platt_a.copy_(torch.from_numpy(platt_a.astype(np.float32)))
+            head.platt_b.copy_(torch.from_numpy(platt_b.astype(np.float32)))
+    head.eval()
+    return FittedHead(head, "linear", config, model, task, [], None, details)
+
+
+def _multiclass_affine(est: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(C, k) weights and (C,) biases of a fitted linear classifier, for all ``n_classes``.
+
+    Binary models have one score ``s`` for ``classes_[1]``; it becomes ``(-s/2, s/2)``
+    (softmax of that equals the logistic of ``s``).  Classes absent from training get a
+    very low score.
+    """
+    coef = np.atleast_2d(est.coef_).astype(np.float64)
+    inter = np.atleast_1d(est.intercept_).astype(np.float64)
+    seen = np.asarray(est.classes_, dtype=np.int64)
+    if coef.shape[0] == 1 and seen.size == 2:
+        coef = np.vstack([-coef / 2, coef / 2])
+        inter = np.array([-inter[0] / 2, inter[0] / 2])
+    w = np.zeros((n_classes, coef.shape[1]))
+    b = np.full(n_classes, -1e4)
+    w[seen], b[seen] = coef, inter
+    return w, b
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """Outcome of :func:`train_head`.
+
+    Attributes
+    ----------
+    task, model : str
+    classes : list of str or None
+        Class labels (classification), in index order.
+    metrics : dict
+        ``{"patch": {...}, "image": {...}, "folds": [...], "split": {...}}``; see
+        :func:`~semlab.learn.metrics.classification_metrics` and
+        :func:`~semlab.learn.metrics.regression_metrics`.  ``split["leaky"]`` is True for
+        the patch-level split, and then ``split["warning"]`` says why.
+    predictions : pandas.DataFrame
+        One row per held-out row: ``row``, ``image``, ``group``, ``fold``, ``true``,
+        ``prediction``, ``confidence`` (classification; NaN for regression) and
+        ``p_<class>`` columns.
+    image_predictions : pandas.DataFrame
+        The same per image (mean of its rows' probabilities or values).
+    head : FittedHead
+        The model to keep: the single split's model, or for K folds a model refitted on
+        all rows (with a grouped validation part).
+    fold_heads : list of FittedHead
+        The model of each fold (for loss curves).
+    splits : list of Split
+    seconds : float
+        Wall time.
+    """
+
+    task: str
+    model: str
+    classes: list[str] | None
+    metrics: dict[str, Any]
+    predictions: Any
+    image_predictions: Any
+    head: FittedHead
+    fold_heads: list[FittedHead]
+    splits: list[Split]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Task, model, classes, metrics and time (no arrays)."""
+        return {
+            "task": self.task,
+            "model": self.model,
+            "classes": self.classes,
+            "metrics": self.metrics,
+            "seconds": self.seconds,
+        }
+
+
+LEAKY_WARNING = (
+    "LEAKY: patch-level split; patches of one sample are on both sides, so these scores overstate "
+    "how well the model generalises to new samples"
+)
+
+
+def train_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    task: str,
+    model: str = "mlp",
+    image_ids: np.ndarray | None = None,
+    classes: list[str] | None = None,
+    split: str = "sample",
+    folds: int | None = None,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    epochs: int = 100,
+    progress: Callable[[str, int, int], None] | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Split rows by sample, fit a head, and score its held-out predictions.
+
+    Parameters
+    ----------
+    x : (n, d) ndarray
+        Features, one row per patch (or per image).
+    y : (n,) ndarray
+        Class indices into ``classes`` (classification) or values (regression).
+    groups : (n,) array-like
+        Sample id of each row; no sample is on two sides of a ``split="sample"`` split.
+    task : {"classify", "regress"}
+    model : {"mlp", "logreg", "svm", "pca-logreg"}
+    image_ids : (n,) array-like, optional
+        Image of each row, for image-level predictions (mean of patch probabilities or
+        values); default each row is its own image.
+    classes : list of str, optional
+        Class labels; default ``"0" … "C-1"``.
+    split : {"sample", "patch"}
+        ``"patch"`` is the leaky split of the paper; metrics are then marked ``leaky``.
+    folds : int, optional
+        K-fold cross-validation (grouped); default one 80/10/10 split.
+    seed : int
+        Seeds the split and the model.
+    epochs : int
+        MLP epochs.
+    progress : callable, optional
+        ``progress(stage, done, total)`` per fitted model.
+    **options
+        Passed to :func:`fit_head` (``batch_size``, ``lr``, ``weight_decay``, ``hidden``,
+        ``dropout``, ``val_every``, ``class_weight``, ``pca_components``).
+
+    Returns
+    -------
+    TrainResult
+    """
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    if task not in TASKS:
+        raise ParameterError(f"task={task!r} must be 'classify' or 'regress'")
+    if model not in MODELS:
+        raise ParameterError(f"model={model!r} is unknown; choose one of {', '.join(MODELS)}")
+    x, y = _check_xy(x, y, task)
+    n = x.shape[0]
+    groups = np.asarray(groups).astype(str)
+    image_ids = np.arange(n).astype(str) if image_ids is None else np.asarray(image_ids).astype(str)
+    if groups.shape[0] != n or image_ids.shape[0] != n:
+        raise ParameterError("groups and image_ids need one entry per feature row")
+    n_classes = None
+    if task == "classify":
+        n_classes = len(classes) if classes is not None else int(y.max()) + 1
+        classes = [str(c) for c in (classes if classes is not None else range(n_classes))]
+    splits = make_splits(
+        y, groups, task=task, scheme=split, folds=folds, fractions=fractions, seed=seed, class_names=classes
+    )
+    total = len(splits) + (1 if folds is not None else 0)
+    heads: list[FittedHead] = []
+    pred_rows = []
+    probs = []
+    for sp in splits:
+        head = fit_head(
+            x[sp.train],
+            y[sp.train],
+            task=task,
+            model=model,
+            n_classes=n_classes,
+            x_val=x[sp.val] if sp.val.size else None,
+            y_val=y[sp.val] if sp.val.size else None,
+            epochs=epochs,
+            seed=seed + sp.fold,
+            **options,
+        )
+        heads.append(head)
+        probs.append(head.predict(x[sp.test]))
+        pred_rows.append(np.column_stack([sp.test, np.full(sp.test.size, sp.fold)]))
+        if progress is not None:
+            progress("fit", len(heads), total)
+    final = heads[0]
+    if folds is not None:  # a model for later use, trained on all rows
+        val_idx, train_idx = _refit_parts(y, groups, task=task, split=split, seed=seed)
+        final = fit_head(
+            x[train_idx],
+            y[train_idx],
+            task=task,
+            model=model,
+            n_classes=n_classes,
+            x_val=x[val_idx] if val_idx.size else None,
+            y_val=y[val_idx] if val_idx.size else None,
+            epochs=epochs,
+            seed=seed,
+            **options,
+        )
+        if progress is not None:
+            progress("fit", total, total)
+    rows = np.concatenate(pred_rows)
+    out = np.concatenate(probs)
+    idx, fold = rows[:, 0], rows[:, 1]
+    pred = pd.DataFrame({"row": idx, "image": image_ids[idx], "group": groups[idx], "fold": fold})
+    metrics: dict[str, Any] = {}
+    if task == "classify":
+        assert classes is not None
+        pred["true"] = [classes[k] for k in y[idx]]
+        pred["prediction"] = [classes[k] for k in out.argmax(1)]
+        pred["confidence"] = out.max(1)
+        for c, name in enumerate(classes):
+            pred[f"p_{name}"] = out[:, c]
+        metrics["patch"] = classification_metrics(y[idx], out, classes=classes)
+        ids, mean_p = aggregate_by_image(out, image_ids[idx])
+        first = {k: i for i, k in reversed(list(enumerate(image_ids[idx])))}
+        y_img = np.array([y[idx][first[k]] for k in ids])
+        img = pd.DataFrame(
+            {
+                "image": ids,
+                "group": [groups[idx][first[k]] for k in ids],
+                "fold": [fold[first[k]] for k in ids],
+                "n_rows": 0,
+                "true": [classes[k] for k in y_img],
+                "prediction": [classes[k] for k in mean_p.argmax(1)],
+                "confidence": mean_p.max(1),
+            }
+        )
+        for c, name in enumerate(classes):
+            img[f"p_{name}"] = mean_p[:, c]
+        metrics["image"] = classification_metrics(y_img, mean_p, classes=classes)
+        per_fold = [
+            classification_metrics(y[idx][fold == f], out[fold == f], classes=classes)
+            for f in sorted(set(fold.tolist()))
+        ]
+    else:
+        pred["true"] = y[idx]
+        pred["prediction"] = out
+        pred["confidence"] = np.nan
+        metrics["patch"] = regression_metrics(y[idx], out)
+        ids, mean_v = aggregate_by_image(out, image_ids[idx])
+        _, y_img = aggregate_by_image(y[idx], image_ids[idx])
+        first = {k: i for i, k in reversed(list(enumerate(image_ids[idx])))}
+        img = pd.DataFrame(
+            {
+                "image": ids,
+                "group": [groups[idx][first[k]] for k in ids],
+                "fold": [fold[first[k]] for k in ids],
+                "n_rows": 0,
+                "true": y_img,
+                "prediction": mean_v,
+                "confidence": np.nan,
+            }
+        )
+        metrics["image"] = regression_metrics(y_img, mean_v)
+        per_fold = [regression_metrics(y[idx][fold == f], out[fold == f]) for f in sorted(set(fold.tolist()))]
+    counts = pd.Series(image_ids[idx]).value_counts()
+    img["n_rows"] = img["image"].map(counts).astype(int)
+    metrics["folds"] = [
+        {
+            **sp.to_dict(),
+            "test_samples": int(np.unique(groups[sp.test]).size),
+            **{k: v for k, v in m.items() if k in _FOLD_KEYS},
+        }
+        for sp, m in zip(splits, per_fold, strict=True)
+    ]
+    metrics["split"] = {
+        "scheme": split,
+        "leaky": split == "patch",
+        "folds": folds,
+        "fractions": None if folds is not None else list(fractions),
+        "n_rows": int(n),
+        "n_groups": int(np.unique(groups).size),
+        "n_images": int(np.unique(image_ids).size),
+        "validation": "grouped" if any(sp.val.size for sp in splits) else "none (too few samples per class)",
+    }
+    if task == "classify":
+        metrics["chance_balanced_accuracy"] = 1.0 / len(classes or [0, 0])
+    if split == "patch":
+        metrics["split"]["warning"] = LEAKY_WARNING
+    return TrainResult(
+        task,
+        model,
+        classes,
+        metrics,
+        pred.sort_values("row").reset_index(drop=True),
+        img,
+        final,
+        heads,
+        splits,
+        time.perf_counter() - t0,
+    )
+
+
+_FOLD_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_roc_auc", "r2", "mae", "rmse")
+
+
+def _refit_parts(
+    y: np.ndarray, groups: np.ndarray, *, task: str, split: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(validation rows, training rows) for the final model: about 1/8 of the groups, stratified, where each
+    class keeps at least two training groups; otherwise no validation."""
+    from semlab.learn.splits import _VAL_SHARE, _carve_val, _group_labels
+
+    n = y.shape[0]
+    if split == "patch":
+        gid = np.arange(n, dtype=np.int64)
+    else:
+        _, gid = np.unique(groups, return_inverse=True)
+        gid = gid.astype(np.int64)
+    n_groups = int(gid.max()) + 1
+    key = _group_labels(y, gid, n_groups, task)
+    strata: dict[int, list[int]] = {}
+    for gi in range(n_groups):
+        strata.setdefault(int(key[gi]), []).append(gi)
+    val = _carve_val(strata, _VAL_SHARE, np.random.default_rng(seed))
+    is_val = np.isin(gid, np.asarray(val, dtype=np.int64))
+    return np.flatnonzero(is_val), np.flatnonzero(~is_val)
