@@ -2,4 +2,103 @@
 
 from __future__ import annotations
 
-from semlab.cli import app  # noqa: F401
+import json
+from pathlib import Path
+
+import typer
+
+from semlab.cli import app
+
+_PANEL = "Features"
+
+
+@app.command("embed", rich_help_panel=_PANEL)
+def embed(
+    workspace: Path = typer.Argument(..., help="Workspace folder."),
+    backbone: str = typer.Option(
+        "efficientnet_lite0",
+        "--backbone",
+        "-b",
+        help="timm model name: convnext_tiny, resnet50, inception_resnet_v2, inception_v3, densenet121, "
+        "efficientnet_lite0 (offline weights), or any other timm name.",
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="Weights file (state dict or timm checkpoint) of that model."
+    ),
+    pretrained: bool = typer.Option(
+        True, "--pretrained/--no-pretrained", help="--no-pretrained: seeded random weights (for testing)."
+    ),
+    patch_size: int = typer.Option(
+        224, "--patch-size", help="Patch side in pixels (after crop and resampling)."
+    ),
+    patches_per_image: int = typer.Option(16, "--patches-per-image", help="Random patches per image."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Patches per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: str = typer.Option(
+        "auto",
+        "--precision",
+        help="auto (bf16 where the CPU/GPU computes it natively, else fp32), fp32 or bf16.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the patch positions."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Extract CNN features of random patches of every image in a workspace.
+
+    Each image loses its data bar, is equalized (CLAHE) and resampled to the workspace's coarsest pixel size; random patches go through the backbone in batches. Features are cached per (image, preprocessing, backbone, weights): re-running computes only images not embedded before. Prints the weights' source and how many images were new or cached.
+
+    Writes WORKSPACE/features/<backbone>-<key>/table.npz (features + index), index.csv (image_hash, patch, row, col, size_px) and embedding.json (backbone, weights source and SHA-256, preprocessing); `semlab.features.load_features(WORKSPACE)` reads them back.
+
+    Example: semlab embed study --backbone efficientnet_lite0
+    """
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from semlab.dataset import Workspace
+    from semlab.features import embed_workspace
+
+    ws = Workspace.open(workspace)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn(f"embedding ({backbone})"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        table = embed_workspace(
+            ws,
+            backbone=backbone,
+            pretrained=pretrained,
+            weights=weights,
+            patch_size=patch_size,
+            patches_per_image=patches_per_image,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            progress=progress,
+        )
+    info = table.to_dict()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    sha = (table.weights_sha256 or "")[:12]
+    typer.echo(
+        f"backbone {table.backbone} ({table.n_features} features per patch, {table.config.get('precision')})"
+    )
+    typer.echo(f"weights: {table.weights}" + (f" (sha256 {sha}…)" if sha else ""))
+    c = table.cache
+    typer.echo(
+        f"images {c['computed'] + c['cached']}: new {c['computed']}, cached {c['cached']}; "
+        f"patches {len(table)} ({c['computed_patches']} computed)"
+    )
+    typer.echo(f"features: {Path(c['path']) / 'table.npz'}")

@@ -1,0 +1,522 @@
+"""Embedding a workspace: patches of every image through a backbone, cached on disk.
+
+Layout inside a workspace::
+
+    <ws>/features/
+        latest.json                      which embedding is the latest, overall and per backbone
+        <backbone>-<key>/                one embedding: backbone + weights hash + preprocessing config
+            embedding.json               backbone, weights source and SHA-256, config, counts
+            images/<image hash>.npz      per-image cache: features (k, d) float32, boxes (k, 4)
+            table.npz                    the feature table of the workspace's images (features + index)
+            index.csv                    its index (image_hash, patch, row, col, size_px)
+
+``<key>`` is a hash of the backbone name, the weights' SHA-256 and the preprocessing
+config, and the per-image files are named by the image's SHA-256: an image is embedded once
+per (image, preprocessing, backbone, weights).  Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from semlab._util import atomic_path, atomic_write_text, file_sha256
+from semlab.errors import FileFormatError, MissingFileError, ParameterError, WorkspaceError
+from semlab.features.table import FeatureTable
+
+if TYPE_CHECKING:
+    from semlab.dataset import Workspace
+    from semlab.features.backbones import Backbone
+
+__all__ = ["FEATURES_DIR", "embed_workspace", "load_features", "max_patch_size", "target_pixel_size"]
+
+#: Folder of a workspace that holds the embeddings.
+FEATURES_DIR = "features"
+_LATEST = "latest.json"
+_META = "embedding.json"
+_TABLE = "table.npz"
+_FORMAT = "semlab-features"
+_FORMAT_VERSION = 1
+#: Patches held in memory before they are pushed through the backbone and written.
+_CHUNK_PATCHES = 64
+
+
+def _open(workspace: Workspace | str | os.PathLike) -> Workspace:
+    from semlab.dataset import Workspace
+
+    return workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+
+
+def _int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def target_pixel_size(records: list[Any]) -> float | None:
+    """The coarsest known pixel size (µm per pixel) among image records, or None."""
+    sizes = [
+        r.pixel_size_um for r in records if r.pixel_size_um is not None and math.isfinite(r.pixel_size_um)
+    ]
+    return max(sizes) if sizes else None
+
+
+def _prepared_shape(rec: Any, target: float | None) -> tuple[int, int]:
+    from semlab.preprocess import resample_shape
+
+    r0, r1, c0, c1 = rec.crop_box
+    shape = (r1 - r0, c1 - c0)
+    if target is not None and rec.pixel_size_um is not None and rec.pixel_size_um != target:
+        shape = resample_shape(shape, rec.pixel_size_um, target)
+    return shape
+
+
+def max_patch_size(workspace: Workspace | str | os.PathLike) -> int:
+    """The largest patch side (pixels) that fits every image after cropping and resampling."""
+    ws = _open(workspace)
+    records = list(ws.images())
+    if not records:
+        raise WorkspaceError(
+            f"{ws.path}: workspace holds no images; add some with `semlab add {ws.path} IMAGES`"
+        )
+    target = target_pixel_size(records)
+    return int(min(min(_prepared_shape(r, target)) for r in records))
+
+
+def _weights_identity(
+    name: str, pretrained: bool, weights: str | os.PathLike | None
+) -> tuple[str, str | None] | None:
+    """(weights label, SHA-256) known without building the model, or None."""
+    from semlab.features.backbones import lite0_package_file
+
+    if weights is not None:
+        p = Path(weights)
+        file = p / "model.pt" if p.is_dir() else p
+        return (f"file {file}", file_sha256(file)) if file.is_file() else None
+    if pretrained and name == "efficientnet_lite0":
+        found = lite0_package_file()
+        if found is not None:
+            from semlab.features.backbones import LITE0_PACKAGE
+
+            return f"offline package {LITE0_PACKAGE} {found[1]}", file_sha256(found[0])
+    return None
+
+
+def _name_data_config(name: str) -> dict[str, Any] | None:
+    """A timm model's data config from its pretrained config, without building it."""
+    try:
+        import timm
+        from timm.data import resolve_data_config
+
+        pcfg = timm.models.get_pretrained_cfg(name)
+        if pcfg is None:
+            return None
+        cfg = resolve_data_config({}, pretrained_cfg=pcfg.to_dict())
+    except Exception:  # pragma: no cover - unusual timm entries
+        return None
+    return {
+        "input_size": tuple(int(v) for v in cfg["input_size"]),
+        "mean": tuple(float(v) for v in cfg["mean"]),
+        "std": tuple(float(v) for v in cfg["std"]),
+        "interpolation": str(cfg.get("interpolation", "bilinear")),
+        "crop_pct": float(cfg.get("crop_pct", 1.0)),
+    }
+
+
+def _key(backbone: str, weights_sha256: str | None, config: dict[str, Any]) -> str:
+    blob = json.dumps(
+        {"backbone": backbone, "weights_sha256": weights_sha256, "config": config}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _image_rng(seed: int, image_hash: str) -> np.random.Generator:
+    """Patch positions depend only on the seed and the image, not on the other images."""
+    return np.random.default_rng([int(seed), int(image_hash[:16], 16)])
+
+
+def _image_patches(ws: Workspace, rec: Any, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(patches (k, s, s) float32 in [0, 1], boxes (k, 4)) of one image."""
+    from semlab.preprocess import equalize, resample, sample_patches
+
+    m = ws.read(rec.hash, crop=config["crop_databar"])
+    image = equalize(m.image, method=config["equalize"])
+    target = config["target_pixel_size_um"]
+    if target is not None and rec.pixel_size_um is not None and rec.pixel_size_um != target:
+        image = np.clip(resample(image, rec.pixel_size_um, target), 0.0, 1.0).astype(np.float32)
+    return sample_patches(
+        image,
+        config["patches_per_image"],
+        config["patch_size"],
+        rng=_image_rng(config["seed"], rec.hash),
+        flips=False,
+        rotations=False,
+        normalize=False,
+        return_boxes=True,
+    )
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def _load_image_cache(path: Path, n: int, d: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        with np.load(path) as z:
+            feats, boxes = z["features"], z["boxes"]
+    except Exception:
+        return None  # damaged: recompute
+    if (
+        feats.ndim != 2
+        or feats.shape[0] != n
+        or boxes.shape != (n, 4)
+        or (d is not None and feats.shape[1] != d)
+    ):
+        return None
+    return feats.astype(np.float32, copy=False), boxes.astype(np.int64, copy=False)
+
+
+def embed_workspace(
+    workspace: Workspace | str | os.PathLike,
+    *,
+    backbone: str | Backbone = "efficientnet_lite0",
+    pretrained: bool = True,
+    weights: str | os.PathLike | None = None,
+    patch_size: int = 224,
+    patches_per_image: int = 16,
+    seed: int = 0,
+    batch_size: int = 32,
+    device: str = "auto",
+    precision: str = "auto",
+    equalize: str = "clahe",
+    progress: Callable[[int, int], None] | None = None,
+) -> FeatureTable:
+    """Backbone features of random patches of every image in a workspace, cached.
+
+    Each image has its data bar cropped, is equalized (CLAHE), resampled to the
+    workspace's coarsest pixel size (when pixel sizes are known; images of unknown size
+    are used as they are), and ``patches_per_image`` random ``patch_size`` boxes are cut
+    (positions seeded by ``seed`` and the image, so adding images does not move the
+    patches of the others).  The patches go through the backbone in batches
+    (:func:`extract_features`).
+
+    Parameters
+    ----------
+    workspace : Workspace or path
+    backbone : str or Backbone, default "efficientnet_lite0"
+        timm model name or a ready :class:`Backbone`.
+    pretrained, weights
+        How the backbone gets its weights (:func:`create_backbone`).
+    patch_size : int, default 224
+        Patch side in pixels of the cropped, resampled image (patches are then resized to
+        the model's input size).
+    patches_per_image : int, default 16
+    seed : int, default 0
+    batch_size : int, default 32
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    precision : {"auto", "fp32", "bf16"}, default "auto"
+        See :func:`extract_features`; the precision used is part of the cache key.
+    equalize : {"clahe", "global", "none"}, default "clahe"
+    progress : callable, optional
+        ``progress(done, total)`` in images (cached images count as done at once).
+
+    Returns
+    -------
+    FeatureTable
+        One row per patch, images in the workspace's order; ``cache`` tells how many images
+        were ``computed`` and how many came from the cache (``cached``), and the folder.
+
+    Raises
+    ------
+    WorkspaceError
+        No such workspace, or no images in it.
+    ParameterError
+        Bad options; an image smaller than ``patch_size`` after cropping and resampling;
+        unknown backbone; no pretrained weights.
+    """
+    from semlab.features.backbones import Backbone, _ensure_registered
+    from semlab.preprocess import EQUALIZE_METHODS
+
+    ws = _open(workspace)
+    patch_size = _int(patch_size, "patch_size", 1)
+    patches_per_image = _int(patches_per_image, "patches_per_image", 1)
+    seed = _int(seed, "seed", 0)
+    batch_size = _int(batch_size, "batch_size", 1)
+    if equalize not in EQUALIZE_METHODS:
+        raise ParameterError(f"equalize={equalize!r} is not one of {', '.join(EQUALIZE_METHODS)}")
+    if not isinstance(backbone, Backbone):
+        _ensure_registered(backbone)
+        if weights is not None and not Path(weights).exists():
+            raise MissingFileError(
+                f"{weights}: no such weights file; check the path given with --weights / weights="
+            )
+    records = list(ws.images())
+    if not records:
+        raise WorkspaceError(
+            f"{ws.path}: workspace holds no images; add some with `semlab add {ws.path} IMAGES`"
+        )
+    target = target_pixel_size(records)
+    for rec in records:
+        shape = _prepared_shape(rec, target)
+        if min(shape) < patch_size:
+            resampled = target is not None and rec.pixel_size_um is not None and rec.pixel_size_um != target
+            where = f" after resampling to {target:.4g} µm/px" if resampled else ""
+            raise ParameterError(
+                f"image {rec.original_name!r} is {shape[0]}×{shape[1]} px without its data bar{where}, "
+                f"smaller than patch_size {patch_size}; use a patch size of at most {max_patch_size(ws)}"
+            )
+
+    from semlab.features.extract import resolve_device, resolve_precision
+
+    dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
+    # The backbone's identity (name, weights hash, data config), cheaply when possible.
+    bb: Backbone | None = backbone if isinstance(backbone, Backbone) else None
+    if bb is not None:
+        name, label, sha, data_config = bb.name, bb.weights, bb.weights_sha256, dict(bb.data_config)
+    else:
+        name = backbone
+        ident = _weights_identity(name, pretrained, weights)
+        data_config = _name_data_config(name) if ident is not None else None
+        if ident is None or data_config is None:
+            from semlab.features.extract import get_backbone
+
+            bb = get_backbone(name, pretrained=pretrained, weights=weights)
+            label, sha, data_config = bb.weights, bb.weights_sha256, dict(bb.data_config)
+        else:
+            label, sha = ident
+    config = {
+        "patch_size": patch_size,
+        "patches_per_image": patches_per_image,
+        "seed": seed,
+        "crop_databar": True,
+        "equalize": equalize,
+        "target_pixel_size_um": target,
+        "resample_order": 1,
+        "sampling": "uniform random boxes, no flips or rotations",
+        "input_size": list(data_config["input_size"]),
+        "mean": list(data_config["mean"]),
+        "std": list(data_config["std"]),
+        "interpolation": data_config["interpolation"],
+        "resize": "whole patch to input_size (antialiased when shrinking); grey replicated to 3 channels",
+        "precision": precision,
+    }
+    if not isinstance(backbone, Backbone) and not pretrained and weights is None:
+        config["backbone_seed"] = 0  # random weights built by name: create_backbone's default seed
+    key = _key(name, sha, config)
+    folder = ws.path / FEATURES_DIR / f"{name}-{key}"
+    img_dir = folder / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+
+    n_total = len(records)
+    results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    todo = []
+    d_known = bb.num_features if bb is not None else None
+    for rec in records:
+        hit = _load_image_cache(img_dir / f"{rec.hash}.npz", patches_per_image, d_known)
+        if hit is None:
+            todo.append(rec)
+        else:
+            results[rec.hash] = hit
+    done = n_total - len(todo)
+    if progress is not None:
+        progress(done, n_total)
+
+    computed_patches = 0
+    if todo:
+        from semlab.features.extract import _run, get_backbone
+
+        if bb is None:
+            bb = get_backbone(name, pretrained=pretrained, weights=weights)
+            if bb.weights_sha256 != sha or list(bb.data_config["input_size"]) != config["input_size"]:
+                raise WorkspaceError(  # pragma: no cover - guards the cheap identity above
+                    f"{name}: the weights or data config changed while embedding; run again"
+                )
+        chunk: list[tuple[Any, np.ndarray, np.ndarray]] = []
+
+        def flush() -> None:
+            nonlocal done, computed_patches
+            patches = np.concatenate([p for _, p, _ in chunk])
+            feats = _run(bb, patches, batch_size, dev, None, precision)
+            start = 0
+            for rec, p, boxes in chunk:
+                f = feats[start : start + len(p)]
+                start += len(p)
+                _save_npz(img_dir / f"{rec.hash}.npz", features=f, boxes=boxes)
+                results[rec.hash] = (f, boxes)
+                done += 1
+                computed_patches += len(p)
+                if progress is not None:
+                    progress(done, n_total)
+            chunk.clear()
+
+        for rec in todo:
+            p, boxes = _image_patches(ws, rec, config)
+            chunk.append((rec, p, boxes))
+            if sum(len(c[1]) for c in chunk) >= max(_CHUNK_PATCHES, batch_size):
+                flush()
+        if chunk:
+            flush()
+
+    table = _assemble(records, results, name, label, sha, config)
+    meta = {
+        "format": _FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "backbone": name,
+        "weights": label,
+        "weights_sha256": sha,
+        "num_features": table.n_features,
+        "config": config,
+        "key": key,
+        "n_images": n_total,
+        "n_patches": len(table),
+        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    _save_npz(
+        folder / _TABLE,
+        features=table.features,
+        image_hash=table.index["image_hash"].to_numpy(dtype="U64"),
+        patch=table.index["patch"].to_numpy(),
+        row=table.index["row"].to_numpy(),
+        col=table.index["col"].to_numpy(),
+        size_px=table.index["size_px"].to_numpy(),
+    )
+    with atomic_path(folder / "index.csv") as tmp:
+        table.index.to_csv(tmp, index=False)
+    atomic_write_text(folder / _META, json.dumps(meta, indent=2) + "\n")
+    _set_latest(ws, name, folder.name)
+    cache = {
+        "computed": len(todo),
+        "cached": n_total - len(todo),
+        "computed_patches": computed_patches,
+        "path": str(folder),
+    }
+    return FeatureTable(table.features, table.index, name, label, sha, config, cache)
+
+
+def _assemble(
+    records: list[Any],
+    results: dict[str, tuple[np.ndarray, np.ndarray]],
+    name: str,
+    label: str,
+    sha: str | None,
+    config: dict[str, Any],
+) -> FeatureTable:
+    import pandas as pd
+
+    feats = np.concatenate([results[r.hash][0] for r in records]).astype(np.float32, copy=False)
+    boxes = np.concatenate([results[r.hash][1] for r in records])
+    k = config["patches_per_image"]
+    index = pd.DataFrame(
+        {
+            "image_hash": pd.Series(np.repeat([r.hash for r in records], k), dtype="str"),
+            "patch": np.tile(np.arange(k, dtype=np.int64), len(records)),
+            "row": boxes[:, 0].astype(np.int64),
+            "col": boxes[:, 1].astype(np.int64),
+            "size_px": boxes[:, 2].astype(np.int64),
+        }
+    )
+    return FeatureTable(feats, index, name, label, sha, config)
+
+
+def _latest_path(ws: Workspace) -> Path:
+    return ws.path / FEATURES_DIR / _LATEST
+
+
+def _read_latest(ws: Workspace) -> dict[str, Any]:
+    path = _latest_path(ws)
+    if not path.is_file():
+        return {"latest": None, "by_backbone": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WorkspaceError(
+            f"{path}: cannot be read ({exc}); delete it and run `semlab embed` again"
+        ) from None
+    data.setdefault("by_backbone", {})
+    return data
+
+
+def _set_latest(ws: Workspace, name: str, folder: str) -> None:
+    data = _read_latest(ws)
+    data["latest"] = folder
+    data["by_backbone"][name] = folder
+    atomic_write_text(_latest_path(ws), json.dumps(data, indent=2) + "\n")
+
+
+def load_features(workspace: Workspace | str | os.PathLike, *, backbone: str | None = None) -> FeatureTable:
+    """The feature table stored in a workspace by :func:`embed_workspace`.
+
+    Parameters
+    ----------
+    workspace : Workspace or path
+    backbone : str, optional
+        The latest embedding of this backbone; default: the latest embedding of any.
+
+    Returns
+    -------
+    FeatureTable
+        As :func:`embed_workspace` returned it (``cache`` names the folder).
+
+    Raises
+    ------
+    WorkspaceError
+        No features yet (or none for ``backbone``); a damaged feature folder.
+    """
+    ws = _open(workspace)
+    latest = _read_latest(ws)
+    if backbone is None:
+        folder_name = latest.get("latest")
+        if not folder_name:
+            raise WorkspaceError(f"{ws.path}: no features yet; run `semlab embed {ws.path} --backbone NAME`")
+    else:
+        folder_name = latest["by_backbone"].get(backbone)
+        if not folder_name:
+            have = ", ".join(sorted(latest["by_backbone"])) or "none"
+            raise WorkspaceError(
+                f"{ws.path}: no features for backbone {backbone!r} yet (have: {have}); "
+                f"run `semlab embed {ws.path} --backbone {backbone}`"
+            )
+    folder = ws.path / FEATURES_DIR / folder_name
+    meta_path, table_path = folder / _META, folder / _TABLE
+    if not meta_path.is_file() or not table_path.is_file():
+        raise WorkspaceError(f"{folder}: feature files are missing; run `semlab embed {ws.path}` again")
+    import pandas as pd
+
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        with np.load(table_path) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise FileFormatError(
+            f"{folder}: feature files cannot be read ({exc}); run `semlab embed` again"
+        ) from None
+    index = pd.DataFrame(
+        {
+            "image_hash": pd.Series(arrays["image_hash"].astype(str), dtype="str"),
+            "patch": arrays["patch"].astype(np.int64),
+            "row": arrays["row"].astype(np.int64),
+            "col": arrays["col"].astype(np.int64),
+            "size_px": arrays["size_px"].astype(np.int64),
+        }
+    )
+    return FeatureTable(
+        arrays["features"],
+        index,
+        meta["backbone"],
+        meta["weights"],
+        meta.get("weights_sha256"),
+        meta["config"],
+        {"path": str(folder), "updated": meta.get("updated")},
+    )
