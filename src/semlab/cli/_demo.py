@@ -19,8 +19,11 @@ def demo(
 
     Renders SEM-like micrographs whose porosity falls with laser burst count, ingests them
     with their descriptor table into a workspace, crops data bars, equalizes, samples
-    patches, segments pores (hybrid threshold + superpixels), quantifies porosity, relative density and specific perimeter in µm and
-    writes a report.
+    patches, segments pores (hybrid threshold + superpixels), quantifies porosity, relative
+    density and specific perimeter in µm, extracts CNN features (offline EfficientNet-Lite0),
+    trains a burst-count classifier with a sample-grouped split, builds the interactive map,
+    relates structure to conductivity (LOOCV, SHAP), trains a tiny conditional diffusion
+    model and writes a report.
     """
     from rich.console import Console
     from rich.progress import Progress
@@ -58,3 +61,7 @@ def demo(
     console.print(f"  pictures    {r.contact_sheet}")
     console.print(f"              {r.patch_sheet}")
     console.print(f"  overlays    {Path(r.overlays[0]).parent}/ ({len(r.overlays)} PNG)")
+    for stage_lines in r.stage_lines.values():
+        for line in stage_lines:
+            console.print(f"  {line}", markup=False, highlight=False)
+    console.print(f"  map         {r.map_html}")
