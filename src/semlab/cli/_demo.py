@@ -63,5 +63,5 @@ def demo(
     console.print(f"  overlays    {Path(r.overlays[0]).parent}/ ({len(r.overlays)} PNG)")
     for stage_lines in r.stage_lines.values():
         for line in stage_lines:
-            console.print(f"  {line}", markup=False, highlight=False)
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"  map         {r.map_html}")
