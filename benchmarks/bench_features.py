@@ -10,8 +10,8 @@ resizes and normalises whole batches on tensors, and runs a copy of the model wi
 batch norms folded into the convolutions, in channels-last layout, under
 ``torch.inference_mode`` on every available core (making that copy, once per model, is
 timed separately), with
-its default ``precision="auto"`` (bf16 autocast on CPUs with AMX / AVX512-BF16, else
-fp32) and again with ``precision="fp32"``.
+``precision="auto"`` (bf16 autocast on CPUs with AMX / AVX512-BF16, else
+fp32) and again with ``precision="fp32"`` (the default).
 
 The three are timed in interleaved rounds so that load from other processes hits them
 alike.  Prints patches/second of both, the ratio and the smallest cosine similarity of the features

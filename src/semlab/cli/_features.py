@@ -35,9 +35,10 @@ def embed(
     batch_size: int = typer.Option(32, "--batch-size", help="Patches per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     precision: str = typer.Option(
-        "auto",
+        "fp32",
         "--precision",
-        help="auto (bf16 where the CPU/GPU computes it natively, else fp32), fp32 or bf16.",
+        help="fp32 (exact, the default), auto (bf16 where the CPU/GPU computes it natively: 1.7x faster "
+        "here, cosine 0.999 to fp32) or bf16.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the patch positions."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),

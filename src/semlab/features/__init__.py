@@ -9,8 +9,9 @@ Backbones are timm models by name (:data:`BACKBONES` lists the papers' choices w
 feature widths; any timm name works), registered in :mod:`semlab.registry` as kind
 ``"backbone"``.  Weights come from an explicit file, the offline EfficientNet-Lite0 package,
 or timm's hub cache, and the source used is always reported.  Extraction is batched, on a
-copy of the model with batch norms folded, channels-last, in bf16 where the CPU/GPU computes
-it natively (``precision="auto"``; ``"fp32"`` for exact features).  Importing this package
+copy of the model with batch norms folded, channels-last, in exact fp32 by default, or in
+bf16 where the CPU/GPU computes it natively (``precision="auto"``, faster, features within
+cosine 0.999 of fp32; features then differ between machines).  Importing this package
 loads neither torch nor timm; they are imported on first use.
 """
 

@@ -198,7 +198,7 @@ def embed_workspace(
     seed: int = 0,
     batch_size: int = 32,
     device: str = "auto",
-    precision: str = "auto",
+    precision: str = "fp32",
     equalize: str = "clahe",
     progress: Callable[[int, int], None] | None = None,
 ) -> FeatureTable:
@@ -225,7 +225,7 @@ def embed_workspace(
     seed : int, default 0
     batch_size : int, default 32
     device : {"auto", "cpu", "cuda"}, default "auto"
-    precision : {"auto", "fp32", "bf16"}, default "auto"
+    precision : {"fp32", "auto", "bf16"}, default "fp32"
         See :func:`extract_features`; the precision used is part of the cache key.
     equalize : {"clahe", "global", "none"}, default "clahe"
     progress : callable, optional

@@ -203,7 +203,7 @@ def extract_features(
     weights: str | os.PathLike | None = None,
     batch_size: int = 32,
     device: str = "auto",
-    precision: str = "auto",
+    precision: str = "fp32",
     progress: Callable[[int, int], None] | None = None,
     **embed_options: Any,
 ) -> Any:
@@ -225,7 +225,7 @@ def extract_features(
         Patches per forward pass.
     device : {"auto", "cpu", "cuda"}, default "auto"
         Where to run; ``"auto"`` uses CUDA when available.  The model is moved there.
-    precision : {"auto", "fp32", "bf16"}, default "auto"
+    precision : {"fp32", "auto", "bf16"}, default "fp32"
         Arithmetic of the convolutions and matrix products: ``"bf16"`` (autocast) is 2-3×
         faster on CPUs with AMX / AVX512-BF16 and on GPUs, and changes features by a cosine
         similarity of about 0.9993 (EfficientNet-Lite0) to 0.99999 (ConvNeXt-Tiny) against
