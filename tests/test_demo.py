@@ -71,11 +71,11 @@ def test_demo_later_stages(quick_demo, demo_dir):
     assert Path(r.learn["run_dir"]).is_dir()
     # the standalone map holds every image
     html = Path(r.map_html).read_text()
-    assert Path(r.map_html).parent == demo_dir.resolve() and html.count("s0") >= 16
+    assert Path(r.map_html).parent == demo_dir.resolve() and '"n_points":16' in html.replace(" ", "")
     # conductivity is explained by the measured structure
     assert r.relate["loocv_r2"] > 0.5 and r.relate["top_features"]
     # the generator ran and was judged by porosity
-    assert set(r.generate["porosity_generated"]) == {"1", "2", "4", "8"} or len(r.generate["porosity_generated"]) == 4
+    assert set(r.generate["porosity_generated"]) == {"1", "2", "4", "8"}
     report = (demo_dir / "report.md").read_text()
     for stage in ("features", "learn", "map", "relate", "generate"):
         assert f"**{stage}**" in report
