@@ -15,7 +15,9 @@ from semlab.errors import ParameterError, WorkspaceError  # noqa: E402
 from semlab.features import FeatureTable, embed_workspace, load_features  # noqa: E402
 from semlab.features import extract as extract_mod  # noqa: E402
 
-OPTS = {"patch_size": 64, "patches_per_image": 3}
+from semlab.preprocess import Preparation  # noqa: E402
+
+OPTS = {"preparation": Preparation(patch_size=64, patches_per_image=3)}
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +92,11 @@ def test_adding_images_computes_only_the_new_ones(series_dir, tmp_path, tiny, co
 
 
 def test_other_settings_are_cached_separately(series_ws, tiny):
-    a = embed_workspace(series_ws, backbone=tiny, seed=0, **OPTS)
-    b = embed_workspace(series_ws, backbone=tiny, seed=1, **OPTS)
+    a = embed_workspace(series_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=0))
+    b = embed_workspace(series_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=1))
     assert b.cache["computed"] == len(series_ws) and a.cache["path"] != b.cache["path"]
     assert not a.index[["row", "col"]].equals(b.index[["row", "col"]])
-    c = embed_workspace(series_ws, backbone=tiny, seed=0, **OPTS)
+    c = embed_workspace(series_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=0))
     assert c.cache["computed"] == 0
     np.testing.assert_array_equal(c.features, a.features)
     assert load_features(series_ws).cache["path"] == c.cache["path"]  # the latest one
@@ -106,8 +108,8 @@ def test_resamples_to_the_coarsest_pixel_size(series_dir, tmp_path, tiny):
     ws.add(files[:2])
     fine = ws.table()["pixel_size_um"].iloc[0]
     ws.add(files[2:3], pixel_size=2 * fine)  # the same picture declared twice as coarse
-    table = embed_workspace(ws, backbone=tiny, patch_size=48, patches_per_image=2)
-    assert table.config["target_pixel_size_um"] == pytest.approx(2 * fine)
+    table = embed_workspace(ws, backbone=tiny, preparation=Preparation(patch_size=48, patches_per_image=2))
+    assert table.config["pixel_size"] == pytest.approx(2 * fine)
     recs = {r.hash: r for r in ws.images()}
     for h, row, col, size in table.index[["image_hash", "row", "col", "size_px"]].itertuples(index=False):
         r0, r1, c0, c1 = recs[h].crop_box
@@ -124,7 +126,7 @@ def test_empty_workspace(tmp_path):
 
 def test_patch_larger_than_images(series_ws):
     with pytest.raises(ParameterError) as err:
-        embed_workspace(series_ws, backbone="test_efficientnet", pretrained=False, patch_size=500)
+        embed_workspace(series_ws, backbone="test_efficientnet", pretrained=False, preparation=Preparation(patch_size=500))
     msg = str(err.value)
     assert "\n" not in msg and "smaller than patch_size 500" in msg and "at most 1" in msg
 

@@ -55,6 +55,7 @@ def series_ws(tmp_path_factory) -> Path:
     from semlab.data import sintering_series
     from semlab.dataset import Workspace
     from semlab.features import embed_workspace, max_patch_size
+    from semlab.preprocess import Preparation
 
     root = tmp_path_factory.mktemp("learn-series")
     series = root / "series"
@@ -64,8 +65,6 @@ def series_ws(tmp_path_factory) -> Path:
     embed_workspace(
         ws,
         backbone="efficientnet_lite0",
-        patch_size=min(224, max_patch_size(ws)),
-        patches_per_image=4,
-        seed=0,
+        preparation=Preparation(patch_size=min(224, max_patch_size(ws)), patches_per_image=4, seed=0),
     )
     return ws.path

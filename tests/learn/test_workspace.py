@@ -164,3 +164,32 @@ def test_single_sample_class_is_refused(series_ws):
         train_head(ft.features, y, samples, task="classify", classes=["1", "2", "4", "8"], model="logreg")
     with pytest.raises(TableError, match="available columns"):
         train_workspace(series_ws, target="nope")
+
+
+def test_image_at_another_pixel_size_is_resampled_or_refused(series_ws, tmp_path, capsys):
+    """The run's recipe resamples a micrograph taken at twice the magnification back to the
+    training scale (same predictions as the original); one 300× off is refused in one line."""
+    from semlab.dataset import Workspace
+    from semlab.io import Micrograph, write_micrograph
+    from semlab.preprocess import resample
+
+    train_workspace(series_ws, target="burst_count", model="logreg", out=tmp_path / "one", plots=False)
+    predictor = load_predictor(tmp_path / "one")
+    ws = Workspace.open(series_ws)
+    originals = [ws.read(h) for h in ws.table()["hash"]]
+    zoomed = [
+        Micrograph(resample(m.image, m.pixel_size, m.pixel_size / 2), m.pixel_size / 2, {"crop_box": [0, 1, 0, 1]})
+        for m in originals
+    ]
+    a = predictor.predict(originals)
+    b = predictor.predict(zoomed)
+    same = (a["prediction"].astype(str) == b["prediction"].astype(str)).mean()
+    assert same >= 0.75, (a, b)
+    far = Micrograph(originals[0].image, originals[0].pixel_size * 300, {})
+    with pytest.raises(ParameterError, match="coarser than the recipe"):
+        predictor.predict([far], names=["far.tif"])
+    path = tmp_path / "far.tif"
+    write_micrograph(path, originals[0].image, pixel_size=originals[0].pixel_size * 300)
+    code = main(["predict", str(tmp_path / "one"), str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "far.tif" in err and len(err.splitlines()) == 1, err

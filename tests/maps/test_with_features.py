@@ -15,6 +15,7 @@ def embedded_ws(tmp_path_factory):
     from semlab.data import sintering_series
     from semlab.dataset import Workspace
     from semlab.features import embed_workspace
+    from semlab.preprocess import Preparation
 
     d = tmp_path_factory.mktemp("embedded")
     sintering_series(d, shape=(96, 96), samples_per_level=1, images_per_sample=2, seed=1, write_labels=False)
@@ -24,9 +25,7 @@ def embedded_ws(tmp_path_factory):
         ws,
         backbone="efficientnet_lite0",
         pretrained=False,
-        patch_size=64,
-        patches_per_image=2,
-        seed=0,
+        preparation=Preparation(patch_size=64, patches_per_image=2, seed=0),
         device="cpu",
     )
     return ws, ft

@@ -46,8 +46,9 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory):
         from semlab.features import embed_workspace
         from semlab.learn import train_workspace
         from semlab.maps import build_map
+        from semlab.preprocess import Preparation
 
-        embed_workspace(ws, patch_size=64, patches_per_image=4, seed=0, device="cpu")
+        embed_workspace(ws, preparation=Preparation(patch_size=64, patches_per_image=4, seed=0), device="cpu")
         train_workspace(ws, target="burst_count", model="logreg", plots=False, seed=0)
         build_map(ws, method="pca")
     return ws

@@ -58,6 +58,7 @@ def embed(
 
     from semlab.dataset import Workspace
     from semlab.features import embed_workspace
+    from semlab.preprocess import Preparation
 
     ws = Workspace.open(workspace)
     console = Console(stderr=True)
@@ -80,9 +81,7 @@ def embed(
             backbone=backbone,
             pretrained=pretrained,
             weights=weights,
-            patch_size=patch_size,
-            patches_per_image=patches_per_image,
-            seed=seed,
+            preparation=Preparation(patch_size=patch_size, patches_per_image=patches_per_image, seed=seed),
             batch_size=batch_size,
             device=device,
             precision=precision,

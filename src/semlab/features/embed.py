@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import numbers
 import os
 from collections.abc import Callable
@@ -36,8 +35,16 @@ from semlab.features.table import FeatureTable
 if TYPE_CHECKING:
     from semlab.dataset import Workspace
     from semlab.features.backbones import Backbone
+    from semlab.preprocess import Preparation
 
-__all__ = ["FEATURES_DIR", "embed_workspace", "load_features", "max_patch_size", "target_pixel_size"]
+__all__ = [
+    "FEATURES_DIR",
+    "embed_workspace",
+    "load_features",
+    "max_patch_size",
+    "target_pixel_size",
+    "workspace_preparation",
+]
 
 #: Folder of a workspace that holds the embeddings.
 FEATURES_DIR = "features"
@@ -64,23 +71,35 @@ def _int(value: Any, name: str, minimum: int) -> int:
 
 def target_pixel_size(records: list[Any]) -> float | None:
     """The coarsest known pixel size (µm per pixel) among image records, or None."""
-    sizes = [
-        r.pixel_size_um for r in records if r.pixel_size_um is not None and math.isfinite(r.pixel_size_um)
-    ]
-    return max(sizes) if sizes else None
+    from semlab.preprocess import common_pixel_size
+
+    return common_pixel_size(r.pixel_size_um for r in records)
 
 
-def _prepared_shape(rec: Any, target: float | None) -> tuple[int, int]:
-    from semlab.preprocess import resample_shape
+def workspace_preparation(records: list[Any], preparation: Any = None) -> Any:
+    """The recipe a workspace's images are embedded with: ``preparation`` (default
+    :class:`~semlab.preprocess.Preparation`) with its pixel size set to the workspace's
+    coarsest when the recipe leaves it open."""
+    from semlab.preprocess import Preparation
+
+    recipe = Preparation() if preparation is None else preparation
+    if not isinstance(recipe, Preparation):
+        raise ParameterError(f"preparation={preparation!r} must be a semlab.preprocess.Preparation")
+    if recipe.pixel_size is None:
+        target = target_pixel_size(records)
+        if target is not None:
+            recipe = recipe.replace(pixel_size=target)
+    return recipe
+
+
+def _prepared_shape(rec: Any, recipe: Any) -> tuple[int, int]:
+    from semlab.preprocess import prepared_shape
 
     r0, r1, c0, c1 = rec.crop_box
-    shape = (r1 - r0, c1 - c0)
-    if target is not None and rec.pixel_size_um is not None and rec.pixel_size_um != target:
-        shape = resample_shape(shape, rec.pixel_size_um, target)
-    return shape
+    return prepared_shape((r1 - r0, c1 - c0), recipe, pixel_size=rec.pixel_size_um, name=rec.original_name)
 
 
-def max_patch_size(workspace: Workspace | str | os.PathLike) -> int:
+def max_patch_size(workspace: Workspace | str | os.PathLike, preparation: Any = None) -> int:
     """The largest patch side (pixels) that fits every image after cropping and resampling."""
     ws = _open(workspace)
     records = list(ws.images())
@@ -88,8 +107,8 @@ def max_patch_size(workspace: Workspace | str | os.PathLike) -> int:
         raise WorkspaceError(
             f"{ws.path}: workspace holds no images; add some with `semlab add {ws.path} IMAGES`"
         )
-    target = target_pixel_size(records)
-    return int(min(min(_prepared_shape(r, target)) for r in records))
+    recipe = workspace_preparation(records, preparation)
+    return int(min(min(_prepared_shape(r, recipe)) for r in records))
 
 
 def _weights_identity(
@@ -139,30 +158,12 @@ def _key(backbone: str, weights_sha256: str | None, config: dict[str, Any]) -> s
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _image_rng(seed: int, image_hash: str) -> np.random.Generator:
-    """Patch positions depend only on the seed and the image, not on the other images."""
-    return np.random.default_rng([int(seed), int(image_hash[:16], 16)])
+def _image_patches(ws: Workspace, rec: Any, recipe: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(patches (k, s, s) float32 in [0, 1], boxes (k, 4)) of one image, by the recipe."""
+    from semlab.preprocess import prepare_patches
 
-
-def _image_patches(ws: Workspace, rec: Any, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(patches (k, s, s) float32 in [0, 1], boxes (k, 4)) of one image."""
-    from semlab.preprocess import equalize, resample, sample_patches
-
-    m = ws.read(rec.hash, crop=config["crop_databar"])
-    image = equalize(m.image, method=config["equalize"])
-    target = config["target_pixel_size_um"]
-    if target is not None and rec.pixel_size_um is not None and rec.pixel_size_um != target:
-        image = np.clip(resample(image, rec.pixel_size_um, target), 0.0, 1.0).astype(np.float32)
-    return sample_patches(
-        image,
-        config["patches_per_image"],
-        config["patch_size"],
-        rng=_image_rng(config["seed"], rec.hash),
-        flips=False,
-        rotations=False,
-        normalize=False,
-        return_boxes=True,
-    )
+    m = ws.read(rec.hash, crop=recipe.crop_databar)
+    return prepare_patches(m, recipe, key=rec.hash, pixel_size=rec.pixel_size_um, name=rec.original_name)
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -193,23 +194,21 @@ def embed_workspace(
     backbone: str | Backbone = "efficientnet_lite0",
     pretrained: bool = True,
     weights: str | os.PathLike | None = None,
-    patch_size: int = 224,
-    patches_per_image: int = 16,
-    seed: int = 0,
+    preparation: Preparation | None = None,
     batch_size: int = 32,
     device: str = "auto",
     precision: str = "fp32",
-    equalize: str = "clahe",
     progress: Callable[[int, int], None] | None = None,
 ) -> FeatureTable:
-    """Backbone features of random patches of every image in a workspace, cached.
+    """Backbone features of patches of every image in a workspace, cached.
 
-    Each image has its data bar cropped, is equalized (CLAHE), resampled to the
-    workspace's coarsest pixel size (when pixel sizes are known; images of unknown size
-    are used as they are), and ``patches_per_image`` random ``patch_size`` boxes are cut
-    (positions seeded by ``seed`` and the image, so adding images does not move the
-    patches of the others).  The patches go through the backbone in batches
-    (:func:`extract_features`).
+    Each image is prepared by the recipe (:func:`semlab.preprocess.prepare_patches`): data
+    bar cropped, equalized (CLAHE by default), resampled to the recipe's pixel size — by
+    default the workspace's coarsest (images of unknown size are used as they are) — and
+    cut into ``patches_per_image`` random ``patch_size`` boxes (positions seeded by the
+    recipe's seed and the image, so adding images does not move the patches of the
+    others).  The patches go through the backbone in batches (:func:`extract_features`).
+    The recipe is stored in the embedding's config and in every run trained on it.
 
     Parameters
     ----------
@@ -218,16 +217,13 @@ def embed_workspace(
         timm model name or a ready :class:`Backbone`.
     pretrained, weights
         How the backbone gets its weights (:func:`create_backbone`).
-    patch_size : int, default 224
-        Patch side in pixels of the cropped, resampled image (patches are then resized to
-        the model's input size).
-    patches_per_image : int, default 16
-    seed : int, default 0
+    preparation : Preparation, optional
+        Default ``Preparation()``: CLAHE, 16 random patches of 224 px per image, seed 0.
+        Its ``pixel_size`` left at None means the workspace's coarsest pixel size.
     batch_size : int, default 32
     device : {"auto", "cpu", "cuda"}, default "auto"
     precision : {"fp32", "auto", "bf16"}, default "fp32"
         See :func:`extract_features`; the precision used is part of the cache key.
-    equalize : {"clahe", "global", "none"}, default "clahe"
     progress : callable, optional
         ``progress(done, total)`` in images (cached images count as done at once).
 
@@ -242,19 +238,13 @@ def embed_workspace(
     WorkspaceError
         No such workspace, or no images in it.
     ParameterError
-        Bad options; an image smaller than ``patch_size`` after cropping and resampling;
-        unknown backbone; no pretrained weights.
+        Bad options; an image smaller than the patch size after cropping and resampling,
+        or too far from the recipe's pixel size; unknown backbone; no pretrained weights.
     """
     from semlab.features.backbones import Backbone, _ensure_registered
-    from semlab.preprocess import EQUALIZE_METHODS
 
     ws = _open(workspace)
-    patch_size = _int(patch_size, "patch_size", 1)
-    patches_per_image = _int(patches_per_image, "patches_per_image", 1)
-    seed = _int(seed, "seed", 0)
     batch_size = _int(batch_size, "batch_size", 1)
-    if equalize not in EQUALIZE_METHODS:
-        raise ParameterError(f"equalize={equalize!r} is not one of {', '.join(EQUALIZE_METHODS)}")
     if not isinstance(backbone, Backbone):
         _ensure_registered(backbone)
         if weights is not None and not Path(weights).exists():
@@ -266,15 +256,20 @@ def embed_workspace(
         raise WorkspaceError(
             f"{ws.path}: workspace holds no images; add some with `semlab add {ws.path} IMAGES`"
         )
-    target = target_pixel_size(records)
+    recipe = workspace_preparation(records, preparation)
+    if recipe.sampling != "random" or recipe.flips or recipe.rotations:
+        raise ParameterError(
+            "embed_workspace takes a preparation with sampling='random' and no flips or rotations "
+            "(features are cached per image and patch)"
+        )
+    patch_size, patches_per_image = recipe.patch_size, recipe.patches_per_image
     for rec in records:
-        shape = _prepared_shape(rec, target)
+        shape = _prepared_shape(rec, recipe)
         if min(shape) < patch_size:
-            resampled = target is not None and rec.pixel_size_um is not None and rec.pixel_size_um != target
-            where = f" after resampling to {target:.4g} µm/px" if resampled else ""
             raise ParameterError(
-                f"image {rec.original_name!r} is {shape[0]}×{shape[1]} px without its data bar{where}, "
-                f"smaller than patch_size {patch_size}; use a patch size of at most {max_patch_size(ws)}"
+                f"image {rec.original_name!r} is {shape[0]}×{shape[1]} px without its data bar and at "
+                f"{recipe.pixel_size or rec.pixel_size_um or 'its own'} µm/px, smaller than patch_size "
+                f"{patch_size}; use a patch size of at most {max_patch_size(ws, recipe)}"
             )
 
     from semlab.features.extract import resolve_device, resolve_precision
@@ -297,14 +292,8 @@ def embed_workspace(
         else:
             label, sha = ident
     config = {
-        "patch_size": patch_size,
-        "patches_per_image": patches_per_image,
-        "seed": seed,
-        "crop_databar": True,
-        "equalize": equalize,
-        "target_pixel_size_um": target,
+        **recipe.to_dict(),
         "resample_order": 1,
-        "sampling": "uniform random boxes, no flips or rotations",
         "input_size": list(data_config["input_size"]),
         "mean": list(data_config["mean"]),
         "std": list(data_config["std"]),
@@ -362,7 +351,7 @@ def embed_workspace(
             chunk.clear()
 
         for rec in todo:
-            p, boxes = _image_patches(ws, rec, config)
+            p, boxes = _image_patches(ws, rec, recipe)
             chunk.append((rec, p, boxes))
             if sum(len(c[1]) for c in chunk) >= max(_CHUNK_PATCHES, batch_size):
                 flush()

@@ -11,7 +11,6 @@ probabilities (or values) per image.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,95 +20,32 @@ import numpy as np
 
 from semlab.errors import FileFormatError, ParameterError
 
-__all__ = ["Predictor", "load_predictor", "prepare_image"]
+__all__ = ["Predictor", "load_predictor"]
+
+
+def _recipe(preprocessing: dict[str, Any]) -> Any:
+    """The run's :class:`~semlab.preprocess.Preparation` (also from runs written before it existed)."""
+    from semlab.preprocess import Preparation
+
+    return Preparation.from_dict(preprocessing)
 
 
 def prepare_image(
-    image: Any,
-    *,
-    pixel_size: float | None = None,
-    metadata: dict[str, Any] | None = None,
-    equalize_method: str = "clahe",
-    target_pixel_size: float | None = None,
-    crop: bool = True,
-) -> np.ndarray:
-    """Crop the data bar, equalize and resample one micrograph as for training.
+    image: Any, *, equalize_method: str = "clahe", target_pixel_size: float | None = None
+) -> np.ndarray:  # pragma: no cover - transitional, removed once fine-tuning takes a recipe
+    from semlab.preprocess import Preparation
+    from semlab.preprocess import prepare_image as _prepare
 
-    Parameters
-    ----------
-    image : (M, N) ndarray or Micrograph
-        A Micrograph brings its own pixel size and metadata.  An image already cropped by
-        a workspace (``metadata["crop_box"]`` set) is not cropped again.
-    pixel_size : float, optional
-        µm per pixel (for arrays).
-    metadata : dict, optional
-        For arrays: may give ``databar_row``.
-    equalize_method : str
-        ``clahe``, ``global`` or ``none`` (:func:`semlab.preprocess.equalize`).
-    target_pixel_size : float, optional
-        µm per pixel of the training images; the image is resampled to it when its own
-        pixel size is known.
-    crop : bool, default True
-        Remove a data bar (metadata row, else detected).
-
-    Returns
-    -------
-    (M', N') ndarray of float32
-        Values in [0, 1].
-    """
-    from semlab.preprocess import equalize, locate_databar, resample
-
-    if hasattr(image, "image") and hasattr(image, "pixel_size"):
-        pixel_size = image.pixel_size if pixel_size is None else pixel_size
-        metadata = dict(image.metadata or {})
-        image = image.image
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[-1] in (3, 4):
-        a = a[..., :3].mean(axis=-1)
-    if a.ndim != 2:
-        raise ParameterError(f"image of shape {a.shape} is not a grey 2-D image")
-    metadata = metadata or {}
-    if crop and metadata.get("crop_box") is None:
-        row, _ = locate_databar(a, metadata)
-        if row is not None:
-            a = a[:row]
-    a = equalize(a, method=equalize_method)
-    if (
-        target_pixel_size is not None
-        and pixel_size is not None
-        and not np.isclose(pixel_size, target_pixel_size)
-    ):
-        a = resample(a, pixel_size, target_pixel_size)
-    return np.clip(a, 0.0, 1.0).astype(np.float32)
+    return _prepare(image, Preparation(equalize=equalize_method, pixel_size=target_pixel_size)).image
 
 
 def image_patches(
     image: np.ndarray, *, n: int, size: int, seed: int, image_hash: str | None = None, name: str = "image"
-) -> np.ndarray:
-    """``n`` random ``size``-pixel patches (uniform boxes, no flips) of a prepared image.
+) -> np.ndarray:  # pragma: no cover - transitional, removed once fine-tuning takes a recipe
+    from semlab.preprocess import Preparation, PreparedImage, prepare_patches
 
-    Positions are seeded by ``seed`` and the image: its workspace hash when known (then the
-    boxes are those of :func:`semlab.features.embed_workspace`), else a checksum of its
-    pixels.  Images smaller than ``size`` are padded by reflection.
-    """
-    from semlab.preprocess import sample_patches
-
-    if image.shape[0] < size or image.shape[1] < size:
-        pr, pc = max(0, size - image.shape[0]), max(0, size - image.shape[1])
-        image = np.pad(image, ((0, pr), (0, pc)), mode="reflect" if min(image.shape) > 1 else "edge")
-    if image_hash:
-        key = int(str(image_hash)[:16], 16)
-    else:
-        key = zlib.crc32(np.ascontiguousarray(image).tobytes())
-    rng = np.random.default_rng([int(seed), key])
-    return sample_patches(image, int(n), int(size), rng=rng, flips=False, rotations=False, normalize=False)
-
-
-def _get(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
-    for k in keys:
-        if cfg.get(k) is not None:
-            return cfg[k]
-    return default
+    recipe = Preparation(patch_size=size, patches_per_image=n, seed=seed)
+    return prepare_patches(PreparedImage(image, None, None, None), recipe, key=image_hash, name=name)[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,7 +97,7 @@ class Predictor:
                 bb = create_backbone(
                     self.backbone,
                     pretrained=False,
-                    seed=int(_get(run.get("feature_config") or {}, "backbone_seed", default=0)),
+                    seed=int((run.get("feature_config") or {}).get("backbone_seed") or 0),
                 )
             else:
                 bb = create_backbone(self.backbone, pretrained=True)
@@ -174,27 +110,25 @@ class Predictor:
             self._cache["backbone"] = bb
         return self._cache["backbone"]
 
-    def patches(self, images: Sequence[Any]) -> list[np.ndarray]:
-        """The patches each image is predicted from: ``(n, size, size)`` float32 in [0, 1] each."""
-        pre = self.preprocessing
-        out = []
-        for k, im in enumerate(images):
-            prepared = prepare_image(
-                im,
-                equalize_method=str(_get(pre, "equalize", "equalize_method", default="clahe")),
-                target_pixel_size=_get(pre, "target_pixel_size_um", "pixel_size_um", "target_pixel_size"),
-            )
-            out.append(
-                image_patches(
-                    prepared,
-                    n=int(_get(pre, "patches_per_image", "n_patches", default=16)),
-                    size=int(_get(pre, "patch_size", "patch_size_px", default=224)),
-                    seed=int(_get(pre, "seed", default=0)),
-                    name=f"image {k}",
-                    image_hash=(getattr(im, "metadata", None) or {}).get("hash"),
-                )
-            )
-        return out
+    @property
+    def preparation(self) -> Any:
+        """The :class:`~semlab.preprocess.Preparation` recipe of training, applied to new images."""
+        return _recipe(self.preprocessing)
+
+    def patches(self, images: Sequence[Any], *, names: Sequence[str] | None = None) -> list[np.ndarray]:
+        """The patches each image is predicted from: ``(n, size, size)`` float32 in [0, 1] each.
+
+        Raises
+        ------
+        ParameterError
+            An image too far from the training pixel size or smaller than a patch, in one
+            line naming the image.
+        """
+        from semlab.preprocess import prepare_patches
+
+        recipe = self.preparation
+        names = list(names) if names is not None else [None] * len(images)
+        return [prepare_patches(im, recipe, name=n)[0] for im, n in zip(images, names, strict=True)]
 
     def predict(
         self,
@@ -234,7 +168,7 @@ class Predictor:
             raise ParameterError(f"{len(names)} names for {len(images)} images; give one name per image")
         rows = []
         for k, im in enumerate(images):
-            patches = self.patches([im])[0]
+            patches = self.patches([im], names=[names[k]])[0]
             prob = self._predict_patches(patches)
             mean = prob.mean(axis=0)
             if self.task == "classify":

@@ -2,7 +2,8 @@
 
 The usual order is ``crop_databar`` → ``equalize`` → ``resample`` to a common pixel size →
 ``sample_patches`` (random crops for learning) or ``tile`` / ``untile`` (full coverage for
-inference).  Everything here works on NumPy arrays; only NumPy is imported with the
+inference).  A :class:`Preparation` recipe names these steps once; :func:`prepare_image` and
+:func:`prepare_patches` apply it, and every trained artifact stores its recipe.  Everything here works on NumPy arrays; only NumPy is imported with the
 package, scikit-image and SciPy inside the functions that use them.
 
 >>> from semlab.preprocess import crop_databar, equalize, resample, sample_patches
@@ -20,15 +21,29 @@ from semlab.preprocess.patches import (
     tile,
     untile,
 )
+from semlab.preprocess.recipe import (
+    Preparation,
+    PreparedImage,
+    common_pixel_size,
+    prepare_image,
+    prepare_patches,
+    prepared_shape,
+)
 
 __all__ = [
     "EQUALIZE_METHODS",
+    "Preparation",
+    "PreparedImage",
     "TILE_BLENDS",
     "TileGrid",
+    "common_pixel_size",
     "crop_databar",
     "equalize",
     "find_databar",
     "locate_databar",
+    "prepare_image",
+    "prepare_patches",
+    "prepared_shape",
     "rescale_unit",
     "resample",
     "resample_shape",
