@@ -14,7 +14,6 @@ from semlab.dataset import Workspace  # noqa: E402
 from semlab.errors import ParameterError, WorkspaceError  # noqa: E402
 from semlab.features import FeatureTable, embed_workspace, load_features  # noqa: E402
 from semlab.features import extract as extract_mod  # noqa: E402
-
 from semlab.preprocess import Preparation  # noqa: E402
 
 OPTS = {"preparation": Preparation(patch_size=64, patches_per_image=3)}

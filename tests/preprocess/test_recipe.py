@@ -146,3 +146,37 @@ def test_common_pixel_size_rules():
     assert common_pixel_size([0.01, None, float("nan"), 0.03, 0.02]) == 0.03
     assert common_pixel_size([0.01, 0.03, 0.02], rule="median") == 0.02
     assert common_pixel_size([None]) is None
+
+
+def test_patches_from_files_is_what_the_cli_writes(tmp_path):
+    from semlab.cli import main
+    from semlab.io import write_micrograph
+    from semlab.preprocess import patches_from_files
+
+    files = []
+    for k in range(2):
+        path = tmp_path / f"im{k}.tif"
+        write_micrograph(path, _image((120, 160), seed=k), pixel_size=0.5)
+        files.append(path)
+    recipe = Preparation(equalize="none", pixel_size=1.0, patch_size=16, patches_per_image=3, seed=4)
+    result = patches_from_files(files, recipe)
+    assert result.patches.shape == (6, 16, 16) and result.image_index.tolist() == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_allclose(result.pixel_size_um, [1.0, 1.0])
+    csv_path = result.save(tmp_path / "api.npz")
+    assert csv_path.read_text().count("\n") == 7
+    argv = [
+        "patches",
+        *map(str, files),
+        "--n",
+        "3",
+        "--size",
+        "16",
+        "--seed",
+        "4",
+        "--no-flips",
+        "--no-rotations",
+    ]
+    assert main([*argv, "--target-pixel-size", "1.0", "--out", str(tmp_path / "cli.npz"), "-q"]) == 0
+    with np.load(tmp_path / "cli.npz") as cli, np.load(tmp_path / "api.npz") as api:
+        np.testing.assert_array_equal(cli["patches"], api["patches"])
+        assert Preparation.from_dict(json.loads(str(cli["recipe"]))) == recipe

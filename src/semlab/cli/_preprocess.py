@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -140,101 +138,47 @@ def patches(
 
     Example: semlab patches cropped/*.tif --n 40 --size 224 --equalize clahe --out p.npz
     """
-    import numpy as np
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from semlab._util import atomic_path, atomic_write_text
     from semlab.errors import ParameterError
-    from semlab.io import read_micrograph
-    from semlab.preprocess import (
-        EQUALIZE_METHODS,
-        crop_databar,
-        equalize,
-        resample,
-        rescale_unit,
-        sample_patches,
-    )
+    from semlab.preprocess import Preparation, patches_from_files
 
-    if equalize_method not in EQUALIZE_METHODS:
-        raise ParameterError(f"--equalize {equalize_method!r} is not one of {', '.join(EQUALIZE_METHODS)}")
     if out.suffix.lower() != ".npz":
         raise ParameterError(f"--out {out} must end with .npz")
-    csv_path = out.with_suffix(".csv")
-    children = np.random.SeedSequence(seed).spawn(len(images))
-
-    all_patches, all_boxes, index, files, pixel_sizes = [], [], [], [], []
+    try:
+        recipe = Preparation(
+            crop_databar=crop_bar,
+            equalize=equalize_method,
+            pixel_size=target_pixel_size,
+            patch_size=size,
+            patches_per_image=n,
+            seed=seed,
+            flips=flips,
+            rotations=rotations,
+            free_rotation=free_rotation,
+        )
+    except ParameterError as exc:
+        raise ParameterError(f"--{str(exc).partition('=')[0].replace('_', '-')}: {exc}") from None
     with Progress(
         TextColumn("patches"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        TextColumn("{task.description}"),
         console=Console(stderr=True),
         transient=True,
         disable=quiet,
     ) as bar:
         task = bar.add_task("", total=len(images))
-        for i, path in enumerate(images):
-            bar.update(task, description=path.name)
-            m = read_micrograph(path, pixel_size=pixel_size, page=page)
-            image = m.image
-            if crop_bar:
-                row, _ = _bar_row(m, use_metadata=True)
-                if row is not None:
-                    image = crop_databar(image, row=row)
-            unit = (
-                rescale_unit(image) if equalize_method == "none" else equalize(image, method=equalize_method)
-            )
-            px = m.pixel_size
-            if target_pixel_size is not None:
-                if px is None:
-                    raise ParameterError(
-                        f"{path}: pixel size unknown, cannot resample to --target-pixel-size; pass --pixel-size UM"
-                    )
-                unit = np.clip(resample(unit, px, target_pixel_size), 0.0, 1.0)
-                px = image.shape[1] * px / unit.shape[1]  # achieved along the columns
-            try:
-                p, boxes = sample_patches(
-                    unit,
-                    n,
-                    size,
-                    rng=np.random.default_rng(children[i]),
-                    flips=flips,
-                    rotations=rotations,
-                    free_rotation=free_rotation,
-                    normalize=False,
-                    return_boxes=True,
-                )
-            except ParameterError as exc:
-                raise ParameterError(f"{path}: {exc}") from None
-            all_patches.append(p)
-            all_boxes.append(boxes)
-            index.append(np.full(len(p), i, dtype=np.int32))
-            files.append(str(path))
-            pixel_sizes.append(np.nan if px is None else float(px))
-            bar.advance(task)
-
-    stack = np.concatenate(all_patches)
-    boxes = np.concatenate(all_boxes)
-    image_index = np.concatenate(index)
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(
-            fh,
-            patches=stack,
-            image_index=image_index,
-            boxes=boxes,
-            files=np.array(files),
-            pixel_size_um=np.array(pixel_sizes, dtype=np.float64),
-            seed=np.int64(seed),
+        result = patches_from_files(
+            images,
+            recipe,
+            pixel_size=pixel_size,
+            page=page,
+            progress=lambda done, total: bar.update(task, completed=done),
         )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["patch", "image_index", "file", "row", "col", "height", "width", "pixel_size_um"])
-    for k, (img, (r, c, h, w)) in enumerate(zip(image_index.tolist(), boxes.tolist(), strict=True)):
-        px = pixel_sizes[img]
-        writer.writerow([k, img, files[img], r, c, h, w, "" if np.isnan(px) else f"{px:.6g}"])
-    atomic_write_text(csv_path, buffer.getvalue())
+    csv_path = result.save(out)
+    stack = result.patches
     typer.echo(
         f"wrote {len(stack)} patches of {size}×{size} px from {len(images)} images to {out}; boxes in {csv_path}"
     )

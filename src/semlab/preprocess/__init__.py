@@ -9,6 +9,7 @@ package, scikit-image and SciPy inside the functions that use them.
 >>> from semlab.preprocess import crop_databar, equalize, resample, sample_patches
 """
 
+from semlab.preprocess.batch import PatchSet, patches_from_files
 from semlab.preprocess.databar import crop_databar, find_databar, locate_databar
 from semlab.preprocess.intensity import EQUALIZE_METHODS, equalize, rescale_unit, unit_range
 from semlab.preprocess.patches import (
@@ -32,6 +33,7 @@ from semlab.preprocess.recipe import (
 
 __all__ = [
     "EQUALIZE_METHODS",
+    "PatchSet",
     "Preparation",
     "PreparedImage",
     "TILE_BLENDS",
@@ -41,6 +43,7 @@ __all__ = [
     "equalize",
     "find_databar",
     "locate_databar",
+    "patches_from_files",
     "prepare_image",
     "prepare_patches",
     "prepared_shape",

@@ -92,6 +92,8 @@ class Preparation:
     seed : int, default 0
     flips, rotations : bool, default False
         Random flips and 90° turns of random patches (augmentation for training).
+    free_rotation : bool, default False
+        Also rotate random patches by any angle (:func:`sample_patches`).
     """
 
     crop_databar: bool = True
@@ -105,6 +107,7 @@ class Preparation:
     seed: int = 0
     flips: bool = False
     rotations: bool = False
+    free_rotation: bool = False
 
     def __post_init__(self) -> None:
         from semlab.preprocess.intensity import EQUALIZE_METHODS
@@ -124,7 +127,7 @@ class Preparation:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
                 raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
             object.__setattr__(self, name, int(value))
-        for name in ("crop_databar", "flips", "rotations"):
+        for name in ("crop_databar", "flips", "rotations", "free_rotation"):
             object.__setattr__(self, name, bool(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -418,6 +421,7 @@ def prepare_patches(
         rng=_patch_rng(recipe, a, key),
         flips=recipe.flips,
         rotations=recipe.rotations,
+        free_rotation=recipe.free_rotation,
         normalize=False,
         return_boxes=True,
     )
