@@ -165,7 +165,7 @@ def bench_demo_step() -> dict:
     """Time the demo's feature step on the full demo series (24 images of 512², cold and cached)."""
     from semlab.data import sintering_series
     from semlab.dataset import Workspace
-    from semlab.features import demo_step
+    from semlab.demo._features import embed_demo_workspace as demo_step
 
     with tempfile.TemporaryDirectory() as d:
         sintering_series(Path(d) / "s", shape=(512, 512), samples_per_level=3, images_per_sample=2, seed=0)

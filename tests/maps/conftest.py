@@ -29,7 +29,7 @@ def series_ws(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def series_features(series_ws):
     """Per-image features of the workspace (grey histogram + spectrum; no CNN needed)."""
-    from semlab.maps.demo import intensity_features
+    from semlab.features import intensity_features
 
     return intensity_features(series_ws)
 

@@ -49,7 +49,7 @@ def test_thumbnails_are_cached_8bit_files_keyed_by_hash_and_size(series_ws, seri
 
 
 def _features(ws):
-    from semlab.maps.demo import intensity_features
+    from semlab.features import intensity_features
 
     return intensity_features(ws)
 

@@ -13,6 +13,8 @@ copy of the model with batch norms folded, channels-last, in exact fp32 by defau
 bf16 where the CPU/GPU computes it natively (``precision="auto"``, faster, features within
 cosine 0.999 of fp32; features then differ between machines).  Importing this package
 loads neither torch nor timm; they are imported on first use.
+Without torch at all, :func:`intensity_features` gives hand-made per-image features (grey-value
+histogram and radial power spectrum), e.g. for a map.
 """
 
 from __future__ import annotations
@@ -29,21 +31,22 @@ if TYPE_CHECKING:
         available_backbones,
         create_backbone,
     )
-    from semlab.features.demo import demo_step
     from semlab.features.embed import embed_workspace, load_features, max_patch_size
     from semlab.features.extract import extract_features
+    from semlab.features.intensity import INTENSITY_FEATURES, intensity_features
 
 __all__ = [
     "BACKBONES",
     "INDEX_COLUMNS",
+    "INTENSITY_FEATURES",
     "Backbone",
     "BackboneConfig",
     "FeatureTable",
     "available_backbones",
     "create_backbone",
-    "demo_step",
     "embed_workspace",
     "extract_features",
+    "intensity_features",
     "load_features",
     "max_patch_size",
 ]
@@ -54,11 +57,12 @@ _LAZY = {
     "BackboneConfig": "semlab.features.backbones",
     "available_backbones": "semlab.features.backbones",
     "create_backbone": "semlab.features.backbones",
-    "demo_step": "semlab.features.demo",
     "embed_workspace": "semlab.features.embed",
     "load_features": "semlab.features.embed",
     "max_patch_size": "semlab.features.embed",
     "extract_features": "semlab.features.extract",
+    "INTENSITY_FEATURES": "semlab.features.intensity",
+    "intensity_features": "semlab.features.intensity",
 }
 
 

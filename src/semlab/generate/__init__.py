@@ -13,8 +13,6 @@ Training and sampling
     with ``.sample(condition, n, seed=, guidance=)``, :func:`save_grid`.
 Evaluation
     :func:`evaluate_generator`, :func:`evaluate_on_workspace`, :func:`patch_descriptors`.
-Demo
-    :func:`demo_step`.
 
 Nothing heavy is imported until a name is used (torch only inside the models and training).
 """
@@ -44,8 +42,6 @@ _EXPORTS = {
     "evaluate_generator": "evaluate",
     "evaluate_on_workspace": "evaluate",
     "patch_descriptors": "evaluate",
-    "GenerateDemoResult": "demo",
-    "demo_step": "demo",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -11,7 +11,6 @@
 * :func:`train_workspace` — ``semlab train``: a workspace's stored features → run folder.
 * :func:`finetune`, :func:`finetune_workspace`, :func:`finetune_folder` — ``semlab finetune``.
 * :func:`load_predictor` → :class:`Predictor` — ``semlab predict``.
-* :func:`demo_step` — the learning step of ``semlab demo``.
 
 Nothing heavy (torch, scikit-learn, matplotlib) is imported with the package.
 """
@@ -47,8 +46,6 @@ _EXPORTS = {
     "MLPHeadConfig": "semlab.learn.heads",
     "LinearHeadConfig": "semlab.learn.heads",
     "FinetunedConfig": "semlab.learn.heads",
-    "DemoLearnResult": "semlab.learn.demo",
-    "demo_step": "semlab.learn.demo",
 }
 
 __all__ = sorted(_EXPORTS)

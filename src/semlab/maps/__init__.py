@@ -46,7 +46,6 @@ _EXPORTS = {
     "to_uint8": "semlab.maps.thumbs",
     "encode_image": "semlab.maps.thumbs",
     "cached_picture": "semlab.maps.thumbs",
-    "demo_step": "semlab.maps.demo",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,7 +21,6 @@ features are near-collinear.  scikit-learn, shap and matplotlib are imported onl
 """
 
 from semlab.relate._common import RelateWarning, Scores
-from semlab.relate.demo import RelateDemo, demo_step
 from semlab.relate.explain import ShapValues, shap_values
 from semlab.relate.fit import RelationResult, fit_relation, search_features
 from semlab.relate.formulas import FUNCTIONS, Formula, add_alpha, add_beta, apply_formulas, parse_formula
@@ -33,7 +32,6 @@ __all__ = [
     "MODELS",
     "Formula",
     "PCAFeatures",
-    "RelateDemo",
     "RelateWarning",
     "RelationModel",
     "RelationResult",
@@ -42,7 +40,6 @@ __all__ = [
     "add_alpha",
     "add_beta",
     "apply_formulas",
-    "demo_step",
     "fit_relation",
     "load_model",
     "parse_formula",

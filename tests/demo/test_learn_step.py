@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 
-def test_demo_step(series_ws, tmp_path):
-    from semlab.learn import demo_step
+def test_learn_step(quick_ws, tmp_path):
+    from semlab.demo._learn import learn_step
 
-    res = demo_step(series_ws, out_dir=tmp_path, quick=True, seed=0)
+    res = learn_step(quick_ws, out_dir=tmp_path, quick=True, seed=0)
     assert res.split == "sample" and res.folds == 2 and res.n_samples == 8 and res.n_images == 16
     assert res.chance == 0.25
     assert res.balanced_accuracy > 0.40  # measured 0.56 (seed 0)
@@ -17,5 +17,5 @@ def test_demo_step(series_ws, tmp_path):
     assert res.report == str((tmp_path / "learn" / "metrics.json").resolve())
     lines = res.lines()
     assert any("balanced accuracy" in line for line in lines) and lines[-1].endswith(res.report)
-    again = demo_step(series_ws, out_dir=tmp_path, quick=True, seed=0)
+    again = learn_step(quick_ws, out_dir=tmp_path, quick=True, seed=0)
     assert again.balanced_accuracy == res.balanced_accuracy  # seeded

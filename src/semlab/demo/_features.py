@@ -6,18 +6,15 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from semlab.features.table import FeatureTable
-
 if TYPE_CHECKING:
     from semlab.dataset import Workspace
-
-__all__ = ["DEMO_BACKBONE", "demo_step"]
+    from semlab.features import FeatureTable
 
 #: The demo's backbone (weights from the offline package, no network needed).
 DEMO_BACKBONE = "efficientnet_lite0"
 
 
-def demo_step(
+def embed_demo_workspace(
     workspace: Workspace | str | os.PathLike,
     *,
     quick: bool,
@@ -26,8 +23,10 @@ def demo_step(
 ) -> FeatureTable:
     """Embed the demo workspace: EfficientNet-Lite0 (offline weights), cached.
 
-    Patches are 224 px (or the largest side every image holds, if smaller), 4 per image
-    with ``quick`` and 8 otherwise, on the CPU or GPU (``device="auto"``).
+    The default :class:`~semlab.preprocess.Preparation` (data bar cropped, CLAHE, the
+    workspace's coarsest pixel size) with patches of 224 px (or the largest side every
+    image holds, if smaller), 4 per image with ``quick`` and 8 otherwise, on the CPU or GPU
+    (``device="auto"``).
 
     Parameters
     ----------
@@ -45,15 +44,30 @@ def demo_step(
     FeatureTable
         One row per patch; ``.per_image()`` gives one row per image.
     """
-    from semlab.features.embed import embed_workspace, max_patch_size
+    from semlab.features import embed_workspace, max_patch_size
+    from semlab.preprocess import Preparation
 
     size = min(224, max_patch_size(workspace))
     return embed_workspace(
         workspace,
         backbone=DEMO_BACKBONE,
         pretrained=True,
-        patch_size=size,
-        patches_per_image=4 if quick else 8,
-        seed=seed,
+        preparation=Preparation(patch_size=size, patches_per_image=4 if quick else 8, seed=seed),
         progress=progress,
     )
+
+
+def feature_summary(table: FeatureTable) -> tuple[dict[str, object], list[str]]:
+    """What the demo reports of its features: a summary dict and the printed line."""
+    summary = {
+        "backbone": table.backbone,
+        "weights": table.weights,
+        "n_patches": int(table.features.shape[0]),
+        "n_features": int(table.features.shape[1]),
+        "patch_size": int(table.config.get("patch_size", 0)),
+    }
+    line = (
+        f"features: {table.backbone} ({table.weights}), {summary['n_features']} features × "
+        f"{summary['n_patches']} patches of {summary['patch_size']} px, cached in the workspace"
+    )
+    return summary, [line]

@@ -1,4 +1,4 @@
-"""The demo hook: train once, reuse on the next run, report porosity agreement per burst count."""
+"""The demo's generate step: train once, reuse on the next run, report porosity agreement per burst count."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 pytest.importorskip("torch")
 
 
-def test_demo_step_trains_then_reuses(series_ws, tmp_path):
-    from semlab.generate import demo_step
+def test_generate_step_trains_then_reuses(quick_ws, tmp_path, one_torch_thread):
+    from semlab.demo._generate import generate_step
 
-    first = demo_step(series_ws, out_dir=tmp_path, quick=True, time_budget_s=4)
+    first = generate_step(quick_ws, out_dir=tmp_path, quick=True, time_budget_s=4)
     assert first.trained and first.steps >= 1
     assert list(first.porosity_real) == ["1", "2", "4", "8"] == list(first.porosity_generated)
     # the real patches carry the series' trend: porosity falls from burst 1 to burst 8
@@ -19,7 +19,7 @@ def test_demo_step_trains_then_reuses(series_ws, tmp_path):
     assert (tmp_path / "model" / "model.pt").is_file() and (tmp_path / "report" / "report.json").is_file()
     lines = first.lines()
     assert len(lines) == 3 and all(line.startswith("generate: ") for line in lines)
-    second = demo_step(series_ws, out_dir=tmp_path, quick=True)
+    second = generate_step(quick_ws, out_dir=tmp_path, quick=True)
     assert not second.trained and second.steps == first.steps
     assert second.porosity_generated == first.porosity_generated  # same model, same seed
     assert "loaded" in second.lines()[0]

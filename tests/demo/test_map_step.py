@@ -1,4 +1,4 @@
-"""The demo hook: the demo workspace's map as one standalone HTML file."""
+"""The demo's map step: the demo workspace's map as one standalone HTML file."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from semlab.maps import demo_step
+from semlab.demo._maps import map_step
 
 
-def test_demo_step_writes_the_map_coloured_by_burst_count(series_ws, tmp_path, chromium_browser):
+def test_map_step_writes_the_map_coloured_by_burst_count(unembedded_ws, tmp_path, chromium_browser):
     with pytest.warns(UserWarning, match="no CNN features"):
-        path = demo_step(series_ws, out_dir=tmp_path, quick=True)
+        path = map_step(unembedded_ws, out_dir=tmp_path, quick=True)
     assert path == tmp_path / "map.html" and path.is_file()
     html = path.read_text(encoding="utf-8")
     data = json.loads(

@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DemoLearnResult", "demo_step"]
-
 
 @dataclass(frozen=True)
 class DemoLearnResult:
-    """What :func:`demo_step` trained and measured.
+    """What :func:`learn_step` trained and measured.
 
     Attributes
     ----------
@@ -69,7 +67,7 @@ class DemoLearnResult:
         ]
 
 
-def demo_step(
+def learn_step(
     workspace: Any,
     *,
     out_dir: str | os.PathLike,
@@ -102,7 +100,7 @@ def demo_step(
     DemoLearnResult
     """
     from semlab.dataset import Workspace
-    from semlab.learn.run import train_workspace
+    from semlab.learn import train_workspace
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     table = ws.table()

@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO_CANDIDATES", "DEMO_TARGET", "RelateDemo", "demo_step"]
-
 DEMO_TARGET = "conductivity_MS_per_m"
 #: Structure descriptors the demo searches (those present in the table are used).
 DEMO_CANDIDATES = (
@@ -76,7 +74,7 @@ class RelateDemo:
         return asdict(self)
 
 
-def demo_step(structure_csv: str | os.PathLike, *, out_dir: str | os.PathLike, seed: int = 0) -> RelateDemo:
+def relate_step(structure_csv: str | os.PathLike, *, out_dir: str | os.PathLike, seed: int = 0) -> RelateDemo:
     """Relate the demo's structure table to conductivity and write a run folder.
 
     Searches every subset of up to three of :data:`DEMO_CANDIDATES` by LOOCV R² (linear),
@@ -86,7 +84,7 @@ def demo_step(structure_csv: str | os.PathLike, *, out_dir: str | os.PathLike, s
     Parameters
     ----------
     structure_csv : str or Path
-        ``structure.csv`` of :func:`semlab.demo.run_demo` (one row per image).
+        ``structure.csv`` of :func:`~semlab.demo.run_demo` (one row per image).
     out_dir : str or Path
         The run folder (created).
     seed : int, default 0
@@ -95,13 +93,11 @@ def demo_step(structure_csv: str | os.PathLike, *, out_dir: str | os.PathLike, s
     -------
     RelateDemo
     """
-    from semlab.relate._common import as_frame
-    from semlab.relate.explain import shap_values
-    from semlab.relate.fit import fit_relation, search_features
-    from semlab.relate.run import save_run
+    from semlab.dataset import read_table
+    from semlab.relate import fit_relation, save_run, search_features, shap_values
 
     t0 = time.perf_counter()
-    table = as_frame(structure_csv)
+    table = read_table(Path(structure_csv))
     candidates = [c for c in DEMO_CANDIDATES if c in table.columns]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

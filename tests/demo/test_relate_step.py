@@ -1,4 +1,4 @@
-"""The demo hook on the demo's own structure table."""
+"""The demo's relate step on the demo's own structure table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from semlab.relate import demo_step
+from semlab.demo._relate import relate_step
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +30,8 @@ def demo_structure(tmp_path_factory):
     return out / "structure.csv"
 
 
-def test_demo_step_relates_density_to_conductivity(demo_structure, tmp_path):
-    r = demo_step(demo_structure, out_dir=tmp_path / "relate", seed=0)
+def test_relate_step_relates_density_to_conductivity(demo_structure, tmp_path):
+    r = relate_step(demo_structure, out_dir=tmp_path / "relate", seed=0)
     # conductivity follows (1 − porosity)^1.5 in the generator: density explains most of it
     assert "relative_density" in r.features
     assert r.top_features[0] == "relative_density"
@@ -43,5 +43,5 @@ def test_demo_step_relates_density_to_conductivity(demo_structure, tmp_path):
     metrics = json.loads((tmp_path / "relate" / "metrics.json").read_text())
     assert metrics["cv_scores"]["r2"] == pytest.approx(r.loocv_r2, abs=1e-4)
     assert (tmp_path / "relate" / "search.csv").is_file() and (tmp_path / "relate" / "parity.png").is_file()
-    again = demo_step(demo_structure, out_dir=tmp_path / "again", seed=0)
+    again = relate_step(demo_structure, out_dir=tmp_path / "again", seed=0)
     assert again.features == r.features and again.loocv_r2 == r.loocv_r2

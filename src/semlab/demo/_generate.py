@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GenerateDemoResult", "demo_step"]
-
 #: Settings of the demo model: 32-px images of the series at half resolution, no equalization
 #: (the synthetic films share one grey scale, so porosity is read off one threshold).
 DEMO_SETTINGS = {"model": "ddpm", "size": 32, "width": 16, "scale": 0.5, "equalize": "none", "batch_size": 32}
@@ -71,7 +69,31 @@ class GenerateDemoResult:
         ]
 
 
-def demo_step(
+def _earlier_model(model_dir: Path, *, steps: int, seed: int) -> Any:
+    """The model an earlier demo run trained in ``model_dir`` with the same settings, else None."""
+    from semlab.errors import SemlabError
+    from semlab.generate import load_generator
+
+    if not (model_dir / "config.json").is_file():
+        return None
+    s = DEMO_SETTINGS
+    try:
+        gen = load_generator(model_dir)
+    except SemlabError:
+        return None
+    prep = gen.meta.get("preprocessing", {})
+    same = (
+        gen.name == s["model"]
+        and gen.spec.columns == ("burst_count",)
+        and prep.get("scale") == s["scale"]
+        and prep.get("equalize") == s["equalize"]
+        and gen.meta.get("seed") == seed
+        and gen.meta.get("extra", {}).get("training", {}).get("target_steps", 0) >= steps
+    )
+    return gen if same else None
+
+
+def generate_step(
     workspace: Any,
     *,
     out_dir: str | os.PathLike,
@@ -101,9 +123,7 @@ def demo_step(
     """
     import math
 
-    from semlab.errors import SemlabError
-    from semlab.generate.evaluate import evaluate_on_workspace
-    from semlab.generate.train import load_generator, train_from_workspace
+    from semlab.generate import evaluate_on_workspace, train_from_workspace
 
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -111,22 +131,7 @@ def demo_step(
     steps = 60 if quick else 250
     budget = float(time_budget_s if time_budget_s is not None else (15.0 if quick else 60.0))
     s = DEMO_SETTINGS
-    gen, trained, train_s = None, False, 0.0
-    if (model_dir / "config.json").is_file():
-        try:
-            gen = load_generator(model_dir)
-            prep = gen.meta.get("preprocessing", {})
-            same = (
-                gen.name == s["model"]
-                and gen.spec.columns == ("burst_count",)
-                and prep.get("scale") == s["scale"]
-                and prep.get("equalize") == s["equalize"]
-                and gen.meta.get("seed") == seed
-                and gen.meta.get("extra", {}).get("training", {}).get("target_steps", 0) >= steps
-            )
-            gen = gen if same else None
-        except SemlabError:
-            gen = None
+    gen, trained, train_s = _earlier_model(model_dir, steps=steps, seed=seed), False, 0.0
     if gen is None:
         res = train_from_workspace(
             workspace,
