@@ -76,3 +76,45 @@ def check_pixel_size(value: object, name: str = "pixel_size", *, hint: str | Non
     if not math.isfinite(size) or size <= 0:
         raise ParameterError(f"{name}={value!r} must be a positive number of µm per pixel; {hint}")
     return size
+
+
+def to_jsonable(value: object, *, _depth: int = 0) -> object:
+    """``value`` as strict JSON data: semlab's one rule for every JSON file it writes.
+
+    NaN and ±inf → ``None`` (JSON has no NaN); NumPy scalars → Python numbers and NumPy
+    arrays → lists; dataclasses (``to_dict()`` when they have one) and mappings → dicts with
+    string keys; tuples → lists; paths → strings; bytes → Latin-1 text; anything else →
+    ``str(value)``.  Nesting deeper than 32 levels is cut with ``str``.
+    """
+    import dataclasses
+    from collections.abc import Mapping
+
+    if _depth > 32:
+        return str(value)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    d = _depth + 1
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v, _depth=d) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v, _depth=d) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        to_dict = getattr(value, "to_dict", None)
+        return to_jsonable(to_dict() if callable(to_dict) else dataclasses.asdict(value), _depth=d)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1", "replace")
+    if hasattr(value, "tolist") and callable(value.tolist):  # NumPy scalars and arrays
+        return to_jsonable(value.tolist(), _depth=d)
+    return str(value)
+
+
+def write_json(path: str | os.PathLike, value: object, *, indent: int | None = 2) -> None:
+    """Write ``value`` to ``path`` as strict JSON (:func:`to_jsonable`), atomically, with a newline."""
+    import json
+
+    text = json.dumps(to_jsonable(value), indent=indent, allow_nan=False, ensure_ascii=False)
+    atomic_write_text(path, text + "\n")
