@@ -235,17 +235,9 @@ class Artifact:
 
 
 def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    return value
+    from semlab._util import to_jsonable
+
+    return to_jsonable(value)
 
 
 def input_hashes(paths: Iterable[str | os.PathLike]) -> list[dict[str, str]]:
@@ -302,7 +294,7 @@ def save_artifact(
     import torch
 
     from semlab import __version__
-    from semlab._util import atomic_path, atomic_write_text, file_sha256
+    from semlab._util import atomic_path, file_sha256, write_json
 
     get_spec(kind, name)
     folder = Path(folder)
@@ -336,7 +328,7 @@ def save_artifact(
         "weights_sha256": file_sha256(weights),
         "extra": _jsonable(dict(extra or {})),
     }
-    atomic_write_text(folder / ARTIFACT_CONFIG, json.dumps(meta, indent=2, allow_nan=True) + "\n")
+    write_json(folder / ARTIFACT_CONFIG, meta)
     return folder
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import sqlite3
 import time
@@ -257,16 +256,10 @@ class WorkspaceStatus:
 
 
 def _jsonable_value(value: Any) -> Any:
-    """A table cell for JSON: Python int/float/str, NaN → None."""
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, int | float | str | bool):
-        return value
-    return str(value)
+    """A table cell for JSON: Python int/float/str, NaN → None (:func:`semlab._util.to_jsonable`)."""
+    from semlab._util import to_jsonable
+
+    return to_jsonable(value)
 
 
 def _copy_verified(src: Path, dest: Path, expected: str) -> None:

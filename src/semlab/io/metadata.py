@@ -65,26 +65,11 @@ def _positive(value: Any) -> float | None:
     return x if x is not None and x > 0 else None
 
 
-def jsonable(obj: Any, depth: int = 0) -> Any:
-    """Convert vendor metadata (tuples, numpy scalars, bytes) to JSON-compatible values."""
-    if depth > 8:
-        return str(obj)
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v, depth + 1) for v in obj]
-    if isinstance(obj, bool | int | str) or obj is None:
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, bytes):
-        return obj.decode("latin-1", "replace")
-    if hasattr(obj, "item"):  # numpy scalar
-        try:
-            return jsonable(obj.item(), depth + 1)
-        except (ValueError, TypeError):
-            pass
-    return str(obj)
+def jsonable(obj: Any) -> Any:
+    """Vendor metadata (tuples, numpy scalars, bytes) as JSON data (:func:`semlab._util.to_jsonable`)."""
+    from semlab._util import to_jsonable
+
+    return to_jsonable(obj)
 
 
 # --------------------------------------------------------------------------- FEI

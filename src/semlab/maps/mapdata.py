@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semlab._util import atomic_path, atomic_write_text
+from semlab._util import atomic_path, atomic_write_text, to_jsonable, write_json
 from semlab.errors import ParameterError, WorkspaceError
 from semlab.maps.embedding import EmbeddingModel, fit_embedding, pool_features
 from semlab.maps.thumbs import THUMB_SIZE, cached_picture
@@ -399,7 +399,7 @@ def save_embedding(
         "model_sha256": hashlib.sha256(blob).hexdigest(),
         **{k: v for k, v in (info or {}).items() if k != "embedding"},
     }
-    atomic_write_text(folder / _CONFIG_FILE, json.dumps(config, indent=2, default=str))
+    write_json(folder / _CONFIG_FILE, config)
     return folder
 
 
@@ -524,5 +524,5 @@ def page_payload(
         "method": data.method,
         "thumbs": list(thumb_urls) if thumb_urls is not None else [None] * n,
         "images": list(image_urls) if image_urls is not None else [None] * n,
-        "info": json.loads(json.dumps(data.info, default=str)),
+        "info": to_jsonable(data.info),
     }
