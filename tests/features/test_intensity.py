@@ -22,7 +22,7 @@ def test_intensity_features_one_zscored_row_per_image(series_ws):
     varying = x.std(axis=0) > 0
     assert varying.sum() > 20
     np.testing.assert_allclose(x[:, varying].std(axis=0), 1.0, atol=1e-5)
-    assert table.config["target_pixel_size_um"] == pytest.approx(series_ws.table()["pixel_size_um"].max())
+    assert table.config["pixel_size"] == pytest.approx(series_ws.table()["pixel_size_um"].max())
     # reproducible, and a path works as well as a Workspace
     np.testing.assert_array_equal(intensity_features(series_ws.path, bins=16, spectrum_bins=8).features, x.astype(np.float32))
 

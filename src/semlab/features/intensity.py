@@ -78,7 +78,7 @@ def intensity_features(
     import pandas as pd
 
     from semlab.dataset import Workspace
-    from semlab.preprocess import resample, rescale_unit
+    from semlab.preprocess import Preparation, common_pixel_size, prepare_image, rescale_unit
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     table = ws.table()
@@ -86,14 +86,12 @@ def intensity_features(
         raise WorkspaceError(
             f"{ws.path}: the workspace has no images; add some with `semlab add {ws.path}` first"
         )
-    sizes = table["pixel_size_um"].dropna()
-    target = float(sizes.max()) if len(sizes) else None
+    target = common_pixel_size(table["pixel_size_um"])
+    recipe = Preparation(equalize="none", pixel_size=target)
     rows = []
-    for h, px in zip(table["hash"], table["pixel_size_um"], strict=True):
-        img = rescale_unit(ws.read(h, crop=True).image, mode="minmax")
-        if target is not None and px == px and px is not None and abs(px - target) > 1e-9 * target:
-            img = resample(img, float(px), target)
-        rows.append(_image_statistics(img, bins, spectrum_bins))
+    for h in table["hash"]:
+        prepared = prepare_image(ws.read(h, crop=True), recipe)
+        rows.append(_image_statistics(rescale_unit(prepared.image, mode="minmax"), bins, spectrum_bins))
     x = np.asarray(rows)
     sd = x.std(axis=0)
     x = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
@@ -113,5 +111,5 @@ def intensity_features(
         INTENSITY_FEATURES,
         "none (hand-made image statistics)",
         None,
-        {"bins": bins, "spectrum_bins": spectrum_bins, "target_pixel_size_um": target, "zscored": True},
+        {"bins": bins, "spectrum_bins": spectrum_bins, "zscored": True, **recipe.to_dict()},
     )

@@ -122,7 +122,6 @@ class Analyses:
         if (
             _stage_function("semlab.maps", "place_on_map") is None
             or _stage_function("semlab.features", "load_features") is None
-            or _stage_function("semlab.learn.predict", "image_patches") is None
         ):
             out["map"] = {
                 "available": False,
@@ -214,24 +213,9 @@ class Analyses:
                 self._predictor = load_predictor(self.model)
             return self._predictor
 
-    def _check_scale(self, m: Any, target: float | None, what: str) -> None:
-        """Refuse an image that resampling to ``target`` µm/px would blow up past the pixel limit."""
-        if target is None or m.pixel_size is None:
-            return
-        factor = float(m.pixel_size) / float(target)
-        rows, cols = (int(round(n * factor)) for n in m.image.shape)
-        if rows * cols > self.max_pixels:
-            raise WorkspaceError(
-                f"{m.metadata.get('original_name') or 'image'}: its pixels are {m.pixel_size:.4g} µm, {what} works at "
-                f"{target:.4g} µm per pixel; resampling would make it {cols} × {rows} px — use a model and map "
-                "built from micrographs of a similar magnification"
-            )
-
     def predict(self, image_hash: str) -> dict[str, Any]:
         predictor = self._get_predictor()
         m = self.read(image_hash, crop=False)
-        pre = getattr(predictor, "preprocessing", None) or {}
-        self._check_scale(m, pre.get("target_pixel_size_um"), "the model")
         with self._lock:  # one model, one forward pass at a time
             table = predictor.predict([m], names=[m.metadata.get("original_name") or image_hash[:12]])
         row = table.iloc[0].to_dict()
@@ -285,8 +269,8 @@ class Analyses:
         import json
 
         from semlab.features import extract_features, load_features
-        from semlab.learn.predict import image_patches, prepare_image
         from semlab.maps import place_on_map
+        from semlab.preprocess import Preparation, prepare_patches
 
         folder = self._map_folder()
         cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -298,19 +282,7 @@ class Analyses:
             pooled = np.asarray(table.features[known == image_hash], dtype=np.float32).mean(axis=0)
         else:
             m = self.read(image_hash, crop=True)
-            self._check_scale(m, fc.get("target_pixel_size_um"), "the map")
-            prepared = prepare_image(
-                m,
-                equalize_method=str(fc.get("equalize", "clahe")),
-                target_pixel_size=fc.get("target_pixel_size_um"),
-            )
-            patches = image_patches(
-                prepared,
-                n=int(fc.get("patches_per_image", 16)),
-                size=int(fc.get("patch_size", 224)),
-                seed=int(fc.get("seed", 0)),
-                image_hash=image_hash,
-            )
+            patches, _ = prepare_patches(m, Preparation.from_dict(fc), key=image_hash)
             with self._lock:
                 bb = self._feature_backbone(table)
                 feats = extract_features(patches, backbone=bb, device="cpu")
