@@ -22,13 +22,14 @@ import json
 import numbers
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semlab._util import atomic_path, atomic_write_text, file_sha256
+from semlab._util import atomic_path, file_sha256, write_json
 from semlab.errors import FileFormatError, MissingFileError, ParameterError, WorkspaceError
 from semlab.features.table import FeatureTable
 
@@ -262,35 +263,13 @@ def embed_workspace(
             "embed_workspace takes a preparation with sampling='random' and no flips or rotations "
             "(features are cached per image and patch)"
         )
-    patch_size, patches_per_image = recipe.patch_size, recipe.patches_per_image
-    for rec in records:
-        shape = _prepared_shape(rec, recipe)
-        if min(shape) < patch_size:
-            raise ParameterError(
-                f"image {rec.original_name!r} is {shape[0]}×{shape[1]} px without its data bar and at "
-                f"{recipe.pixel_size or rec.pixel_size_um or 'its own'} µm/px, smaller than patch_size "
-                f"{patch_size}; use a patch size of at most {max_patch_size(ws, recipe)}"
-            )
+    _check_fits(ws, records, recipe)
 
     from semlab.features.extract import resolve_device, resolve_precision
 
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
-    # The backbone's identity (name, weights hash, data config), cheaply when possible.
-    bb: Backbone | None = backbone if isinstance(backbone, Backbone) else None
-    if bb is not None:
-        name, label, sha, data_config = bb.name, bb.weights, bb.weights_sha256, dict(bb.data_config)
-    else:
-        name = backbone
-        ident = _weights_identity(name, pretrained, weights)
-        data_config = _name_data_config(name) if ident is not None else None
-        if ident is None or data_config is None:
-            from semlab.features.extract import get_backbone
-
-            bb = get_backbone(name, pretrained=pretrained, weights=weights)
-            label, sha, data_config = bb.weights, bb.weights_sha256, dict(bb.data_config)
-        else:
-            label, sha = ident
+    bb, name, label, sha, data_config = _identity(backbone, pretrained, weights)
     config = {
         **recipe.to_dict(),
         "resample_order": 1,
@@ -305,70 +284,137 @@ def embed_workspace(
         config["backbone_seed"] = 0  # random weights built by name: create_backbone's default seed
     key = _key(name, sha, config)
     folder = ws.path / FEATURES_DIR / f"{name}-{key}"
-    img_dir = folder / "images"
-    img_dir.mkdir(parents=True, exist_ok=True)
+    job = _Job(ws, folder / "images", recipe, batch_size, dev, precision, progress, len(records))
+    job.img_dir.mkdir(parents=True, exist_ok=True)
 
-    n_total = len(records)
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     todo = []
-    d_known = bb.num_features if bb is not None else None
     for rec in records:
-        hit = _load_image_cache(img_dir / f"{rec.hash}.npz", patches_per_image, d_known)
+        hit = _load_image_cache(
+            job.img_dir / f"{rec.hash}.npz", recipe.patches_per_image, bb.num_features if bb else None
+        )
         if hit is None:
             todo.append(rec)
         else:
             results[rec.hash] = hit
-    done = n_total - len(todo)
     if progress is not None:
-        progress(done, n_total)
-
+        progress(len(records) - len(todo), len(records))
     computed_patches = 0
     if todo:
-        from semlab.features.extract import _run, get_backbone
-
         if bb is None:
+            from semlab.features.extract import get_backbone
+
             bb = get_backbone(name, pretrained=pretrained, weights=weights)
             if bb.weights_sha256 != sha or list(bb.data_config["input_size"]) != config["input_size"]:
                 raise WorkspaceError(  # pragma: no cover - guards the cheap identity above
                     f"{name}: the weights or data config changed while embedding; run again"
                 )
-        chunk: list[tuple[Any, np.ndarray, np.ndarray]] = []
-
-        def flush() -> None:
-            nonlocal done, computed_patches
-            patches = np.concatenate([p for _, p, _ in chunk])
-            feats = _run(bb, patches, batch_size, dev, None, precision)
-            start = 0
-            for rec, p, boxes in chunk:
-                f = feats[start : start + len(p)]
-                start += len(p)
-                _save_npz(img_dir / f"{rec.hash}.npz", features=f, boxes=boxes)
-                results[rec.hash] = (f, boxes)
-                done += 1
-                computed_patches += len(p)
-                if progress is not None:
-                    progress(done, n_total)
-            chunk.clear()
-
-        for rec in todo:
-            p, boxes = _image_patches(ws, rec, recipe)
-            chunk.append((rec, p, boxes))
-            if sum(len(c[1]) for c in chunk) >= max(_CHUNK_PATCHES, batch_size):
-                flush()
-        if chunk:
-            flush()
+        computed_patches = _compute(job, bb, todo, results)
 
     table = _assemble(records, results, name, label, sha, config)
+    _write_embedding(folder, table, key)
+    _set_latest(ws, name, folder.name)
+    cache = {
+        "computed": len(todo),
+        "cached": len(records) - len(todo),
+        "computed_patches": computed_patches,
+        "path": str(folder),
+    }
+    return FeatureTable(table.features, table.index, name, label, sha, config, cache)
+
+
+def _check_fits(ws: Workspace, records: list[Any], recipe: Any) -> None:
+    """Every image holds a patch after preparation (else a one-line error with the largest size)."""
+    for rec in records:
+        shape = _prepared_shape(rec, recipe)
+        if min(shape) < recipe.patch_size:
+            raise ParameterError(
+                f"image {rec.original_name!r} is {shape[0]}×{shape[1]} px without its data bar and at "
+                f"{recipe.pixel_size or rec.pixel_size_um or 'its own'} µm/px, smaller than patch_size "
+                f"{recipe.patch_size}; use a patch size of at most {max_patch_size(ws, recipe)}"
+            )
+
+
+def _identity(
+    backbone: Any, pretrained: bool, weights: Any
+) -> tuple[Backbone | None, str, str, str | None, dict[str, Any]]:
+    """(model if built, name, weights label, weights SHA-256, data config), cheaply when possible."""
+    from semlab.features.backbones import Backbone
+
+    if isinstance(backbone, Backbone):
+        return backbone, backbone.name, backbone.weights, backbone.weights_sha256, dict(backbone.data_config)
+    ident = _weights_identity(backbone, pretrained, weights)
+    data_config = _name_data_config(backbone) if ident is not None else None
+    if ident is None or data_config is None:
+        from semlab.features.extract import get_backbone
+
+        bb = get_backbone(backbone, pretrained=pretrained, weights=weights)
+        return bb, backbone, bb.weights, bb.weights_sha256, dict(bb.data_config)
+    return None, backbone, ident[0], ident[1], data_config
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What computing one embedding's missing images needs."""
+
+    ws: Any
+    img_dir: Path
+    recipe: Any
+    batch_size: int
+    device: Any
+    precision: str
+    progress: Callable[[int, int], None] | None
+    n_total: int
+
+
+def _compute(
+    job: _Job, bb: Backbone, todo: list[Any], results: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> int:
+    """Embed the images in ``todo`` in chunks, caching each; returns the patches computed."""
+    from semlab.features.extract import _run
+
+    done, computed = job.n_total - len(todo), 0
+    chunk: list[tuple[Any, np.ndarray, np.ndarray]] = []
+
+    def flush() -> None:
+        nonlocal done, computed
+        feats = _run(
+            bb, np.concatenate([p for _, p, _ in chunk]), job.batch_size, job.device, None, job.precision
+        )
+        start = 0
+        for rec, p, boxes in chunk:
+            f = feats[start : start + len(p)]
+            start += len(p)
+            _save_npz(job.img_dir / f"{rec.hash}.npz", features=f, boxes=boxes)
+            results[rec.hash] = (f, boxes)
+            done += 1
+            computed += len(p)
+            if job.progress is not None:
+                job.progress(done, job.n_total)
+        chunk.clear()
+
+    for rec in todo:
+        p, boxes = _image_patches(job.ws, rec, job.recipe)
+        chunk.append((rec, p, boxes))
+        if sum(len(c[1]) for c in chunk) >= max(_CHUNK_PATCHES, job.batch_size):
+            flush()
+    if chunk:
+        flush()
+    return computed
+
+
+def _write_embedding(folder: Path, table: FeatureTable, key: str) -> None:
+    """The embedding's table.npz, index.csv and embedding.json, each atomically."""
     meta = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
-        "backbone": name,
-        "weights": label,
-        "weights_sha256": sha,
+        "backbone": table.backbone,
+        "weights": table.weights,
+        "weights_sha256": table.weights_sha256,
         "num_features": table.n_features,
-        "config": config,
+        "config": table.config,
         "key": key,
-        "n_images": n_total,
+        "n_images": int(table.index["image_hash"].nunique()),
         "n_patches": len(table),
         "updated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -383,15 +429,7 @@ def embed_workspace(
     )
     with atomic_path(folder / "index.csv") as tmp:
         table.index.to_csv(tmp, index=False)
-    atomic_write_text(folder / _META, json.dumps(meta, indent=2) + "\n")
-    _set_latest(ws, name, folder.name)
-    cache = {
-        "computed": len(todo),
-        "cached": n_total - len(todo),
-        "computed_patches": computed_patches,
-        "path": str(folder),
-    }
-    return FeatureTable(table.features, table.index, name, label, sha, config, cache)
+    write_json(folder / _META, meta)
 
 
 def _assemble(
@@ -441,7 +479,7 @@ def _set_latest(ws: Workspace, name: str, folder: str) -> None:
     data = _read_latest(ws)
     data["latest"] = folder
     data["by_backbone"][name] = folder
-    atomic_write_text(_latest_path(ws), json.dumps(data, indent=2) + "\n")
+    write_json(_latest_path(ws), data)
 
 
 def load_features(workspace: Workspace | str | os.PathLike, *, backbone: str | None = None) -> FeatureTable:
