@@ -23,6 +23,13 @@ from semlab.errors import FileFormatError, ParameterError
 __all__ = ["Predictor", "load_predictor"]
 
 
+def _image_name(image: Any, k: int) -> str:
+    """A Micrograph's original file name (workspace images), else its file's name, else ``image k``."""
+    original = (getattr(image, "metadata", None) or {}).get("original_name")
+    source = getattr(image, "source", None)
+    return str(original or (Path(str(source)).name if source else f"image {k}"))
+
+
 def _recipe(preprocessing: dict[str, Any]) -> Any:
     """The run's :class:`~semlab.preprocess.Preparation` (also from runs written before it existed)."""
     from semlab.preprocess import Preparation
@@ -160,10 +167,7 @@ class Predictor:
 
         images = list(images)
         if names is None:
-            names = [
-                Path(str(getattr(im, "source", None))).name if getattr(im, "source", None) else f"image {k}"
-                for k, im in enumerate(images)
-            ]
+            names = [_image_name(im, k) for k, im in enumerate(images)]
         if len(names) != len(images):
             raise ParameterError(f"{len(names)} names for {len(images)} images; give one name per image")
         rows = []
