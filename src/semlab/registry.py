@@ -41,6 +41,7 @@ __all__ = [
     "available",
     "create",
     "get_spec",
+    "is_registered",
     "load_artifact",
     "make_config",
     "read_artifact_config",
@@ -133,6 +134,15 @@ def available(kind: str) -> list[str]:
     """Sorted names registered for ``kind`` (built-in providers included)."""
     _load_providers(kind)
     return sorted(_REGISTRY.get(kind, {}))
+
+
+def is_registered(kind: str, name: str) -> bool:
+    """Whether ``kind``/``name`` is registered now (built-in providers are not imported).
+
+    For providers that register names on first use (e.g. timm backbones), so they can
+    check without importing themselves again.
+    """
+    return name in _REGISTRY.get(kind, {})
 
 
 def get_spec(kind: str, name: str) -> ModelSpec:

@@ -332,7 +332,7 @@ def _crop_box(
     image: Any, metadata: dict[str, Any], detect: bool
 ) -> tuple[int | None, str | None, tuple[int, ...]]:
     """(databar_row, source, crop box) of an image."""
-    from semlab.preprocess import locate_databar
+    from semlab.io import locate_databar
 
     rows, cols = image.shape
     bar, source = locate_databar(image, metadata, detect=detect)
@@ -534,7 +534,7 @@ class Workspace:
         Each file is hashed (SHA-256); a file whose bytes are already stored is skipped.  A
         new file is read (shape, dtype, pixel size, metadata), its data bar found (vendor
         metadata's ``databar_row`` when present, else
-        :func:`semlab.preprocess.find_databar`), copied into the store under a temporary
+        :func:`semlab.io.find_databar`), copied into the store under a temporary
         name and renamed, and then catalogued in one transaction.  Re-running an
         interrupted add completes it without duplicates.
 
@@ -568,11 +568,11 @@ class Workspace:
         ------
         TableError, MissingFileError, FileFormatError, WorkspaceError, ParameterError
         """
+        from semlab._util import check_pixel_size
         from semlab.dataset.table import Dataset
         from semlab.io import read_micrograph
-        from semlab.io.readers import _check_pixel_size
 
-        user_pixel = _check_pixel_size(pixel_size)
+        user_pixel = None if pixel_size is None else check_pixel_size(pixel_size)
         ds: Dataset | None
         if table is None:
             if images_dir is not None:

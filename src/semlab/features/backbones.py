@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from semlab.errors import FileFormatError, MissingFileError, ParameterError
-from semlab.registry import _REGISTRY, create, register
+from semlab.registry import create, is_registered, register
 
 __all__ = [
     "BACKBONES",
@@ -161,7 +161,7 @@ def _ensure_registered(name: str) -> None:
     """Register a timm model name on first use; unknown names raise with close matches."""
     if not isinstance(name, str) or not name.strip():
         raise ParameterError(f"backbone={name!r} must be a timm model name, e.g. 'efficientnet_lite0'")
-    if name in _REGISTRY.get("backbone", {}):
+    if is_registered("backbone", name):
         return
     import timm
 
