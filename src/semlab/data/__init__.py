@@ -3,32 +3,7 @@
 >>> from semlab.data import render_sintered_film, sintering_series
 """
 
-from semlab.data._databar import add_databar, databar_height, nice_scale_bar
-from semlab.data.sintering import (
-    COPPER_CONDUCTIVITY_MS_PER_M,
-    DEFAULT_DUTY_CYCLES,
-    FilmSample,
-    SyntheticMicrograph,
-    effective_exposure,
-    expected_porosity,
-    film_conductivity,
-    grain_growth_factor,
-    render_sintered_film,
-    sintering_series,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "COPPER_CONDUCTIVITY_MS_PER_M",
-    "DEFAULT_DUTY_CYCLES",
-    "FilmSample",
-    "SyntheticMicrograph",
-    "add_databar",
-    "databar_height",
-    "effective_exposure",
-    "expected_porosity",
-    "film_conductivity",
-    "grain_growth_factor",
-    "nice_scale_bar",
-    "render_sintered_film",
-    "sintering_series",
-]
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -11,25 +11,7 @@ content-addressed copy of every image added, with crop boxes of their data bars.
 >>> ws.add(table=ds)  # doctest: +SKIP
 """
 
-from semlab.dataset.table import REQUIRED_COLUMNS, TABLE_SUFFIXES, Dataset, read_table
-from semlab.dataset.workspace import (
-    CATALOG_NAME,
-    SCHEMA_VERSION,
-    AddResult,
-    ImageRecord,
-    Workspace,
-    WorkspaceStatus,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "CATALOG_NAME",
-    "REQUIRED_COLUMNS",
-    "SCHEMA_VERSION",
-    "TABLE_SUFFIXES",
-    "AddResult",
-    "Dataset",
-    "ImageRecord",
-    "Workspace",
-    "WorkspaceStatus",
-    "read_table",
-]
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -17,65 +17,7 @@ Without torch at all, :func:`intensity_features` gives hand-made per-image featu
 histogram and radial power spectrum), e.g. for a map.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-from typing import TYPE_CHECKING, Any
-
-from semlab.features.table import INDEX_COLUMNS, FeatureTable
-
-if TYPE_CHECKING:
-    from semlab.features.backbones import (
-        BACKBONES,
-        Backbone,
-        BackboneConfig,
-        available_backbones,
-        create_backbone,
-    )
-    from semlab.features.embed import embed_workspace, load_features, max_patch_size
-    from semlab.features.extract import extract_features
-    from semlab.features.intensity import INTENSITY_FEATURES, intensity_features
-
-__all__ = [
-    "BACKBONES",
-    "INDEX_COLUMNS",
-    "INTENSITY_FEATURES",
-    "Backbone",
-    "BackboneConfig",
-    "FeatureTable",
-    "available_backbones",
-    "create_backbone",
-    "embed_workspace",
-    "extract_features",
-    "intensity_features",
-    "load_features",
-    "max_patch_size",
-]
-
-_LAZY = {
-    "BACKBONES": "semlab.features.backbones",
-    "Backbone": "semlab.features.backbones",
-    "BackboneConfig": "semlab.features.backbones",
-    "available_backbones": "semlab.features.backbones",
-    "create_backbone": "semlab.features.backbones",
-    "embed_workspace": "semlab.features.embed",
-    "load_features": "semlab.features.embed",
-    "max_patch_size": "semlab.features.embed",
-    "extract_features": "semlab.features.extract",
-    "INTENSITY_FEATURES": "semlab.features.intensity",
-    "intensity_features": "semlab.features.intensity",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'semlab.features' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -17,41 +17,7 @@ Evaluation
 Nothing heavy is imported until a name is used (torch only inside the models and training).
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "Condition": "conditioning",
-    "ConditionSpec": "conditioning",
-    "fit_conditions": "conditioning",
-    "parse_condition_args": "conditioning",
-    "parse_condition_values": "conditioning",
-    "ACWGANConfig": "models",
-    "DDPMConfig": "models",
-    "GENERATOR_MODELS": "train",
-    "ConditionalGenerator": "train",
-    "TrainResult": "train",
-    "load_generator": "train",
-    "save_grid": "train",
-    "train_generator": "train",
-    "train_from_workspace": "train",
-    "workspace_patches": "train",
-    "EvaluationReport": "evaluate",
-    "evaluate_generator": "evaluate",
-    "evaluate_on_workspace": "evaluate",
-    "patch_descriptors": "evaluate",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"semlab.generate.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'semlab.generate' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -3,19 +3,7 @@
 >>> from semlab.io import read_micrograph, read_volume, write_micrograph
 """
 
-from semlab.io.databar import find_databar, locate_databar
-from semlab.io.files import list_images
-from semlab.io.micrograph import Micrograph, Volume
-from semlab.io.readers import IMAGE_SUFFIXES, read_micrograph, read_volume, write_micrograph
+import lazy_loader as _lazy
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "Micrograph",
-    "Volume",
-    "find_databar",
-    "list_images",
-    "locate_databar",
-    "read_micrograph",
-    "read_volume",
-    "write_micrograph",
-]
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

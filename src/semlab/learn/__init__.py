@@ -15,49 +15,7 @@
 Nothing heavy (torch, scikit-learn, matplotlib) is imported with the package.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "MODELS": "semlab.learn.train",
-    "TASKS": "semlab.learn.train",
-    "FittedHead": "semlab.learn.train",
-    "TrainResult": "semlab.learn.train",
-    "fit_head": "semlab.learn.train",
-    "train_head": "semlab.learn.train",
-    "SPLIT_SCHEMES": "semlab.learn.splits",
-    "Split": "semlab.learn.splits",
-    "make_splits": "semlab.learn.splits",
-    "aggregate_by_image": "semlab.learn.metrics",
-    "classification_metrics": "semlab.learn.metrics",
-    "regression_metrics": "semlab.learn.metrics",
-    "RunResult": "semlab.learn.run",
-    "choose_task": "semlab.learn.run",
-    "train_workspace": "semlab.learn.run",
-    "write_run": "semlab.learn.run",
-    "Predictor": "semlab.learn.predict",
-    "load_predictor": "semlab.learn.predict",
-    "prepare_image": "semlab.learn.predict",
-    "finetune": "semlab.learn.finetune",
-    "finetune_folder": "semlab.learn.finetune",
-    "finetune_workspace": "semlab.learn.finetune",
-    "MLPHeadConfig": "semlab.learn.heads",
-    "LinearHeadConfig": "semlab.learn.heads",
-    "FinetunedConfig": "semlab.learn.heads",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'semlab.learn' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -9,50 +9,7 @@ package, scikit-image and SciPy inside the functions that use them.
 >>> from semlab.preprocess import crop_databar, equalize, resample, sample_patches
 """
 
-from semlab.preprocess.batch import PatchSet, patches_from_files
-from semlab.preprocess.databar import crop_databar, find_databar, locate_databar
-from semlab.preprocess.intensity import EQUALIZE_METHODS, equalize, rescale_unit, unit_range
-from semlab.preprocess.patches import (
-    TILE_BLENDS,
-    TileGrid,
-    resample,
-    resample_shape,
-    sample_patch_boxes,
-    sample_patches,
-    tile,
-    untile,
-)
-from semlab.preprocess.recipe import (
-    Preparation,
-    PreparedImage,
-    common_pixel_size,
-    prepare_image,
-    prepare_patches,
-    prepared_shape,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "EQUALIZE_METHODS",
-    "PatchSet",
-    "Preparation",
-    "PreparedImage",
-    "TILE_BLENDS",
-    "TileGrid",
-    "common_pixel_size",
-    "crop_databar",
-    "equalize",
-    "find_databar",
-    "locate_databar",
-    "patches_from_files",
-    "prepare_image",
-    "prepare_patches",
-    "prepared_shape",
-    "rescale_unit",
-    "resample",
-    "resample_shape",
-    "sample_patch_boxes",
-    "sample_patches",
-    "tile",
-    "unit_range",
-    "untile",
-]
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -23,69 +23,7 @@ Plots (matplotlib, imported when called)
     :mod:`semlab.quantify.plots`
 """
 
-from semlab.quantify._common import QuantifyWarning
-from semlab.quantify.table import descriptor_table, load_labels
-from semlab.quantify.threed import (
-    Descriptors3D,
-    StrutDiameters,
-    SurfaceCurvature,
-    Tortuosity,
-    describe_3d,
-    geodesic_tortuosity,
-    specific_surface_area,
-    strut_diameters,
-    surface_area,
-    surface_curvature,
-    surface_mesh,
-)
-from semlab.quantify.topology import (
-    PersistenceImage,
-    area_fractions,
-    common_ranges,
-    condition_value_ranges,
-    persistence_diagram,
-    persistence_image,
-)
-from semlab.quantify.twod import (
-    Descriptors2D,
-    chord_lengths,
-    describe_2d,
-    perimeter,
-    phase_fraction,
-    region_table,
-    shape_index,
-    specific_perimeter,
-    two_point_correlation,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "Descriptors2D",
-    "Descriptors3D",
-    "PersistenceImage",
-    "QuantifyWarning",
-    "StrutDiameters",
-    "SurfaceCurvature",
-    "Tortuosity",
-    "area_fractions",
-    "chord_lengths",
-    "common_ranges",
-    "condition_value_ranges",
-    "describe_2d",
-    "describe_3d",
-    "descriptor_table",
-    "geodesic_tortuosity",
-    "load_labels",
-    "perimeter",
-    "persistence_diagram",
-    "persistence_image",
-    "phase_fraction",
-    "region_table",
-    "shape_index",
-    "specific_perimeter",
-    "specific_surface_area",
-    "strut_diameters",
-    "surface_area",
-    "surface_curvature",
-    "surface_mesh",
-    "two_point_correlation",
-]
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

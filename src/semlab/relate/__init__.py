@@ -20,32 +20,7 @@ when features exceed rows/3, when a coefficient's sign flips between CV folds an
 features are near-collinear.  scikit-learn, shap and matplotlib are imported only when used.
 """
 
-from semlab.relate._common import RelateWarning, Scores
-from semlab.relate.explain import ShapValues, shap_values
-from semlab.relate.fit import RelationResult, fit_relation, search_features
-from semlab.relate.formulas import FUNCTIONS, Formula, add_alpha, add_beta, apply_formulas, parse_formula
-from semlab.relate.models import MODELS, PCAFeatures, RelationModel, pca_features
-from semlab.relate.run import load_model, predict_property, save_run
+import lazy_loader as _lazy
 
-__all__ = [
-    "FUNCTIONS",
-    "MODELS",
-    "Formula",
-    "PCAFeatures",
-    "RelateWarning",
-    "RelationModel",
-    "RelationResult",
-    "Scores",
-    "ShapValues",
-    "add_alpha",
-    "add_beta",
-    "apply_formulas",
-    "fit_relation",
-    "load_model",
-    "parse_formula",
-    "pca_features",
-    "predict_property",
-    "save_run",
-    "search_features",
-    "shap_values",
-]
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -23,47 +23,7 @@ Scores and pictures
 Importing this package does not import torch.
 """
 
-from semlab.segment.api import CLASSIC_METHODS, method_classes, segment_image, segment_stack
-from semlab.segment.hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
-from semlab.segment.infer import Segmenter, load_segmenter, prepare_image, resolve_device
-from semlab.segment.metrics import SegmentationScores, confusion_matrix, score_segmentation
-from semlab.segment.overlay import overlay_panels, save_overlay
-from semlab.segment.threshold import (
-    THRESHOLD_METHODS,
-    ThresholdResult,
-    derivative_threshold,
-    otsu_threshold,
-    threshold_image,
-)
-from semlab.segment.train import TrainResult, check_training_pairs, class_weights_from_labels, train_segmenter
-from semlab.segment.unet import UNetConfig, build_unet
+import lazy_loader as _lazy
 
-__all__ = [
-    "CLASSIC_METHODS",
-    "HYBRID_CLASSES",
-    "THRESHOLD_METHODS",
-    "HybridAnnotation",
-    "SegmentationScores",
-    "Segmenter",
-    "ThresholdResult",
-    "TrainResult",
-    "UNetConfig",
-    "build_unet",
-    "check_training_pairs",
-    "class_weights_from_labels",
-    "confusion_matrix",
-    "derivative_threshold",
-    "hybrid_annotation",
-    "load_segmenter",
-    "method_classes",
-    "otsu_threshold",
-    "overlay_panels",
-    "prepare_image",
-    "resolve_device",
-    "save_overlay",
-    "score_segmentation",
-    "segment_image",
-    "segment_stack",
-    "threshold_image",
-    "train_segmenter",
-]
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -1,0 +1,46 @@
+# Public API of semlab.generate: read by type checkers, and at import time by
+# ``lazy_loader.attach_stub`` in ``__init__.py``, which loads each name from its module on
+# first use.  Add a public name here (import + ``__all__``); tests/test_public_api.py
+# checks that every name resolves and that ``__all__`` matches the imports.
+
+from .conditioning import (
+    Condition,
+    ConditionSpec,
+    fit_conditions,
+    parse_condition_args,
+    parse_condition_values,
+)
+from .evaluate import EvaluationReport, evaluate_generator, evaluate_on_workspace, patch_descriptors
+from .models import ACWGANConfig, DDPMConfig
+from .train import (
+    GENERATOR_MODELS,
+    ConditionalGenerator,
+    TrainResult,
+    load_generator,
+    save_grid,
+    train_from_workspace,
+    train_generator,
+    workspace_patches,
+)
+
+__all__ = [
+    "ACWGANConfig",
+    "Condition",
+    "ConditionSpec",
+    "ConditionalGenerator",
+    "DDPMConfig",
+    "EvaluationReport",
+    "GENERATOR_MODELS",
+    "TrainResult",
+    "evaluate_generator",
+    "evaluate_on_workspace",
+    "fit_conditions",
+    "load_generator",
+    "parse_condition_args",
+    "parse_condition_values",
+    "patch_descriptors",
+    "save_grid",
+    "train_from_workspace",
+    "train_generator",
+    "workspace_patches",
+]

@@ -1,0 +1,21 @@
+# Public API of semlab.io: read by type checkers, and at import time by
+# ``lazy_loader.attach_stub`` in ``__init__.py``, which loads each name from its module on
+# first use.  Add a public name here (import + ``__all__``); tests/test_public_api.py
+# checks that every name resolves and that ``__all__`` matches the imports.
+
+from .databar import find_databar, locate_databar
+from .files import list_images
+from .micrograph import Micrograph, Volume
+from .readers import IMAGE_SUFFIXES, read_micrograph, read_volume, write_micrograph
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "Micrograph",
+    "Volume",
+    "find_databar",
+    "list_images",
+    "locate_databar",
+    "read_micrograph",
+    "read_volume",
+    "write_micrograph",
+]

@@ -1,0 +1,40 @@
+# Public API of semlab.learn: read by type checkers, and at import time by
+# ``lazy_loader.attach_stub`` in ``__init__.py``, which loads each name from its module on
+# first use.  Add a public name here (import + ``__all__``); tests/test_public_api.py
+# checks that every name resolves and that ``__all__`` matches the imports.
+
+from .finetune import finetune, finetune_folder, finetune_workspace
+from .heads import FinetunedConfig, LinearHeadConfig, MLPHeadConfig
+from .metrics import aggregate_by_image, classification_metrics, regression_metrics
+from .predict import Predictor, load_predictor, prepare_image
+from .run import RunResult, choose_task, train_workspace, write_run
+from .splits import SPLIT_SCHEMES, Split, make_splits
+from .train import MODELS, TASKS, FittedHead, TrainResult, fit_head, train_head
+
+__all__ = [
+    "FinetunedConfig",
+    "FittedHead",
+    "LinearHeadConfig",
+    "MLPHeadConfig",
+    "MODELS",
+    "Predictor",
+    "RunResult",
+    "SPLIT_SCHEMES",
+    "Split",
+    "TASKS",
+    "TrainResult",
+    "aggregate_by_image",
+    "choose_task",
+    "classification_metrics",
+    "finetune",
+    "finetune_folder",
+    "finetune_workspace",
+    "fit_head",
+    "load_predictor",
+    "make_splits",
+    "prepare_image",
+    "regression_metrics",
+    "train_head",
+    "train_workspace",
+    "write_run",
+]

@@ -1,0 +1,49 @@
+# Public API of semlab.segment: read by type checkers, and at import time by
+# ``lazy_loader.attach_stub`` in ``__init__.py``, which loads each name from its module on
+# first use.  Add a public name here (import + ``__all__``); tests/test_public_api.py
+# checks that every name resolves and that ``__all__`` matches the imports.
+
+from .api import CLASSIC_METHODS, method_classes, segment_image, segment_stack
+from .hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
+from .infer import Segmenter, load_segmenter, prepare_image, resolve_device
+from .metrics import SegmentationScores, confusion_matrix, score_segmentation
+from .overlay import overlay_panels, save_overlay
+from .threshold import (
+    THRESHOLD_METHODS,
+    ThresholdResult,
+    derivative_threshold,
+    otsu_threshold,
+    threshold_image,
+)
+from .train import TrainResult, check_training_pairs, class_weights_from_labels, train_segmenter
+from .unet import UNetConfig, build_unet
+
+__all__ = [
+    "CLASSIC_METHODS",
+    "HYBRID_CLASSES",
+    "HybridAnnotation",
+    "SegmentationScores",
+    "Segmenter",
+    "THRESHOLD_METHODS",
+    "ThresholdResult",
+    "TrainResult",
+    "UNetConfig",
+    "build_unet",
+    "check_training_pairs",
+    "class_weights_from_labels",
+    "confusion_matrix",
+    "derivative_threshold",
+    "hybrid_annotation",
+    "load_segmenter",
+    "method_classes",
+    "otsu_threshold",
+    "overlay_panels",
+    "prepare_image",
+    "resolve_device",
+    "save_overlay",
+    "score_segmentation",
+    "segment_image",
+    "segment_stack",
+    "threshold_image",
+    "train_segmenter",
+]
