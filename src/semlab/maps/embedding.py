@@ -148,7 +148,8 @@ def fit_embedding(
     coords : (n, 2) ndarray of float32
         Map coordinates (unitless).
     model : EmbeddingModel
-        Pickle-able; ``model.transform(new_features)`` places new points.
+        ``model.transform(new_features)`` places new points; saved without pickles by
+        :func:`embedding_arrays` and :func:`restore_embedding`.
     """
     x = _check_features(features)
     if method not in METHODS:
@@ -193,10 +194,9 @@ def fit_embedding(
             estimator = PCA(n_components=k, random_state=seed, **params)
         except TypeError as exc:
             raise ParameterError(f"PCA parameter error: {exc}") from None
-        coords = estimator.fit_transform(x).astype(np.float32)
-        if k < 2:
-            coords = np.pad(coords, ((0, 0), (0, 2 - k)))
-            estimator = _PaddedPCA(estimator)
+        estimator.fit(x)
+        estimator = _LinearMap.from_pca(estimator)
+        coords = estimator.transform(x)
     elif used == "tsne":
         from sklearn.manifold import TSNE
 
@@ -242,15 +242,71 @@ def fit_embedding(
     return coords, model
 
 
-class _PaddedPCA:
-    """A one-component PCA whose ``transform`` pads a zero second coordinate."""
+class _LinearMap:
+    """A fitted PCA as plain arrays: ``(x - mean) @ components.T / scale``, padded to 2 columns."""
 
-    def __init__(self, pca: Any) -> None:
-        self.pca = pca
+    def __init__(self, components: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.components = np.asarray(components, np.float64)
+        self.mean = np.asarray(mean, np.float64)
+        self.scale = np.asarray(scale, np.float64)
+
+    @classmethod
+    def from_pca(cls, pca: Any) -> _LinearMap:
+        scale = (
+            np.sqrt(pca.explained_variance_) if getattr(pca, "whiten", False) else np.ones(pca.n_components_)
+        )
+        return cls(pca.components_, pca.mean_, scale)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        y = self.pca.transform(x)
-        return np.pad(y, ((0, 0), (0, 2 - y.shape[1])))
+        y = (np.asarray(x, np.float64) - self.mean) @ self.components.T / self.scale
+        return np.pad(y, ((0, 0), (0, 2 - y.shape[1]))).astype(np.float32)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"pca_components": self.components, "pca_mean": self.mean, "pca_scale": self.scale}
+
+
+def embedding_arrays(model: EmbeddingModel) -> dict[str, np.ndarray]:
+    """The arrays that, with ``model.to_dict()``, describe a fitted embedding (no pickles)."""
+    out = {"train_features": model.train_features, "train_coords": model.train_coords}
+    if isinstance(model.estimator, _LinearMap):
+        out.update(model.estimator.arrays())
+    return out
+
+
+def restore_embedding(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> EmbeddingModel:
+    """An :class:`EmbeddingModel` from :func:`embedding_arrays` and ``to_dict()`` output.
+
+    PCA comes back exactly from its arrays; UMAP is refitted on the saved training features
+    with the saved seed and parameters (deterministic) and checked against the saved
+    coordinates; if they differ (another umap-learn version), new points are placed by
+    distance-weighted nearest neighbours instead, with a warning.
+    """
+    x = np.asarray(arrays["train_features"], np.float32)
+    coords = np.asarray(arrays["train_coords"], np.float32)
+    method, params, seed = str(config["method"]), dict(config.get("params") or {}), int(config["seed"])
+    estimator: Any = None
+    if "pca_components" in arrays:
+        estimator = _LinearMap(arrays["pca_components"], arrays["pca_mean"], arrays["pca_scale"])
+    elif method == "umap" and x.shape[0] >= 3:
+        refit, model = fit_embedding(x, method="umap", seed=seed, **params)
+        if np.allclose(refit, coords, atol=1e-3):
+            estimator = model.estimator
+        else:
+            warnings.warn(
+                "the saved UMAP map could not be refitted exactly (another umap-learn version?); new "
+                "images are placed by their nearest neighbours on the map",
+                stacklevel=2,
+            )
+    return EmbeddingModel(
+        method=method,
+        requested=str(config.get("requested", method)),
+        params=params,
+        seed=seed,
+        n_features=int(config.get("n_features", x.shape[1])),
+        estimator=estimator,
+        train_features=x,
+        train_coords=coords,
+    )
 
 
 def embed(features: np.ndarray, *, method: str = "umap", seed: int = 0, **params: Any) -> np.ndarray:

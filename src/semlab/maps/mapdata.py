@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,13 @@ import numpy as np
 
 from semlab._util import atomic_path, atomic_write_text, to_jsonable, write_json
 from semlab.errors import ParameterError, WorkspaceError
-from semlab.maps.embedding import EmbeddingModel, fit_embedding, pool_features
+from semlab.maps.embedding import (
+    EmbeddingModel,
+    embedding_arrays,
+    fit_embedding,
+    pool_features,
+    restore_embedding,
+)
 from semlab.maps.thumbs import THUMB_SIZE, cached_picture
 
 if TYPE_CHECKING:
@@ -41,7 +46,7 @@ HIDDEN_COLUMNS = (
 )
 #: A numeric column with at most this many distinct integer values gets a legend, not a colour bar.
 MAX_LEVELS_AS_CATEGORIES = 10
-_MODEL_FILE = "embedding.pkl"
+_MODEL_FILE = "embedding.npz"
 _CONFIG_FILE = "config.json"
 
 
@@ -374,20 +379,20 @@ def save_embedding(
     coords: np.ndarray,
     info: dict[str, Any] | None = None,
 ) -> Path:
-    """Save a fitted embedding: ``embedding.pkl`` (pickle), ``coords.csv`` and ``config.json``.
+    """Save a fitted embedding: ``embedding.npz`` (arrays only), ``coords.csv`` and ``config.json``.
 
     ``config.json`` holds the semlab version, method, parameters, seed, backbone and weights
-    and the SHA-256 of the pickle, written last so that a half-written folder is detected.
+    and the SHA-256 of the arrays file, written last so that a half-written folder is
+    detected.  Nothing in the folder is a pickle: loading it cannot run code.
     """
-    import hashlib
-
     from semlab import __version__
+    from semlab._util import file_sha256
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    with atomic_path(folder / _MODEL_FILE) as tmp:
-        tmp.write_bytes(blob)
+    with atomic_path(folder / _MODEL_FILE) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **embedding_arrays(model))
+    (folder / "embedding.pkl").unlink(missing_ok=True)  # written by semlab < 0.2; never read
     lines = ["image_hash,x,y"] + [
         f"{h},{x:.6g},{y:.6g}" for h, (x, y) in zip(hashes, np.asarray(coords), strict=True)
     ]
@@ -396,7 +401,8 @@ def save_embedding(
         "kind": "map-embedding",
         "semlab_version": __version__,
         **model.to_dict(),
-        "model_sha256": hashlib.sha256(blob).hexdigest(),
+        "model_file": _MODEL_FILE,
+        "model_sha256": file_sha256(folder / _MODEL_FILE),
         **{k: v for k, v in (info or {}).items() if k != "embedding"},
     }
     write_json(folder / _CONFIG_FILE, config)
@@ -404,20 +410,31 @@ def save_embedding(
 
 
 def load_embedding(folder: str | os.PathLike) -> EmbeddingModel:
-    """The embedding saved by :func:`save_embedding` (checked against its config's SHA-256)."""
-    import hashlib
+    """The embedding saved by :func:`save_embedding` (checked against its config's SHA-256).
+
+    Raises
+    ------
+    WorkspaceError
+        No saved embedding (a map built by semlab < 0.2 kept a pickle, which is never
+        loaded: build the map again), or files that do not match.
+    """
+    from semlab._util import file_sha256
 
     folder = Path(folder)
     cfg_path, model_path = folder / _CONFIG_FILE, folder / _MODEL_FILE
     if not cfg_path.is_file() or not model_path.is_file():
         raise WorkspaceError(f"{folder}: no saved map embedding; build the map with `semlab map` first")
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    blob = model_path.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != cfg.get("model_sha256"):
+    if file_sha256(model_path) != cfg.get("model_sha256"):
         raise WorkspaceError(
             f"{model_path}: does not match its config.json (interrupted write?); build the map again"
         )
-    return pickle.loads(blob)  # noqa: S301 - written by semlab into the user's own workspace
+    try:
+        with np.load(model_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise WorkspaceError(f"{model_path}: cannot be read ({exc}); build the map again") from None
+    return restore_embedding(cfg, arrays)
 
 
 def place_on_map(workspace: Workspace | str | os.PathLike, features: Any) -> np.ndarray:
