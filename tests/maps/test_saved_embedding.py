@@ -47,9 +47,8 @@ def test_a_planted_pickle_is_never_loaded(tmp_path):
     (folder / "x.npy").rename(folder / "embedding.npz")
     from semlab._util import file_sha256
 
-    (folder / "config.json").write_text(
-        '{"method": "pca", "seed": 0, "model_sha256": "%s"}' % file_sha256(folder / "embedding.npz")
-    )
+    sha = file_sha256(folder / "embedding.npz")
+    (folder / "config.json").write_text(f'{{"method": "pca", "seed": 0, "model_sha256": "{sha}"}}')
     with pytest.raises(WorkspaceError):
         load_embedding(folder)
     assert not marker.exists()
