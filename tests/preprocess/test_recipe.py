@@ -180,3 +180,11 @@ def test_patches_from_files_is_what_the_cli_writes(tmp_path):
     with np.load(tmp_path / "cli.npz") as cli, np.load(tmp_path / "api.npz") as api:
         np.testing.assert_array_equal(cli["patches"], api["patches"])
         assert Preparation.from_dict(json.loads(str(cli["recipe"]))) == recipe
+
+
+def test_field_of_view_sets_the_pixel_size():
+    r = Preparation(field_of_view=10.0, patch_size=100)
+    assert r.pixel_size == pytest.approx(0.1)
+    assert Preparation.from_dict(r.to_dict()) == r
+    with pytest.raises(ParameterError, match="give one of the two"):
+        Preparation(field_of_view=10.0, patch_size=100, pixel_size=0.5)

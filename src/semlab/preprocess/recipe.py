@@ -75,6 +75,10 @@ class Preparation:
     pixel_size : float or None, default None
         Pixel size of the prepared images, µm per pixel.  ``None``: every image keeps its
         own scale.
+    field_of_view : float or None, default None
+        Side of a patch in µm: sets ``pixel_size = field_of_view / patch_size`` (giving
+        both requires them to agree).  A study of mixed magnifications is best described
+        by the physical field its patches cover.
     scale : float, default 1.0
         Resampling factor for images that are not resampled to ``pixel_size`` (because
         the recipe or the image has no pixel size): 0.5 halves each side.
@@ -99,6 +103,7 @@ class Preparation:
     crop_databar: bool = True
     equalize: str = "clahe"
     pixel_size: float | None = None
+    field_of_view: float | None = None
     scale: float = 1.0
     max_rescale: float = 8.0
     patch_size: int = 224
@@ -129,6 +134,16 @@ class Preparation:
             object.__setattr__(self, name, int(value))
         for name in ("crop_databar", "flips", "rotations", "free_rotation"):
             object.__setattr__(self, name, bool(getattr(self, name)))
+        if self.field_of_view is not None:
+            fov = _positive_float(self.field_of_view, "field_of_view")
+            object.__setattr__(self, "field_of_view", fov)
+            px = fov / int(self.patch_size)
+            if self.pixel_size is not None and not math.isclose(self.pixel_size, px, rel_tol=1e-6):
+                raise ParameterError(
+                    f"field_of_view={fov:g} µm over patch_size={self.patch_size} px is {px:.4g} µm per pixel, "
+                    f"not pixel_size={self.pixel_size:g}; give one of the two"
+                )
+            object.__setattr__(self, "pixel_size", px)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible form, with ``version``; :meth:`from_dict` reads it back."""
