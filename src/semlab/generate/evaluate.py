@@ -149,9 +149,9 @@ class EvaluationReport:
     path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        from semlab.registry import _jsonable
+        from semlab._util import to_jsonable
 
-        return _jsonable(
+        return to_jsonable(
             {
                 "model": self.model,
                 "threshold": self.threshold,

@@ -13,35 +13,7 @@ workspace's catalog (tables ``serve_uploads`` and ``serve_jobs``) and files unde
 Importing this package does not import FastAPI (``create_app`` is loaded on first use).
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-from typing import Any
-
-__all__ = ["create_app", "is_loopback", "new_token"]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def new_token() -> str:
-    """A random access token (32 URL-safe characters)."""
-    import secrets
-
-    return secrets.token_urlsafe(24)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from semlab.serve.app import create_app
-
-        return create_app
-    raise AttributeError(f"module 'semlab.serve' has no attribute {name!r}")
+# The public names and their modules are listed in __init__.pyi (also read by type checkers).
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
