@@ -12,8 +12,8 @@ downloads the selection as CSV.
 >>> server = serve_map(data); server.url  # doctest: +SKIP
 'http://127.0.0.1:40123/'
 
-Only NumPy is imported with the package; scikit-learn, umap-learn and pandas are imported
-by the functions that use them.
+Names load on first use (``lazy_loader``, listed in ``__init__.pyi``); scikit-learn,
+umap-learn and pandas are imported by the functions that use them.
 """
 
 import lazy_loader as _lazy
