@@ -111,12 +111,11 @@ def test_counting_rules():
 
 def test_no_function_longer_than_120_lines():
     too_long, _ = _offenders()
-    assert not too_long, "functions longer than %d lines:\n%s" % (MAX_LINES, "\n".join(too_long))
+    listing = "\n".join(too_long)
+    assert not too_long, f"functions longer than {MAX_LINES} lines:\n{listing}"
 
 
 def test_no_function_with_more_than_12_parameters_outside_cli():
     _, too_many = _offenders()
-    assert not too_many, "functions with more than %d parameters (outside cli/):\n%s" % (
-        MAX_PARAMS,
-        "\n".join(too_many),
-    )
+    listing = "\n".join(too_many)
+    assert not too_many, f"functions with more than {MAX_PARAMS} parameters (outside cli/):\n{listing}"
