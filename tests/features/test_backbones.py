@@ -210,3 +210,20 @@ def test_timm_cache_is_used_when_present(tmp_path, monkeypatch):
     np.testing.assert_allclose(
         extract_features(patches, backbone=bb), extract_features(patches, backbone=origin), atol=1e-5
     )
+
+
+class _Bomb:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_weights_file_that_needs_pickle_is_refused_without_running(tmp_path):
+    marker = tmp_path / "ran"
+    f = tmp_path / "planted.pth"
+    torch.save({"state_dict": {"w": _Bomb(marker)}}, f)
+    with pytest.raises(FileFormatError, match="can run code") as err:
+        create_backbone("test_efficientnet", weights=f)
+    assert "\n" not in str(err.value) and not marker.exists()

@@ -148,3 +148,24 @@ def test_several_conditions(small):
     s = r.generator.sample({"burst_count": 8, "temper": "T6", "speed": 1.5}, 2)
     assert s.shape == (2, 16, 16)
     assert isinstance(pd.DataFrame(s[0]), pd.DataFrame)
+
+
+class _Bomb:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_planted_checkpoint_is_refused_without_running(small, tmp_path):
+    from semlab.errors import FileFormatError
+
+    x, t = small
+    marker = tmp_path / "ran"
+    out = tmp_path / "m"
+    out.mkdir()
+    torch.save({"fingerprint": _Bomb(marker)}, out / "checkpoint.pt")
+    with pytest.raises(FileFormatError, match="can run code"):
+        train_generator(x, t, model="ddpm", steps=2, seed=0, out_dir=out, config={"depth": 2}, **TINY)
+    assert not marker.exists()

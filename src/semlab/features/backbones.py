@@ -316,7 +316,6 @@ def _build(name: str, config: BackboneConfig) -> Backbone:
 
 
 def _read_state(path: Path) -> dict[str, Any]:
-    import torch
 
     if path.is_dir():
         inner = path / "model.pt"
@@ -332,16 +331,9 @@ def _read_state(path: Path) -> dict[str, Any]:
             return dict(load_file(str(path)))
         except Exception as exc:
             raise FileFormatError(f"{path}: cannot be read as safetensors weights ({exc})") from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        try:  # timm training checkpoints pickle their arguments; the user vouches for the file
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FileFormatError(
-                f"{path}: cannot be read as PyTorch weights ({msg[:120]}); give a state dict or timm checkpoint"
-            ) from None
+    from semlab.training import load_torch_file
+
+    obj = load_torch_file(path, what="weights")
     if isinstance(obj, dict):
         for key in ("state_dict", "model", "model_state_dict", "state_dict_ema", "model_ema"):
             if isinstance(obj.get(key), dict):

@@ -555,7 +555,9 @@ def train_generator(
             raise ParameterError(f"{out} is a file; give a folder for the model")
         ck = out / CHECKPOINT
         if resume and ck.is_file():
-            state = torch.load(ck, map_location="cpu", weights_only=False)
+            from semlab.training import load_torch_file
+
+            state = load_torch_file(ck, what="generator checkpoint")
             if state.get("fingerprint") != _jsonable(fingerprint):
                 raise ParameterError(
                     f"{ck} belongs to another run (other data, model or options); give another --out or pass resume=False"
