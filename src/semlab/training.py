@@ -18,12 +18,13 @@ A model-specific trainer keeps only its model, one *step* and, optionally, a val
 What a "step" is belongs to the trainer: an epoch for the feature heads and fine-tuning, an
 optimiser step for the U-Net, the GAN and the diffusion model.
 
-Why not Lightning Fabric: it would bring ``lightning`` (about 3 MB of wheels plus
-``lightning-utilities``, ``torchmetrics`` and their imports; ``import lightning.fabric`` costs
-about 1 s here against 0 ms for this module, whose torch import is lazy) for what is, on the
-CPU machines semlab targets, a loop of 100 lines; its strategies (DDP, FSDP, precision plugins)
-are not used by models of this size.  ``torch.autocast`` gives the mixed precision where it is
-native (CUDA).
+Why not Lightning Fabric (measured here, 2 cores, in a throwaway venv): ``pip install lightning``
+adds about 23 MB of packages (lightning 7.1 MB, torchmetrics 8.9 MB, pytorch_lightning 5.0 MB,
+lightning_fabric 2.1 MB, lightning_utilities), and ``import lightning.fabric`` takes 1.2 s on
+top of torch's own 1.2 s; this module imports torch only inside its functions.  Fabric's value
+is its strategies (DDP, FSDP, precision plugins), which models of this size on CPU machines do
+not use; the loop itself is about 100 lines.  ``torch.autocast`` gives the mixed precision
+where it is native (bf16 on CUDA, :func:`autocast`).
 """
 
 from __future__ import annotations
