@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -42,53 +40,10 @@ def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
 
 
 def _read_array(path: Path, *, pixel_size: float | None = None, crop: bool = False) -> tuple[Any, float | None]:
-    """(2-D image or 3-D stack, pixel size µm) of a file; multipage TIFFs are stacks.
+    """(2-D image or 3-D stack, pixel size µm) of a file: :func:`semlab.segment.read_array`."""
+    from semlab.segment import read_array
 
-    With ``crop``, a 2-D image loses its data bar (metadata row, else detected).
-    """
-    import warnings
-
-    from semlab.io import read_micrograph, read_volume
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # colour → grey notes
-        m = read_micrograph(path, pixel_size=pixel_size)
-    if (m.metadata.get("pages") or 1) > 1:
-        v = read_volume(path)
-        return v.data, m.pixel_size
-    if crop:
-        from semlab.preprocess import locate_databar
-
-        row, _ = locate_databar(m.image, m.metadata)
-        if row is not None:
-            return m.image[:row], m.pixel_size
-    return m.image, m.pixel_size
-
-
-def _write_labels(path: Path, labels: Any, pixel_size: float | None, meta: dict[str, Any]) -> None:
-    import numpy as np
-
-    from semlab.io import write_micrograph
-
-    labels = np.asarray(labels)
-    if labels.dtype not in (np.uint8, np.uint16):
-        labels = labels.astype(np.uint16 if labels.max() > 255 else np.uint8)
-    if labels.ndim == 2:
-        write_micrograph(path, labels, pixel_size=pixel_size, metadata=meta)
-        return
-    import json
-
-    import tifffile
-
-    from semlab._util import atomic_path
-
-    kwargs: dict[str, Any] = {}
-    ij: dict[str, Any] = {"Info": json.dumps({"writer": "semlab", **meta}), "axes": "ZYX"}
-    if pixel_size is not None:
-        ij.update(unit="micron", spacing=pixel_size)
-        kwargs["resolution"] = (1.0 / pixel_size, 1.0 / pixel_size)
-    with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, labels, imagej=True, metadata=ij, compression="zlib", **kwargs)
+    return read_array(path, pixel_size=pixel_size, crop=crop)
 
 
 @app.command("segment", rich_help_panel=_PANEL)
@@ -124,84 +79,21 @@ def segment(
 
     Example: semlab segment images/*.tif --method hybrid --out seg/
     """
-    import numpy as np
+    from semlab.segment import CLASSIC_METHODS, segment_files
 
-    from semlab._util import atomic_write_text
-    from semlab.errors import ParameterError
-    from semlab.segment import CLASSIC_METHODS, method_classes, save_overlay, segment_image
-
-    inputs: list[Path] = []
-    for p in images:
-        if p.is_dir() and not stack:
-            inputs.extend(_image_files(p, "images"))
-        else:
-            inputs.append(p)
-    resolved: Any = method
-    if method not in CLASSIC_METHODS:
-        from semlab.segment import load_segmenter
-
-        if not Path(method).exists():
-            raise ParameterError(
-                f"--method {method!r} is neither one of {', '.join(CLASSIC_METHODS)} nor an existing model folder"
-            )
-        resolved = load_segmenter(method)
-    classes = method_classes(resolved)
     if method == "hybrid":
         options: dict[str, Any] = {"segment_area": segment_area, "compactness": compactness, "smoothing": smoothing}
     elif method in CLASSIC_METHODS:
         options = {}
     else:
         options = {"tile_size": tile_size, "overlap": overlap, "device": device}
-    truth_files = _by_stem(_image_files(truth, "truth"), truth) if truth is not None else {}
-    stems = [p.stem for p in inputs]
-    if len(set(stems)) != len(stems):
-        raise ParameterError("two inputs share a file name; their outputs would collide, segment them into different --out folders")
-
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for path in inputs:
-        if path.is_dir():
-            from semlab.io import read_volume
-
-            v = read_volume(path)
-            data, px = v.data, (pixel_size or (v.voxel_size[1] if v.voxel_size else None))
-        else:
-            data, px = _read_array(path, pixel_size=pixel_size, crop=crop)
-        if data.ndim == 3:
-            labels = np.stack([segment_image(s, method=resolved, **options) for s in data])
-        else:
-            labels = segment_image(data, method=resolved, **options)
-        target = out / f"{path.stem}.tif"
-        _write_labels(target, labels, px, {"kind": "labels", "method": str(method), "source_file": str(path),
-                                           "classes": {str(k): v for k, v in classes.items()}})
-        slices = labels if labels.ndim == 3 else labels[None]
-        for k, sl in enumerate(slices):
-            row = {"file": str(path), "slice": k if labels.ndim == 3 else "", "method": str(method),
-                   "pixel_size_um": "" if px is None else f"{px:.6g}", "n_pixels": int(sl.size)}
-            for value, name in classes.items():
-                row[f"fraction_{name}"] = f"{float(np.mean(sl == value)):.6f}"
-            rows.append(row)
-        if overlay:
-            mid = data.shape[0] // 2 if data.ndim == 3 else None
-            img2 = data[mid] if mid is not None else data
-            lab2 = labels[mid] if mid is not None else labels
-            tru = None
-            if path.stem in truth_files:
-                t_arr, _ = _read_array(truth_files[path.stem])
-                tru = t_arr[mid] if (mid is not None and t_arr.ndim == 3) else t_arr
-                if tru.shape != lab2.shape:
-                    raise ParameterError(
-                        f"{truth_files[path.stem]}: truth has shape {tru.shape} but {path.name} {lab2.shape}; they must match"
-                    )
-            save_overlay(out / f"{path.stem}_overlay.png", img2, lab2, truth=tru)
-        fr = ", ".join(f"{n} {float(np.mean(labels == v)):.1%}" for v, n in classes.items())
-        typer.echo(f"{path.name}: {labels.shape} -> {target.name} ({fr})")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "phase_fractions.csv", buffer.getvalue())
-    typer.echo(f"wrote {len(inputs)} label file(s), phase fractions in {out / 'phase_fractions.csv'}")
+    table = segment_files(images, out, method=method, options=options, stack=stack, truth=truth, overlay=overlay,
+                          pixel_size=pixel_size, crop=crop)  # fmt: skip
+    names = [c for c in table.columns if c.startswith("fraction_")]
+    for _, row in table.iterrows():
+        fr = ", ".join(f"{c[len('fraction_'):]} {row[c]:.1%}" for c in names)
+        typer.echo(f"{Path(row['file']).name}: {row['shape']} -> {Path(row['labels_file']).name} ({fr})")
+    typer.echo(f"wrote {len(table)} label file(s), phase fractions in {out / 'phase_fractions.csv'}")
 
 
 def _pairs(images: Path, labels: Path) -> tuple[list[Path], list[Path]]:
@@ -320,55 +212,16 @@ def score_segmentation_cmd(
 
     Example: semlab score-segmentation --truth truth/ --pred seg/ --merge 2=1 --out scores.csv
     """
-    import numpy as np
+    from semlab.segment import score_folders
 
-    from semlab._util import atomic_write_text
-    from semlab.errors import ParameterError
-    from semlab.segment import score_segmentation
-
-    mapping: dict[int, int] = {}
-    for m in merge:
-        try:
-            a, b = m.split("=")
-            mapping[int(a)] = int(b)
-        except ValueError:
-            raise ParameterError(f"--merge {m!r} must look like FROM=TO, e.g. 2=1") from None
-    tfiles = _by_stem(_image_files(truth, "truth"), truth)
-    pfiles = _by_stem(_image_files(pred, "pred"), pred)
-    missing = [s for s in tfiles if s not in pfiles]
-    if missing:
-        raise ParameterError(f"{pred}: no prediction for {', '.join(tfiles[s].name for s in missing[:3])}; names must match")
-    pairs = []
-    for stem in sorted(tfiles):
-        t, _ = _read_array(tfiles[stem])
-        p, _ = _read_array(pfiles[stem])
-        if binarize_truth:
-            t = (t > 0).astype(np.uint8)
-        p = p.astype(np.int64)
-        for a, b in mapping.items():
-            p[p == a] = b
-        if t.shape != p.shape:
-            raise ParameterError(f"{pfiles[stem]}: prediction has shape {p.shape} but the truth {t.shape}; they must match")
-        pairs.append((stem, t, p))
-    classes = np.unique(np.concatenate([np.union1d(np.unique(t), np.unique(p)) for _, t, p in pairs])).tolist()
-    rows = []
-    for stem, t, p in pairs:
-        s = score_segmentation(t, p, classes=classes)
-        rows.append({"file": stem, **s.to_dict()})
-        typer.echo(f"{stem}: mean IoU {s.mean_iou:.4f}  accuracy {s.accuracy:.4f}")
-    pooled = score_segmentation(
-        np.concatenate([t.ravel() for _, t, _ in pairs]), np.concatenate([p.ravel() for _, _, p in pairs]), classes=classes
-    )
-    rows.append({"file": "ALL", **pooled.to_dict()})
-    per_class = "  ".join(f"{n} {v:.4f}" for n, v in zip(pooled.names, pooled.iou, strict=True))
+    table = score_folders(truth, pred, merge=list(merge), binarize_truth=binarize_truth, out=out)
+    for _, row in table.iloc[:-1].iterrows():
+        typer.echo(f"{row['file']}: mean IoU {row['mean_iou']:.4f}  accuracy {row['accuracy']:.4f}")
+    pooled = table.iloc[-1]
+    per_class = "  ".join(f"{c[4:]} {pooled[c]:.4f}" for c in table.columns if c.startswith("iou_"))
     typer.echo(
-        f"all {len(pairs)} images: mean IoU {pooled.mean_iou:.4f} ({per_class})  "
-        f"Dice {pooled.mean_dice:.4f}  accuracy {pooled.accuracy:.4f}"
+        f"all {len(table) - 1} images: mean IoU {pooled['mean_iou']:.4f} ({per_class})  "
+        f"Dice {pooled['mean_dice']:.4f}  accuracy {pooled['accuracy']:.4f}"
     )
     if out is not None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[-1]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(out, buffer.getvalue())
         typer.echo(f"wrote {out}")

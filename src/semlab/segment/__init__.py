@@ -18,7 +18,9 @@ U-Net (torch imported when used)
 One call for any method
     :func:`segment_image`, :func:`segment_stack`
 Scores and pictures
-    :func:`score_segmentation`, :func:`save_overlay`, :func:`overlay_panels`
+    :func:`score_segmentation`, :func:`save_overlay`, :func:`overlay_panels`, :func:`phase_fractions`
+Files and folders (what ``semlab segment`` / ``score-segmentation`` do)
+    :func:`segment_files`, :func:`score_folders`, :func:`read_array`, :func:`write_labels`
 
 Importing this package does not import torch.
 """

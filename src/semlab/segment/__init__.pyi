@@ -3,7 +3,8 @@
 # first use.  Add a public name here (import + ``__all__``); tests/test_public_api.py
 # checks that every name resolves and that ``__all__`` matches the imports.
 
-from .api import CLASSIC_METHODS, method_classes, segment_image, segment_stack
+from .api import CLASSIC_METHODS, method_classes, phase_fractions, segment_image, segment_stack
+from .files import read_array, score_folders, segment_files, write_labels
 from .hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
 from .infer import Segmenter, load_segmenter, prepare_image, resolve_device
 from .metrics import SegmentationScores, confusion_matrix, score_segmentation
@@ -38,12 +39,17 @@ __all__ = [
     "method_classes",
     "otsu_threshold",
     "overlay_panels",
+    "phase_fractions",
     "prepare_image",
+    "read_array",
     "resolve_device",
     "save_overlay",
+    "score_folders",
     "score_segmentation",
+    "segment_files",
     "segment_image",
     "segment_stack",
     "threshold_image",
     "train_segmenter",
+    "write_labels",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 from semlab.errors import ParameterError
 from semlab.segment._common import image_2d
 
-__all__ = ["CLASSIC_METHODS", "method_classes", "segment_image", "segment_stack"]
+__all__ = ["CLASSIC_METHODS", "method_classes", "phase_fractions", "segment_image", "segment_stack"]
 
 #: Methods that need no trained model.
 CLASSIC_METHODS = ("otsu", "derivative", "hybrid")
@@ -44,6 +45,35 @@ def method_classes(method: Any) -> dict[int, str]:
     if isinstance(m, str):
         return dict(HYBRID_CLASSES) if m == "hybrid" else dict(_THRESHOLD_CLASSES)
     return dict(zip(m.classes, m.class_names, strict=True))
+
+
+def phase_fractions(labels: Any, classes: Mapping[int, str]) -> dict[str, float]:
+    """Area (2-D) or volume (3-D) fraction of every class of a label image.
+
+    Parameters
+    ----------
+    labels : (M, N) or (P, M, N) ndarray of int
+        Label image or stack.
+    classes : mapping of int to str
+        Label value → class name, e.g. :func:`method_classes` of the method that wrote
+        ``labels``.
+
+    Returns
+    -------
+    dict of str to float
+        Class name → fraction of all pixels (dimensionless, in [0, 1]), in ``classes`` order.
+        Values not in ``classes`` count in the total only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> phase_fractions(np.array([[0, 1], [1, 2]]), {0: "solid", 1: "pore", 2: "shine_through"})
+    {'solid': 0.25, 'pore': 0.5, 'shine_through': 0.25}
+    """
+    lab = np.asarray(labels)
+    if lab.size == 0:
+        raise ParameterError(f"labels have shape {lab.shape}; give a non-empty label image")
+    return {str(name): float(np.count_nonzero(lab == value)) / lab.size for value, name in classes.items()}
 
 
 def segment_image(image: np.ndarray, *, method: Any = "hybrid", **options: Any) -> np.ndarray:
