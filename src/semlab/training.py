@@ -71,8 +71,9 @@ class TrainConfig:
         Steps to run (what a step is belongs to the trainer: an epoch or an optimiser step).
     time_budget_s : float or None
         Optional wall-clock cap in seconds; the run stops after the step that passes it.
-    seed : int
-        Seeds Python, NumPy and torch at the start (a resumed run restores the saved states).
+    seed : int or None
+        Seeds Python, NumPy and torch at the start (a resumed run restores the saved states);
+        None when the trainer has seeded already (e.g. before building its model).
     device : str
         ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"``.
     validate_every : int
@@ -92,7 +93,7 @@ class TrainConfig:
 
     max_steps: int = 100
     time_budget_s: float | None = None
-    seed: int = 0
+    seed: int | None = 0
     device: str = "auto"
     validate_every: int = 1
     patience: int | None = None
@@ -105,6 +106,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, minimum in (("max_steps", 1), ("validate_every", 1), ("checkpoint_every", 0), ("seed", 0)):
             value = getattr(self, name)
+            if name == "seed" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
                 raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
@@ -375,13 +378,17 @@ def fit(
     extra = None
     if ck is not None and config.resume and ck.is_file():
         extra = _resume(ck, run, modules, generators)
-    else:
+    elif config.seed is not None:
         seed_everything(config.seed)
     resumed_from = run.step
     stopped = "max_steps"
     while run.step < config.max_steps:
         run.step += 1
-        row: dict[str, Any] = {"step": run.step, **{k: float(v) for k, v in step(run.step).items()}}
+        values = step(run.step)
+        row: dict[str, Any] = {
+            "step": run.step,
+            **{k: v if isinstance(v, int) else float(v) for k, v in values.items()},
+        }
         last = run.step == config.max_steps
         over = config.time_budget_s is not None and time.perf_counter() - t0 >= config.time_budget_s
         stop = False

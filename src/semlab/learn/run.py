@@ -198,7 +198,7 @@ def train_workspace(
     seed: int = 0,
     out: str | os.PathLike | None = None,
     plots: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> RunResult:
     """Train a head on a workspace's stored features and write a run folder.
@@ -227,7 +227,7 @@ def train_workspace(
     plots : bool, default True
         Write the PNG plots.
     progress : callable, optional
-        ``progress(stage, done, total)``.
+        ``progress(done, total)`` in fitted models.
     **options
         Passed to :func:`semlab.learn.fit_head`.
 

@@ -9,9 +9,8 @@ wires them to a workspace's stored features.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,11 +18,73 @@ from semlab.errors import ParameterError
 from semlab.learn.metrics import aggregate_by_image, classification_metrics, regression_metrics
 from semlab.learn.splits import Split, make_splits
 
-__all__ = ["MODELS", "TASKS", "FittedHead", "TrainResult", "fit_head", "train_head"]
+if TYPE_CHECKING:
+    from semlab.training import Progress
+
+__all__ = ["MODELS", "TASKS", "FittedHead", "HeadConfig", "TrainResult", "fit_head", "train_head"]
 
 #: Model names: the paper's MLP and the scikit-learn baselines.
 MODELS = ("mlp", "logreg", "svm", "pca-logreg")
 TASKS = ("classify", "regress")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """How a head is built and trained (:func:`fit_head`, :func:`train_head`).
+
+    Attributes
+    ----------
+    model : {"mlp", "logreg", "svm", "pca-logreg"}
+        ``mlp``: the paper's network (3 hidden layers, batch norm, ReLU, dropout; Adam with
+        ``lr`` and ``weight_decay``, ``batch_size``, ``epochs``, validation every
+        ``val_every`` epochs, the weights of the best validation loss kept).  ``logreg``:
+        standardised logistic regression (regression: ridge).  ``svm``: linear SVM with Platt
+        scaled probabilities (regression: linear SVR).  ``pca-logreg``: standardise, PCA to
+        ``pca_components``, then logistic regression (regression: ridge).
+    epochs, batch_size, lr, weight_decay, hidden, dropout, val_every
+        The MLP's training (the engine's step is one epoch).
+    class_weight : bool
+        Weight classes inversely to their frequency.
+    pca_components : int
+    fractions : (float, float, float)
+        Train/validation/test shares of a single split (``train_head`` without folds).
+    """
+
+    model: str = "mlp"
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    hidden: tuple[int, int, int] = (256, 128, 64)
+    dropout: float = 0.3
+    val_every: int = 10
+    class_weight: bool = True
+    pca_components: int = 32
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ParameterError(f"model={self.model!r} is unknown; choose one of {', '.join(MODELS)}")
+        for name in ("epochs", "val_every", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ParameterError(f"{name}={getattr(self, name)} must be at least 1")
+
+    @classmethod
+    def from_options(cls, config: HeadConfig | None, options: dict[str, Any]) -> HeadConfig:
+        """``config`` (default ``HeadConfig()``) with keyword options applied; unknown ones are
+        a one-line error."""
+        import dataclasses
+
+        base = config if config is not None else cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise ParameterError(
+                f"unknown head option(s) {', '.join(unknown)}; the options are {', '.join(sorted(names))}"
+            )
+        if "hidden" in options:
+            options = {**options, "hidden": tuple(int(h) for h in options["hidden"])}
+        return dataclasses.replace(base, **options) if options else base
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,21 +181,13 @@ def fit_head(
     y: np.ndarray,
     *,
     task: str,
-    model: str = "mlp",
+    config: HeadConfig | None = None,
     n_classes: int | None = None,
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
-    epochs: int = 100,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-4,
-    hidden: tuple[int, int, int] = (256, 128, 64),
-    dropout: float = 0.3,
-    val_every: int = 10,
-    class_weight: bool = True,
-    pca_components: int = 32,
     seed: int = 0,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: Progress | None = None,
+    **options: Any,
 ) -> FittedHead:
     """Fit one head on feature rows.
 
@@ -145,34 +198,26 @@ def fit_head(
     y : (n,) ndarray
         Class indices ``0 … n_classes-1`` (classification) or values (regression).
     task : {"classify", "regress"}
-    model : {"mlp", "logreg", "svm", "pca-logreg"}
-        ``mlp``: the paper's network (Adam, ``lr``, ``weight_decay``, ``batch_size``,
-        ``epochs``, validation every ``val_every`` epochs; the weights of the best
-        validation loss are kept).  ``logreg``: standardised logistic regression
-        (regression: ridge).  ``svm``: linear SVM with Platt-scaled probabilities
-        (regression: linear SVR).  ``pca-logreg``: standardise, PCA to
-        ``pca_components``, then logistic regression (regression: ridge).
+    config : HeadConfig, optional
+        The model and its training; ``**options`` change single fields
+        (``fit_head(x, y, task="classify", model="logreg")``).
     n_classes : int, optional
         Default ``y.max() + 1``.
     x_val, y_val : ndarray, optional
         Validation rows (MLP model selection and loss curves).
-    class_weight : bool, default True
-        Weight classes inversely to their frequency (loss of the MLP, ``class_weight=
-        "balanced"`` of the baselines).
     seed : int
         Seeds initialisation, shuffling and dropout; the same inputs and seed give the
         same head.
     progress : callable, optional
-        Called with each MLP history row.
+        ``progress(epoch, epochs)`` (MLP).
 
     Returns
     -------
     FittedHead
     """
+    cfg = HeadConfig.from_options(config, options)
     if task not in TASKS:
         raise ParameterError(f"task={task!r} must be 'classify' or 'regress'")
-    if model not in MODELS:
-        raise ParameterError(f"model={model!r} is unknown; choose one of {', '.join(MODELS)}")
     x, y = _check_xy(x, y, task)
     if x.shape[0] < 2:
         raise ParameterError(f"only {x.shape[0]} training row(s); training needs at least 2")
@@ -182,174 +227,148 @@ def fit_head(
             raise ParameterError("the target has a single class; classification needs at least two")
         if y.min() < 0 or y.max() >= n_classes:
             raise ParameterError(f"class indices must lie in 0 … {n_classes - 1}")
-    has_val = x_val is not None and y_val is not None and len(y_val) > 0
     xv = yv = None
-    if has_val:
-        xv, yv = _check_xy(x_val, y_val, task)  # type: ignore[arg-type]
-    if model == "mlp":
-        return _fit_mlp(
-            x,
-            y,
-            task=task,
-            n_classes=n_classes or 1,
-            xv=xv,
-            yv=yv,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            hidden=hidden,
-            dropout=dropout,
-            val_every=val_every,
-            class_weight=class_weight,
-            seed=seed,
-            progress=progress,
-        )
+    if x_val is not None and y_val is not None and len(y_val) > 0:
+        xv, yv = _check_xy(x_val, y_val, task)
+    if cfg.model == "mlp":
+        return _fit_mlp(x, y, task, n_classes or 1, (xv, yv), cfg, seed, progress)
     return _fit_sklearn(
         x,
         y,
         task=task,
-        model=model,
+        model=cfg.model,
         n_classes=n_classes or 1,
-        class_weight=class_weight,
-        pca_components=pca_components,
+        class_weight=cfg.class_weight,
+        pca_components=cfg.pca_components,
         seed=seed,
     )
 
 
 def _fit_mlp(
-    x,
-    y,
-    *,
-    task,
-    n_classes,
-    xv,
-    yv,
-    epochs,
-    batch_size,
-    lr,
-    weight_decay,
-    hidden,
-    dropout,
-    val_every,
-    class_weight,
-    seed,
-    progress,
+    x: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    n_classes: int,
+    val: tuple[np.ndarray | None, np.ndarray | None],
+    cfg: HeadConfig,
+    seed: int,
+    progress: Progress | None,
 ) -> FittedHead:
     import torch
 
     from semlab.learn.heads import MLPHeadConfig
 
-    epochs = int(epochs)
-    if epochs < 1:
-        raise ParameterError(f"epochs={epochs} must be at least 1")
-    if int(val_every) < 1:
-        raise ParameterError(f"val_every={val_every} must be at least 1")
     config = MLPHeadConfig(
         in_features=x.shape[1],
         out_features=n_classes if task == "classify" else 1,
-        hidden=tuple(int(h) for h in hidden),
-        dropout=float(dropout),
+        hidden=tuple(int(h) for h in cfg.hidden),
+        dropout=float(cfg.dropout),
         task=task,
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: one thread is fastest and never waits on busy cores
     try:
-        return _mlp_loop(
-            x,
-            y,
-            config,
-            xv=xv,
-            yv=yv,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            val_every=val_every,
-            class_weight=class_weight,
-            seed=seed,
-            progress=progress,
-        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return _mlp_loop(x, y, config, val, cfg, seed, progress)
     finally:
         torch.set_num_threads(threads)
 
 
-def _mlp_loop(
-    x, y, config, *, xv, yv, epochs, batch_size, lr, weight_decay, val_every, class_weight, seed, progress
-) -> FittedHead:
-    import copy
+def _mlp_loss(y: np.ndarray, yv: np.ndarray | None, config: Any, net: Any, class_weight: bool) -> tuple:
+    """(loss function, training target, validation target); sets the net's target scaling."""
+    import torch
 
+    if config.task == "regress":
+        ym, ys = float(y.mean()), float(y.std()) or 1.0
+        net.y_mean.fill_(ym)
+        net.y_scale.fill_(ys)
+        target = torch.from_numpy(((y - ym) / ys).astype(np.float32))[:, None]
+        val_target = None if yv is None else torch.from_numpy(((yv - ym) / ys).astype(np.float32))[:, None]
+        return torch.nn.MSELoss(), target, val_target
+    weight = None
+    if class_weight:
+        n_classes = config.out_features
+        counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+        w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+        weight = torch.tensor(w, dtype=torch.float32)
+    val_target = None if yv is None else torch.from_numpy(yv)
+    return torch.nn.CrossEntropyLoss(weight=weight), torch.from_numpy(y), val_target
+
+
+def _mlp_loop(
+    x: np.ndarray,
+    y: np.ndarray,
+    config: Any,
+    val: tuple[np.ndarray | None, np.ndarray | None],
+    cfg: HeadConfig,
+    seed: int,
+    progress: Progress | None,
+) -> FittedHead:
+    """The MLP's epoch as the training engine's step (torch seeded by the caller)."""
     import torch
 
     from semlab.learn.heads import build_mlp
+    from semlab.training import TrainConfig, fit
 
-    task, n_classes = config.task, config.out_features
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = build_mlp(config)
-        mean, scale = _standardiser(x)
-        net.x_mean.copy_(torch.from_numpy(mean))
-        net.x_scale.copy_(torch.from_numpy(scale))
-        if task == "regress":
-            ym, ys = float(y.mean()), float(y.std()) or 1.0
-            net.y_mean.fill_(ym)
-            net.y_scale.fill_(ys)
-            target = torch.from_numpy(((y - ym) / ys).astype(np.float32))[:, None]
-            loss_fn: Any = torch.nn.MSELoss()
-            val_target = (
-                None if yv is None else torch.from_numpy(((yv - ym) / ys).astype(np.float32))[:, None]
-            )
-        else:
-            target = torch.from_numpy(y)
-            weight = None
-            if class_weight:
-                counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-                w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
-                weight = torch.tensor(w, dtype=torch.float32)
-            loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
-            val_target = None if yv is None else torch.from_numpy(yv)
-        xt = torch.from_numpy(x)
-        xvt = None if xv is None else torch.from_numpy(xv)
-        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-        gen = torch.Generator().manual_seed(seed)
-        n = x.shape[0]
-        history: list[dict[str, Any]] = []
-        best = (np.inf, None, None)  # (val loss, epoch, state)
-        for epoch in range(1, epochs + 1):
-            net.train()
-            perm = torch.randperm(n, generator=gen)
-            total = 0.0
-            for i in range(0, n, batch_size):
-                idx = perm[i : i + batch_size]
-                if idx.numel() < 2:  # batch norm needs two rows
-                    continue
-                opt.zero_grad()
-                loss = loss_fn(net.raw(xt[idx]), target[idx])
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * idx.numel()
-            row: dict[str, Any] = {"epoch": epoch, "train_loss": total / n}
-            if xvt is not None and (epoch % val_every == 0 or epoch == epochs):
-                net.eval()
-                with torch.inference_mode():
-                    z = net.raw(xvt)
-                    row["val_loss"] = float(loss_fn(z, val_target))
-                    if task == "classify":
-                        row["val_score"] = float((z.argmax(1) == val_target).double().mean())
-                    else:
-                        resid = float(((z - val_target) ** 2).sum())
-                        ss = float(((val_target - val_target.mean()) ** 2).sum()) or 1.0
-                        row["val_score"] = 1.0 - resid / ss
-                if row["val_loss"] < best[0]:
-                    best = (row["val_loss"], epoch, copy.deepcopy(net.state_dict()))
-            history.append(row)
-            if progress is not None:
-                progress(row)
-        if best[2] is not None:
-            net.load_state_dict(best[2])
+    xv, yv = val
+    net = build_mlp(config)
+    mean, scale = _standardiser(x)
+    net.x_mean.copy_(torch.from_numpy(mean))
+    net.x_scale.copy_(torch.from_numpy(scale))
+    loss_fn, target, val_target = _mlp_loss(y, yv, config, net, cfg.class_weight)
+    xt = torch.from_numpy(x)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    n, batch_size = x.shape[0], int(cfg.batch_size)
+
+    def epoch(k: int) -> dict[str, Any]:
+        net.train()
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, batch_size):
+            idx = perm[i : i + batch_size]
+            if idx.numel() < 2:  # batch norm needs two rows
+                continue
+            opt.zero_grad()
+            loss = loss_fn(net.raw(xt[idx]), target[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * idx.numel()
+        return {"epoch": k, "train_loss": total / n}
+
+    def validate() -> dict[str, float]:
+        net.eval()
+        with torch.inference_mode():
+            z = net.raw(torch.from_numpy(xv))
+            out = {"val_loss": float(loss_fn(z, val_target))}
+            if config.task == "classify":
+                out["val_score"] = float((z.argmax(1) == val_target).double().mean())
+            else:
+                ss = float(((val_target - val_target.mean()) ** 2).sum()) or 1.0
+                out["val_score"] = 1.0 - float(((z - val_target) ** 2).sum()) / ss
+        return out
+
+    run = fit(
+        epoch,
+        config=TrainConfig(
+            max_steps=int(cfg.epochs), seed=None, device="cpu", validate_every=int(cfg.val_every)
+        ),
+        model=net,
+        validate=validate if xv is not None else None,
+        progress=progress,
+    )
     net.eval()
+    history = [{k: v for k, v in row.items() if k != "step"} for row in run.history]
     return FittedHead(
-        net, "mlp", config, "mlp", task, history, best[1], {"weight_decay": weight_decay, "lr": lr}
+        net,
+        "mlp",
+        config,
+        "mlp",
+        config.task,
+        history,
+        run.best_step,
+        {"weight_decay": cfg.weight_decay, "lr": cfg.lr},
     )
 
 
@@ -516,15 +535,13 @@ def train_head(
     groups: np.ndarray,
     *,
     task: str,
-    model: str = "mlp",
+    config: HeadConfig | None = None,
     image_ids: np.ndarray | None = None,
     classes: list[str] | None = None,
     split: str = "sample",
     folds: int | None = None,
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
-    epochs: int = 100,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     **options: Any,
 ) -> TrainResult:
     """Split rows by sample, fit a head, and score its held-out predictions.
@@ -538,7 +555,9 @@ def train_head(
     groups : (n,) array-like
         Sample id of each row; no sample is on two sides of a ``split="sample"`` split.
     task : {"classify", "regress"}
-    model : {"mlp", "logreg", "svm", "pca-logreg"}
+    config : HeadConfig, optional
+        Model and training (``**options`` change single fields: ``model="logreg"``,
+        ``epochs=60``, ``fractions=(0.8, 0.1, 0.1)`` …).
     image_ids : (n,) array-like, optional
         Image of each row, for image-level predictions (mean of patch probabilities or
         values); default each row is its own image.
@@ -547,28 +566,20 @@ def train_head(
     split : {"sample", "patch"}
         ``"patch"`` is the leaky split of the paper; metrics are then marked ``leaky``.
     folds : int, optional
-        K-fold cross-validation (grouped); default one 80/10/10 split.
+        K-fold cross-validation (grouped); default one split by ``config.fractions``.
     seed : int
         Seeds the split and the model.
-    epochs : int
-        MLP epochs.
     progress : callable, optional
-        ``progress(stage, done, total)`` per fitted model.
-    **options
-        Passed to :func:`fit_head` (``batch_size``, ``lr``, ``weight_decay``, ``hidden``,
-        ``dropout``, ``val_every``, ``class_weight``, ``pca_components``).
+        ``progress(done, total)`` in fitted models.
 
     Returns
     -------
     TrainResult
     """
-    import pandas as pd
-
     t0 = time.perf_counter()
+    cfg = HeadConfig.from_options(config, options)
     if task not in TASKS:
         raise ParameterError(f"task={task!r} must be 'classify' or 'regress'")
-    if model not in MODELS:
-        raise ParameterError(f"model={model!r} is unknown; choose one of {', '.join(MODELS)}")
     x, y = _check_xy(x, y, task)
     n = x.shape[0]
     groups = np.asarray(groups).astype(str)
@@ -580,30 +591,34 @@ def train_head(
         n_classes = len(classes) if classes is not None else int(y.max()) + 1
         classes = [str(c) for c in (classes if classes is not None else range(n_classes))]
     splits = make_splits(
-        y, groups, task=task, scheme=split, folds=folds, fractions=fractions, seed=seed, class_names=classes
+        y,
+        groups,
+        task=task,
+        scheme=split,
+        folds=folds,
+        fractions=cfg.fractions,
+        seed=seed,
+        class_names=classes,
     )
     total = len(splits) + (1 if folds is not None else 0)
     heads: list[FittedHead] = []
-    pred_rows = []
-    probs = []
+    pred_rows, probs = [], []
     for sp in splits:
         head = fit_head(
             x[sp.train],
             y[sp.train],
             task=task,
-            model=model,
+            config=cfg,
             n_classes=n_classes,
             x_val=x[sp.val] if sp.val.size else None,
             y_val=y[sp.val] if sp.val.size else None,
-            epochs=epochs,
             seed=seed + sp.fold,
-            **options,
         )
         heads.append(head)
         probs.append(head.predict(x[sp.test]))
         pred_rows.append(np.column_stack([sp.test, np.full(sp.test.size, sp.fold)]))
         if progress is not None:
-            progress("fit", len(heads), total)
+            progress(len(heads), total)
     final = heads[0]
     if folds is not None:  # a model for later use, trained on all rows
         val_idx, train_idx = _refit_parts(y, groups, task=task, split=split, seed=seed)
@@ -611,98 +626,22 @@ def train_head(
             x[train_idx],
             y[train_idx],
             task=task,
-            model=model,
+            config=cfg,
             n_classes=n_classes,
             x_val=x[val_idx] if val_idx.size else None,
             y_val=y[val_idx] if val_idx.size else None,
-            epochs=epochs,
             seed=seed,
-            **options,
         )
         if progress is not None:
-            progress("fit", total, total)
+            progress(total, total)
     rows = np.concatenate(pred_rows)
     out = np.concatenate(probs)
-    idx, fold = rows[:, 0], rows[:, 1]
-    pred = pd.DataFrame({"row": idx, "image": image_ids[idx], "group": groups[idx], "fold": fold})
-    metrics: dict[str, Any] = {}
-    if task == "classify":
-        assert classes is not None
-        pred["true"] = [classes[k] for k in y[idx]]
-        pred["prediction"] = [classes[k] for k in out.argmax(1)]
-        pred["confidence"] = out.max(1)
-        for c, name in enumerate(classes):
-            pred[f"p_{name}"] = out[:, c]
-        metrics["patch"] = classification_metrics(y[idx], out, classes=classes)
-        ids, mean_p = aggregate_by_image(out, image_ids[idx])
-        first = {k: i for i, k in reversed(list(enumerate(image_ids[idx])))}
-        y_img = np.array([y[idx][first[k]] for k in ids])
-        img = pd.DataFrame(
-            {
-                "image": ids,
-                "group": [groups[idx][first[k]] for k in ids],
-                "fold": [fold[first[k]] for k in ids],
-                "n_rows": 0,
-                "true": [classes[k] for k in y_img],
-                "prediction": [classes[k] for k in mean_p.argmax(1)],
-                "confidence": mean_p.max(1),
-            }
-        )
-        for c, name in enumerate(classes):
-            img[f"p_{name}"] = mean_p[:, c]
-        metrics["image"] = classification_metrics(y_img, mean_p, classes=classes)
-        per_fold = [
-            classification_metrics(y[idx][fold == f], out[fold == f], classes=classes)
-            for f in sorted(set(fold.tolist()))
-        ]
-    else:
-        pred["true"] = y[idx]
-        pred["prediction"] = out
-        pred["confidence"] = np.nan
-        metrics["patch"] = regression_metrics(y[idx], out)
-        ids, mean_v = aggregate_by_image(out, image_ids[idx])
-        _, y_img = aggregate_by_image(y[idx], image_ids[idx])
-        first = {k: i for i, k in reversed(list(enumerate(image_ids[idx])))}
-        img = pd.DataFrame(
-            {
-                "image": ids,
-                "group": [groups[idx][first[k]] for k in ids],
-                "fold": [fold[first[k]] for k in ids],
-                "n_rows": 0,
-                "true": y_img,
-                "prediction": mean_v,
-                "confidence": np.nan,
-            }
-        )
-        metrics["image"] = regression_metrics(y_img, mean_v)
-        per_fold = [regression_metrics(y[idx][fold == f], out[fold == f]) for f in sorted(set(fold.tolist()))]
-    counts = pd.Series(image_ids[idx]).value_counts()
-    img["n_rows"] = img["image"].map(counts).astype(int)
-    metrics["folds"] = [
-        {
-            **sp.to_dict(),
-            "test_samples": int(np.unique(groups[sp.test]).size),
-            **{k: v for k, v in m.items() if k in _FOLD_KEYS},
-        }
-        for sp, m in zip(splits, per_fold, strict=True)
-    ]
-    metrics["split"] = {
-        "scheme": split,
-        "leaky": split == "patch",
-        "folds": folds,
-        "fractions": None if folds is not None else list(fractions),
-        "n_rows": int(n),
-        "n_groups": int(np.unique(groups).size),
-        "n_images": int(np.unique(image_ids).size),
-        "validation": "grouped" if any(sp.val.size for sp in splits) else "none (too few samples per class)",
-    }
-    if task == "classify":
-        metrics["chance_balanced_accuracy"] = 1.0 / len(classes or [0, 0])
-    if split == "patch":
-        metrics["split"]["warning"] = LEAKY_WARNING
+    data = _Held(rows[:, 0], rows[:, 1], y, out, image_ids, groups, classes)
+    pred, img, metrics, per_fold = _classify_outputs(data) if task == "classify" else _regress_outputs(data)
+    metrics.update(_split_report(splits, per_fold, data, split=split, folds=folds, cfg=cfg))
     return TrainResult(
         task,
-        model,
+        cfg.model,
         classes,
         metrics,
         pred.sort_values("row").reset_index(drop=True),
@@ -712,6 +651,126 @@ def train_head(
         splits,
         time.perf_counter() - t0,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Held:
+    """Held-out predictions: row index, fold, targets, outputs, and each row's image and group."""
+
+    idx: np.ndarray
+    fold: np.ndarray
+    y: np.ndarray
+    out: np.ndarray
+    image_ids: np.ndarray
+    groups: np.ndarray
+    classes: list[str] | None
+
+    def first_rows(self) -> tuple[np.ndarray, dict[str, int]]:
+        ids = self.image_ids[self.idx]
+        return ids, {k: i for i, k in reversed(list(enumerate(ids)))}
+
+
+def _classify_outputs(d: _Held) -> tuple[Any, Any, dict[str, Any], list[dict[str, Any]]]:
+    import pandas as pd
+
+    classes, idx, out, fold = d.classes or [], d.idx, d.out, d.fold
+    pred = pd.DataFrame({"row": idx, "image": d.image_ids[idx], "group": d.groups[idx], "fold": fold})
+    pred["true"] = [classes[k] for k in d.y[idx]]
+    pred["prediction"] = [classes[k] for k in out.argmax(1)]
+    pred["confidence"] = out.max(1)
+    for c, name in enumerate(classes):
+        pred[f"p_{name}"] = out[:, c]
+    metrics: dict[str, Any] = {"patch": classification_metrics(d.y[idx], out, classes=classes)}
+    ids_all, first = d.first_rows()
+    ids, mean_p = aggregate_by_image(out, ids_all)
+    y_img = np.array([d.y[idx][first[k]] for k in ids])
+    img = pd.DataFrame(
+        {
+            "image": ids,
+            "group": [d.groups[idx][first[k]] for k in ids],
+            "fold": [fold[first[k]] for k in ids],
+            "n_rows": 0,
+            "true": [classes[k] for k in y_img],
+            "prediction": [classes[k] for k in mean_p.argmax(1)],
+            "confidence": mean_p.max(1),
+        }
+    )
+    for c, name in enumerate(classes):
+        img[f"p_{name}"] = mean_p[:, c]
+    metrics["image"] = classification_metrics(y_img, mean_p, classes=classes)
+    metrics["chance_balanced_accuracy"] = 1.0 / len(classes or [0, 0])
+    per_fold = [
+        classification_metrics(d.y[idx][fold == f], out[fold == f], classes=classes)
+        for f in sorted(set(fold.tolist()))
+    ]
+    img["n_rows"] = img["image"].map(pd.Series(ids_all).value_counts()).astype(int)
+    return pred, img, metrics, per_fold
+
+
+def _regress_outputs(d: _Held) -> tuple[Any, Any, dict[str, Any], list[dict[str, Any]]]:
+    import pandas as pd
+
+    idx, out, fold = d.idx, d.out, d.fold
+    pred = pd.DataFrame({"row": idx, "image": d.image_ids[idx], "group": d.groups[idx], "fold": fold})
+    pred["true"] = d.y[idx]
+    pred["prediction"] = out
+    pred["confidence"] = np.nan
+    metrics: dict[str, Any] = {"patch": regression_metrics(d.y[idx], out)}
+    ids_all, first = d.first_rows()
+    ids, mean_v = aggregate_by_image(out, ids_all)
+    _, y_img = aggregate_by_image(d.y[idx], ids_all)
+    img = pd.DataFrame(
+        {
+            "image": ids,
+            "group": [d.groups[idx][first[k]] for k in ids],
+            "fold": [fold[first[k]] for k in ids],
+            "n_rows": 0,
+            "true": y_img,
+            "prediction": mean_v,
+            "confidence": np.nan,
+        }
+    )
+    metrics["image"] = regression_metrics(y_img, mean_v)
+    per_fold = [regression_metrics(d.y[idx][fold == f], out[fold == f]) for f in sorted(set(fold.tolist()))]
+    img["n_rows"] = img["image"].map(pd.Series(ids_all).value_counts()).astype(int)
+    return pred, img, metrics, per_fold
+
+
+def _split_report(
+    splits: list[Split],
+    per_fold: list[dict[str, Any]],
+    d: _Held,
+    *,
+    split: str,
+    folds: int | None,
+    cfg: HeadConfig,
+) -> dict[str, Any]:
+    """The ``folds`` and ``split`` entries of a run's metrics."""
+    report: dict[str, Any] = {
+        "folds": [
+            {
+                **sp.to_dict(),
+                "test_samples": int(np.unique(d.groups[sp.test]).size),
+                **{k: v for k, v in m.items() if k in _FOLD_KEYS},
+            }
+            for sp, m in zip(splits, per_fold, strict=True)
+        ],
+        "split": {
+            "scheme": split,
+            "leaky": split == "patch",
+            "folds": folds,
+            "fractions": None if folds is not None else list(cfg.fractions),
+            "n_rows": int(d.y.shape[0]),
+            "n_groups": int(np.unique(d.groups).size),
+            "n_images": int(np.unique(d.image_ids).size),
+            "validation": "grouped"
+            if any(sp.val.size for sp in splits)
+            else "none (too few samples per class)",
+        },
+    }
+    if split == "patch":
+        report["split"]["warning"] = LEAKY_WARNING
+    return report
 
 
 _FOLD_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_roc_auc", "r2", "mae", "rmse")
