@@ -85,3 +85,26 @@ def test_help_is_useful(capsys):
     assert main(["relate", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--search" in out and "--formula" in out and "LOOCV" in out.replace("leave-one-out", "LOOCV")
+
+
+def test_cli_run_folder_equals_the_api_run_folder(tmp_path, csv, capsys):
+    """`semlab relate` and relate_table write the same files and the same report."""
+    from semlab.relate import RelateConfig, relate_table
+
+    cli_run, api_run = tmp_path / "cli", tmp_path / "api"
+    assert main(["relate", str(csv), "-t", "y", "-f", "x0,x1,lt", "--search", "2", "--formula", "lt = log(tau)",
+                 "--model", "gbr", "--out", str(cli_run), "--no-plots"]) == 0  # fmt: skip
+    printed = [line for line in capsys.readouterr().out.splitlines() if line]  # the progress bar leaves a blank
+    config = RelateConfig(features="x0,x1,lt", search=2, formulas=("lt = log(tau)",), model="gbr", plots=False)
+    run = relate_table(csv, "y", config=config, out=api_run)
+    assert printed == [*run.summary(), f"wrote {cli_run}"]
+    for name in ("model.json", "metrics.json", "predictions.csv", "shap.csv", "search.csv"):
+        assert (cli_run / name).read_text() == (api_run / name).read_text(), name
+    cfg_cli = json.loads((cli_run / "config.json").read_text())
+    cfg_api = json.loads((api_run / "config.json").read_text())
+    assert {k: v for k, v in cfg_cli.items() if k != "created"} == {k: v for k, v in cfg_api.items() if k != "created"}
+    # the gbr run predicts from model.json alone (no pickle)
+    dest = tmp_path / "pred.csv"
+    assert main(["predict-property", str(cli_run), str(csv), "--out", str(dest)]) == 0
+    fitted = pd.read_csv(cli_run / "predictions.csv")["fitted"].to_numpy()
+    np.testing.assert_allclose(pd.read_csv(dest)["predicted_y"], fitted, rtol=1e-9)

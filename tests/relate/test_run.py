@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semlab.errors import FileFormatError, MissingFileError, TableError
+from semlab.errors import FileFormatError, MissingFileError, ParameterError, TableError
 from semlab.relate import RelateWarning, fit_relation, load_model, predict_property, save_run, search_features
 
 
@@ -51,14 +51,63 @@ def test_predict_names_missing_feature_columns(tmp_path, noisy):
         predict_property(run, noisy.drop(columns="x3"))
 
 
-def test_gbr_model_is_saved_with_joblib(tmp_path, noisy):
+def test_gbr_model_is_stored_without_code(tmp_path, noisy):
     r = fit_relation(noisy, "y", ["x1", "x3"], model="gbr", options={"n_estimators": 15})
     run = save_run(r, tmp_path / "gbr", plots=False)
-    assert (run / "model.joblib").is_file()
+    assert not (run / "model.joblib").exists()  # no pickle: refitted from model.json's training data
     np.testing.assert_allclose(load_model(run).predict(noisy), r.fitted)
-    (run / "model.joblib").write_bytes(b"junk")
-    with pytest.raises(FileFormatError, match="does not match the hash"):
+    # changed training data no longer reproduces the stored predictions: refused in one line
+    model = json.loads((run / "model.json").read_text())
+    model["training"]["y"][0] += 10.0
+    (run / "model.json").write_text(json.dumps(model))
+    with pytest.raises(FileFormatError, match="does not reproduce its stored predictions"):
         load_model(run)
+
+
+class _Planted:
+    """Unpickling this creates the marker file: proof that a file's code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_planted_joblib_pickle_is_never_loaded(tmp_path, noisy):
+    import pickle
+
+    r = fit_relation(noisy, "y", ["x1", "x3"], model="gbr", options={"n_estimators": 15})
+    run = save_run(r, tmp_path / "gbr", plots=False)
+    marker = tmp_path / "pwned"
+    (run / "model.joblib").write_bytes(pickle.dumps(_Planted(marker)))
+    # an old-style model.json that points at the pickle: refused, not loaded
+    model = json.loads((run / "model.json").read_text())
+    del model["training"]
+    model["estimator"] = "model.joblib"
+    (run / "model.json").write_text(json.dumps(model))
+    with pytest.raises(FileFormatError, match="can't be loaded safely") as info:
+        load_model(run)
+    assert len(str(info.value).splitlines()) == 1
+    with pytest.raises(FileFormatError):
+        predict_property(run, noisy)
+    assert not marker.exists()
+
+
+def test_relate_table_is_the_relate_chain(tmp_path, noisy):
+    from semlab.relate import RelateConfig, relate_table
+
+    table = noisy.assign(t=np.exp(noisy["x3"]))
+    config = RelateConfig(features="x0,x1,lt", search=2, formulas=("lt = log(t)",), plots=False)
+    run = relate_table(table, "y", config=config, out=tmp_path / "run")
+    assert run.result.features == ("x1", "lt") and run.out == tmp_path / "run"
+    assert run.search["features"].iloc[0] == "x1,lt"
+    cfg = json.loads((run.out / "config.json").read_text())
+    assert cfg["search"] == 2 and cfg["command"] == "relate"
+    assert run.summary()[0] == "y ~ x1 + lt  (linear, LOOCV, n = 20, p = 2)"
+    assert relate_table(table, "y", config=config).out is None  # nothing written without out
+    with pytest.raises(ParameterError, match="cannot be combined"):
+        RelateConfig(search=2, pca=2)
 
 
 def test_pca_model_round_trip(tmp_path):

@@ -11,12 +11,6 @@ from semlab.cli import app
 _PANEL = "Relate"
 
 
-def _num(v: float | None, fmt: str = ".3f") -> str:
-    import math
-
-    return "n/a" if v is None or not math.isfinite(v) else format(v, fmt)
-
-
 @app.command("relate", rich_help_panel=_PANEL)
 def relate(
     table: Path = typer.Argument(
@@ -80,76 +74,27 @@ def relate(
 
     Example: semlab relate structure.csv --target conductivity_MS_per_m --search 3 --out runs/conductivity
     """
+    from rich.progress import Progress
+
     from semlab.errors import ParameterError
-    from semlab.relate import fit_relation, save_run, search_features, shap_values
+    from semlab.relate import RelateConfig, relate_table
 
     if search is not None and pca is not None:
         raise ParameterError(
             "--search and --pca cannot be combined; search named features, or reduce them with --pca"
         )
-    options = {"alpha": alpha} if model == "ridge" else None
-    cv_arg: str | int = cv
-    chosen: str | list[str] | None = features
-    table_search = None
-    if search is not None:
-        from rich.progress import Progress
-
-        with Progress(transient=True) as bar:
-            task = bar.add_task("searching feature subsets", total=None)
-            table_search = search_features(
-                table, target, features, max_features=search, model=model, cv=cv_arg, rank_by=rank_by,
-                formulas=formula, max_subsets=max_subsets, sample=sample, seed=seed, dropna=dropna,
-                options=options, progress=lambda d, t: bar.update(task, completed=d, total=t),
-            )  # fmt: skip
-        chosen = table_search["features"].iloc[0].split(",")
-    result = fit_relation(
-        table, target, chosen, model=model, cv=cv_arg, test=test, seed=seed, formulas=formula,
-        pca=pca, dropna=dropna, options=options,
+    config = RelateConfig(
+        features=features, search=search, model=model, cv=cv, formulas=tuple(formula), pca=pca, rank_by=rank_by,
+        max_subsets=max_subsets, sample=sample, options={"alpha": alpha} if model == "ridge" else None,
+        dropna=dropna, seed=seed, plots=plots,
     )  # fmt: skip
-    run_dir = out or Path(f"relate-{target}")
-    inputs = [table] + ([test] if test is not None else [])
-    save_run(
-        result, run_dir, search=table_search, inputs=inputs, plots=plots,
-        config={"command": "relate", "search": search, "rank_by": rank_by if search else None,
-                "max_subsets": max_subsets, "sample": sample, "dropna": dropna},
-    )  # fmt: skip
-
-    s = result.cv_scores
-    cv_label = "LOOCV" if result.cv == "loo" else f"{result.cv} CV"
-    typer.echo(
-        f"{target} ~ {' + '.join(result.features)}  ({result.model_kind}, {cv_label}, n = {result.n}, p = {result.p})"
-    )
-    typer.echo(
-        f"  {cv_label} R² {_num(s.r2)}  RMSE {_num(s.rmse, '.4g')}  MAE {_num(s.mae, '.4g')}   "
-        f"train R² {_num(result.train_scores.r2)}  adjusted R² {_num(result.adjusted_r2)}  "
-        f"AICc {_num(result.aicc, '.4g')}  BIC {_num(result.bic, '.4g')}"
-    )
-    if result.test_scores is not None:
-        t = result.test_scores
-        typer.echo(
-            f"  test (n = {t.n}) R² {_num(t.r2)}  RMSE {_num(t.rmse, '.4g')}  MAE {_num(t.mae, '.4g')}"
-        )
-    if result.coefficients is not None:
-        typer.echo(f"  intercept {result.intercept:.6g}")
-        for f, c in result.coefficients.items():
-            typer.echo(
-                f"  {f}: {c:+.6g}  (standardized {result.standardized_coefficients[f]:+.3f}, "
-                f"sign agrees in {result.sign_agreement[f]:.0%} of folds)"
-            )
-    shap = shap_values(result)
-    typer.echo("  mean |SHAP|: " + ", ".join(f"{k} {v:.4g}" for k, v in list(shap.mean_abs.items())[:8]))
-    if table_search is not None:
-        typer.echo(
-            f"  searched {len(table_search)} of {table_search.attrs['total_subsets']} subsets; best five:"
-        )
-        r2col = [
-            c for c in table_search.columns if c.endswith("_r2") and c not in ("train_r2", "adjusted_r2")
-        ][0]
-        for _, row in table_search.head(5).iterrows():
-            typer.echo(
-                f"    {row['rank']:>3}. {row[r2col]:.3f}  AICc {_num(row['aicc'], '.4g')}  {row['features']}"
-            )
-    typer.echo(f"wrote {run_dir}")
+    with Progress(transient=True, disable=search is None) as bar:
+        task = bar.add_task("searching feature subsets", total=None)
+        run = relate_table(table, target, config=config, test=test, out=out or Path(f"relate-{target}"),
+                           progress=lambda d, t: bar.update(task, completed=d, total=t))  # fmt: skip
+    for line in run.summary():
+        typer.echo(line)
+    typer.echo(f"wrote {run.out}")
 
 
 @app.command("predict-property", rich_help_panel=_PANEL)

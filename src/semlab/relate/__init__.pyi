@@ -8,13 +8,15 @@ from .explain import ShapValues, shap_values
 from .fit import RelationResult, fit_relation, search_features
 from .formulas import FUNCTIONS, Formula, add_alpha, add_beta, apply_formulas, parse_formula
 from .models import MODELS, PCAFeatures, RelationModel, pca_features
-from .run import load_model, predict_property, save_run
+from .run import RelateConfig, RelateRun, load_model, predict_property, relate_table, save_run
 
 __all__ = [
     "FUNCTIONS",
     "Formula",
     "MODELS",
     "PCAFeatures",
+    "RelateConfig",
+    "RelateRun",
     "RelateWarning",
     "RelationModel",
     "RelationResult",
@@ -28,6 +30,7 @@ __all__ = [
     "parse_formula",
     "pca_features",
     "predict_property",
+    "relate_table",
     "save_run",
     "search_features",
     "shap_values",
