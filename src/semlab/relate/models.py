@@ -5,7 +5,7 @@ Three regressors are registered in :mod:`semlab.registry` under the kind ``"regr
 ``gbr`` (scikit-learn's gradient-boosted trees).  scikit-learn is imported when a model is
 built.  A fitted model is a :class:`RelationModel`: linear and ridge models are fully
 described by JSON (coefficients, intercept, feature means and scales, PCA, formulas), so
-``model.json`` is enough to predict; gbr models also need their ``joblib`` file.
+``model.json`` is enough to predict; gbr models are refitted from the training data it stores.
 """
 
 from __future__ import annotations
@@ -268,8 +268,8 @@ class RelationModel:
     pca : PCAFeatures or None
         The reduction of ``inputs`` to ``features``.
     estimator : object or None
-        The fitted scikit-learn estimator (always present after fitting; for gbr loaded
-        from ``model.joblib``).
+        The fitted scikit-learn estimator (always present after fitting; for gbr
+        refitted from the training data in ``model.json`` at load).
     """
 
     kind: str
