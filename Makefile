@@ -1,11 +1,13 @@
 # The two set-up commands of the README: `make demo` and `make test`.
+# Developer habits: `make lint` (ruff), `make typecheck` (mypy on src/, level in pyproject's
+# [tool.mypy]), `make test-fast` (the tests without the slow ones, for the inner loop).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_DIR ?= demo-output
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test venv lint clean
+.PHONY: demo test test-fast venv lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +31,17 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
+## make test-fast: the tests without those marked slow (demo runs, model training)
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow"
+
+## make lint: ruff on the code, the tests and the benchmarks
 lint: $(VENV)/.installed-test
 	$(BIN)/python -m ruff check src tests benchmarks
 
+## make typecheck: mypy on src/ at the level stated in pyproject.toml's [tool.mypy]
+typecheck: $(VENV)/.installed-test
+	$(BIN)/python -m mypy
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache .mypy_cache
