@@ -424,8 +424,6 @@ def render_sintered_film(
     >>> 0.1 < m.porosity < 0.45
     True
     """
-    from scipy import ndimage
-
     b = _check_burst_count(burst_count)
     rows, cols = _check_shape(shape)
     px = _check_pixel_size(pixel_size)
@@ -438,9 +436,63 @@ def render_sintered_film(
         sample = FilmSample.random(rng)
 
     bar_rows = databar_height(rows) if databar else 0
-    m_rows = rows - bar_rows
+    film = _film_surface(b, dc, px, sample, rng, (rows - bar_rows, cols))
+    labels = (~film.solid).astype(np.uint8)  # 0 = solid, 1 = pore, as semlab.segment writes
+    porosity = float(labels.mean())
+    sig = _se_signal(film, px, sample, rng)
 
-    # process → structure
+    top = np.iinfo(_DTYPES[dtype]).max
+    brightness = sample.brightness + rng.normal(0.0, 0.01)
+    grey = (brightness + sample.contrast * 0.62 * sig) * top
+    content = np.clip(np.rint(grey), 0, top - 1).astype(_DTYPES[dtype])
+
+    params: dict[str, Any] = {
+        "generator": "semlab.data.render_sintered_film",
+        "burst_count": b,
+        "duty_cycle": dc,
+        "effective_exposure": film.exposure,
+        "grain_radius_um": film.r_med * px,
+        "smoothing_um": film.smooth * px,
+        "target_porosity": film.target,
+        "particles_top": film.particles_top,
+        "dtype": dtype,
+        "sample": sample.to_dict(),
+    }
+    if databar:
+        image, databar_row, info = add_databar(content, pixel_size=px, height=bar_rows)
+        params["scale_bar_um"] = info["scale_bar_um"]
+        params["scale_bar_px"] = info["scale_bar_px"]
+    else:
+        image, databar_row = content, None
+    return SyntheticMicrograph(
+        image=image, labels=labels, porosity=porosity, pixel_size=px, databar_row=databar_row, params=params
+    )
+
+
+@dataclass(frozen=True)
+class _Film:
+    """The rendered film's height field and the process quantities behind it (lengths in pixels)."""
+
+    surface: np.ndarray  # height field of the content rows, pixels
+    level: float  # height of the pore rim: solid where surface > level
+    exposure: float
+    target: float  # target porosity
+    r_med: float  # median grain radius, pixels
+    smooth: float  # sintering smoothing, pixels
+    particles_top: int
+
+    @property
+    def solid(self) -> np.ndarray:
+        return self.surface > self.level
+
+
+def _film_surface(
+    b: int, dc: float, px: float, sample: FilmSample, rng: np.random.Generator, size: tuple[int, int]
+) -> _Film:
+    """Process → structure: pack two layers of particles, sinter (smooth) them, find the pore level."""
+    from scipy import ndimage
+
+    m_rows, cols = size
     exposure = effective_exposure(b, dc)
     growth = grain_growth_factor(b, dc)
     jitter = math.exp(float(np.clip(rng.normal(0.0, 0.03), -0.09, 0.09)))
@@ -466,16 +518,19 @@ def render_sintered_film(
 
     surface = ndimage.gaussian_filter(height, smooth, mode="nearest")[margin:-margin, margin:-margin]
     level = float(np.quantile(surface, target))
-    solid = surface > level
-    labels = (~solid).astype(np.uint8)  # 0 = solid, 1 = pore, as semlab.segment writes
-    porosity = float(labels.mean())
+    return _Film(surface, level, exposure, target, r_med, smooth, int(len(r_top)))
 
-    # structure → SE signal
+
+def _se_signal(film: _Film, px: float, sample: FilmSample, rng: np.random.Generator) -> np.ndarray:
+    """Structure → secondary-electron signal: tilt, depth, edge and detector contrast, shading, noise."""
+    from scipy import ndimage
+
+    surface, r_med, solid = film.surface, film.r_med, film.solid
     gy, gx = np.gradient(surface)
     tan2 = np.minimum(gy**2 + gx**2, 15.0)
     yield_tilt = np.sqrt(1.0 + tan2) - 1.0  # 1/cos(theta) - 1
     # depth below the pore rim in grain radii (at most two as-deposited radii: deep pores stay dark)
-    depth = np.maximum(level - surface, 0.0) / min(r_med, 2.0 * sample.particle_radius_um / px)
+    depth = np.maximum(film.level - surface, 0.0) / min(r_med, 2.0 * sample.particle_radius_um / px)
     dist_in = ndimage.distance_transform_edt(solid)
     edge = np.exp(-dist_in / max(1.0, 0.010 / px)) * solid
     relief = (surface - ndimage.gaussian_filter(surface, 0.7 * r_med, mode="nearest")) / r_med
@@ -484,6 +539,7 @@ def render_sintered_film(
     sig += 0.06 * np.tanh(-(gy * 0.8 + gx * 0.6))  # detector on one side
 
     # large-scale shading
+    m_rows, cols = surface.shape
     yy, xx = np.mgrid[0:m_rows, 0:cols]
     yn, xn = (yy / (m_rows - 1) - 0.5) * 2, (xx / (cols - 1) - 0.5) * 2
     shade = 1.0 + sample.tilt * (yn * math.sin(sample.tilt_angle) + xn * math.cos(sample.tilt_angle)) / 2
@@ -494,33 +550,7 @@ def render_sintered_film(
     dose = sample.dose * float(np.exp(rng.normal(0.0, 0.1)))
     sig = rng.poisson(np.maximum(sig, 0.0) * dose) / dose
     sig += rng.normal(0.0, 0.012, sig.shape)
-
-    top = np.iinfo(_DTYPES[dtype]).max
-    brightness = sample.brightness + rng.normal(0.0, 0.01)
-    grey = (brightness + sample.contrast * 0.62 * sig) * top
-    content = np.clip(np.rint(grey), 0, top - 1).astype(_DTYPES[dtype])
-
-    params: dict[str, Any] = {
-        "generator": "semlab.data.render_sintered_film",
-        "burst_count": b,
-        "duty_cycle": dc,
-        "effective_exposure": exposure,
-        "grain_radius_um": r_med * px,
-        "smoothing_um": smooth * px,
-        "target_porosity": target,
-        "particles_top": int(len(r_top)),
-        "dtype": dtype,
-        "sample": sample.to_dict(),
-    }
-    if databar:
-        image, databar_row, info = add_databar(content, pixel_size=px, height=bar_rows)
-        params["scale_bar_um"] = info["scale_bar_um"]
-        params["scale_bar_px"] = info["scale_bar_px"]
-    else:
-        image, databar_row = content, None
-    return SyntheticMicrograph(
-        image=image, labels=labels, porosity=porosity, pixel_size=px, databar_row=databar_row, params=params
-    )
+    return sig
 
 
 # --------------------------------------------------------------------------- series
@@ -603,20 +633,8 @@ def sintering_series(
     import pandas as pd
 
     from semlab._util import atomic_write_text
-    from semlab.io import write_micrograph
 
-    if isinstance(burst_counts, numbers.Integral):
-        burst_counts = (burst_counts,)
-    try:
-        levels = [_check_burst_count(bc, "burst_counts") for bc in burst_counts]
-    except TypeError:
-        raise ParameterError(
-            f"burst_counts={burst_counts!r} must be a sequence of positive whole numbers"
-        ) from None
-    if not levels:
-        raise ParameterError("burst_counts=() is empty; give at least one burst count")
-    if len(set(levels)) != len(levels):
-        raise ParameterError(f"burst_counts={tuple(burst_counts)!r} repeats a value; give each level once")
+    levels = _check_levels(burst_counts)
     n_samples = _check_positive_int(samples_per_level, "samples_per_level")
     n_images = _check_positive_int(images_per_sample, "images_per_sample")
     shape = _check_shape(shape)
@@ -624,14 +642,7 @@ def sintering_series(
     dtype = _check_dtype(dtype)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ParameterError(f"seed={seed!r} must be a non-negative whole number")
-    try:
-        cycles = [_check_duty_cycle(d, "duty_cycles") for d in duty_cycles]
-    except TypeError:
-        raise ParameterError(
-            f"duty_cycles={duty_cycles!r} must be a sequence of fractions in (0, 1]"
-        ) from None
-    if not cycles:
-        raise ParameterError("duty_cycles=() is empty; give at least one duty cycle")
+    cycles = _check_cycles(duty_cycles)
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -649,50 +660,118 @@ def sintering_series(
         for j in range(n_samples):
             number += 1
             sample_id = f"S{number:0{width}d}"
-            srng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(b, j)))
-            traits = FilmSample.random(srng)
-            scatter = float(np.exp(srng.normal(0.0, 0.03)))
-            dc = cycles[j % len(cycles)]
-            for k in range(n_images):
-                irng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(b, j, k)))
-                m = render_sintered_film(
-                    b, shape=shape, pixel_size=px, duty_cycle=dc, rng=irng, sample=traits, dtype=dtype
-                )
-                name = f"{sample_id.lower()}_b{b}_{k}.tif"
-                meta = {
-                    "generator": "semlab.data.sintering_series",
-                    "seed": int(seed),
-                    "databar_row": m.databar_row,
-                    "sample": sample_id,
-                    "burst_count": b,
-                    "duty_cycle": dc,
-                    "porosity": m.porosity,
-                    "scale_bar_um": m.params.get("scale_bar_um"),
-                }
-                write_micrograph(out / "images" / name, m.image, pixel_size=px, metadata=meta)
-                if write_labels:
-                    write_micrograph(
-                        out / "labels" / name,
-                        m.labels,
-                        pixel_size=px,
-                        metadata={
-                            "kind": "labels",
-                            "classes": {"0": "pore", "1": "solid"},
-                            "image": f"images/{name}",
-                        },
-                    )
-                rows.append(
-                    {
-                        "image": f"images/{name}",
-                        "sample": sample_id,
-                        "burst_count": b,
-                        "duty_cycle": dc,
-                        "porosity": round(m.porosity, 6),
-                        "conductivity_MS_per_m": round(film_conductivity(m.porosity) * scatter, 4),
-                        "labels": f"labels/{name}" if write_labels else "",
-                    }
-                )
+            render = {"shape": shape, "pixel_size": px, "duty_cycle": cycles[j % len(cycles)], "dtype": dtype}
+            rows += _series_sample(
+                out,
+                b,
+                j,
+                sample_id,
+                seed=int(seed),
+                n_images=n_images,
+                render=render,
+                write_labels=write_labels,
+            )
     table = pd.DataFrame(rows)
     table["burst_count"] = table["burst_count"].astype("int64")
     atomic_write_text(out / "descriptors.csv", table.to_csv(index=False, lineterminator="\n"))
     return table
+
+
+def _check_levels(burst_counts: Any) -> list[int]:
+    """``burst_counts`` as a list of distinct positive burst counts (one int is one level)."""
+    if isinstance(burst_counts, numbers.Integral):
+        burst_counts = (burst_counts,)
+    try:
+        levels = [_check_burst_count(bc, "burst_counts") for bc in burst_counts]
+    except TypeError:
+        raise ParameterError(
+            f"burst_counts={burst_counts!r} must be a sequence of positive whole numbers"
+        ) from None
+    if not levels:
+        raise ParameterError("burst_counts=() is empty; give at least one burst count")
+    if len(set(levels)) != len(levels):
+        raise ParameterError(f"burst_counts={tuple(burst_counts)!r} repeats a value; give each level once")
+    return levels
+
+
+def _check_cycles(duty_cycles: Any) -> list[float]:
+    """``duty_cycles`` as a non-empty list of fractions in (0, 1]."""
+    try:
+        cycles = [_check_duty_cycle(d, "duty_cycles") for d in duty_cycles]
+    except TypeError:
+        raise ParameterError(
+            f"duty_cycles={duty_cycles!r} must be a sequence of fractions in (0, 1]"
+        ) from None
+    if not cycles:
+        raise ParameterError("duty_cycles=() is empty; give at least one duty cycle")
+    return cycles
+
+
+def _series_sample(
+    out: Path,
+    b: int,
+    j: int,
+    sample_id: str,
+    *,
+    seed: int,
+    n_images: int,
+    render: dict[str, Any],
+    write_labels: bool,
+) -> list[dict[str, Any]]:
+    """Render and write the ``n_images`` micrographs of sample ``j`` at burst count ``b``; their table rows.
+
+    ``render`` holds the keyword options of :func:`render_sintered_film` (shape, pixel size,
+    duty cycle, dtype). The sample's traits and each image draw from their own seed sequence.
+    """
+    srng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(b, j)))
+    traits = FilmSample.random(srng)
+    scatter = float(np.exp(srng.normal(0.0, 0.03)))
+    dc = render["duty_cycle"]
+    rows = []
+    for k in range(n_images):
+        irng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(b, j, k)))
+        m = render_sintered_film(b, rng=irng, sample=traits, **render)
+        name = f"{sample_id.lower()}_b{b}_{k}.tif"
+        meta = {
+            "generator": "semlab.data.sintering_series",
+            "seed": seed,
+            "databar_row": m.databar_row,
+            "sample": sample_id,
+            "burst_count": b,
+            "duty_cycle": dc,
+            "porosity": m.porosity,
+            "scale_bar_um": m.params.get("scale_bar_um"),
+        }
+        _write_film(out, name, m, meta, write_labels=write_labels)
+        rows.append(
+            {
+                "image": f"images/{name}",
+                "sample": sample_id,
+                "burst_count": b,
+                "duty_cycle": dc,
+                "porosity": round(m.porosity, 6),
+                "conductivity_MS_per_m": round(film_conductivity(m.porosity) * scatter, 4),
+                "labels": f"labels/{name}" if write_labels else "",
+            }
+        )
+    return rows
+
+
+def _write_film(
+    out: Path, name: str, m: SyntheticMicrograph, meta: dict[str, Any], *, write_labels: bool
+) -> None:
+    """Write one micrograph to ``out/images/name`` and, if asked, its labels to ``out/labels/name``."""
+    from semlab.io import write_micrograph
+
+    write_micrograph(out / "images" / name, m.image, pixel_size=m.pixel_size, metadata=meta)
+    if write_labels:
+        write_micrograph(
+            out / "labels" / name,
+            m.labels,
+            pixel_size=m.pixel_size,
+            metadata={
+                "kind": "labels",
+                "classes": {"0": "pore", "1": "solid"},
+                "image": f"images/{name}",
+            },
+        )
