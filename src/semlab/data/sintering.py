@@ -771,7 +771,7 @@ def _write_film(
             pixel_size=m.pixel_size,
             metadata={
                 "kind": "labels",
-                "classes": {"0": "pore", "1": "solid"},
+                "classes": {"0": "solid", "1": "pore"},
                 "image": f"images/{name}",
             },
         )
