@@ -547,14 +547,64 @@ def _validate(
     columns: Iterable[str] | None,
     check_content: bool,
 ) -> Dataset:
-    from semlab.io import IMAGE_SUFFIXES
-
     root = Path(os.path.abspath(images_dir))
     if not root.is_dir():
         raise MissingFileError(
             f"{images_dir}: images folder not found; give the folder the table's image paths start in"
         )
 
+    numeric_l = _names(numeric)
+    categorical_l = _names(categorical)
+    present = list(cells.columns)
+    descriptors = _check_header(cells, name, numeric_l, categorical_l, _names(columns))
+    position = {c: i for i, c in enumerate(present)}
+    problems = _Problems(name)
+    paths = _check_image_paths(cells["image"], root, problems, position["image"])
+
+    # --- samples
+    pos_sample = position["sample"]
+    for row, value in cells["sample"].items():
+        if value is None:
+            problems.add(
+                row,
+                pos_sample,
+                "sample",
+                "empty; give every image a sample id (images of one sample share it)",
+            )
+
+    kinds = _descriptor_kinds(cells, descriptors, numeric_l, categorical_l, problems, position)
+
+    problems.raise_if_any()
+
+    # --- same bytes under two names (only files of equal size are hashed)
+    if check_content:
+        _check_same_content(paths, name, position["image"], cells["image"])
+
+    out: dict[str, pd.Series] = {
+        "image": _text_series([_as_text(v) for v in cells["image"]], cells.index),
+        "path": _text_series([paths[r] for r in cells.index], cells.index),
+        "sample": _text_series([_as_text(v) for v in cells["sample"]], cells.index),
+    }
+    for col in descriptors:
+        out[col] = _type_column(cells[col], kinds[col] == "numeric")
+    table = pd.DataFrame(out, index=cells.index)
+    return Dataset(
+        table=table,
+        images_dir=root,
+        source=name,
+        numeric_columns=tuple(c for c in descriptors if kinds[c] == "numeric"),
+        categorical_columns=tuple(c for c in descriptors if kinds[c] == "categorical"),
+    )
+
+
+def _check_header(
+    cells: pd.DataFrame,
+    name: str,
+    numeric_l: list[str] | None,
+    categorical_l: list[str] | None,
+    columns_l: list[str] | None,
+) -> list[str]:
+    """Check the columns and the numeric=/categorical=/columns= choices; the descriptor columns."""
     present = list(cells.columns)
     listing = ", ".join(present) if present else "none"
     for required in REQUIRED_COLUMNS:
@@ -572,9 +622,6 @@ def _validate(
     if len(cells) == 0:
         raise TableError(f"{name}: the table has a header but no data rows; add one row per image")
 
-    numeric_l = _names(numeric)
-    categorical_l = _names(categorical)
-    columns_l = _names(columns)
     for label, chosen in (("numeric", numeric_l), ("categorical", categorical_l), ("columns", columns_l)):
         for col in chosen or []:
             if col in REQUIRED_COLUMNS:
@@ -601,15 +648,20 @@ def _validate(
             descriptors += [c for c in numeric_l if c not in descriptors]
         if categorical_l is not None:
             descriptors += [c for c in categorical_l if c not in descriptors]
-    position = {c: i for i, c in enumerate(present)}
-    problems = _Problems(name)
+    return descriptors
 
-    # --- image paths: filled, images, exist, unique
+
+def _check_image_paths(images: pd.Series, root: Path, problems: _Problems, pos_img: int) -> dict[int, str]:
+    """Image cells → absolute paths by row: filled, existing image files, each listed once.
+
+    Problems go to ``problems``; rows with a problem have no path.
+    """
+    from semlab.io import IMAGE_SUFFIXES
+
     paths: dict[int, str] = {}
     first_row_of: dict[str, int] = {}
-    pos_img = position["image"]
     suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
-    for row, value in cells["image"].items():
+    for row, value in images.items():
         if value is None:
             problems.add(row, pos_img, "image", "empty; give the image file of this row or delete the row")
             continue
@@ -649,19 +701,21 @@ def _validate(
             continue
         first_row_of[abspath] = row
         paths[row] = abspath
+    return paths
 
-    # --- samples
-    pos_sample = position["sample"]
-    for row, value in cells["sample"].items():
-        if value is None:
-            problems.add(
-                row,
-                pos_sample,
-                "sample",
-                "empty; give every image a sample id (images of one sample share it)",
-            )
 
-    # --- descriptor types
+def _descriptor_kinds(
+    cells: pd.DataFrame,
+    descriptors: list[str],
+    numeric_l: list[str] | None,
+    categorical_l: list[str] | None,
+    problems: _Problems,
+    position: dict[str, int],
+) -> dict[str, str]:
+    """Each descriptor column's kind, "numeric" or "categorical" (declared or inferred).
+
+    Cells of a numeric column that are not numbers go to ``problems``.
+    """
     kinds: dict[str, str] = {}
     for col in descriptors:
         if numeric_l is not None:
@@ -690,28 +744,7 @@ def _validate(
                 text = f"{shown!r} is not a number; {todo}"
             problems.add(row, position[col], col, text)
         kinds[col] = "numeric"
-
-    problems.raise_if_any()
-
-    # --- same bytes under two names (only files of equal size are hashed)
-    if check_content:
-        _check_same_content(paths, name, pos_img, cells["image"])
-
-    out: dict[str, pd.Series] = {
-        "image": _text_series([_as_text(v) for v in cells["image"]], cells.index),
-        "path": _text_series([paths[r] for r in cells.index], cells.index),
-        "sample": _text_series([_as_text(v) for v in cells["sample"]], cells.index),
-    }
-    for col in descriptors:
-        out[col] = _type_column(cells[col], kinds[col] == "numeric")
-    table = pd.DataFrame(out, index=cells.index)
-    return Dataset(
-        table=table,
-        images_dir=root,
-        source=name,
-        numeric_columns=tuple(c for c in descriptors if kinds[c] == "numeric"),
-        categorical_columns=tuple(c for c in descriptors if kinds[c] == "categorical"),
-    )
+    return kinds
 
 
 def _quick_digest(path: str, size: int, block: int = 1 << 16) -> bytes:
