@@ -138,7 +138,7 @@ def run(name, loader, budget, seed, polarity, invert=False, downsample=1):
         patience=12,
         val_fraction=0.125,
         seed=seed,
-        progress=lambda r: (log.append(r), print(f"  {name} step {r['step']:5d} {r['seconds']:6.0f}s "
+        log=lambda r: (log.append(r), print(f"  {name} step {r['step']:5d} {r['seconds']:6.0f}s "
                                                    f"loss {r['train_loss']:.3f} val IoU {r['val_mean_iou']:.3f}",
                                                    file=sys.stderr)),
     )

@@ -320,12 +320,12 @@ def _validate(
     validate: Callable[[], Mapping[str, float]],
     model: Any,
     cfg: TrainConfig,
-    monitor: str,
+    monitor: tuple[str, float],
 ) -> bool:
     """Validate, keep the best weights; True when early stopping says stop."""
     values = dict(validate())
     row.update(values)
-    value = float(values[monitor])
+    value = monitor[1] * float(values[monitor[0]])  # lower is better
     if value < run.best_value - cfg.min_delta:
         run.best_value, run.best_step, run.bad = value, run.step, 0
         run.best_state = copy.deepcopy(model.state_dict()) if model is not None else None
@@ -341,10 +341,12 @@ def fit(
     model: Any = None,
     validate: Callable[[], Mapping[str, float]] | None = None,
     monitor: str = "val_loss",
+    mode: str = "min",
     state: Mapping[str, Any] | None = None,
     generators: Sequence[Any] = (),
     extra_state: Callable[[], Any] | None = None,
     progress: Progress | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
     """Run a trainer's ``step`` under ``config``.
 
@@ -358,6 +360,8 @@ def fit(
     validate : callable, optional
         ``validate() -> {monitor: value, …}``; lower ``monitor`` is better.
     monitor : str, default "val_loss"
+    mode : {"min", "max"}, default "min"
+        Whether a lower or a higher ``monitor`` is better.
     state : mapping of name → object with ``state_dict``/``load_state_dict``, optional
         Everything a checkpoint holds (model, optimisers, EMA …); default ``{"model": model}``.
     generators : sequence of torch.Generator or numpy.random.Generator
@@ -366,11 +370,16 @@ def fit(
         Returns JSON-like data saved with each checkpoint (given back as ``FitResult.extra``).
     progress : Progress, optional
         ``progress(step, max_steps)`` after each step.
+    on_row : callable, optional
+        Called with each history row that holds a validation (a log line for a person).
 
     Returns
     -------
     FitResult
     """
+    if mode not in ("min", "max"):
+        raise ParameterError(f"mode={mode!r} must be 'min' or 'max'")
+    sign = 1.0 if mode == "min" else -1.0
     t0 = time.perf_counter()
     modules = dict(state) if state is not None else ({"model": model} if model is not None else {})
     run = _Run()
@@ -393,7 +402,9 @@ def fit(
         over = config.time_budget_s is not None and time.perf_counter() - t0 >= config.time_budget_s
         stop = False
         if validate is not None and (run.step % config.validate_every == 0 or last or over):
-            stop = _validate(run, row, validate, model, config, monitor)
+            stop = _validate(run, row, validate, model, config, (monitor, sign))
+            if on_row is not None:
+                on_row(row)
         run.history.append(row)
         if ck is not None and config.checkpoint_every and run.step % config.checkpoint_every == 0:
             _save(ck, run, modules, generators, extra_state)
@@ -414,7 +425,7 @@ def fit(
         run.history,
         run.step,
         run.best_step,
-        run.best_value,
+        sign * run.best_value,
         stopped,
         time.perf_counter() - t0,
         resumed_from,

@@ -188,7 +188,7 @@ def train_segmenter_cmd(
         model_options={"depth": depth, "width": width}, patch_size=patch_size, batch_size=batch_size,
         max_steps=max_steps, lr=lr, val_every=val_every, patience=patience, time_budget_s=time_budget,
         equalize=equalize_method, seed=seed, device=device, out=out, input_paths=files, image_names=names,
-        progress=report,
+        log=report,
     )
     typer.echo(
         f"best val mean IoU {res.best_val_iou:.4f} at step {res.best_step} of {res.steps} "

@@ -9,11 +9,12 @@ from .metrics import aggregate_by_image, classification_metrics, regression_metr
 from .predict import Predictor, load_predictor, prepare_image
 from .run import RunResult, choose_task, train_workspace, write_run
 from .splits import SPLIT_SCHEMES, Split, make_splits
-from .train import MODELS, TASKS, FittedHead, TrainResult, fit_head, train_head
+from .train import MODELS, TASKS, FittedHead, HeadConfig, TrainResult, fit_head, train_head
 
 __all__ = [
     "FinetunedConfig",
     "FittedHead",
+    "HeadConfig",
     "LinearHeadConfig",
     "MLPHeadConfig",
     "MODELS",

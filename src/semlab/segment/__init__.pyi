@@ -16,10 +16,19 @@ from .threshold import (
     otsu_threshold,
     threshold_image,
 )
-from .train import TrainResult, check_training_pairs, class_weights_from_labels, train_segmenter
+from .train import (
+    SEGMENTER_TRAINING,
+    SegmenterConfig,
+    TrainResult,
+    check_training_pairs,
+    class_weights_from_labels,
+    train_segmenter,
+)
 from .unet import UNetConfig, build_unet
 
 __all__ = [
+    "SEGMENTER_TRAINING",
+    "SegmenterConfig",
     "CLASSIC_METHODS",
     "HYBRID_CLASSES",
     "HybridAnnotation",

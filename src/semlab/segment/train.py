@@ -5,7 +5,7 @@ torch is imported inside :func:`train_segmenter`.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,10 +22,17 @@ from semlab.segment.infer import (
     Segmenter,
     downsample_labels,
     prepare_image,
-    resolve_device,
 )
+from semlab.training import Progress, TrainConfig, fit, resolve_device
 
-__all__ = ["TrainResult", "check_training_pairs", "class_weights_from_labels", "train_segmenter"]
+__all__ = [
+    "SEGMENTER_TRAINING",
+    "SegmenterConfig",
+    "TrainResult",
+    "check_training_pairs",
+    "class_weights_from_labels",
+    "train_segmenter",
+]
 
 _MAX_CLASSES = 32
 
@@ -113,7 +120,9 @@ def check_training_pairs(
     if not images:
         raise ParameterError("no training images given; pass at least one image with its label image")
     if len(images) != len(labels):
-        raise ParameterError(f"{len(images)} images but {len(labels)} label images; give one label image per image")
+        raise ParameterError(
+            f"{len(images)} images but {len(labels)} label images; give one label image per image"
+        )
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
     imgs, labs = [], []
     for name, im, lab in zip(names, images, labels, strict=True):
@@ -127,7 +136,9 @@ def check_training_pairs(
             lab = lab.astype(np.uint8)
         if lab.dtype.kind not in "iu":
             if not (lab.dtype.kind == "f" and np.isfinite(lab).all() and (lab == np.round(lab)).all()):
-                raise ParameterError(f"{name}: labels have dtype {lab.dtype} with non-integer values; give integer labels")
+                raise ParameterError(
+                    f"{name}: labels have dtype {lab.dtype} with non-integer values; give integer labels"
+                )
         imgs.append(im)
         labs.append(lab.astype(np.int64))
     found = np.unique(np.concatenate([np.unique(lab) for lab in labs]))
@@ -204,46 +215,227 @@ def _augment(
     return bx, by
 
 
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """The network and its training data pipeline (:func:`train_segmenter`).
+
+    Attributes
+    ----------
+    model : str
+        Registered segmenter name (:func:`semlab.registry.available` ``("segmenter")``).
+    model_options : dict
+        Config fields, e.g. ``{"depth": 4, "width": 16}``; ``n_classes`` is set for you.
+    classes : sequence of int, optional
+        Label values in output order; default the sorted values found.
+    class_names : sequence of str, optional
+        A name per class (stored with the model).
+    patch_size : int
+        Training patch side in pixels (a multiple of ``2 ** (depth - 1)``).
+    batch_size : int
+    lr : float
+        AdamW learning rate, halved after 3 validations without improvement.
+    class_weights : "auto", sequence of float or None
+        Cross-entropy weights; ``"auto"`` = median-frequency balancing from the training
+        labels (:func:`class_weights_from_labels`).
+    dice_weight : float
+        Weight of the soft-Dice term (0 = cross-entropy only).
+    augment : bool
+        Random 90° rotations, flips and mild contrast jitter.
+    invert : bool
+        Also invert the grey values of half the patches (with ``augment``): for data whose
+        phases are dark on some images and bright on others.
+    val_fraction : float
+        Share of the images held out for validation when no validation pairs are given.
+    val_patches : int
+        Number of fixed validation patches.
+    equalize : {"none", "global", "clahe"}
+        Histogram equalization before per-image standardisation (stored, applied at inference).
+    downsample : int
+        Shrink images (block means) and labels by this factor for the network; undone at
+        inference.
+    """
+
+    model: str = "unet"
+    model_options: dict[str, Any] | None = None
+    classes: Sequence[int] | None = None
+    class_names: Sequence[str] | None = None
+    patch_size: int = 128
+    batch_size: int = 8
+    lr: float = 2e-3
+    class_weights: str | Sequence[float] | None = "auto"
+    dice_weight: float = 1.0
+    augment: bool = True
+    invert: bool = False
+    val_fraction: float = 0.15
+    val_patches: int = 32
+    equalize: str = "none"
+    downsample: int = 1
+
+
+#: The training engine's defaults for a segmenter: 5000 steps, validation every 50, patience 8.
+SEGMENTER_TRAINING = TrainConfig(max_steps=5000, validate_every=50, patience=8)
+_TRAIN_ALIASES = {"val_every": "validate_every"}
+
+
+def _configs(
+    config: SegmenterConfig | None, train: TrainConfig | None, options: dict[str, Any]
+) -> tuple[SegmenterConfig, TrainConfig]:
+    """The two configs with keyword options applied to whichever holds them."""
+    import dataclasses
+
+    cfg, tr = config or SegmenterConfig(), train or SEGMENTER_TRAINING
+    seg_fields = {f.name for f in dataclasses.fields(SegmenterConfig)}
+    tr_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    seg_opts, tr_opts = {}, {}
+    for k, v in options.items():
+        name = _TRAIN_ALIASES.get(k, k)
+        if name in seg_fields:
+            seg_opts[name] = v
+        elif name in tr_fields:
+            tr_opts[name] = v
+        else:
+            raise ParameterError(
+                f"unknown option {k}; give a field of SegmenterConfig or TrainConfig ({', '.join(sorted(seg_fields | tr_fields))})"
+            )
+    if tr_opts.get("device") is not None and not isinstance(tr_opts["device"], str):
+        tr_opts["device"] = str(tr_opts["device"])
+    return dataclasses.replace(cfg, **seg_opts), dataclasses.replace(tr, **tr_opts)
+
+
+def _split(imgs, labs, cls, val_pairs, fraction, rng):  # noqa: ANN001, ANN202
+    """(train images, train labels, val images, val labels, leaky)."""
+    val_images, val_labels = val_pairs
+    if val_images is not None or val_labels is not None:
+        if val_images is None or val_labels is None:
+            raise ParameterError("give both val_images and val_labels, or neither")
+        v_imgs, v_labs, _ = check_training_pairs(val_images, val_labels, classes=cls)
+        return imgs, labs, v_imgs, v_labs, False
+    if len(imgs) == 1:
+        return imgs, labs, imgs, labs, True
+    order = rng.permutation(len(imgs))
+    n_val = min(len(imgs) - 1, max(1, int(round(fraction * len(imgs)))))
+    v_idx, t_idx = sorted(order[:n_val]), sorted(order[n_val:])
+    return (
+        [imgs[i] for i in t_idx],
+        [labs[i] for i in t_idx],
+        [imgs[i] for i in v_idx],
+        [labs[i] for i in v_idx],
+        False,
+    )
+
+
+def _class_weights(cfg: SegmenterConfig, t_labs: list[np.ndarray], cls: tuple[int, ...]) -> np.ndarray:
+    n_classes = len(cls)
+    if isinstance(cfg.class_weights, str):
+        if cfg.class_weights != "auto":
+            raise ParameterError(
+                f"class_weights={cfg.class_weights!r} must be 'auto', a list of numbers or None"
+            )
+        return class_weights_from_labels(t_labs, n_classes)
+    if cfg.class_weights is None:
+        return np.ones(n_classes)
+    weights = np.asarray(cfg.class_weights, dtype=np.float64)
+    if weights.shape != (n_classes,) or not np.all(weights > 0):
+        raise ParameterError(f"class_weights must be {n_classes} positive numbers, one per class {list(cls)}")
+    return weights
+
+
+def _loss(weights: Any, dice_weight: float, n_classes: int) -> Callable[[Any, Any], Any]:
+    """Class-weighted cross-entropy + ``dice_weight`` × (1 − soft Dice)."""
+    import torch
+    import torch.nn.functional as F
+
+    def loss_fn(logits: Any, target: Any) -> Any:
+        ce = F.cross_entropy(logits, target, weight=weights)
+        if dice_weight == 0:
+            return ce
+        prob = torch.softmax(logits, dim=1)
+        onehot = F.one_hot(target, n_classes).permute(0, 3, 1, 2).float()
+        inter = (prob * onehot).sum(dim=(0, 2, 3))
+        denom = prob.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
+        dice = (2 * inter + 1.0) / (denom + 1.0)
+        return ce + dice_weight * (1 - dice.mean())
+
+    return loss_fn
+
+
+def _val_scores(
+    net: Any, val: tuple[np.ndarray, np.ndarray], loss_fn: Any, batch_size: int, dev: Any
+) -> tuple[float, float]:
+    """(mean loss, mean IoU over the classes) of fixed validation patches."""
+    import torch
+
+    val_x, val_y = val
+    n_classes = net.config.n_classes if hasattr(net, "config") else int(val_y.max()) + 1
+    net.eval()
+    cm = None
+    total = 0.0
+    with torch.inference_mode():
+        for s in range(0, len(val_x), batch_size):
+            xb = torch.from_numpy(val_x[s : s + batch_size, None]).to(dev)
+            yb = torch.from_numpy(val_y[s : s + batch_size]).to(dev)
+            logits = net(xb)
+            n_classes = logits.shape[1]
+            total += float(loss_fn(logits, yb)) * len(xb)
+            pred = logits.argmax(1).cpu().numpy().ravel()
+            part = np.bincount(val_y[s : s + batch_size].ravel() * n_classes + pred, minlength=n_classes**2)
+            cm = part if cm is None else cm + part
+    net.train()
+    cm = np.asarray(cm).reshape(n_classes, n_classes)
+    tp = np.diag(cm).astype(np.float64)
+    den = cm.sum(0) + cm.sum(1) - tp
+    iou = tp[den > 0] / den[den > 0]
+    return total / len(val_x), float(iou.mean()) if iou.size else float("nan")
+
+
+def _check(cfg: SegmenterConfig, n_classes: int) -> Any:
+    """Validated options; returns the network's registry config."""
+    from semlab.preprocess import EQUALIZE_METHODS
+    from semlab.registry import make_config
+
+    if cfg.equalize not in EQUALIZE_METHODS:
+        raise ParameterError(f"equalize={cfg.equalize!r} is not one of {', '.join(EQUALIZE_METHODS)}")
+    if cfg.class_names is not None and len(cfg.class_names) != n_classes:
+        raise ParameterError(f"class_names has {len(cfg.class_names)} entries for {n_classes} classes")
+    for name in ("patch_size", "batch_size", "val_patches", "downsample"):
+        positive_int(getattr(cfg, name), name)
+    positive_float(cfg.lr, "lr")
+    positive_float(cfg.dice_weight, "dice_weight", allow_zero=True)
+    if not 0 < float(cfg.val_fraction) < 1:
+        raise ParameterError(f"val_fraction={cfg.val_fraction!r} must be between 0 and 1")
+    config = make_config("segmenter", cfg.model, {**(cfg.model_options or {}), "n_classes": n_classes})
+    multiple = getattr(config, "multiple", 1)
+    if cfg.patch_size % multiple:
+        raise ParameterError(
+            f"patch_size={cfg.patch_size} must be a multiple of {multiple} for depth {config.depth}"
+        )
+    return config
+
+
 def train_segmenter(
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
     *,
+    config: SegmenterConfig | None = None,
+    train: TrainConfig | None = None,
     val_images: Sequence[np.ndarray] | None = None,
     val_labels: Sequence[np.ndarray] | None = None,
-    val_fraction: float = 0.15,
-    classes: Sequence[int] | None = None,
-    class_names: Sequence[str] | None = None,
-    model: str = "unet",
-    model_options: dict[str, Any] | None = None,
-    patch_size: int = 128,
-    batch_size: int = 8,
-    max_steps: int = 5000,
-    lr: float = 2e-3,
-    class_weights: str | Sequence[float] | None = "auto",
-    dice_weight: float = 1.0,
-    augment: bool = True,
-    invert: bool = False,
-    val_every: int = 50,
-    val_patches: int = 32,
-    patience: int = 8,
-    time_budget_s: float | None = None,
-    equalize: str = "none",
-    downsample: int = 1,
-    seed: int = 0,
-    device: Any = "auto",
     out: str | os.PathLike | None = None,
     input_paths: Sequence[str | os.PathLike] | None = None,
     image_names: Sequence[str] | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: Progress | None = None,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    **options: Any,
 ) -> TrainResult:
     """Train a segmentation network on images and their label images.
 
     Each step draws ``batch_size`` random ``patch_size`` patches (images picked in
     proportion to their area) with random 90° rotations, flips and mild contrast jitter,
-    and minimises class-weighted cross-entropy plus ``dice_weight`` × (1 − soft Dice).
-    Every ``val_every`` steps the mean IoU on fixed validation patches is measured; the
-    best weights are kept (and saved to ``out``), and training stops after ``patience``
-    validations without improvement, after ``time_budget_s`` or after ``max_steps``.
+    and minimises class-weighted cross-entropy plus ``dice_weight`` × (1 − soft Dice).  The
+    training engine (:func:`semlab.training.fit`) validates the mean IoU on fixed patches
+    every ``validate_every`` steps, keeps the best weights, and stops after ``patience``
+    validations without improvement, after ``max_steps`` (default 5000) or at the optional
+    wall-clock cap ``time_budget_s``.
 
     Parameters
     ----------
@@ -251,65 +443,28 @@ def train_segmenter(
         Grey training images (any size ≥ 1 pixel; smaller than a patch is mirror-padded).
     labels : sequence of (M, N) ndarray of int
         Label images (e.g. :func:`hybrid_annotation` labels or a ground truth).
+    config : SegmenterConfig, optional
+        The network, patches, loss and augmentation.
+    train : TrainConfig, optional
+        Budget, validation, early stopping, seed and device; default
+        :data:`SEGMENTER_TRAINING`.
     val_images, val_labels : sequences of ndarray, optional
-        Validation pairs; default: ``val_fraction`` of the training images, chosen with
-        ``seed`` (at least one, and the training images themselves when only one is given,
-        flagged as ``leaky_validation``).
-    val_fraction : float, default 0.15
-        See above.
-    classes : sequence of int, optional
-        Label values in output order; default the sorted values found.  Predictions write
-        these values.
-    class_names : sequence of str, optional
-        A name per class (stored with the model).
-    model : str, default "unet"
-        Registered segmenter name (:func:`semlab.registry.available` ``("segmenter")``).
-    model_options : dict, optional
-        Config fields, e.g. ``{"depth": 4, "width": 16}``; ``n_classes`` is set for you.
-    patch_size : int, default 128
-        Training patch side in pixels (a multiple of ``2 ** (depth - 1)``).
-    batch_size : int, default 8
-    max_steps : int, default 5000
-    lr : float, default 2e-3
-        AdamW learning rate, halved after 3 validations without improvement.
-    class_weights : "auto", sequence of float or None, default "auto"
-        Cross-entropy weights; ``"auto"`` = median-frequency balancing from the training
-        labels (:func:`class_weights_from_labels`).
-    dice_weight : float, default 1.0
-        Weight of the soft-Dice term (0 = cross-entropy only).
-    augment : bool, default True
-    invert : bool, default False
-        Also invert the grey values of half the patches (with ``augment``): for data whose
-        phases are dark on some images and bright on others (e.g. particles in TEM and SEM).
-    val_every : int, default 50
-        Steps between validations.
-    val_patches : int, default 32
-        Number of fixed validation patches.
-    patience : int, default 8
-        Validations without improvement before stopping.
-    time_budget_s : float, optional
-        Stop after this many seconds of training (then validate once more).
-    equalize : {"none", "global", "clahe"}, default "none"
-        Histogram equalization before per-image standardisation (stored with the model and
-        applied at inference).
-    downsample : int, default 1
-        Shrink images (block means) and labels by this factor for the network, so a patch
-        sees more context; stored with the model and undone at inference (probabilities
-        interpolated back to full size).
-    seed : int, default 0
-        Seeds numpy and torch; the same inputs and seed give the same model on the same
-        device (up to non-deterministic GPU kernels).
-    device : "auto", "cpu", "cuda" or torch.device
+        Validation pairs; default ``val_fraction`` of the training images, chosen with the
+        seed (the training images themselves when only one is given: ``leaky_validation``).
     out : str or Path, optional
-        Artifact folder for the best checkpoint (``model.pt`` + ``config.json`` with semlab
+        Artifact folder for the best weights (``model.pt`` + ``config.json`` with semlab
         version, seed, input hashes, preprocessing, classes, options) and ``history.csv``.
     input_paths : sequence of paths, optional
         Files the images and labels came from, hashed into ``config.json``.
     image_names : sequence of str, optional
         Names for error messages (default ``image <i>``).
     progress : callable, optional
-        Called with a dict (step, seconds, train_loss, val_loss, val_mean_iou) after each
-        validation.
+        ``progress(step, max_steps)``.
+    log : callable, optional
+        Called with each validation row (step, seconds, train_loss, val_loss, val_mean_iou, lr).
+    **options
+        Single fields of either config (``patch_size=64``, ``max_steps=200``, ``seed=3``,
+        ``val_every=20`` …).
 
     Returns
     -------
@@ -320,235 +475,160 @@ def train_segmenter(
     ParameterError
         Mismatched shapes, unexpected label values, bad options.
     """
-    import pandas as pd
     import torch
-    import torch.nn.functional as F
 
-    from semlab.preprocess import EQUALIZE_METHODS
-    from semlab.registry import create, make_config, save_artifact
-
-    if equalize not in EQUALIZE_METHODS:
-        raise ParameterError(f"equalize={equalize!r} is not one of {', '.join(EQUALIZE_METHODS)}")
-    imgs, labs, cls = check_training_pairs(images, labels, classes=classes, names=image_names)
-    n_classes = len(cls)
-    if class_names is not None and len(class_names) != n_classes:
-        raise ParameterError(f"class_names has {len(class_names)} entries for {n_classes} classes {list(cls)}")
-    names = tuple(class_names) if class_names is not None else tuple(f"class_{c}" for c in cls)
-    patch_size = positive_int(patch_size, "patch_size")
-    batch_size = positive_int(batch_size, "batch_size")
-    max_steps = positive_int(max_steps, "max_steps")
-    val_every = positive_int(val_every, "val_every")
-    val_patches = positive_int(val_patches, "val_patches")
-    patience = positive_int(patience, "patience")
-    lr = positive_float(lr, "lr")
-    dice_weight = positive_float(dice_weight, "dice_weight", allow_zero=True)
-    if time_budget_s is not None:
-        time_budget_s = positive_float(time_budget_s, "time_budget_s")
-    if not 0 < float(val_fraction) < 1:
-        raise ParameterError(f"val_fraction={val_fraction!r} must be between 0 and 1")
-    config = make_config("segmenter", model, {**(model_options or {}), "n_classes": n_classes})
-    multiple = getattr(config, "multiple", 1)
-    if patch_size % multiple:
-        raise ParameterError(f"patch_size={patch_size} must be a multiple of {multiple} for depth {config.depth}")
-
+    cfg, tr = _configs(config, train, options)
+    imgs, labs, cls = check_training_pairs(images, labels, classes=cfg.classes, names=image_names)
+    net_config = _check(cfg, len(cls))
+    seed = 0 if tr.seed is None else tr.seed
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    dev = resolve_device(device)
-    downsample = positive_int(downsample, "downsample")
-    preprocessing = {**DEFAULT_PREPROCESSING, "equalize": equalize, "downsample": downsample}
-
-    # --- split
-    leaky = False
-    if val_images is not None or val_labels is not None:
-        if val_images is None or val_labels is None:
-            raise ParameterError("give both val_images and val_labels, or neither")
-        v_imgs, v_labs, _ = check_training_pairs(val_images, val_labels, classes=cls)
-        t_imgs, t_labs = imgs, labs
-    elif len(imgs) == 1:
-        t_imgs, t_labs, v_imgs, v_labs, leaky = imgs, labs, imgs, labs, True
-    else:
-        order = rng.permutation(len(imgs))
-        n_val = min(len(imgs) - 1, max(1, int(round(val_fraction * len(imgs)))))
-        v_idx, t_idx = sorted(order[:n_val]), sorted(order[n_val:])
-        t_imgs, t_labs = [imgs[i] for i in t_idx], [labs[i] for i in t_idx]
-        v_imgs, v_labs = [imgs[i] for i in v_idx], [labs[i] for i in v_idx]
-
-    def prep(ims, lbs):
-        xs = [_pad_min(prepare_image(im, preprocessing), patch_size) for im in ims]
-        if downsample > 1:
-            lbs = [downsample_labels(lb, downsample) for lb in lbs]
-        ys = [_pad_min(lb, patch_size) for lb in lbs]
-        return xs, ys
-
-    tx, ty = prep(t_imgs, t_labs)
-    vx, vy = prep(v_imgs, v_labs)
+    dev = resolve_device(tr.device)
+    preprocessing = {**DEFAULT_PREPROCESSING, "equalize": cfg.equalize, "downsample": int(cfg.downsample)}
+    t_imgs, t_labs, v_imgs, v_labs, leaky = _split(
+        imgs, labs, cls, (val_images, val_labels), cfg.val_fraction, rng
+    )
+    tx, ty = _prepare_pairs(t_imgs, t_labs, preprocessing, cfg.patch_size)
+    vx, vy = _prepare_pairs(v_imgs, v_labs, preprocessing, cfg.patch_size)
     area = np.array([x.size for x in tx], dtype=np.float64)
-    p_train = area / area.sum()
     v_area = np.array([x.size for x in vx], dtype=np.float64)
-    val_x, val_y = _crop(vx, vy, np.random.default_rng([seed, 1]), val_patches, patch_size, v_area / v_area.sum())
+    val = _crop(
+        vx, vy, np.random.default_rng([seed, 1]), cfg.val_patches, cfg.patch_size, v_area / v_area.sum()
+    )
+    weights = _class_weights(cfg, t_labs, cls)
+    loss_fn = _loss(torch.tensor(weights, dtype=torch.float32, device=dev), float(cfg.dice_weight), len(cls))
 
-    if isinstance(class_weights, str):
-        if class_weights != "auto":
-            raise ParameterError(f"class_weights={class_weights!r} must be 'auto', a list of numbers or None")
-        weights = class_weights_from_labels(t_labs, n_classes)
-    elif class_weights is None:
-        weights = np.ones(n_classes)
-    else:
-        weights = np.asarray(class_weights, dtype=np.float64)
-        if weights.shape != (n_classes,) or not np.all(weights > 0):
-            raise ParameterError(f"class_weights must be {n_classes} positive numbers, one per class {list(cls)}")
-    w_t = torch.tensor(weights, dtype=torch.float32, device=dev)
+    from semlab.registry import create
 
-    net = create("segmenter", model, config=config).to(dev)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    net = create("segmenter", cfg.model, config=net_config).to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=float(cfg.lr), weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
+    running: list[float] = []
+    t0 = time.perf_counter()
 
-    def loss_fn(logits, target):
-        ce = F.cross_entropy(logits, target, weight=w_t)
-        if dice_weight == 0:
-            return ce
-        prob = torch.softmax(logits, dim=1)
-        onehot = F.one_hot(target, n_classes).permute(0, 3, 1, 2).float()
-        inter = (prob * onehot).sum(dim=(0, 2, 3))
-        denom = prob.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
-        dice = (2 * inter + 1.0) / (denom + 1.0)
-        return ce + dice_weight * (1 - dice.mean())
+    def step(k: int) -> dict[str, float]:
+        bx, by = _crop(tx, ty, rng, cfg.batch_size, cfg.patch_size, area / area.sum())
+        if cfg.augment:
+            bx, by = _augment(bx, by, rng, invert=cfg.invert)
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(
+            net(torch.from_numpy(np.ascontiguousarray(bx[:, None])).to(dev)),
+            torch.from_numpy(np.ascontiguousarray(by)).to(dev),
+        )
+        loss.backward()
+        opt.step()
+        running.append(float(loss.detach()))
+        return {"loss": running[-1]}
 
-    def validate() -> tuple[float, float]:
-        net.eval()
-        cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-        total = 0.0
-        with torch.inference_mode():
-            for s in range(0, len(val_x), batch_size):
-                xb = torch.from_numpy(val_x[s : s + batch_size, None]).to(dev)
-                yb = torch.from_numpy(val_y[s : s + batch_size]).to(dev)
-                logits = net(xb)
-                total += float(loss_fn(logits, yb)) * len(xb)
-                pred = logits.argmax(1).cpu().numpy().ravel()
-                cm += np.bincount(
-                    val_y[s : s + batch_size].ravel() * n_classes + pred, minlength=n_classes**2
-                ).reshape(n_classes, n_classes)
-        net.train()
-        tp = np.diag(cm).astype(np.float64)
-        den = cm.sum(0) + cm.sum(1) - tp
-        iou = tp[den > 0] / den[den > 0]
-        return total / len(val_x), float(iou.mean()) if iou.size else float("nan")
+    def validate() -> dict[str, float]:
+        val_loss, val_iou = _val_scores(net, val, loss_fn, cfg.batch_size, dev)
+        row = {
+            "seconds": time.perf_counter() - t0,
+            "train_loss": float(np.mean(running)) if running else float("nan"),
+            "val_loss": val_loss,
+            "val_mean_iou": val_iou,
+            "lr": opt.param_groups[0]["lr"],
+        }
+        running.clear()
+        sched.step(val_iou)
+        return row
 
-    out_path = Path(out) if out is not None else None
-    extra_base = {
+    net.train()
+    run = fit(
+        step,
+        config=dataclasses.replace(tr, seed=None, checkpoint=None),
+        model=net,
+        validate=validate,
+        monitor="val_mean_iou",
+        mode="max",
+        progress=progress,
+        on_row=log,
+    )
+    net.eval()
+    names = tuple(cfg.class_names) if cfg.class_names is not None else tuple(f"class_{c}" for c in cls)
+    extra = {
         "classes": list(cls),
         "class_names": list(names),
         "training": {
+            **_training_record(cfg, tr, weights, str(dev)),
             "n_train_images": len(t_imgs),
             "n_val_images": len(v_imgs),
             "leaky_validation": leaky,
-            "patch_size": patch_size,
-            "batch_size": batch_size,
-            "lr": lr,
-            "class_weights": weights.tolist(),
-            "dice_weight": dice_weight,
-            "augment": bool(augment),
-            "invert": bool(invert),
-            "val_every": val_every,
-            "val_patches": val_patches,
-            "patience": patience,
-            "time_budget_s": time_budget_s,
-            "max_steps": max_steps,
-            "device": str(dev),
         },
     }
-    hashed_inputs = None
-    if out_path is not None and input_paths is not None:
-        from semlab.registry import input_hashes
+    return _finish(
+        run, net, (cfg, net_config, seed, preprocessing, extra), cls, names, leaky, (out, input_paths)
+    )
 
-        hashed_inputs = input_hashes(input_paths)
 
-    history: list[dict[str, Any]] = []
-    best_iou, best_step, best_state = -1.0, 0, copy.deepcopy(net.state_dict())
-    bad = 0
-    stopped = "max_steps"
-    running, n_run = 0.0, 0
-    net.train()
-    t0 = time.perf_counter()
-    step = 0
-    while step < max_steps:
-        bx, by = _crop(tx, ty, rng, batch_size, patch_size, p_train)
-        if augment:
-            bx, by = _augment(bx, by, rng, invert=invert)
-        xb = torch.from_numpy(np.ascontiguousarray(bx[:, None])).to(dev)
-        yb = torch.from_numpy(np.ascontiguousarray(by)).to(dev)
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(xb), yb)
-        loss.backward()
-        opt.step()
-        step += 1
-        running += float(loss.detach())
-        n_run += 1
-        elapsed = time.perf_counter() - t0
-        over_budget = time_budget_s is not None and elapsed >= time_budget_s
-        if step % val_every == 0 or over_budget or step == max_steps:
-            val_loss, val_iou = validate()
-            row = {
-                "step": step,
-                "seconds": time.perf_counter() - t0,
-                "train_loss": running / max(n_run, 1),
-                "val_loss": val_loss,
-                "val_mean_iou": val_iou,
-                "lr": opt.param_groups[0]["lr"],
-            }
-            history.append(row)
-            running, n_run = 0.0, 0
-            if progress is not None:
-                progress(row)
-            sched.step(val_iou)
-            if val_iou > best_iou:
-                best_iou, best_step, bad = val_iou, step, 0
-                best_state = copy.deepcopy(net.state_dict())
-                if out_path is not None:
-                    save_artifact(
-                        out_path,
-                        net,
-                        kind="segmenter",
-                        name=model,
-                        config=config,
-                        seed=seed,
-                        inputs=hashed_inputs,
-                        preprocessing=preprocessing,
-                        extra={**extra_base, "best_step": step, "best_val_mean_iou": val_iou},
-                    )
-            else:
-                bad += 1
-                if bad >= patience:
-                    stopped = "early_stopping"
-                    break
-        if over_budget:
-            stopped = "time_budget"
-            break
-    seconds = time.perf_counter() - t0
-    net.load_state_dict(best_state)
-    net.eval()
-    hist = pd.DataFrame(history, columns=["step", "seconds", "train_loss", "val_loss", "val_mean_iou", "lr"])
+def _prepare_pairs(ims, lbs, preprocessing: dict[str, Any], patch_size: int):  # noqa: ANN001, ANN202
+    k = int(preprocessing.get("downsample", 1))
+    xs = [_pad_min(prepare_image(im, preprocessing), patch_size) for im in ims]
+    if k > 1:
+        lbs = [downsample_labels(lb, k) for lb in lbs]
+    return xs, [_pad_min(lb, patch_size) for lb in lbs]
+
+
+def _training_record(
+    cfg: SegmenterConfig, tr: TrainConfig, weights: np.ndarray, device: str
+) -> dict[str, Any]:
+    return {
+        "patch_size": cfg.patch_size,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "class_weights": weights.tolist(),
+        "dice_weight": cfg.dice_weight,
+        "augment": bool(cfg.augment),
+        "invert": bool(cfg.invert),
+        "val_every": tr.validate_every,
+        "val_patches": cfg.val_patches,
+        "patience": tr.patience,
+        "time_budget_s": tr.time_budget_s,
+        "max_steps": tr.max_steps,
+        "device": device,
+    }
+
+
+def _finish(
+    run: Any, net: Any, saved: tuple, cls: tuple[int, ...], names: tuple[str, ...], leaky: bool, where: tuple
+) -> TrainResult:  # noqa: ANN001
+    """The result (and the artifact folder with the best weights and history.csv)."""
+    import pandas as pd
+
+    cfg, net_config, seed, preprocessing, extra = saved
+    out, input_paths = where
+    columns = ["step", "seconds", "train_loss", "val_loss", "val_mean_iou", "lr"]
+    hist = pd.DataFrame([{c: r[c] for c in columns} for r in run.history if "val_loss" in r], columns=columns)
+    best_iou = float(run.best_value) if run.best_step is not None else -1.0
+    out_path = Path(out) if out is not None else None
     if out_path is not None:
         from semlab._util import atomic_write_text
+        from semlab.registry import input_hashes, save_artifact
 
+        save_artifact(
+            out_path,
+            net,
+            kind="segmenter",
+            name=cfg.model,
+            config=net_config,
+            seed=seed,
+            inputs=input_hashes(input_paths) if input_paths is not None else None,
+            preprocessing=preprocessing,
+            extra={**extra, "best_step": run.best_step, "best_val_mean_iou": best_iou},
+        )
         atomic_write_text(out_path / "history.csv", hist.to_csv(index=False))
     seg = Segmenter(
-        model=net,
-        classes=cls,
-        class_names=names,
-        preprocessing=preprocessing,
-        path=out_path,
-        meta={},
+        model=net, classes=cls, class_names=names, preprocessing=preprocessing, path=out_path, meta={}
     )
     return TrainResult(
         segmenter=seg,
         history=hist,
-        best_step=best_step,
+        best_step=int(run.best_step or 0),
         best_val_iou=best_iou,
-        steps=step,
-        seconds=seconds,
-        stopped=stopped,
-        device=str(dev),
+        steps=run.steps,
+        seconds=run.seconds,
+        stopped=run.stopped,
+        device=run.device,
         leaky_validation=leaky,
         path=out_path,
     )
