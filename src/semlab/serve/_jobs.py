@@ -23,8 +23,6 @@ from semlab.serve._store import Store
 
 log = logging.getLogger("semlab.serve")
 
-#: Classes of the hybrid segmentation (label value → name).
-HYBRID_NAMES = {0: "solid", 1: "pore", 2: "shine_through"}
 #: Label values that count as pore space for the descriptors.
 PORE_LABELS = (1, 2)
 #: How many neighbours on the map an image page shows.
@@ -44,17 +42,6 @@ def find_model(workspace_path: Path, model: str | Path | None) -> Path | None:
         return None
     found = [p for p in runs.iterdir() if p.is_dir() and (p / "config.json").is_file()]
     return max(found, key=lambda p: (p / "config.json").stat().st_mtime).resolve() if found else None
-
-
-def _stage_function(module: str, name: str) -> Any | None:
-    """``module.name`` if that stage exists in this semlab and exports it, else ``None``."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-        return getattr(mod, name)
-    except (ImportError, AttributeError):
-        return None
 
 
 class Analyses:
@@ -106,12 +93,7 @@ class Analyses:
             "segment": {"available": True, "method": self.segment_method},
             "quantify": {"available": True, "phase": "pore (labels 1, 2)"},
         }
-        if _stage_function("semlab.learn", "load_predictor") is None:
-            out["predict"] = {
-                "available": False,
-                "reason": "this semlab has no prediction stage (semlab.learn.load_predictor); update semlab",
-            }
-        elif self.model is None and self._refresh_model() is None:
+        if self.model is None and self._refresh_model() is None:
             out["predict"] = {
                 "available": False,
                 "reason": f"no trained model in this workspace; run `semlab embed {self.ws.path}` and "
@@ -119,15 +101,7 @@ class Analyses:
             }
         else:
             out["predict"] = {"available": True, "model": str(self.model)}
-        if (
-            _stage_function("semlab.maps", "place_on_map") is None
-            or _stage_function("semlab.features", "load_features") is None
-        ):
-            out["map"] = {
-                "available": False,
-                "reason": "this semlab has no map stage (semlab.maps.place_on_map); update semlab",
-            }
-        elif not (self._map_folder() / "config.json").is_file():
+        if not (self._map_folder() / "config.json").is_file():
             out["map"] = {
                 "available": False,
                 "reason": f"no map in this workspace; run `semlab embed {self.ws.path}` and `semlab map {self.ws.path}`",
@@ -183,14 +157,12 @@ class Analyses:
         return m, labels, overlay
 
     def segment(self, image_hash: str) -> tuple[dict[str, Any], str]:
+        from semlab.segment import HYBRID_CLASSES, phase_fractions
+
         _, labels, overlay = self._labels(image_hash)
-        values, counts = np.unique(labels, return_counts=True)
-        fractions = {
-            HYBRID_NAMES.get(int(v), f"label_{int(v)}")
-            if self.segment_method == "hybrid"
-            else f"label_{int(v)}": float(c / labels.size)
-            for v, c in zip(values, counts, strict=True)
-        }
+        names = HYBRID_CLASSES if self.segment_method == "hybrid" else {}
+        present = {int(v): names.get(int(v), f"label_{int(v)}") for v in np.unique(labels)}
+        fractions = phase_fractions(labels, present)
         result = {
             "method": self.segment_method,
             "shape": list(labels.shape),
@@ -209,7 +181,8 @@ class Analyses:
     def _get_predictor(self) -> Any:
         with self._lock:
             if self._predictor is None:
-                load_predictor = _stage_function("semlab.learn", "load_predictor")
+                from semlab.learn import load_predictor
+
                 self._predictor = load_predictor(self.model)
             return self._predictor
 

@@ -1,7 +1,10 @@
 """The web app's history: its own tables in the workspace's SQLite catalog.
 
-The app adds three tables of its own to the workspace's catalog (``semlab.sqlite``), created
-with ``CREATE TABLE IF NOT EXISTS``; the workspace's own tables are not touched:
+The app adds tables of its own to the workspace's catalog (``semlab.sqlite``); the
+workspace's own tables are not touched.  They carry a schema version (``serve_meta``,
+:data:`SCHEMA_VERSION`) and are brought up to date on opening by the ordered steps in
+:data:`MIGRATIONS` (version 1 is the layout before versions were recorded); a catalog whose
+serve tables are newer than this semlab is refused.
 
 ``serve_images``
     one row per distinct uploaded file: its SHA-256, where the bytes are in the workspace's
@@ -13,6 +16,8 @@ with ``CREATE TABLE IF NOT EXISTS``; the workspace's own tables are not touched:
     one row per upload (also when the same bytes were uploaded before): the image hash,
     the sanitized original file name (display only, never a path), size, whether the bytes
     were already stored, time.
+``serve_meta``
+    ``key``/``value`` pairs: ``schema_version``.
 ``serve_jobs``
     one row per requested task of an upload (``predict``, ``segment``, ``quantify``,
     ``map``): status (``queued``, ``running``, ``done``, ``failed``), attempts, the error
@@ -27,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -41,7 +45,7 @@ STATUSES = ("queued", "running", "done", "failed")
 #: A job interrupted this many times (server stopped while it ran) is marked failed.
 MAX_ATTEMPTS = 3
 
-_SCHEMA = (
+_SCHEMA_V1 = (
     """CREATE TABLE IF NOT EXISTS serve_images (
         hash              TEXT PRIMARY KEY,
         stored_path       TEXT NOT NULL,
@@ -84,23 +88,64 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS serve_jobs_status ON serve_jobs(status)",
 )
 
+#: Version of the serve tables this semlab writes.
+SCHEMA_VERSION = 2
+#: Statements that bring the serve tables from version ``v - 1`` to ``v``, in order.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: _SCHEMA_V1,
+    2: (
+        "CREATE TABLE IF NOT EXISTS serve_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        # the image page asks for the newest finished job of each task of an image
+        "CREATE INDEX IF NOT EXISTS serve_jobs_image_task ON serve_jobs(image_hash, task, status)",
+    ),
+}
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """Version of the serve tables in a catalog: 0 when there are none, 1 before versions were recorded."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "serve_meta" in tables:
+        row = conn.execute("SELECT value FROM serve_meta WHERE key = 'schema_version'").fetchone()
+        if row is not None:
+            return int(row[0])
+    return 1 if "serve_jobs" in tables else 0
+
+
+def migrate(conn: sqlite3.Connection, catalog: Path | str = "catalog") -> int:
+    """Bring the serve tables up to :data:`SCHEMA_VERSION` in one transaction; the version found.
+
+    Raises
+    ------
+    WorkspaceError
+        The tables are newer than this semlab.
+    """
+    from semlab.errors import WorkspaceError
+
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version(conn)
+        if found > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"{catalog}: the web app's tables have schema version {found}, newer than this semlab "
+                f"reads ({SCHEMA_VERSION}); upgrade semlab"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+        if found < SCHEMA_VERSION:
+            conn.execute(
+                "INSERT OR REPLACE INTO serve_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found
+
 
 def now() -> str:
     """ISO 8601 time, UTC, milliseconds."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with NumPy scalars as Python numbers and NaN/inf as ``None`` (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class Store:
@@ -110,10 +155,7 @@ class Store:
         self.catalog = Path(catalog)
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute("COMMIT")
+            migrate(conn, self.catalog)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -195,7 +237,9 @@ class Store:
     ) -> None:
         """Store a job's result (status ``done``) or its error (status ``failed``)."""
         status = "failed" if error is not None else "done"
-        text = json.dumps(jsonable(result), ensure_ascii=False) if result is not None else None
+        from semlab._util import to_jsonable
+
+        text = json.dumps(to_jsonable(result), ensure_ascii=False, allow_nan=False) if result is not None else None
         with self._connect() as conn:
             conn.execute(
                 "UPDATE serve_jobs SET status = ?, result_json = ?, artifact = ?, error = ?, finished_at = ? "

@@ -1,0 +1,219 @@
+"""``/api/info``, ``/api/uploads`` and the history downloads."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import Response
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from semlab.errors import SemlabError
+from semlab.serve._routes_common import ServeState, check_filters, state
+from semlab.serve._store import TASKS
+from semlab.serve._uploads import UploadError, check_file, check_name
+
+router = APIRouter(prefix="/api")
+
+_SUFFIXES = {".tif": (".tif", ".tiff"), ".png": (".png",), ".jpg": (".jpg", ".jpeg")}
+
+
+@router.get("/info", summary="Workspace, limits and which tasks can run")
+def info(st: ServeState = Depends(state)) -> dict[str, Any]:
+    from semlab import __version__
+
+    return {
+        "workspace": str(st.workspace.path),
+        "n_images": len(st.workspace),
+        "tasks": list(TASKS),
+        "capabilities": st.analyses.capabilities(),
+        "limits": {"max_file_bytes": st.max_file_bytes, "max_pixels": st.max_pixels},
+        "accepted": ["image/tiff", "image/png", "image/jpeg"],
+        "history": st.store.counts(),
+        "version": __version__,
+    }
+
+
+def _wanted_tasks(tasks: str) -> list[str]:
+    wanted = [t.strip().lower() for t in tasks.split(",") if t.strip() and t.strip().lower() != "none"]
+    unknown = [t for t in wanted if t not in TASKS]
+    if unknown:
+        raise HTTPException(422, f"tasks: unknown {unknown[0]!r}; choose from {', '.join(TASKS)}")
+    return [t for t in TASKS if t in wanted]  # canonical order, no repeats
+
+
+def _receive(st: ServeState, file: Any, name: str, folder: Path) -> tuple[Path, str, int]:
+    """Stream the upload to ``folder`` within the size limit; (raw file, SHA-256, bytes)."""
+    raw = folder / "upload.bin"
+    digest, size = hashlib.sha256(), 0
+    with open(raw, "wb") as out:
+        while block := file.file.read(1 << 20):
+            size += len(block)
+            if size > st.max_file_bytes:
+                raise UploadError(413, f"{name}: file is over the limit of {st.max_file_bytes / 2**20:.0f} MB per file")
+            digest.update(block)
+            out.write(block)
+    return raw, digest.hexdigest(), size
+
+
+def _store_upload(st: ServeState, file: Any, name: str, wanted: list[str], folder: Path) -> tuple[int, list[int]]:
+    """Check, ingest and record one upload; (upload id, job ids)."""
+    from semlab.serve import _images as images
+
+    raw, image_hash, size = _receive(st, file, name, folder)
+    checked = check_file(raw, name, max_bytes=st.max_file_bytes, max_pixels=st.max_pixels)
+    suffix = Path(name).suffix.lower()
+    stem = Path(name).stem if suffix in (".tif", ".tiff", ".png", ".jpg", ".jpeg") else name
+    display = f"{stem}{checked.suffix}" if suffix not in _SUFFIXES[checked.suffix] else name
+    staged = folder / f"upload{checked.suffix}"  # the user's name is never a path
+    raw.rename(staged)
+    try:
+        new = images.ingest(st.workspace, st.store, staged, image_hash, checked.suffix, display)
+    except SemlabError as exc:
+        message = str(exc).replace(str(staged), name).replace(str(folder), "")
+        raise UploadError(422, message) from None
+    return st.store.add_upload(image_hash, display, size, not new, wanted)
+
+
+@router.post("/uploads", status_code=201, summary="Upload one micrograph and queue its analyses")
+def upload(
+    file: UploadFile | None = File(None, description="TIFF (8/16-bit), PNG or JPEG micrograph"),
+    tasks: str = Form(
+        "segment,quantify",
+        description="comma-separated: " + ", ".join(TASKS) + "; `none` to only store the file",
+    ),
+    st: ServeState = Depends(state),
+) -> dict[str, Any]:
+    if file is None or not isinstance(file, StarletteUploadFile):
+        raise HTTPException(400, "no file in the request; send the image as multipart form field 'file'")
+    try:
+        name = check_name(file.filename)
+    except UploadError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    wanted = _wanted_tasks(tasks)
+    folder = st.incoming / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    try:
+        upload_id, job_ids = _store_upload(st, file, name, wanted, folder)
+    except UploadError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    st.runner.submit(job_ids)
+    return st.store.uploads(upload_id=upload_id)[0]
+
+
+@router.get("/uploads", summary="History of uploads with their results (filterable)")
+def list_uploads(
+    q: str | None = Query(None, description="file name, hash prefix or predicted label contains"),
+    task: str | None = Query(None, description="has a job of this task"),
+    status: str | None = Query(None, description="has a job in this state"),
+    label: str | None = Query(None, description="predicted exactly this class (or value)"),
+    limit: int = Query(200, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
+    st: ServeState = Depends(state),
+) -> dict[str, Any]:
+    check_filters(task, status)
+    return {
+        "uploads": st.store.uploads(q=q, task=task, status=status, label=label, limit=limit, offset=offset),
+        "counts": st.store.counts(),
+    }
+
+
+@router.get("/uploads/{upload_id}", summary="One upload with its jobs")
+def get_upload(upload_id: int, st: ServeState = Depends(state)) -> dict[str, Any]:
+    found = st.store.uploads(upload_id=upload_id)
+    if not found:
+        raise HTTPException(404, f"no upload {upload_id}")
+    return found[0]
+
+
+@router.get("/history.json", summary="The (filtered) history as a JSON download")
+def history_json(
+    q: str | None = None,
+    task: str | None = None,
+    status: str | None = None,
+    label: str | None = None,
+    st: ServeState = Depends(state),
+) -> Response:
+    from semlab._util import to_jsonable
+
+    check_filters(task, status)
+    data = st.store.uploads(q=q, task=task, status=status, label=label, limit=1_000_000)
+    body = json.dumps(to_jsonable(data), ensure_ascii=False, indent=1, allow_nan=False)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="semlab-history.json"'},
+    )
+
+
+@router.get("/history.csv", summary="The (filtered) history as a CSV download, one row per upload")
+def history_csv(
+    q: str | None = None,
+    task: str | None = None,
+    status: str | None = None,
+    label: str | None = None,
+    st: ServeState = Depends(state),
+) -> Response:
+    check_filters(task, status)
+    rows = flat_rows(st, st.store.uploads(q=q, task=task, status=status, label=label, limit=1_000_000))
+    columns: list[str] = []
+    for r in rows:
+        columns += [c for c in r if c not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns or ["upload_id"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="semlab-history.csv"'},
+    )
+
+
+def _job_columns(row: dict[str, Any], job: dict[str, Any]) -> None:
+    t, res = job["task"], job["result"] or {}
+    row[f"{t}_status"] = job["status"]
+    if job["error"]:
+        row[f"{t}_error"] = job["error"]
+    if t == "predict" and res:
+        row["target"] = res.get("target")
+        row["prediction"] = res.get("prediction")
+        row["confidence"] = res.get("confidence")
+    elif t == "segment" and res:
+        row["segment_method"] = res.get("method")
+        row["pore_fraction"] = res.get("pore_fraction")
+        for k, v in (res.get("fractions") or {}).items():
+            row[f"{k}_area_fraction"] = v
+    elif t == "quantify" and res:
+        for k, v in (res.get("descriptors") or {}).items():
+            row[k if k != "pixel_size_um" else "quantify_pixel_size_um"] = json.dumps(v) if isinstance(v, list) else v
+    elif t == "map" and res:
+        row["map_x"], row["map_y"] = res.get("x"), res.get("y")
+
+
+def flat_rows(st: ServeState, uploads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row per upload: its fields, then each job's status and main results."""
+    pixel = st.store.pixel_sizes({u["image_hash"] for u in uploads})
+    out = []
+    for u in uploads:
+        row: dict[str, Any] = {
+            "upload_id": u["id"],
+            "uploaded_at": u["uploaded_at"],
+            "original_name": u["original_name"],
+            "image_hash": u["image_hash"],
+            "duplicate": u["duplicate"],
+            "pixel_size_um": pixel.get(u["image_hash"]),
+        }
+        for j in u["jobs"]:
+            _job_columns(row, j)
+        out.append(row)
+    return out
