@@ -570,7 +570,6 @@ class Workspace:
         """
         from semlab._util import check_pixel_size
         from semlab.dataset.table import Dataset
-        from semlab.io import read_micrograph
 
         user_pixel = None if pixel_size is None else check_pixel_size(pixel_size)
         ds: Dataset | None
@@ -593,21 +592,7 @@ class Workspace:
         records: dict[str, dict[str, Any]] = {}
         table_pixels: dict[str, float] = {}
         if ds is not None:
-            table_hash = self._store_table(ds)
-            descriptors = [c for c in ds.columns if c != "pixel_size_um"]
-            for row, rec in ds.table.iterrows():
-                values = {c: _jsonable_value(rec[c]) for c in descriptors}
-                records[rec["path"]] = {
-                    "sample": str(rec["sample"]),
-                    "values_json": json.dumps(values, ensure_ascii=False, sort_keys=True),
-                    "table_hash": table_hash,
-                    "table_row": int(row),
-                    "updated_at": _now(),
-                }
-                if "pixel_size_um" in ds.numeric_columns:
-                    px = _jsonable_value(rec["pixel_size_um"])
-                    if px is not None:
-                        table_pixels[rec["path"]] = float(px)
+            records, table_pixels = self._table_records(ds)
             listed = {str(p) for p in paths}
             paths = [Path(p) for p in ds.table["path"] if p not in listed] + paths
 
@@ -631,36 +616,7 @@ class Workspace:
                         annotated += changed
                 else:
                     px = user_pixel if user_pixel is not None else table_pixels.get(str(src))
-                    m = read_micrograph(src, pixel_size=px)
-                    bar, bar_source, box = _crop_box(m.image, m.metadata, detect_databar)
-                    rel = Path(FILES_DIR) / digest[:2] / f"{digest}{src.suffix.lower()}"
-                    stored = self.path / rel
-                    size = src.stat().st_size
-                    if not (stored.is_file() and stored.stat().st_size == size):
-                        _copy_verified(src, stored, digest)
-                    source = m.metadata.get("pixel_size_source")
-                    if user_pixel is None and px is not None:
-                        source = "table"
-                    row = {
-                        "hash": digest,
-                        "stored_path": rel.as_posix(),
-                        "original_name": src.name,
-                        "original_path": str(src),
-                        "size_bytes": size,
-                        "rows": int(m.image.shape[0]),
-                        "cols": int(m.image.shape[1]),
-                        "dtype": str(m.image.dtype),
-                        "pixel_size_um": m.pixel_size,
-                        "pixel_size_source": source,
-                        "databar_row": bar,
-                        "databar_source": bar_source,
-                        "crop_row0": box[0],
-                        "crop_row1": box[1],
-                        "crop_col0": box[2],
-                        "crop_col1": box[3],
-                        "metadata_json": json.dumps(m.metadata, ensure_ascii=False),
-                        "added_at": _now(),
-                    }
+                    row = self._image_row(src, digest, px, detect_databar, from_table=user_pixel is None)
                     inserted, changed = _insert_image(conn, row, record)
                     added += inserted
                     skipped += not inserted
@@ -668,6 +624,67 @@ class Workspace:
                 if progress is not None:
                     progress(done, total, src)
         return AddResult(added=added, skipped_existing=skipped, total=total, annotated=annotated)
+
+    def _table_records(self, ds: Dataset) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+        """Store ``ds``'s table; its catalog records and filled ``pixel_size_um`` cells by image path."""
+        records: dict[str, dict[str, Any]] = {}
+        table_pixels: dict[str, float] = {}
+        table_hash = self._store_table(ds)
+        descriptors = [c for c in ds.columns if c != "pixel_size_um"]
+        for row, rec in ds.table.iterrows():
+            values = {c: _jsonable_value(rec[c]) for c in descriptors}
+            records[rec["path"]] = {
+                "sample": str(rec["sample"]),
+                "values_json": json.dumps(values, ensure_ascii=False, sort_keys=True),
+                "table_hash": table_hash,
+                "table_row": int(row),
+                "updated_at": _now(),
+            }
+            if "pixel_size_um" in ds.numeric_columns:
+                px = _jsonable_value(rec["pixel_size_um"])
+                if px is not None:
+                    table_pixels[rec["path"]] = float(px)
+        return records, table_pixels
+
+    def _image_row(
+        self, src: Path, digest: str, px: float | None, detect_databar: bool, *, from_table: bool
+    ) -> dict[str, Any]:
+        """Read a new image, copy it into the store, and return its catalog row.
+
+        ``px`` overrides the file's pixel size; ``from_table`` says it came from the table.
+        """
+        from semlab.io import read_micrograph
+
+        m = read_micrograph(src, pixel_size=px)
+        bar, bar_source, box = _crop_box(m.image, m.metadata, detect_databar)
+        rel = Path(FILES_DIR) / digest[:2] / f"{digest}{src.suffix.lower()}"
+        stored = self.path / rel
+        size = src.stat().st_size
+        if not (stored.is_file() and stored.stat().st_size == size):
+            _copy_verified(src, stored, digest)
+        source = m.metadata.get("pixel_size_source")
+        if from_table and px is not None:
+            source = "table"
+        return {
+            "hash": digest,
+            "stored_path": rel.as_posix(),
+            "original_name": src.name,
+            "original_path": str(src),
+            "size_bytes": size,
+            "rows": int(m.image.shape[0]),
+            "cols": int(m.image.shape[1]),
+            "dtype": str(m.image.dtype),
+            "pixel_size_um": m.pixel_size,
+            "pixel_size_source": source,
+            "databar_row": bar,
+            "databar_source": bar_source,
+            "crop_row0": box[0],
+            "crop_row1": box[1],
+            "crop_col0": box[2],
+            "crop_col1": box[3],
+            "metadata_json": json.dumps(m.metadata, ensure_ascii=False),
+            "added_at": _now(),
+        }
 
     def _store_table(self, ds: Dataset) -> str | None:
         """Store the table file and register its columns; its hash (``None`` without a file)."""
