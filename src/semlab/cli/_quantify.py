@@ -10,21 +10,10 @@ from semlab.cli import app
 
 
 def _expand(inputs: list[Path], three_d: bool) -> list[Path]:
-    from semlab.errors import MissingFileError
+    from semlab.io import list_images
     from semlab.quantify.table import LABEL_SUFFIXES
 
-    files: list[Path] = []
-    for p in inputs:
-        if not p.exists():
-            raise MissingFileError(f"{p}: no such file or folder; check the path")
-        if p.is_dir() and not three_d:
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in LABEL_SUFFIXES)
-            if not found:
-                raise MissingFileError(f"{p}: folder holds no label images ({', '.join(LABEL_SUFFIXES)})")
-            files.extend(found)
-        else:
-            files.append(p)
-    return files
+    return list_images(inputs, suffixes=LABEL_SUFFIXES, what="label images", expand_folders=not three_d)
 
 
 @app.command("quantify", rich_help_panel="Quantify")
