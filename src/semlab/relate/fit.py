@@ -645,6 +645,48 @@ def _fast_loo_linear(x: np.ndarray, y: np.ndarray):
     return loo, fitted, loo_beta[:, 1:], beta[1:]
 
 
+def _score_subset(model: str, config: Any, x: np.ndarray, y: np.ndarray, folds: Any, prefix: str, name: str) -> dict:
+    """One row of the :func:`search_features` table: CV and training scores of the subset ``x``."""
+    n, q = x.shape
+    if folds is None:
+        fast = _fast_loo_linear(x, y)
+        if fast is None:
+            cv_pred = fitted = np.full(n, np.nan)
+            agree = np.full(q, np.nan)
+        else:
+            cv_pred, fitted, loo_beta, beta = fast
+            sx, sy = x.std(axis=0), y.std()
+            agree = np.mean(_signs(loo_beta, sx, sy) == _signs(beta, sx, sy), axis=0)
+    else:
+        est, coef, intercept = fit_design(model, config, x, y)
+        fitted = x @ coef + intercept if coef is not None else est.predict(x)
+        cv_pred, fold_coefs = _cross_validate(model, config, x, y, folds, 0, None)
+        sx, sy = x.std(axis=0), y.std()
+        agree = (
+            np.mean(_signs(fold_coefs, sx, sy) == _signs(coef, sx, sy), axis=0)
+            if coef is not None
+            else np.full(q, np.nan)
+        )
+    s_cv, s_tr = scores(y, cv_pred), scores(y, fitted)
+    if model != "gbr" and np.all(np.isfinite(fitted)):
+        aicc, bic, _ = information_criteria(float(np.sum((y - fitted) ** 2)), n, q)
+    else:
+        aicc = bic = float("nan")
+    return {
+        "features": name,
+        "n_features": q,
+        f"{prefix}_r2": s_cv.r2,
+        f"{prefix}_rmse": s_cv.rmse,
+        f"{prefix}_mae": s_cv.mae,
+        "train_r2": s_tr.r2,
+        "adjusted_r2": adjusted_r2(s_tr.r2, n, q),
+        "aicc": aicc,
+        "bic": bic,
+        "min_sign_agreement": float(np.min(agree)) if np.all(np.isfinite(agree)) else float("nan"),
+        "condition_number": _condition_number(x),
+    }
+
+
 def search_features(
     table: Any,
     target: str,
@@ -732,47 +774,7 @@ def search_features(
     rows = []
     for done, subset in enumerate(subsets, 1):
         cols = list(subset)
-        x = x_all[:, cols]
-        q = len(cols)
-        if folds is None:
-            fast = _fast_loo_linear(x, y)
-            if fast is None:
-                cv_pred = fitted = np.full(n, np.nan)
-                agree = np.full(q, np.nan)
-            else:
-                cv_pred, fitted, loo_beta, beta = fast
-                sx, sy = x.std(axis=0), y.std()
-                agree = np.mean(_signs(loo_beta, sx, sy) == _signs(beta, sx, sy), axis=0)
-        else:
-            est, coef, intercept = fit_design(model, config, x, y)
-            fitted = x @ coef + intercept if coef is not None else est.predict(x)
-            cv_pred, fold_coefs = _cross_validate(model, config, x, y, folds, 0, None)
-            sx, sy = x.std(axis=0), y.std()
-            agree = (
-                np.mean(_signs(fold_coefs, sx, sy) == _signs(coef, sx, sy), axis=0)
-                if coef is not None
-                else np.full(q, np.nan)
-            )
-        s_cv, s_tr = scores(y, cv_pred), scores(y, fitted)
-        if model != "gbr" and np.all(np.isfinite(fitted)):
-            aicc, bic, _ = information_criteria(float(np.sum((y - fitted) ** 2)), n, q)
-        else:
-            aicc = bic = float("nan")
-        rows.append(
-            {
-                "features": ",".join(names[j] for j in cols),
-                "n_features": q,
-                f"{prefix}_r2": s_cv.r2,
-                f"{prefix}_rmse": s_cv.rmse,
-                f"{prefix}_mae": s_cv.mae,
-                "train_r2": s_tr.r2,
-                "adjusted_r2": adjusted_r2(s_tr.r2, n, q),
-                "aicc": aicc,
-                "bic": bic,
-                "min_sign_agreement": float(np.min(agree)) if np.all(np.isfinite(agree)) else float("nan"),
-                "condition_number": _condition_number(x),
-            }
-        )
+        rows.append(_score_subset(model, config, x_all[:, cols], y, folds, prefix, ",".join(names[j] for j in cols)))
         if progress:
             progress(done, len(subsets))
     out = pd.DataFrame(rows)
