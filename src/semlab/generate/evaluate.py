@@ -26,11 +26,14 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from semlab.errors import ParameterError, TableError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DESCRIPTORS",
@@ -263,28 +266,11 @@ def evaluate_generator(
     EvaluationReport
     """
     import pandas as pd
-    from scipy.stats import spearmanr
 
     from semlab.generate.train import ConditionalGenerator, load_generator
-    from semlab.quantify import area_fractions, common_ranges, persistence_diagram, persistence_image
 
     gen = generator if isinstance(generator, ConditionalGenerator) else load_generator(generator)
-    real_images = np.asarray(real_images, dtype=np.float32)
-    if real_images.ndim != 3 or len(real_images) != len(real_conditions):
-        raise ParameterError(
-            f"real_images has shape {real_images.shape} for {len(real_conditions)} condition rows; "
-            "give (n, size, size) patches with one row each"
-        )
-    if real_images.shape[1:] != (gen.size, gen.size):
-        raise ParameterError(
-            f"real patches are {real_images.shape[1]}×{real_images.shape[2]} but the model makes "
-            f"{gen.size}×{gen.size}; prepare them like the training data"
-        )
-    missing = [c for c in gen.spec.columns if c not in real_conditions.columns]
-    if missing:
-        raise TableError(
-            f"the real condition table lacks the model's condition column(s) {', '.join(missing)}"
-        )
+    real_images = _check_real(gen, real_images, real_conditions)
     order, settings, labels = _groups(gen.spec, real_conditions.reset_index(drop=True))
     if not order:
         raise TableError("no real image has a condition value the model was trained on; nothing to compare")
@@ -311,58 +297,9 @@ def evaluate_generator(
     sp_col = next(c for c in per_image.columns if c.startswith("specific_perimeter"))
     names = ["relative_density", "porosity", sp_col, "shape_index"]
 
-    # persistence images (H1 of grey sublevel sets), one grid for all
-    diagrams = [
-        [persistence_diagram(im, maxdim=1) for im in ims]
-        for pair in zip(reals, gens, strict=True)
-        for ims in pair
-    ]
-    br, pr = common_ranges([d for ds in diagrams for d in ds], dim=1)
-    pis = [
-        np.stack([persistence_image(d, dim=1, birth_range=br, persistence_range=pr).image for d in ds])
-        for ds in diagrams
-    ]
-    flat = np.concatenate([p.reshape(len(p), -1) for p in pis])
-    centred = flat - flat.mean(0)
-    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
-    proj = centred @ vt[:2].T if len(vt) >= 2 else np.zeros((len(flat), 2))
-    var = sv**2
-    explained = tuple(float(v) for v in (var[:2] / var.sum() if var.sum() > 0 else np.zeros(2)))
-
-    rows = []
-    curves = {}
-    for k, (lab, r, g) in enumerate(zip(order, reals, gens, strict=True)):
-        row: dict[str, Any] = {"condition": lab, "n_real": len(r), "n_generated": len(g)}
-        sel = per_image["condition"] == lab
-        for name in names:
-            for source, tag in (("real", "real"), ("generated", "generated")):
-                v = per_image.loc[sel & (per_image["source"] == source), name].to_numpy(dtype=float)
-                v = v[np.isfinite(v)]
-                row[f"{name}_{tag}_mean"] = float(v.mean()) if len(v) else math.nan
-                row[f"{name}_{tag}_std"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
-        af_r = area_fractions(r, n_thresholds=n_thresholds, value_range=(0.0, 1.0))
-        af_g = area_fractions(g, n_thresholds=n_thresholds, value_range=(0.0, 1.0))
-        curves[lab] = (
-            af_r["threshold"].to_numpy(),
-            af_r["area_fraction"].to_numpy(),
-            af_g["area_fraction"].to_numpy(),
-        )
-        row["area_fraction_max_gap"] = float(np.abs(curves[lab][1] - curves[lab][2]).max())
-        row["pi_distance"] = float(np.linalg.norm(pis[2 * k].mean(0) - pis[2 * k + 1].mean(0)))
-        dr, dg = _mean_pairwise_rms(r), _mean_pairwise_rms(g)
-        row.update(diversity_real=dr, diversity_generated=dg, diversity_ratio=dg / dr if dr > 0 else math.nan)
-        rows.append(row)
-    summary = pd.DataFrame(rows)
-    r2, trend = {}, {}
-    for name in names:
-        a, b = summary[f"{name}_real_mean"].to_numpy(float), summary[f"{name}_generated_mean"].to_numpy(float)
-        r2[name] = _r2(a, b)
-        ok = np.isfinite(a) & np.isfinite(b)
-        trend[name] = (
-            float(spearmanr(a[ok], b[ok])[0])
-            if ok.sum() >= 2 and np.ptp(a[ok]) > 0 and np.ptp(b[ok]) > 0
-            else math.nan
-        )
+    pis, proj, explained = _persistence_images(reals, gens)
+    summary, curves = _summary(order, reals, gens, per_image, names, pis, n_thresholds)
+    r2, trend = _agreement(summary, names)
     collapse = [
         lab for lab, v in zip(summary["condition"], summary["diversity_ratio"], strict=True) if v < 0.5
     ]
@@ -391,6 +328,116 @@ def evaluate_generator(
     report = EvaluationReport(**{**report.__dict__, "files": files, "path": out})
     atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2, allow_nan=True) + "\n")
     return report
+
+
+def _check_real(gen: Any, real_images: Any, real_conditions: Any) -> np.ndarray:
+    """The real patches as float32 (n, size, size), checked against the model and the table."""
+    real_images = np.asarray(real_images, dtype=np.float32)
+    if real_images.ndim != 3 or len(real_images) != len(real_conditions):
+        raise ParameterError(
+            f"real_images has shape {real_images.shape} for {len(real_conditions)} condition rows; "
+            "give (n, size, size) patches with one row each"
+        )
+    if real_images.shape[1:] != (gen.size, gen.size):
+        raise ParameterError(
+            f"real patches are {real_images.shape[1]}×{real_images.shape[2]} but the model makes "
+            f"{gen.size}×{gen.size}; prepare them like the training data"
+        )
+    missing = [c for c in gen.spec.columns if c not in real_conditions.columns]
+    if missing:
+        raise TableError(
+            f"the real condition table lacks the model's condition column(s) {', '.join(missing)}"
+        )
+    return real_images
+
+
+def _persistence_images(
+    reals: list[np.ndarray], gens: list[np.ndarray]
+) -> tuple[list[np.ndarray], np.ndarray, tuple[float, ...]]:
+    """H1 persistence images of grey sublevel sets on one grid, and their 2-D PCA.
+
+    Returns the stacks (real, generated, real, … per condition), the PCA projection of all
+    images (n, 2) and the fraction of variance the two axes explain.
+    """
+    from semlab.quantify import common_ranges, persistence_diagram, persistence_image
+
+    diagrams = [
+        [persistence_diagram(im, maxdim=1) for im in ims]
+        for pair in zip(reals, gens, strict=True)
+        for ims in pair
+    ]
+    br, pr = common_ranges([d for ds in diagrams for d in ds], dim=1)
+    pis = [
+        np.stack([persistence_image(d, dim=1, birth_range=br, persistence_range=pr).image for d in ds])
+        for ds in diagrams
+    ]
+    flat = np.concatenate([p.reshape(len(p), -1) for p in pis])
+    centred = flat - flat.mean(0)
+    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+    proj = centred @ vt[:2].T if len(vt) >= 2 else np.zeros((len(flat), 2))
+    var = sv**2
+    explained = tuple(float(v) for v in (var[:2] / var.sum() if var.sum() > 0 else np.zeros(2)))
+    return pis, proj, explained
+
+
+def _summary(
+    order: list[str],
+    reals: list[np.ndarray],
+    gens: list[np.ndarray],
+    per_image: pd.DataFrame,
+    names: list[str],
+    pis: list[np.ndarray],
+    n_thresholds: int,
+) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """One row per condition (descriptor means/stds, area-fraction gap, PI distance, diversity).
+
+    Also returns the area-fraction curves ``(thresholds, real, generated)`` per condition.
+    """
+    import pandas as pd
+
+    from semlab.quantify import area_fractions
+
+    rows = []
+    curves = {}
+    for k, (lab, r, g) in enumerate(zip(order, reals, gens, strict=True)):
+        row: dict[str, Any] = {"condition": lab, "n_real": len(r), "n_generated": len(g)}
+        sel = per_image["condition"] == lab
+        for name in names:
+            for source, tag in (("real", "real"), ("generated", "generated")):
+                v = per_image.loc[sel & (per_image["source"] == source), name].to_numpy(dtype=float)
+                v = v[np.isfinite(v)]
+                row[f"{name}_{tag}_mean"] = float(v.mean()) if len(v) else math.nan
+                row[f"{name}_{tag}_std"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+        af_r = area_fractions(r, n_thresholds=n_thresholds, value_range=(0.0, 1.0))
+        af_g = area_fractions(g, n_thresholds=n_thresholds, value_range=(0.0, 1.0))
+        curves[lab] = (
+            af_r["threshold"].to_numpy(),
+            af_r["area_fraction"].to_numpy(),
+            af_g["area_fraction"].to_numpy(),
+        )
+        row["area_fraction_max_gap"] = float(np.abs(curves[lab][1] - curves[lab][2]).max())
+        row["pi_distance"] = float(np.linalg.norm(pis[2 * k].mean(0) - pis[2 * k + 1].mean(0)))
+        dr, dg = _mean_pairwise_rms(r), _mean_pairwise_rms(g)
+        row.update(diversity_real=dr, diversity_generated=dg, diversity_ratio=dg / dr if dr > 0 else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows), curves
+
+
+def _agreement(summary: pd.DataFrame, names: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """R² of generated on real condition means, and their Spearman trend agreement, per descriptor."""
+    from scipy.stats import spearmanr
+
+    r2, trend = {}, {}
+    for name in names:
+        a, b = summary[f"{name}_real_mean"].to_numpy(float), summary[f"{name}_generated_mean"].to_numpy(float)
+        r2[name] = _r2(a, b)
+        ok = np.isfinite(a) & np.isfinite(b)
+        trend[name] = (
+            float(spearmanr(a[ok], b[ok])[0])
+            if ok.sum() >= 2 and np.ptp(a[ok]) > 0 and np.ptp(b[ok]) > 0
+            else math.nan
+        )
+    return r2, trend
 
 
 def _write(out, report, order, reals, gens, curves, pis, proj, explained, names, plots) -> list[str]:
