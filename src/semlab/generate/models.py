@@ -137,9 +137,9 @@ class DDPMConfig:
 
 
 @functools.cache
-def _classes() -> dict[str, Any]:
+def _cond_embedding() -> Any:
+    """The condition embedding module class (built on first use: torch loads lazily)."""
     import torch
-    import torch.nn.functional as F
     from torch import nn
 
     class CondEmbedding(nn.Module):
@@ -171,7 +171,16 @@ def _classes() -> dict[str, Any]:
                 return levels.new_zeros((levels.shape[0], 0), dtype=torch.float32)
             return torch.cat(parts, dim=1)
 
-    # ------------------------------------------------------------------ ACWGAN-GP
+    return CondEmbedding
+
+
+@functools.cache
+def _acwgan_class() -> Any:
+    """The ACWGAN-GP module class."""
+    import torch
+    from torch import nn
+
+    CondEmbedding = _cond_embedding()
 
     class ACWGAN(nn.Module):
         """Generator ``G(z, c)`` and critic ``D(x) -> (score, class logits…, regressions…)``."""
@@ -222,7 +231,17 @@ def _classes() -> dict[str, Any]:
             z = torch.randn(levels.shape[0], self.config.noise_dim, generator=generator)
             return (self.generate(z, levels, values) + 1) / 2
 
-    # ------------------------------------------------------------------ DDPM
+    return ACWGAN
+
+
+@functools.cache
+def _ddpm_class() -> Any:
+    """The conditional DDPM module class (noise-predicting U-Net)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    CondEmbedding = _cond_embedding()
 
     def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
         half = dim // 2
@@ -328,7 +347,12 @@ def _classes() -> dict[str, Any]:
                 x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
             return ((x.clamp(-1, 1) + 1) / 2).contiguous()
 
-    return {"ACWGAN": ACWGAN, "DDPM": DDPM}
+    return DDPM
+
+
+def _classes() -> dict[str, Any]:
+    """The model classes by name (ACWGAN, DDPM)."""
+    return {"ACWGAN": _acwgan_class(), "DDPM": _ddpm_class()}
 
 
 @register("generator", "acwgan")
