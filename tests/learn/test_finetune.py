@@ -59,7 +59,7 @@ def test_finetune_writes_a_run_that_predicts(tmp_path):
         out=tmp_path / "ft",
     )
     assert res.classes == ["coarse", "fine"]
-    assert len(res.head.history) == 2 and res.metrics["training"]["stopped"] == "epochs"
+    assert len(res.head.history) == 2 and res.metrics["training"]["stopped"] == "max_steps"
     cfg = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert cfg["kind"] == "finetuned" and cfg["preprocessing"]["input_size"] == [3, 64, 64]
     assert (tmp_path / "ft" / "metrics.json").is_file() and (tmp_path / "ft" / "loss_curves.png").is_file()
@@ -90,7 +90,7 @@ def test_time_budget_and_early_stopping(tmp_path):
         time_budget_s=0.01,
         seed=1,
     )
-    assert res.metrics["training"]["stopped"] == "time budget" and len(res.head.history) == 1
+    assert res.metrics["training"]["stopped"] == "time_budget" and len(res.head.history) == 1
     train_groups = set(np.asarray(groups)[res.splits[0].train])
     assert not train_groups & set(res.predictions["group"])  # split by sample
     # lr 0 and only the classifier trainable: the validation loss never improves after epoch 1
@@ -110,7 +110,7 @@ def test_time_budget_and_early_stopping(tmp_path):
         patience=1,
         seed=1,
     )
-    assert res.metrics["training"]["stopped"] == "early stopping"
+    assert res.metrics["training"]["stopped"] == "early_stopping"
     assert len(res.head.history) == 2 and res.head.best_epoch == 1
 
 
@@ -177,5 +177,5 @@ def test_finetune_workspace_groups_by_sample(series_ws, tmp_path):
     trained = set(table["sample"].iloc[res.splits[0].train]) | set(table["sample"].iloc[res.splits[0].val])
     assert not tested & trained and len(trained) == 4
     cfg = json.loads((tmp_path / "ws-ft" / "config.json").read_text())
-    assert cfg["preprocessing"]["target_pixel_size_um"] == pytest.approx(table["pixel_size_um"].max())
+    assert cfg["preprocessing"]["pixel_size"] == pytest.approx(table["pixel_size_um"].max())
     assert len(cfg["inputs"]) == 16

@@ -165,7 +165,7 @@ def finetune_cmd(
         time_budget_s=time_budget,
         seed=seed,
         device=device,
-        progress=report,
+        log=report,
     )
     if (source / "semlab.sqlite").is_file():
         if target is None:

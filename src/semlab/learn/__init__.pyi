@@ -3,15 +3,17 @@
 # first use.  Add a public name here (import + ``__all__``); tests/test_public_api.py
 # checks that every name resolves and that ``__all__`` matches the imports.
 
-from .finetune import finetune, finetune_folder, finetune_workspace
+from .finetune import FINETUNE_TRAINING, FinetuneConfig, finetune, finetune_folder, finetune_workspace
 from .heads import FinetunedConfig, LinearHeadConfig, MLPHeadConfig
 from .metrics import aggregate_by_image, classification_metrics, regression_metrics
-from .predict import Predictor, load_predictor, prepare_image
+from .predict import Predictor, load_predictor
 from .run import RunResult, choose_task, train_workspace, write_run
 from .splits import SPLIT_SCHEMES, Split, make_splits
 from .train import MODELS, TASKS, FittedHead, HeadConfig, TrainResult, fit_head, train_head
 
 __all__ = [
+    "FINETUNE_TRAINING",
+    "FinetuneConfig",
     "FinetunedConfig",
     "FittedHead",
     "HeadConfig",
@@ -33,7 +35,6 @@ __all__ = [
     "fit_head",
     "load_predictor",
     "make_splits",
-    "prepare_image",
     "regression_metrics",
     "train_head",
     "train_workspace",

@@ -24,19 +24,28 @@ sub-folders (each image its own sample, unless its name starts with a sample id 
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from semlab.errors import MissingFileError, ParameterError
+from semlab.preprocess import Preparation
+from semlab.training import Progress, TrainConfig, fit, resolve_device
 
-__all__ = ["finetune", "finetune_folder", "finetune_workspace", "predict_patches"]
+__all__ = [
+    "FINETUNE_TRAINING",
+    "FinetuneConfig",
+    "finetune",
+    "finetune_folder",
+    "finetune_workspace",
+    "predict_patches",
+]
 
 
 def _to_input(patches: np.ndarray, pre: dict[str, Any]) -> Any:
@@ -136,89 +145,148 @@ def _crop(images: list[np.ndarray], idx: np.ndarray, size: int, rng: np.random.G
     return out
 
 
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """What is fine-tuned and how its inputs are made (:func:`finetune`).
+
+    Attributes
+    ----------
+    target : str
+        Name of what is predicted (for the report).
+    backbone : str
+        timm model name (e.g. ``resnet18``, ``efficientnet_lite0``, ``inception_resnet_v2``).
+    pretrained, weights
+        Weight resolution of :func:`semlab.features.create_backbone`.
+    unfreeze : int
+        Trainable stages counted from the end (0 = classifier and final layers only).
+    input_size : int, optional
+        Side in pixels of the model input; default the model's data config (e.g. 224).
+    batch_size, lr, weight_decay, steps_per_epoch
+        Optimisation (AdamW); default ``steps_per_epoch`` covers each training image about
+        four times per epoch.
+    class_weight : bool
+        Weight the loss by inverse class frequency.
+    fractions : (float, float, float)
+        Train/validation/test shares of the samples.
+    preparation : Preparation
+        How images become patches (data bar, equalization, pixel size — default the
+        coarsest of the images —, patch size, fixed patches per validation/test image);
+        saved with the run and applied by :func:`load_predictor`.
+    """
+
+    target: str = "category"
+    backbone: str = "resnet18"
+    pretrained: bool = True
+    weights: str | os.PathLike | None = None
+    unfreeze: int = 2
+    input_size: int | None = None
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    steps_per_epoch: int | None = None
+    class_weight: bool = True
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    preparation: Preparation = field(default_factory=lambda: Preparation(patch_size=224, patches_per_image=8))
+
+
+#: The engine's defaults for fine-tuning: 20 epochs (a step is an epoch), patience 3.
+FINETUNE_TRAINING = TrainConfig(max_steps=20, patience=3)
+# keyword options of earlier versions → (config, field)
+_ALIASES = {
+    "epochs": ("train", "max_steps"),
+    "patience": ("train", "patience"),
+    "time_budget_s": ("train", "time_budget_s"),
+    "device": ("train", "device"),
+    "patch_size": ("prep", "patch_size"),
+    "patches_per_image": ("prep", "patches_per_image"),
+    "equalize_method": ("prep", "equalize"),
+    "target_pixel_size": ("prep", "pixel_size"),
+}
+
+
+def _configs(
+    config: FinetuneConfig | None, train: TrainConfig | None, options: dict[str, Any]
+) -> tuple[FinetuneConfig, TrainConfig]:
+    import dataclasses
+
+    cfg, tr = config or FinetuneConfig(), train or FINETUNE_TRAINING
+    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    own, tr_opts, prep = {}, {}, {}
+    for k, v in options.items():
+        if k == "seed":
+            tr_opts["seed"], prep["seed"] = v, v
+        elif k in _ALIASES:
+            where, name = _ALIASES[k]
+            (tr_opts if where == "train" else prep)[name] = v
+        elif k in fields:
+            own[k] = v
+        else:
+            raise ParameterError(f"unknown fine-tuning option {k}; see FinetuneConfig and TrainConfig")
+    cfg = dataclasses.replace(cfg, **own)
+    if prep:
+        cfg = dataclasses.replace(cfg, preparation=cfg.preparation.replace(**prep))
+    return cfg, dataclasses.replace(tr, **tr_opts)
+
+
+def _prepare(images: list[Any], names: list[str], recipe: Preparation) -> tuple[Preparation, list[Any]]:
+    """The recipe with its pixel size settled (coarsest known) and every image prepared."""
+    from semlab.preprocess import common_pixel_size, prepare_image
+
+    if recipe.pixel_size is None:
+        target = common_pixel_size(getattr(im, "pixel_size", None) for im in images)
+        if target is not None:
+            recipe = recipe.replace(pixel_size=target)
+    prepared = [prepare_image(im, recipe, name=n) for im, n in zip(images, names, strict=True)]
+    small = [n for n, p in zip(names, prepared, strict=True) if min(p.image.shape) < recipe.patch_size]
+    if small:
+        raise ParameterError(
+            f"{small[0]} is smaller than --patch-size {recipe.patch_size} after preprocessing; use a smaller patch size"
+        )
+    return recipe, prepared
+
+
 def finetune(
     images: Sequence[Any],
     labels: Sequence[Any],
     groups: Sequence[Any] | None = None,
     *,
+    config: FinetuneConfig | None = None,
+    train: TrainConfig | None = None,
     names: Sequence[str] | None = None,
-    target: str = "category",
-    backbone: str = "resnet18",
-    pretrained: bool = True,
-    weights: str | os.PathLike | None = None,
-    unfreeze: int = 2,
-    patch_size: int = 224,
-    input_size: int | None = None,
-    patches_per_image: int = 8,
-    equalize_method: str = "clahe",
-    target_pixel_size: float | None = None,
-    epochs: int = 20,
-    steps_per_epoch: int | None = None,
-    batch_size: int = 16,
-    lr: float = 3e-4,
-    weight_decay: float = 1e-4,
-    patience: int = 3,
-    time_budget_s: float | None = None,
-    class_weight: bool = True,
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-    seed: int = 0,
-    device: str = "auto",
     out: str | os.PathLike | None = None,
     inputs: list[dict[str, Any]] | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: Progress | None = None,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    **options: Any,
 ) -> Any:
     """Fine-tune a timm classifier on micrographs, split by sample; optionally write a run folder.
 
     Parameters
     ----------
     images : list of Micrograph or (M, N) ndarray
-        Micrographs (data bar cropped here when still present; resampled to
-        ``target_pixel_size`` when their pixel size is known).
+        Micrographs, prepared by ``config.preparation`` (data bar cropped when still
+        present; resampled to its pixel size when theirs is known).
     labels : list
         A class per image (any labels; numbers are ordered numerically).
     groups : list, optional
         Sample id per image; default each image its own sample.
+    config : FinetuneConfig, optional
+    train : TrainConfig, optional
+        Epochs (``max_steps``: a step is an epoch), patience, optional wall-clock cap, seed,
+        device; default :data:`FINETUNE_TRAINING`.
     names : list of str, optional
         Image names for the predictions table.
-    target : str
-        Name of what is predicted (for the report).
-    backbone : str
-        timm model name (any, e.g. ``resnet18``, ``efficientnet_lite0``, ``inception_resnet_v2``).
-    pretrained, weights
-        Weight resolution of :func:`semlab.features.create_backbone`.
-    unfreeze : int
-        Trainable stages counted from the end (0 = classifier and final layers only).
-    patch_size : int
-        Side in pixels of the patches cut from the prepared images (then resized to the
-        model's input size, which comes from its data config).
-    input_size : int, optional
-        Side in pixels of the model input; default the model's data config (e.g. 224).
-        Smaller inputs (e.g. 64) make CPU runs practical.
-    patches_per_image : int
-        Fixed patches per validation/test image (and per predicted image later).
-    equalize_method : str
-        ``clahe``, ``global`` or ``none``.
-    target_pixel_size : float, optional
-        µm per pixel; default the coarsest pixel size among the images (when known).
-    epochs, steps_per_epoch, batch_size, lr, weight_decay
-        Optimisation (AdamW); default ``steps_per_epoch`` covers each training image about
-        four times per epoch.
-    patience : int
-        Epochs without a better validation loss before stopping.
-    time_budget_s : float, optional
-        Stop after this many seconds of training.
-    class_weight : bool
-        Weight the loss by inverse class frequency.
-    fractions : (float, float, float)
-        Train/validation/test shares of the samples.
-    seed : int
-    device : {"auto", "cpu", "cuda"}
     out : path, optional
         Write a run folder (model, config, metrics, predictions, plots) here.
     inputs : list of dict, optional
         Provenance records (``path``, ``sha256``) for ``config.json``.
     progress : callable, optional
+        ``progress(epoch, epochs)``.
+    log : callable, optional
         Called with each epoch's history row.
+    **options
+        Single fields of the configs: ``backbone=``, ``unfreeze=``, ``epochs=``,
+        ``patience=``, ``time_budget_s=``, ``seed=``, ``patch_size=``, ``input_size=`` …
 
     Returns
     -------
@@ -226,204 +294,211 @@ def finetune(
         As :func:`semlab.learn.train_head` (``head.module`` is the fine-tuned model,
         ``head.history`` the epochs); ``run_dir`` in ``metrics["run_dir"]`` when written.
     """
-    import torch
-
-    from semlab.features import create_backbone
-    from semlab.learn.heads import FinetunedConfig
-    from semlab.learn.predict import image_patches, prepare_image
     from semlab.learn.run import class_labels
     from semlab.learn.splits import make_splits
-    from semlab.learn.train import FittedHead
 
     t0 = time.perf_counter()
+    cfg, tr = _configs(config, train, options)
+    seed = 0 if tr.seed is None else tr.seed
     images = list(images)
     if len(images) != len(labels):
         raise ParameterError(f"{len(images)} images but {len(labels)} labels; give one label per image")
     if not images:
         raise ParameterError("no images given")
     names = [str(n) for n in names] if names is not None else [f"image {k}" for k in range(len(images))]
-    groups = np.asarray([str(g) for g in groups] if groups is not None else names)
+    groups_arr = np.asarray([str(g) for g in groups] if groups is not None else names)
     classes, y = class_labels(list(labels))
     if len(classes) < 2:
         raise ParameterError(
             f"all images have the class {classes[0]!r}; fine-tuning needs two classes or more"
         )
-    if target_pixel_size is None:
-        sizes = [float(im.pixel_size) for im in images if getattr(im, "pixel_size", None)]
-        target_pixel_size = max(sizes) if sizes else None
-    prepared = [
-        prepare_image(im, equalize_method=equalize_method, target_pixel_size=target_pixel_size)
-        for im in images
-    ]
-    small = [n for n, p in zip(names, prepared, strict=True) if min(p.shape) < patch_size]
-    if small:
-        raise ParameterError(
-            f"{small[0]} is smaller than --patch-size {patch_size} after preprocessing; use a smaller patch size"
-        )
+    recipe, prepared = _prepare(images, names, cfg.preparation)
     sp = make_splits(
-        y, groups, task="classify", scheme="sample", fractions=fractions, seed=seed, class_names=classes
+        y,
+        groups_arr,
+        task="classify",
+        scheme="sample",
+        fractions=cfg.fractions,
+        seed=seed,
+        class_names=classes,
     )[0]
-    dev = (
-        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-    )
-    bb = create_backbone(
-        backbone, pretrained=pretrained, weights=weights, num_classes=len(classes), seed=seed
-    )
-    model = bb.model.to(dev)
-    n_train, n_total = set_trainable(model, unfreeze)
-    pre = {
-        "equalize": equalize_method,
-        "target_pixel_size_um": target_pixel_size,
-        "patch_size": int(patch_size),
-        "patches_per_image": int(patches_per_image),
-        "seed": int(seed),
-        "input_size": [3, int(input_size), int(input_size)]
-        if input_size
-        else list(bb.data_config["input_size"]),
-        "mean": list(bb.data_config["mean"]),
-        "std": list(bb.data_config["std"]),
-        "interpolation": bb.data_config.get("interpolation", "bilinear"),
-        "crop_databar": True,
-    }
+    data = _Data(images, prepared, names, groups_arr, y, classes, sp, recipe)
+    head, pre, stopped = _train(data, cfg, tr, seed, (progress, log))
+    test_p, test_y, test_i = data.fixed(sp.test)
+    prob = predict_patches(head.module, test_p, pre, device=head.details["device"])
+    head.module.cpu()
+    result = _evaluate(prob, test_y, test_i, names, groups_arr, classes, sp, head, time.perf_counter() - t0)
+    if out is not None:
+        _write(result, out, (cfg, tr, seed), data, head, pre, inputs)
+    return result
 
-    def fixed(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+@dataclass(frozen=True, eq=False)
+class _Data:
+    """Images, their prepared arrays, names, groups, class indices, classes, split and recipe."""
+
+    images: list[Any]
+    prepared: list[Any]
+    names: list[str]
+    groups: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    split: Any
+    recipe: Preparation
+
+    def fixed(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The recipe's fixed patches of images ``idx``, their classes and image indices."""
+        from semlab.preprocess import prepare_patches
+
         ps, ys, ims = [], [], []
         for i in idx:
-            p = image_patches(
-                prepared[i],
-                n=patches_per_image,
-                size=patch_size,
-                seed=seed,
-                name=names[i],
-                image_hash=(getattr(images[i], "metadata", None) or {}).get("hash"),
-            )
+            key = (getattr(self.images[i], "metadata", None) or {}).get("hash")
+            p, _ = prepare_patches(self.prepared[i], self.recipe, key=key, name=self.names[i])
             ps.append(p)
-            ys += [y[i]] * len(p)
+            ys += [self.y[i]] * len(p)
             ims += [i] * len(p)
         return np.concatenate(ps), np.asarray(ys), np.asarray(ims)
 
-    train_imgs = [prepared[i] for i in sp.train]
-    y_train = y[sp.train]
-    counts = np.bincount(y_train, minlength=len(classes)).astype(np.float64)
-    w = (
-        np.where(counts > 0, counts.sum() / (len(classes) * np.maximum(counts, 1)), 0.0)
-        if class_weight
-        else None
+
+def _train(data: _Data, cfg: FinetuneConfig, tr: TrainConfig, seed: int, callbacks: tuple) -> tuple:
+    """(fitted head, preprocessing record, stop reason): the model's epoch on the training engine."""
+    import torch
+
+    from semlab.features import create_backbone
+    from semlab.learn.heads import FinetunedConfig
+    from semlab.learn.train import FittedHead
+
+    dev = str(resolve_device(tr.device))
+    bb = create_backbone(
+        cfg.backbone, pretrained=cfg.pretrained, weights=cfg.weights, num_classes=len(data.classes), seed=seed
     )
+    model = bb.model.to(dev)
+    n_train, n_total = set_trainable(model, cfg.unfreeze)
+    size = cfg.input_size
+    pre = {
+        **data.recipe.to_dict(),
+        "input_size": [3, int(size), int(size)] if size else list(bb.data_config["input_size"]),
+        "mean": list(bb.data_config["mean"]),
+        "std": list(bb.data_config["std"]),
+        "interpolation": bb.data_config.get("interpolation", "bilinear"),
+    }
+    sp = data.split
+    train_imgs = [data.prepared[i].image for i in sp.train]
+    y_train = data.y[sp.train]
+    counts = np.bincount(y_train, minlength=len(data.classes)).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / (len(data.classes) * np.maximum(counts, 1)), 0.0)
     loss_fn = torch.nn.CrossEntropyLoss(
-        weight=None if w is None else torch.tensor(w, dtype=torch.float32).to(dev)
+        weight=torch.tensor(w, dtype=torch.float32).to(dev) if cfg.class_weight else None
     )
     opt = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
     )
-    steps = int(steps_per_epoch or max(1, int(np.ceil(4 * len(sp.train) / batch_size))))
-    val = fixed(sp.val) if sp.val.size else None
+    steps = int(cfg.steps_per_epoch or max(1, int(np.ceil(4 * len(sp.train) / cfg.batch_size))))
+    val = data.fixed(sp.val) if sp.val.size else None
     rng = np.random.default_rng(seed)
-    history: list[dict[str, Any]] = []
-    best = (np.inf, None, None)
-    stopped = "epochs"
+    t0 = time.perf_counter()
+    patch = data.recipe.patch_size
+
+    def epoch(k: int) -> dict[str, Any]:
+        model.train()
+        _frozen_eval(model)
+        total = 0.0
+        for _ in range(steps):
+            idx = rng.integers(0, len(train_imgs), size=cfg.batch_size)
+            xb = _to_input(_augment(_crop(train_imgs, idx, patch, rng), rng), pre).to(dev)
+            opt.zero_grad()
+            loss = loss_fn(model(xb), torch.from_numpy(y_train[idx]).to(dev))
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        return {"epoch": k, "train_loss": total / steps, "seconds": time.perf_counter() - t0}
+
+    def validate() -> dict[str, float]:
+        assert val is not None
+        pv = predict_patches(model, val[0], pre, device=dev)
+        logp = torch.log(torch.from_numpy(pv).float().clamp_min(1e-12)).to(dev)
+        return {
+            "val_loss": float(loss_fn(logp, torch.from_numpy(val[1]).to(dev))),
+            "val_score": float((pv.argmax(1) == val[1]).mean()),
+        }
+
+    import dataclasses
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        bad = 0
-        for epoch in range(1, int(epochs) + 1):
-            model.train()
-            _frozen_eval(model)
-            total = 0.0
-            for _ in range(steps):
-                idx = rng.integers(0, len(train_imgs), size=batch_size)
-                xb = _to_input(_augment(_crop(train_imgs, idx, patch_size, rng), rng), pre).to(dev)
-                yb = torch.from_numpy(y_train[idx]).to(dev)
-                opt.zero_grad()
-                loss = loss_fn(model(xb), yb)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach())
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "train_loss": total / steps,
-                "seconds": time.perf_counter() - t0,
-            }
-            if val is not None:
-                pv = predict_patches(model, val[0], pre, device=dev)
-                row["val_loss"] = float(
-                    loss_fn(
-                        torch.log(torch.from_numpy(pv).float().clamp_min(1e-12)).to(dev),
-                        torch.from_numpy(val[1]).to(dev),
-                    )
-                )
-                row["val_score"] = float((pv.argmax(1) == val[1]).mean())
-                if row["val_loss"] < best[0]:
-                    best, bad = (row["val_loss"], epoch, copy.deepcopy(model.state_dict())), 0
-                else:
-                    bad += 1
-            history.append(row)
-            if progress is not None:
-                progress(row)
-            if val is not None and bad >= patience:
-                stopped = "early stopping"
-                break
-            if time_budget_s is not None and time.perf_counter() - t0 > time_budget_s:
-                stopped = "time budget"
-                break
-    if best[2] is not None:
-        model.load_state_dict(best[2])
+        run = fit(
+            epoch,
+            config=dataclasses.replace(tr, seed=None),
+            model=model,
+            validate=validate if val is not None else None,
+            progress=callbacks[0],
+            on_row=callbacks[1],
+        )
+        if callbacks[1] is not None and val is None:
+            for row in run.history:
+                callbacks[1](row)
     model.eval()
-    test_p, test_y, test_i = fixed(sp.test)
-    prob = predict_patches(model, test_p, pre, device=dev)
+    history = [{k: v for k, v in row.items() if k != "step"} for row in run.history]
+    details = {
+        "stopped": run.stopped,
+        "trainable_parameters": n_train,
+        "parameters": n_total,
+        "unfreeze": cfg.unfreeze,
+        "device": dev,
+        "weights": bb.weights,
+        "weights_sha256": bb.weights_sha256,
+    }
     head = FittedHead(
-        model.cpu(),
+        model,
         "timm",
-        FinetunedConfig(backbone=backbone, num_classes=len(classes)),
+        FinetunedConfig(backbone=cfg.backbone, num_classes=len(data.classes)),
         "finetune",
         "classify",
         history,
-        best[1],
-        {
-            "stopped": stopped,
-            "trainable_parameters": n_train,
-            "parameters": n_total,
-            "unfreeze": unfreeze,
-            "device": dev,
-            "weights": bb.weights,
-        },
+        run.best_step,
+        details,
     )
-    result = _evaluate(prob, test_y, test_i, names, groups, classes, sp, head, time.perf_counter() - t0)
-    if out is not None:
-        from semlab.learn.run import write_run
+    return head, pre, run.stopped
 
-        run_cfg = {
-            "target": target,
-            "task": "classify",
-            "task_reason": "fine-tuning classifies",
-            "classes": classes,
-            "model": "finetune",
-            "split": "sample",
-            "leaky": False,
-            "folds": None,
-            "seed": seed,
-            "epochs": epochs,
-            "backbone": backbone,
-            "weights": bb.weights,
-            "weights_sha256": bb.weights_sha256,
-            "unfreeze": unfreeze,
-            "lr": lr,
-            "batch_size": batch_size,
-            "patience": patience,
-            "time_budget_s": time_budget_s,
-            "stopped": stopped,
-            "n_images": len(images),
-            "n_samples": int(np.unique(groups).size),
-        }
-        write_run(
-            result,
-            out,
-            run_cfg=run_cfg,
-            inputs=inputs,
-            preprocessing=pre,
-            artifact=(head.module, "finetuned", "timm", head.config),
-        )
-        result.metrics["run_dir"] = str(Path(out))
-    return result
+
+def _write(
+    result: Any, out: Any, configs: tuple, data: _Data, head: Any, pre: dict[str, Any], inputs: Any
+) -> None:
+    from semlab.learn.run import write_run
+
+    cfg, tr, seed = configs
+    run_cfg = {
+        "target": cfg.target,
+        "task": "classify",
+        "task_reason": "fine-tuning classifies",
+        "classes": data.classes,
+        "model": "finetune",
+        "split": "sample",
+        "leaky": False,
+        "folds": None,
+        "seed": seed,
+        "epochs": tr.max_steps,
+        "backbone": cfg.backbone,
+        "weights": head.details["weights"],
+        "weights_sha256": head.details["weights_sha256"],
+        "unfreeze": cfg.unfreeze,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "patience": tr.patience,
+        "time_budget_s": tr.time_budget_s,
+        "stopped": head.details["stopped"],
+        "n_images": len(data.images),
+        "n_samples": int(np.unique(data.groups).size),
+    }
+    write_run(
+        result,
+        out,
+        run_cfg=run_cfg,
+        inputs=inputs,
+        preprocessing=pre,
+        artifact=(head.module, "finetuned", "timm", head.config),
+    )
+    result.metrics["run_dir"] = str(Path(out))
 
 
 def _evaluate(prob, test_y, test_i, names, groups, classes, sp, head, seconds) -> Any:
@@ -470,7 +545,7 @@ def _evaluate(prob, test_y, test_i, names, groups, classes, sp, head, seconds) -
             "scheme": "sample",
             "leaky": False,
             "folds": None,
-            "fractions": [0.8, 0.1, 0.1],
+            "fractions": list(sp.to_dict().get("fractions", [0.8, 0.1, 0.1])),
             "n_images": len(names),
             "n_groups": int(np.unique(groups).size),
             "validation": "grouped" if sp.val.size else "none (too few samples per class)",

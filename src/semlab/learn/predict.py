@@ -37,24 +37,6 @@ def _recipe(preprocessing: dict[str, Any]) -> Any:
     return Preparation.from_dict(preprocessing)
 
 
-def prepare_image(
-    image: Any, *, equalize_method: str = "clahe", target_pixel_size: float | None = None
-) -> np.ndarray:  # pragma: no cover - transitional, removed once fine-tuning takes a recipe
-    from semlab.preprocess import Preparation
-    from semlab.preprocess import prepare_image as _prepare
-
-    return _prepare(image, Preparation(equalize=equalize_method, pixel_size=target_pixel_size)).image
-
-
-def image_patches(
-    image: np.ndarray, *, n: int, size: int, seed: int, image_hash: str | None = None, name: str = "image"
-) -> np.ndarray:  # pragma: no cover - transitional, removed once fine-tuning takes a recipe
-    from semlab.preprocess import Preparation, PreparedImage, prepare_patches
-
-    recipe = Preparation(patch_size=size, patches_per_image=n, seed=seed)
-    return prepare_patches(PreparedImage(image, None, None, None), recipe, key=image_hash, name=name)[0]
-
-
 @dataclass(frozen=True, eq=False)
 class Predictor:
     """A trained model ready for new images (see :func:`load_predictor`).
