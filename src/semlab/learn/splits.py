@@ -173,33 +173,57 @@ def make_splits(
         raise ParameterError(f"only {n_groups} {what}; a regression split needs at least 3")
     rng = np.random.default_rng(seed)
     shuffled = {k: [gs[i] for i in rng.permutation(len(gs))] for k, gs in sorted(strata.items())}
-    splits: list[Split] = []
     if folds is None:
-        f_train, f_val, f_test = (float(f) for f in fractions)
-        if (
-            min(f_train, f_val, f_test) < 0
-            or f_train <= 0
-            or f_test <= 0
-            or abs(f_train + f_val + f_test - 1) > 1e-6
-        ):
-            raise ParameterError(f"fractions={fractions} must be (train, val, test) shares summing to 1")
-        test: list[int] = []
-        rest: dict[int, list[int]] = {k: list(gs) for k, gs in shuffled.items()}
-        if task == "classify":  # at least one group of every class in the test set
-            for k, gs in shuffled.items():
-                m = min(max(1, int(round(f_test * len(gs)))), len(gs) - 1)
-                test += gs[:m]
-                rest[k] = gs[m:]
-            val = _carve_val(rest, f_val / (f_train + f_val), rng) if f_val > 0 else []
-        else:  # deal test, then validation groups from the value bins in turn
-            m = max(1, int(round(f_test * n_groups)))
-            test = _deal(rest, m)
-            v = int(round(f_val * n_groups))
-            v = max(1, v) if f_val > 0 and n_groups - m - max(1, v) >= 2 else 0
-            val = _deal(rest, v)
-        train = [g for gs in rest.values() for g in gs if g not in set(val)]
-        splits.append(_split(gid, train, val, test, 0, scheme))
-        return splits
+        return [_single_split(gid, shuffled, fractions, task, scheme, rng)]
+    return _fold_splits(gid, shuffled, folds, what, scheme, rng)
+
+
+def _single_split(
+    gid: np.ndarray,
+    shuffled: dict[int, list[int]],
+    fractions: tuple[float, float, float],
+    task: str,
+    scheme: str,
+    rng: np.random.Generator,
+) -> Split:
+    """One train/validation/test split of the shuffled strata of groups by ``fractions``."""
+    n_groups = sum(len(gs) for gs in shuffled.values())
+    f_train, f_val, f_test = (float(f) for f in fractions)
+    if (
+        min(f_train, f_val, f_test) < 0
+        or f_train <= 0
+        or f_test <= 0
+        or abs(f_train + f_val + f_test - 1) > 1e-6
+    ):
+        raise ParameterError(f"fractions={fractions} must be (train, val, test) shares summing to 1")
+    test: list[int] = []
+    rest: dict[int, list[int]] = {k: list(gs) for k, gs in shuffled.items()}
+    if task == "classify":  # at least one group of every class in the test set
+        for k, gs in shuffled.items():
+            m = min(max(1, int(round(f_test * len(gs)))), len(gs) - 1)
+            test += gs[:m]
+            rest[k] = gs[m:]
+        val = _carve_val(rest, f_val / (f_train + f_val), rng) if f_val > 0 else []
+    else:  # deal test, then validation groups from the value bins in turn
+        m = max(1, int(round(f_test * n_groups)))
+        test = _deal(rest, m)
+        v = int(round(f_val * n_groups))
+        v = max(1, v) if f_val > 0 and n_groups - m - max(1, v) >= 2 else 0
+        val = _deal(rest, v)
+    train = [g for gs in rest.values() for g in gs if g not in set(val)]
+    return _split(gid, train, val, test, 0, scheme)
+
+
+def _fold_splits(
+    gid: np.ndarray,
+    shuffled: dict[int, list[int]],
+    folds: int,
+    what: str,
+    scheme: str,
+    rng: np.random.Generator,
+) -> list[Split]:
+    """``folds`` splits: each group in the test set of one fold, strata dealt round-robin."""
+    n_groups = sum(len(gs) for gs in shuffled.values())
     k_folds = int(folds)
     if k_folds < 2:
         raise ParameterError(f"folds={folds} must be at least 2 (or leave it out for one 80/10/10 split)")
@@ -213,6 +237,7 @@ def make_splits(
         for j, gi in enumerate(gs):
             assign[gi] = (offset + j) % k_folds
         offset = (offset + len(gs)) % k_folds
+    splits: list[Split] = []
     for f in range(k_folds):
         test = [int(gi) for gi in np.flatnonzero(assign == f)]
         rest = {k: [gi for gi in gs if assign[gi] != f] for k, gs in shuffled.items()}
