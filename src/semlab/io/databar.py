@@ -133,12 +133,23 @@ def find_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int | None:
     region = np.asarray(a[first:], dtype=np.float64)
     if not np.issubdtype(a.dtype, np.integer):
         region = np.where(np.isfinite(region), region, lo)
+    found = _first_bar_row(region, start - first, max_height=max_height, lo=lo, hi=hi)
+    return None if found is None else first + found
+
+
+def _first_bar_row(region: np.ndarray, begin: int, *, max_height: int, lo: float, hi: float) -> int | None:
+    """First row (of ``region``, from ``begin`` on) where a bar reaching the bottom starts (see find_databar).
+
+    ``region`` is the float64 bottom of the image (finite values), ``lo``/``hi`` the image's range.
+    """
+    span = hi - lo
+    width = region.shape[1]
     tol = _TOL * span
     contrast = _CONTRAST * span
 
     med = np.median(region, axis=1)
     flat = np.mean(np.abs(region - med[:, None]) <= tol, axis=1) >= _FLAT
-    n = region.shape[0]  # region row i is image row first + i
+    n = region.shape[0]
 
     stats_cache: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -150,7 +161,7 @@ def find_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int | None:
             stats_cache[bg] = (back, np.mean(text, axis=1), text)
         return stats_cache[bg]
 
-    for i in range(start - first, n):
+    for i in range(begin, n):
         if not flat[i]:
             continue
         if flat[i - 1] and abs(med[i - 1] - med[i]) <= tol:
@@ -168,7 +179,7 @@ def find_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int | None:
         if not separator and np.max(back[max(0, i - 3) : i]) >= _ABOVE_BACKGROUND:
             continue  # a band without separator must start under content, not under more background
         if _is_bar_block(i, n, back, text_frac, text, flat, med, bg, tol, width):
-            return first + i
+            return i
     return None
 
 
