@@ -156,6 +156,62 @@ def _join(df, table):
     return out[front + [c for c in out.columns if c not in front]]
 
 
+def _load_sources(
+    sources: Any, names: Sequence[str] | None, pixel_size: Any, *, three_d: bool, threshold: Any
+) -> tuple[list[tuple[str, str | None, np.ndarray]], list[Any]]:
+    """``(name, source file or None, labels)`` per source and each one's pixel size (see descriptor_table)."""
+    if isinstance(sources, (str, os.PathLike, np.ndarray)):
+        sources = [sources]
+    if len(sources) == 0:
+        raise ParameterError("sources is empty; pass at least one label image")
+    if names is not None and len(names) != len(sources):
+        raise ParameterError(
+            f"names has {len(names)} entries for {len(sources)} sources; give one per source"
+        )
+    arrays: list[tuple[str, str | None, np.ndarray]] = []
+    sizes: list[Any] = []
+    for k, src in enumerate(sources):
+        if isinstance(src, (str, os.PathLike)):
+            arr, px = load_labels(src, three_d=three_d, threshold=threshold, pixel_size=pixel_size)
+            name, source = Path(src).name, str(src)
+        else:
+            arr = np.asarray(src)
+            arr = _threshold(arr, threshold, f"sources[{k}]") if threshold is not None else arr
+            px, name, source = pixel_size, f"image_{k}", None
+        if names is not None:
+            name = names[k]
+        arrays.append((name, source, arr))
+        sizes.append(px)
+    known = [s is not None for s in sizes]
+    if any(known) and not all(known):
+        missing = [a[0] for a, k in zip(arrays, known, strict=True) if not k]
+        raise ParameterError(
+            f"pixel size unknown for {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''} but known for others; "
+            "pass pixel_size (--pixel-size) so all lengths share one unit"
+        )
+    return arrays, sizes
+
+
+def _describe(name: str, arr: np.ndarray, px: Any, phase: Any, *, three_d: bool) -> dict[str, Any]:
+    """The 2-D or 3-D descriptors of one label image as a flat dict (messages name ``name``)."""
+    from semlab.quantify.threed import describe_3d
+    from semlab.quantify.twod import describe_2d
+
+    try:
+        if three_d:
+            d = describe_3d(arr, pixel_size=px, phase=phase).to_dict()
+        else:
+            d = describe_2d(arr, pixel_size=px, phase=phase).to_dict()
+    except ParameterError as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+    if not np.isscalar(d["phase"]):
+        d["phase"] = ",".join(str(v) for v in d["phase"])
+    for key in ("voxel_size_um",):
+        if key in d and d[key] is not None:
+            d[key] = float(np.mean(d[key])) if len(set(d[key])) == 1 else ",".join(map(str, d[key]))
+    return d
+
+
 def descriptor_table(
     sources: Sequence[Any],
     *,
@@ -207,51 +263,12 @@ def descriptor_table(
     """
     import pandas as pd
 
-    from semlab.quantify.threed import describe_3d
-    from semlab.quantify.twod import describe_2d
-
-    if isinstance(sources, (str, os.PathLike, np.ndarray)):
-        sources = [sources]
-    if len(sources) == 0:
-        raise ParameterError("sources is empty; pass at least one label image")
-    if names is not None and len(names) != len(sources):
-        raise ParameterError(
-            f"names has {len(names)} entries for {len(sources)} sources; give one per source"
-        )
-    rows, arrays, sizes = [], [], []
-    for k, src in enumerate(sources):
-        if isinstance(src, (str, os.PathLike)):
-            arr, px = load_labels(src, three_d=three_d, threshold=threshold, pixel_size=pixel_size)
-            name, source = Path(src).name, str(src)
-        else:
-            arr = np.asarray(src)
-            arr = _threshold(arr, threshold, f"sources[{k}]") if threshold is not None else arr
-            px, name, source = pixel_size, f"image_{k}", None
-        if names is not None:
-            name = names[k]
-        arrays.append((name, source, arr))
-        sizes.append(px)
+    arrays, sizes = _load_sources(sources, names, pixel_size, three_d=three_d, threshold=threshold)
     known = [s is not None for s in sizes]
-    if any(known) and not all(known):
-        missing = [a[0] for a, k in zip(arrays, known, strict=True) if not k]
-        raise ParameterError(
-            f"pixel size unknown for {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''} but known for others; "
-            "pass pixel_size (--pixel-size) so all lengths share one unit"
-        )
-    diagrams = []
+    rows: list[dict[str, Any]] = []
+    diagrams: list[Any] = []
     for (name, source, arr), px in zip(arrays, sizes, strict=True):
-        try:
-            if three_d:
-                d = describe_3d(arr, pixel_size=px, phase=phase).to_dict()
-            else:
-                d = describe_2d(arr, pixel_size=px, phase=phase).to_dict()
-        except ParameterError as exc:
-            raise type(exc)(f"{name}: {exc}") from None
-        if not np.isscalar(d["phase"]):
-            d["phase"] = ",".join(str(v) for v in d["phase"])
-        for key in ("voxel_size_um",):
-            if key in d and d[key] is not None:
-                d[key] = float(np.mean(d[key])) if len(set(d[key])) == 1 else ",".join(map(str, d[key]))
+        d = _describe(name, arr, px, phase, three_d=three_d)
         row = {"image": name, "source": source, **d}
         if topology:
             from semlab.quantify.topology import persistence_diagram
