@@ -24,12 +24,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from semlab._util import atomic_write_text
 from semlab.errors import ParameterError, TableError
+
+if TYPE_CHECKING:
+    from semlab.learn.train import HeadConfig
 
 __all__ = ["RunResult", "choose_task", "target_column", "train_workspace", "write_run"]
 
@@ -190,11 +193,10 @@ def train_workspace(
     *,
     target: str,
     task: str | None = None,
-    model: str = "mlp",
+    config: HeadConfig | None = None,
     split: str = "sample",
     folds: int | None = None,
     backbone: str | None = None,
-    epochs: int = 100,
     seed: int = 0,
     out: str | os.PathLike | None = None,
     plots: bool = True,
@@ -212,15 +214,14 @@ def train_workspace(
     task : {"classify", "regress"}, optional
         Default: classify a categorical target or one with at most 10 distinct integer
         values, else regress (:func:`choose_task`).
-    model : {"mlp", "logreg", "svm", "pca-logreg"}
+    config : HeadConfig, optional
+        The head's model and training (default ``HeadConfig()``: the MLP, 100 epochs).
     split : {"sample", "patch"}
         ``"patch"`` is the paper's leaky split, labelled as such.
     folds : int, optional
         K-fold cross-validation grouped by sample; default one 80/10/10 split.
     backbone : str, optional
         Which stored features (default the latest embedding).
-    epochs : int
-        MLP epochs.
     seed : int
     out : path, optional
         Run folder; default ``<workspace>/runs/<target>-<model>-<split>[-kK]-seed<seed>``.
@@ -229,7 +230,8 @@ def train_workspace(
     progress : callable, optional
         ``progress(done, total)`` in fitted models.
     **options
-        Passed to :func:`semlab.learn.fit_head`.
+        Single fields of ``config``: ``model="logreg"`` ({"mlp", "logreg", "svm",
+        "pca-logreg"}), ``epochs=60`` (MLP epochs) … (see :class:`semlab.learn.HeadConfig`).
 
     Returns
     -------
@@ -243,16 +245,76 @@ def train_workspace(
         ``target`` is not a column (the message lists the columns), or no image has a value.
     ParameterError
         Bad options; a class with a single sample; too few samples for the folds.
+
+    Examples
+    --------
+    >>> from semlab.learn import train_workspace
+    >>> run = train_workspace("study", target="burst_count", model="logreg", folds=3)  # doctest: +SKIP
     """
     from semlab.dataset import Workspace
     from semlab.features import load_features
-    from semlab.learn.train import MODELS, train_head
+    from semlab.learn.train import MODELS, HeadConfig, train_head
 
     t0 = time.perf_counter()
+    model = options.get("model", config.model if config is not None else "mlp")
     if model not in MODELS:
         raise ParameterError(f"--model {model!r} is unknown; choose one of {', '.join(MODELS)}")
+    cfg = HeadConfig.from_options(config, options)
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     ft = load_features(ws, backbone=backbone)
+    rows = _target_rows(ws, ft, target)
+    task, reason = choose_task(rows.values, task)
+    classes, y = _encode_target(rows.values, task, target)
+    result = train_head(
+        rows.x,
+        y,
+        rows.samples,
+        task=task,
+        config=cfg,
+        image_ids=rows.hashes,
+        classes=classes,
+        split=split,
+        folds=folds,
+        seed=seed,
+        progress=progress,
+    )
+    run_name = f"{target}-{cfg.model}-{split}" + (f"-k{folds}" if folds else "") + f"-seed{seed}"
+    run_dir = Path(out) if out is not None else ws.path / "runs" / run_name
+    run_cfg = {
+        "target": target,
+        "task": task,
+        "task_reason": reason,
+        "classes": classes,
+        "model": cfg.model,
+        "split": split,
+        "leaky": split == "patch",
+        "folds": folds,
+        "seed": seed,
+        "epochs": cfg.epochs,
+        "options": {k: v for k, v in options.items() if k not in ("model", "epochs")},
+        **_provenance(ws, ft, rows),
+    }
+    pca_values = rows.values if classes is None else [classes[k] for k in y]
+    files = _write_workspace_run(result, run_dir, run_cfg, ft, rows, pca_values, plots=plots)
+    return RunResult(
+        run_dir, task, reason, target, cfg.model, classes, result.metrics, files, time.perf_counter() - t0
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _TargetRows:
+    """Feature rows (patches) whose image has a value in the target column."""
+
+    x: np.ndarray  # (n, d) features
+    values: np.ndarray  # (n,) target values, object
+    hashes: np.ndarray  # (n,) image hashes
+    samples: np.ndarray  # (n,) sample ids
+    names: np.ndarray  # (n,) original file names
+    keep: np.ndarray  # (n_all,) bool: which stored feature rows these are
+
+
+def _target_rows(ws: Any, ft: Any, target: str) -> _TargetRows:
+    """The stored feature rows with a ``target`` value, with their images and samples."""
     table = ws.table()
     column = target_column(table, target, where=f"workspace {ws.path}")
     by_hash = table.set_index("hash")
@@ -264,71 +326,65 @@ def train_workspace(
         raise TableError(
             f"no image with features has a value in column {target!r}; add it to the descriptor table"
         )
-    x = ft.features[keep]
-    vals = values[keep]
     h = hashes[keep]
-    samples = by_hash["sample"].reindex(h).astype(str).to_numpy()
-    names = by_hash["original_name"].reindex(h).astype(str).to_numpy()
-    task, reason = choose_task(vals, task)
+    return _TargetRows(
+        x=ft.features[keep],
+        values=values[keep],
+        hashes=h,
+        samples=by_hash["sample"].reindex(h).astype(str).to_numpy(),
+        names=by_hash["original_name"].reindex(h).astype(str).to_numpy(),
+        keep=keep,
+    )
+
+
+def _encode_target(vals: np.ndarray, task: str, target: str) -> tuple[list[str] | None, np.ndarray]:
+    """Class labels and indices (classification), or ``None`` and float values (regression)."""
     if task == "classify":
         classes, y = class_labels(vals)
         if len(classes) < 2:
             raise TableError(
                 f"column {target!r} holds a single class ({classes[0]}); classification needs two or more"
             )
-    else:
-        try:
-            y = vals.astype(np.float64)
-        except (TypeError, ValueError):
-            raise TableError(f"column {target!r} is not numeric; use --task classify") from None
-        classes = None
-    result = train_head(
-        x,
-        y,
-        samples,
-        task=task,
-        model=model,
-        image_ids=h,
-        classes=classes,
-        split=split,
-        folds=folds,
-        seed=seed,
-        epochs=epochs,
-        progress=progress,
-        **options,
-    )
-    run_name = f"{target}-{model}-{split}" + (f"-k{folds}" if folds else "") + f"-seed{seed}"
-    run_dir = Path(out) if out is not None else ws.path / "runs" / run_name
-    run_cfg = {
-        "target": target,
-        "task": task,
-        "task_reason": reason,
-        "classes": classes,
-        "model": model,
-        "split": split,
-        "leaky": split == "patch",
-        "folds": folds,
-        "seed": seed,
-        "epochs": epochs,
-        "options": options,
+        return classes, y
+    try:
+        return None, vals.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TableError(f"column {target!r} is not numeric; use --task classify") from None
+
+
+def _provenance(ws: Any, ft: Any, rows: _TargetRows) -> dict[str, Any]:
+    """Where a workspace run's rows came from: workspace, features, counts (for config.json)."""
+    return {
         "workspace": str(ws.path),
         "backbone": ft.backbone,
         "weights": ft.weights,
         "weights_sha256": ft.weights_sha256,
         "feature_config": dict(ft.config),
         "n_features": ft.n_features,
-        "n_rows": int(keep.sum()),
-        "n_images": int(np.unique(h).size),
-        "n_samples": int(np.unique(samples).size),
-        "rows_without_target": int((~keep).sum()),
+        "n_rows": int(rows.keep.sum()),
+        "n_images": int(np.unique(rows.hashes).size),
+        "n_samples": int(np.unique(rows.samples).size),
+        "rows_without_target": int((~rows.keep).sum()),
     }
-    names_by_hash = dict(zip(h, names, strict=True))
-    pca_values = vals if task == "regress" else [classes[k] for k in y]  # type: ignore[index]
-    files = write_run(
+
+
+def _write_workspace_run(
+    result: Any,
+    run_dir: Path,
+    run_cfg: dict[str, Any],
+    ft: Any,
+    rows: _TargetRows,
+    pca_values: Any,
+    *,
+    plots: bool,
+) -> dict[str, str]:
+    """:func:`write_run` for a run on stored features: inputs by hash, the features' preprocessing."""
+    names_by_hash = dict(zip(rows.hashes, rows.names, strict=True))
+    return write_run(
         result,
         run_dir,
         run_cfg=run_cfg,
-        inputs=[{"path": names_by_hash[k], "sha256": k} for k in dict.fromkeys(h)],
+        inputs=[{"path": names_by_hash[k], "sha256": k} for k in dict.fromkeys(rows.hashes)],
         preprocessing={
             "backbone": ft.backbone,
             "weights": ft.weights,
@@ -336,12 +392,9 @@ def train_workspace(
             **dict(ft.config),
         },
         image_names=names_by_hash,
-        features=x,
+        features=rows.x,
         feature_values=pca_values,
         plots=plots,
-    )
-    return RunResult(
-        run_dir, task, reason, target, model, classes, result.metrics, files, time.perf_counter() - t0
     )
 
 
