@@ -67,6 +67,7 @@ def test_segment_hybrid_stack(data, capsys):
     assert [r["slice"] for r in rows] == ["0", "1", "2"] and "fraction_shine_through" in rows[0]
 
 
+@pytest.mark.slow
 def test_train_then_segment_with_the_model(data, capsys):
     model = data["root"] / "unet"
     rc = main([

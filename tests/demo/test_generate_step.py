@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
 pytest.importorskip("torch")
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
 
 def test_learn_step(quick_ws, tmp_path):
     from semlab.demo._learn import learn_step

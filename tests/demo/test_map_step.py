@@ -9,6 +9,8 @@ import pytest
 
 from semlab.demo._maps import map_step
 
+pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
 
 def test_map_step_writes_the_map_coloured_by_burst_count(unembedded_ws, tmp_path, chromium_browser):
     with pytest.warns(UserWarning, match="no CNN features"):

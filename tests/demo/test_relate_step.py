@@ -8,6 +8,8 @@ import pytest
 
 from semlab.demo._relate import relate_step
 
+pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
 
 @pytest.fixture(scope="session")
 def demo_structure(tmp_path_factory):

@@ -12,6 +12,8 @@ import pytest
 from semlab.cli import main
 from semlab.demo import PATCHES_PER_IMAGE, run_demo
 
+pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):

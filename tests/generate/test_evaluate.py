@@ -29,6 +29,7 @@ def test_patch_descriptors_on_known_shapes():
     assert d["specific_perimeter_per_um"][0] == pytest.approx(2 * np.pi * 4 / 400, rel=0.1)
 
 
+@pytest.mark.slow
 def test_evaluation_report(trained_ddpm, burst_patches, tmp_path):
     patches, table, px = burst_patches
     rep = evaluate_generator(
@@ -77,6 +78,7 @@ class _Copier:
         return self.patch.expand(levels.shape[0], 1, *self.patch.shape).clone()
 
 
+@pytest.mark.slow
 def test_mode_collapse_is_flagged(trained_ddpm, burst_patches):
     patches, table, _ = burst_patches
     g = trained_ddpm.generator

@@ -17,6 +17,7 @@ def test_help_lists_commands(capsys):
     assert all(c in out for c in ("train", "sample", "evaluate"))
 
 
+@pytest.mark.slow
 def test_train_on_workspace(series_ws, tmp_path, capsys):
     out = tmp_path / "gan"
     rc = main(
@@ -57,6 +58,7 @@ def test_train_on_workspace(series_ws, tmp_path, capsys):
     assert (out / "samples" / "epoch_001.png").is_file() and (out / "checkpoint.pt").is_file()
 
 
+@pytest.mark.slow
 def test_sample_writes_images_and_grid(trained_ddpm, tmp_path, capsys):
     out = tmp_path / "s"
     rc = main(
@@ -85,6 +87,7 @@ def test_sample_writes_images_and_grid(trained_ddpm, tmp_path, capsys):
     assert meta["condition"] == {"burst_count": "8"} and 0 <= meta["porosity_mean"] <= 1
 
 
+@pytest.mark.slow
 def test_sample_settings_after_one_condition_flag(trained_ddpm, tmp_path, capsys):
     """`--condition a=x b=y` (the issue's form) and a missing condition."""
     two = tmp_path / "two"
@@ -125,6 +128,7 @@ def test_sample_settings_after_one_condition_flag(trained_ddpm, tmp_path, capsys
     assert rc == 2 and "give the condition to sample" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_on_workspace(trained_ddpm, series_ws, tmp_path, capsys):
     out = tmp_path / "rep"
     rc = main(
@@ -151,6 +155,7 @@ def test_evaluate_on_workspace(trained_ddpm, series_ws, tmp_path, capsys):
     assert [c["condition"] for c in data["conditions"]] == ["burst_count=1", "burst_count=8"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args,message",
     [

@@ -29,6 +29,7 @@ def _same(a, b):
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,extra", [("ddpm", {"config": {"depth": 2}}), ("acwgan", {"n_critic": 2})])
 def test_deterministic_with_seed(small, model, extra):
     x, t = small
@@ -42,6 +43,7 @@ def test_deterministic_with_seed(small, model, extra):
     assert not np.array_equal(sa, a.generator.sample({"burst_count": 8}, 3, seed=2, steps=3))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "model,extra",
     [
@@ -64,6 +66,7 @@ def test_resume_equals_uninterrupted(small, tmp_path, model, extra):
         train_generator(x, t, model=model, steps=6, seed=1, out_dir=tmp_path / "cut", **TINY, **extra)
 
 
+@pytest.mark.slow
 def test_artifact_round_trip_and_grids(small, tmp_path):
     x, t = small
     r = train_generator(
@@ -97,6 +100,7 @@ def test_artifact_round_trip_and_grids(small, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_time_budget_stops_and_saves(small, tmp_path):
     x, t = small
     r = train_generator(
@@ -129,6 +133,7 @@ def test_bad_input_one_line_errors(small):
         assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow
 def test_unknown_condition_value_at_sampling(small):
     x, t = small
     r = train_generator(x, t, model="acwgan", steps=1, n_critic=1, **TINY)
@@ -138,6 +143,7 @@ def test_unknown_condition_value_at_sampling(small):
         r.generator.sample({"burst_count": 1}, 2, guidance=-1)
 
 
+@pytest.mark.slow
 def test_several_conditions(small):
     x, t = small
     t = t.assign(temper=np.where(np.arange(len(t)) % 2, "T6", "T5"), speed=np.linspace(1, 2, len(t)))

@@ -11,6 +11,8 @@ from semlab.cli import main
 from semlab.errors import ParameterError
 from semlab.learn import finetune, load_predictor
 
+pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
 
 def _images(n_per_class=4, size=96, seed=0):
     """Two SEM-like categories: fine grains (σ = 1 px) and coarse grains (σ = 4 px); one sample per image."""

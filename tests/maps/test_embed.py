@@ -37,6 +37,7 @@ def test_pca_recovers_the_direction_of_largest_variance():
     np.testing.assert_array_equal(c, embed(x, method="pca", seed=0))
 
 
+@pytest.mark.slow
 def test_umap_same_seed_same_coordinates_and_clusters_apart():
     x, y = _blobs()
     a = embed(x, method="umap", seed=3, n_neighbors=10, min_dist=0.2)

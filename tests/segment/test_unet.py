@@ -63,6 +63,7 @@ def trained(tmp_path_factory):
     return res, out
 
 
+@pytest.mark.slow
 def test_training_learns_and_checkpoints(trained):
     res, out = trained
     assert res.steps == 60 and res.stopped == "max_steps" and res.device == "cpu"
@@ -82,6 +83,7 @@ def test_training_learns_and_checkpoints(trained):
     np.testing.assert_array_equal(segment_image(image, method=out, tile_size=32), loaded.predict(image, tile_size=32))
 
 
+@pytest.mark.slow
 def test_training_is_seeded():
     pairs = [_blobs(s, (40, 40)) for s in range(2)]
     kw = dict(model_options={"depth": 2, "width": 4}, patch_size=32, batch_size=2, max_steps=4, val_every=2, device="cpu")
@@ -148,6 +150,7 @@ def test_bad_training_input():
         train_segmenter([image], [truth], model_options={"layers": 3}, device="cpu")
 
 
+@pytest.mark.slow
 def test_artifacts_that_are_not_segmenters(tmp_path, trained):
     _, out = trained
     with pytest.raises(MissingFileError, match="no such model folder"):
@@ -199,6 +202,7 @@ def test_save_artifact_round_trip(tmp_path):
     assert load_segmenter(folder).preprocessing["equalize"] == "clahe"
 
 
+@pytest.mark.slow
 def test_downsampled_segmenter_predicts_full_size():
     seg = _segmenter(depth=2, width=4)
     seg = Segmenter(seg.model, (0, 1), ("a", "b"), {"equalize": "none", "standardize": "image", "downsample": 3})

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
