@@ -141,7 +141,7 @@ class RelationResult:
     ids: dict[str, list] = field(default_factory=dict, repr=False)
     test_ids: dict[str, list] = field(default_factory=dict, repr=False)
     model: RelationModel = field(default=None, repr=False)  # type: ignore[assignment]
-    design: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    design: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type]
     test_design: np.ndarray | None = field(default=None, repr=False)
     seed: int = 0
 
@@ -333,7 +333,7 @@ def _most_correlated(x: np.ndarray, names: Sequence[str]) -> str:
     r = np.nan_to_num(np.abs(r))
     np.fill_diagonal(r, 0)
     i, j = np.unravel_index(np.argmax(r), r.shape)
-    return f"{names[i]} ~ {names[j]}, |r| = {r[i, j]:.3f}"
+    return f"{names[int(i)]} ~ {names[int(j)]}, |r| = {r[i, j]:.3f}"
 
 
 def _signs(coef: np.ndarray, sx: np.ndarray, sy: float) -> np.ndarray:
@@ -432,8 +432,6 @@ def fit_relation(
         One line each: more features than rows/3; coefficient signs that flip between CV folds;
         near-collinear features (condition number > 30).
     """
-    from semlab.registry import make_config
-
     check_model(model)
     seed = int(seed)
     prep = _prepare(
@@ -445,7 +443,53 @@ def fit_relation(
         allow_constant=bool(pca),
         table_name="table",
     )
-    x_in, y, inputs = prep.x, prep.y, prep.inputs
+    setup = _setup_fit(prep, model=model, cv=cv, seed=seed, pca=pca, options=options)
+    n, p = len(prep.y), setup.p
+    issued: list[str] = []
+    if p > n / 3:
+        _note(issued, f"{p} features for {n} rows: more than rows/3 = {n / 3:.1f}; expect over-fitting, search smaller subsets")  # fmt: skip
+    fit = _fit_and_cross_validate(model, setup, prep, seed)
+    cond = _condition_number(setup.x)
+    if model != "gbr" and p >= 2 and cond > COLLINEARITY_LIMIT:
+        _note(issued, f"near-collinear features: condition number {cond:.3g} > {COLLINEARITY_LIMIT:g} "
+              f"(most correlated: {_most_correlated(setup.x, setup.names)}); coefficients are not interpretable one by one")  # fmt: skip
+    report = _coefficient_report(setup.names, setup.x, prep.y, fit)
+    unstable = [f"{f} {a:.0%}" for f, a in (report["sign_agreement"] or {}).items() if a < 1.0]
+    if unstable:
+        _note(issued, f"unstable coefficients (share of the {fit.n_folds} CV folds whose sign agrees with the full fit): "
+              f"{name_list(unstable)}")  # fmt: skip
+    relation = _relation_model(model, target, prep, setup, fit)
+    tested = _score_test(relation, test, dropna=dropna)
+    return _assemble_result(
+        relation, prep, setup, fit, report=report, tested=tested, condition_number=cond, issued=issued,
+        seed=seed,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- fit_relation's steps
+
+
+@dataclass(frozen=True, eq=False)
+class _Setup:
+    """The checked regression of :func:`fit_relation`: regressor config, design and CV plan."""
+
+    config: Any
+    x: np.ndarray  # (n, p) design: the inputs, or their PCA scores
+    names: list[str]  # the design's columns
+    p: int
+    cv_name: str
+    k: int | None  # folds; None for LOOCV
+    reducer: PCAFeatures | None
+    pca_k: int  # components refitted in every fold (0: no PCA)
+
+
+def _setup_fit(
+    prep: _Prepared, *, model: str, cv: Any, seed: int, pca: int | None, options: dict[str, Any] | None
+) -> _Setup:
+    """Regressor config, row-count checks, CV plan and (with ``pca``) the reduced design."""
+    from semlab.registry import make_config
+
+    x_in, inputs = prep.x, prep.inputs
     n, d = x_in.shape
     opts = dict(options or {})
     if model == "gbr":
@@ -465,131 +509,156 @@ def fit_relation(
             raise ParameterError(
                 f"pca={pca} components needs at most min(features, rows − 2) = {min(d, n - 2)}"
             )
-        reducer: PCAFeatures | None = pca_features(x_in, int(pca), names=inputs)
-        x = reducer.scores
-        names = list(reducer.names)
+        pcs = pca_features(x_in, int(pca), names=inputs)
+        reducer: PCAFeatures | None = pcs
+        x, names = pcs.scores, list(pcs.names)
     else:
         reducer, x, names = None, x_in, list(inputs)
+    return _Setup(config, x, names, p, cv_name, k, reducer, int(pca or 0))
 
-    issued: list[str] = []
 
-    def note(msg: str) -> None:
-        issued.append(msg)
-        warn(msg)
+def _note(issued: list[str], message: str) -> None:
+    """Record a :func:`fit_relation` warning and issue it at the caller of ``fit_relation``."""
+    issued.append(message)
+    warn(message, stacklevel=4)
 
-    if p > n / 3:
-        note(
-            f"{p} features for {n} rows: more than rows/3 = {n / 3:.1f}; expect over-fitting, search smaller subsets"
-        )
 
-    est, coef, intercept = fit_design(model, config, x, y)
+@dataclass(frozen=True, eq=False)
+class _Fitted:
+    """The full fit and its cross-validation."""
+
+    estimator: Any
+    coef: np.ndarray | None  # (p,) for linear and ridge, None for gbr
+    intercept: float | None
+    fitted: np.ndarray  # (n,) in-sample predictions
+    cv_pred: np.ndarray  # (n,) CV predictions
+    fold_coefs: np.ndarray | None  # (folds, p)
+    n_folds: int
+
+
+def _fit_and_cross_validate(model: str, setup: _Setup, prep: _Prepared, seed: int) -> _Fitted:
+    """Fit the design once on every row, then once per CV fold (PCA refitted inside each fold)."""
+    x, y = setup.x, prep.y
+    est, coef, intercept = fit_design(model, setup.config, x, y)
     fitted = x @ coef + intercept if coef is not None else np.asarray(est.predict(x), float)
-    folds = _folds(n, k, seed)
-    cv_pred, fold_coefs = _cross_validate(model, config, x_in, y, folds, int(pca or 0), reducer)
+    folds = _folds(len(y), setup.k, seed)
+    cv_pred, fold_coefs = _cross_validate(model, setup.config, prep.x, y, folds, setup.pca_k, setup.reducer)
+    return _Fitted(est, coef, intercept, fitted, cv_pred, fold_coefs, len(folds))
 
-    cond = _condition_number(x)
-    if model != "gbr" and p >= 2 and cond > COLLINEARITY_LIMIT:
-        note(
-            f"near-collinear features: condition number {cond:.3g} > {COLLINEARITY_LIMIT:g} "
-            f"(most correlated: {_most_correlated(x, names)}); coefficients are not interpretable one by one"
-        )
 
-    coefficients = signs = standardized = agreement = importances = None
-    if coef is not None:
-        coefficients = {f: float(c) for f, c in zip(names, coef, strict=True)}
-        sx, sy = x.std(axis=0), y.std()
-        signs = {f: int(v) for f, v in zip(names, _signs(coef, sx, sy), strict=True)}
-        standardized = {f: float(c * s / sy) for f, c, s in zip(names, coef, sx, strict=True)}
-        agree = np.mean(_signs(fold_coefs, sx, sy) == _signs(coef, sx, sy), axis=0)
-        agreement = {f: float(a) for f, a in zip(names, agree, strict=True)}
-        unstable = [f"{f} {a:.0%}" for f, a in agreement.items() if a < 1.0]
-        if unstable:
-            note(
-                f"unstable coefficients (share of the {len(folds)} CV folds whose sign agrees with the full fit): "
-                f"{name_list(unstable)}"
-            )
-    else:
-        importances = {f: float(v) for f, v in zip(names, est.feature_importances_, strict=True)}
+def _coefficient_report(names: list[str], x: np.ndarray, y: np.ndarray, fit: _Fitted) -> dict[str, Any]:
+    """Coefficients, signs, standardized coefficients and sign agreement (linear, ridge), or importances (gbr)."""
+    report: dict[str, Any] = dict.fromkeys(
+        ("coefficients", "signs", "standardized_coefficients", "sign_agreement", "feature_importances")
+    )
+    coef = fit.coef
+    if coef is None:
+        importances = fit.estimator.feature_importances_
+        report["feature_importances"] = {f: float(v) for f, v in zip(names, importances, strict=True)}
+        return report
+    assert fit.fold_coefs is not None  # every fold of a linear or ridge fit has coefficients
+    sx, sy = x.std(axis=0), y.std()
+    agree = np.mean(_signs(fit.fold_coefs, sx, sy) == _signs(coef, sx, sy), axis=0)
+    report["coefficients"] = {f: float(c) for f, c in zip(names, coef, strict=True)}
+    report["signs"] = {f: int(v) for f, v in zip(names, _signs(coef, sx, sy), strict=True)}
+    report["standardized_coefficients"] = {
+        f: float(c * s / sy) for f, c, s in zip(names, coef, sx, strict=True)
+    }
+    report["sign_agreement"] = {f: float(a) for f, a in zip(names, agree, strict=True)}
+    return report
 
-    cv_scores = scores(y, cv_pred)
-    train_scores = scores(y, fitted)
-    rss = float(np.sum((y - fitted) ** 2))
-    aicc, bic = (information_criteria(rss, n, p)[:2]) if model != "gbr" else (float("nan"), float("nan"))
 
-    relation = RelationModel(
+def _relation_model(model: str, target: str, prep: _Prepared, setup: _Setup, fit: _Fitted) -> RelationModel:
+    """The fitted :class:`RelationModel` (what ``predict`` and the run folder use)."""
+    return RelationModel(
         kind=model,
         target=target,
-        inputs=tuple(inputs),
-        features=tuple(names),
+        inputs=tuple(prep.inputs),
+        features=tuple(setup.names),
         formulas=prep.formulas,
-        config=config_dict(config),
-        x_mean=x.mean(axis=0),
-        x_scale=x.std(axis=0),
-        coefficients=coef,
-        intercept=intercept,
-        pca=reducer,
-        estimator=est,
+        config=config_dict(setup.config),
+        x_mean=setup.x.mean(axis=0),
+        x_scale=setup.x.std(axis=0),
+        coefficients=fit.coef,
+        intercept=fit.intercept,
+        pca=setup.reducer,
+        estimator=fit.estimator,
     )
 
-    test_scores = test_y = test_pred = test_design = None
-    test_rows: tuple = ()
-    test_ids: dict[str, list] = {}
-    if test is not None:
-        tdf = as_frame(test, "test table")
-        if target not in tdf.columns:
-            raise TableError(
-                f"test table has no target column {target!r}; its columns are {name_list(list(map(str, tdf.columns)), 20)}"
-            )
-        if relation.formulas:
-            from semlab.relate.formulas import apply_formulas
 
-            tdf = apply_formulas(tdf, relation.formulas)
-        check_columns(tdf, inputs, role="feature", table_name="test table")
-        check_numeric(tdf, [target, *inputs], table_name="test table")
-        tkeep = finite_mask(tdf, [target, *inputs], table_name="test table", dropna=dropna)
-        tdf = tdf.loc[tkeep]
-        test_design, _ = relation.design(tdf, table_name="test table", formulas=False)
-        test_y = tdf[target].to_numpy(float)
-        test_pred = relation.predict_design(test_design)
-        test_scores = scores(test_y, test_pred)
-        test_rows = tuple(tdf.index.tolist())
-        test_ids = _ids(tdf)
+def _score_test(relation: RelationModel, test: Any, *, dropna: bool) -> dict[str, Any]:
+    """Predictions and scores on the held-out ``test`` table (the ``test_…`` fields of the result)."""
+    tested: dict[str, Any] = {"test_scores": None, "test_y": None, "test_predictions": None,
+                              "test_design": None, "test_rows": (), "test_ids": {}}  # fmt: skip
+    if test is None:
+        return tested
+    target, inputs = relation.target, list(relation.inputs)
+    tdf = as_frame(test, "test table")
+    if target not in tdf.columns:
+        raise TableError(
+            f"test table has no target column {target!r}; its columns are {name_list(list(map(str, tdf.columns)), 20)}"
+        )
+    if relation.formulas:
+        from semlab.relate.formulas import apply_formulas
 
+        tdf = apply_formulas(tdf, relation.formulas)
+    check_columns(tdf, inputs, role="feature", table_name="test table")
+    check_numeric(tdf, [target, *inputs], table_name="test table")
+    tkeep = finite_mask(tdf, [target, *inputs], table_name="test table", dropna=dropna)
+    tdf = tdf.loc[tkeep]
+    test_design, _ = relation.design(tdf, table_name="test table", formulas=False)
+    test_y = tdf[target].to_numpy(float)
+    test_pred = relation.predict_design(test_design)
+    tested.update(test_scores=scores(test_y, test_pred), test_y=test_y, test_predictions=test_pred,
+                  test_design=test_design, test_rows=tuple(tdf.index.tolist()), test_ids=_ids(tdf))  # fmt: skip
+    return tested
+
+
+def _assemble_result(
+    relation: RelationModel,
+    prep: _Prepared,
+    setup: _Setup,
+    fit: _Fitted,
+    *,
+    report: dict[str, Any],
+    tested: dict[str, Any],
+    condition_number: float,
+    issued: list[str],
+    seed: int,
+) -> RelationResult:
+    """The :class:`RelationResult`: scores, information criteria and every piece above."""
+    y, fitted = prep.y, fit.fitted
+    n, p = len(y), setup.p
+    train_scores = scores(y, fitted)
+    rss = float(np.sum((y - fitted) ** 2))
+    nan = float("nan")
+    aicc, bic = information_criteria(rss, n, p)[:2] if relation.kind != "gbr" else (nan, nan)
     return RelationResult(
-        target=target,
-        features=tuple(names),
-        model_kind=model,
-        cv=cv_name,
+        target=relation.target,
+        features=tuple(setup.names),
+        model_kind=relation.kind,
+        cv=setup.cv_name,
         n=n,
         p=p,
-        coefficients=coefficients,
-        intercept=intercept,
-        signs=signs,
-        standardized_coefficients=standardized,
-        sign_agreement=agreement,
-        feature_importances=importances,
+        intercept=fit.intercept,
+        **report,
         y=y,
         fitted=np.asarray(fitted, float),
-        cv_predictions=cv_pred,
-        cv_scores=cv_scores,
+        cv_predictions=fit.cv_pred,
+        cv_scores=scores(y, fit.cv_pred),
         train_scores=train_scores,
-        test_scores=test_scores,
-        test_y=test_y,
-        test_predictions=test_pred,
         adjusted_r2=adjusted_r2(train_scores.r2, n, p),
         aicc=aicc,
         bic=bic,
-        condition_number=cond,
+        condition_number=condition_number,
         warnings=tuple(issued),
         formulas=prep.formulas,
         rows=tuple(prep.df.index.tolist()),
-        test_rows=test_rows,
         ids=_ids(prep.df),
-        test_ids=test_ids,
         model=relation,
-        design=x,
-        test_design=test_design,
+        design=setup.x,
         seed=seed,
+        **tested,
     )
 
 
