@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from semlab.errors import ParameterError
-from semlab.relate import RelateWarning, fit_relation, search_features
+from semlab.relate import RelateFitOptions, RelateWarning, fit_relation, search_features
 
 
 def test_search_finds_the_true_features_among_distractors(noisy):
@@ -48,6 +48,31 @@ def test_ridge_and_kfold_search_use_the_general_path(noisy):
     row = table.set_index("features").loc["x1,x3"]
     assert row["cv4_r2"] == pytest.approx(r.cv_scores.r2, rel=1e-9)
     assert table["features"].iloc[0] == "x1,x3"
+
+
+def test_fit_options_as_a_config_or_as_keywords(noisy):
+    """``fit=RelateFitOptions(...)`` and the keywords of fit_relation give the same table."""
+    by_keywords = search_features(noisy, "y", ["x0", "x1", "x3"], max_features=2, model="ridge", cv=4, seed=2,
+                                  options={"alpha": 0.5})  # fmt: skip
+    how = RelateFitOptions(model="ridge", cv=4, seed=2, options={"alpha": 0.5})
+    by_config = search_features(noisy, "y", ["x0", "x1", "x3"], max_features=2, fit=how)
+    pd.testing.assert_frame_equal(by_keywords, by_config)
+    assert by_config.attrs == by_keywords.attrs
+    # keywords replace the config's fields
+    loo = search_features(noisy, "y", ["x0", "x1", "x3"], max_features=2, fit=how, cv="loo")
+    assert loo.attrs["cv"] == "loo" and "loocv_r2" in loo.columns
+    assert how.to_dict() == {"model": "ridge", "cv": 4, "seed": 2, "formulas": [], "dropna": False,
+                             "options": {"alpha": 0.5}}  # fmt: skip
+    assert RelateFitOptions(formulas="a = log(b)").formulas == ("a = log(b)",)
+
+
+def test_unknown_fit_option_is_one_line(noisy):
+    with pytest.raises(ParameterError, match=r"unknown option modle=; its fitting options are model, cv, seed"):
+        search_features(noisy, "y", max_features=2, modle="ridge")
+    with pytest.raises(ParameterError, match="model='lasso' is not one of"):
+        search_features(noisy, "y", max_features=2, model="lasso")
+    with pytest.raises(ParameterError, match="must be a RelateFitOptions"):
+        search_features(noisy, "y", max_features=2, fit={"model": "ridge"})
 
 
 def test_exploding_search_is_refused_or_sampled():

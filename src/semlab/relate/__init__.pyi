@@ -5,7 +5,7 @@
 
 from ._common import RelateWarning, Scores
 from .explain import ShapValues, shap_values
-from .fit import RelationResult, fit_relation, search_features
+from .fit import RelateFitOptions, RelationResult, fit_relation, search_features
 from .formulas import FUNCTIONS, Formula, add_alpha, add_beta, apply_formulas, parse_formula
 from .models import MODELS, PCAFeatures, RelationModel, pca_features
 from .run import RelateConfig, RelateRun, load_model, predict_property, relate_table, save_run
@@ -16,6 +16,7 @@ __all__ = [
     "MODELS",
     "PCAFeatures",
     "RelateConfig",
+    "RelateFitOptions",
     "RelateRun",
     "RelateWarning",
     "RelationModel",

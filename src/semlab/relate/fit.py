@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,7 @@ from semlab.relate.models import (
     pca_features,
 )
 
-__all__ = ["RelationResult", "fit_relation", "search_features"]
+__all__ = ["RelateFitOptions", "RelationResult", "fit_relation", "search_features"]
 
 #: Condition number of the standardized features above which a fit warns of collinearity.
 COLLINEARITY_LIMIT = 30.0
@@ -218,7 +218,69 @@ class RelationResult:
         return out
 
 
+@dataclass(frozen=True)
+class RelateFitOptions:
+    """How each relation is fitted and validated: the options of :func:`fit_relation` that
+    :func:`search_features` applies to every subset.
+
+    Attributes
+    ----------
+    model : {"linear", "ridge", "gbr"}, default "linear"
+        Least squares, ridge on standardized features, or gradient-boosted trees.
+    cv : "loo" or int, default "loo"
+        Leave-one-out, or K-fold (shuffled with ``seed``).
+    seed : int, default 0
+        Seed of the fold shuffle, of random subsets and of gbr.
+    formulas : tuple of str or Formula
+        ``"name = expression"`` columns computed first (see :func:`apply_formulas`).
+    dropna : bool, default False
+        Drop rows with missing values (with a warning) instead of refusing them.
+    options : dict, optional
+        Regressor options (ridge: ``alpha``; gbr: ``n_estimators``, ``max_depth``, …).
+
+    Examples
+    --------
+    >>> from semlab.relate import RelateFitOptions
+    >>> RelateFitOptions(model="ridge", cv=5, options={"alpha": 2.0}).to_dict()["cv"]
+    5
+    """
+
+    model: str = "linear"
+    cv: str | int = "loo"
+    seed: int = 0
+    formulas: tuple[str | Formula, ...] = ()
+    dropna: bool = False
+    options: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        check_model(self.model)
+        formulas = (self.formulas,) if isinstance(self.formulas, str | Formula) else tuple(self.formulas)
+        object.__setattr__(self, "formulas", formulas)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as JSON-compatible values (formulas as their text)."""
+        return {
+            "model": self.model,
+            "cv": self.cv,
+            "seed": self.seed,
+            "formulas": [f.text if isinstance(f, Formula) else str(f) for f in self.formulas],
+            "dropna": self.dropna,
+            "options": None if self.options is None else dict(self.options),
+        }
+
+
 # --------------------------------------------------------------------------- inputs
+
+
+def _fit_options(fit: RelateFitOptions | None, keywords: dict[str, Any], *, caller: str) -> RelateFitOptions:
+    """``fit`` (default ``RelateFitOptions()``) with ``keywords`` replacing its fields; unknown keywords refused."""
+    if fit is not None and not isinstance(fit, RelateFitOptions):
+        raise ParameterError(f"fit={fit!r} must be a RelateFitOptions(model=..., cv=..., ...)")
+    known = [f.name for f in fields(RelateFitOptions)]
+    unknown = [k for k in keywords if k not in known]
+    if unknown:
+        raise ParameterError(f"{caller}() got an unknown option {unknown[0]}=; its fitting options are {', '.join(known)}")
+    return replace(fit or RelateFitOptions(), **keywords)
 
 
 def _parse_cv(cv: Any, n: int) -> tuple[str, int | None]:
@@ -762,37 +824,39 @@ def search_features(
     candidates: Sequence[str] | str | None = None,
     *,
     max_features: int = 3,
-    model: str = "linear",
-    cv: str | int = "loo",
     rank_by: str = "r2",
-    formulas: Sequence[str | Formula] = (),
     max_subsets: int = MAX_SUBSETS,
     sample: bool = False,
-    seed: int = 0,
-    dropna: bool = False,
-    options: dict[str, Any] | None = None,
+    fit: RelateFitOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
+    **fit_options: Any,
 ):
     """Cross-validate every subset of up to ``max_features`` candidate features.
 
     Parameters
     ----------
-    table, target, formulas, dropna, options, seed
+    table, target
         As :func:`fit_relation`.
     candidates : sequence of str or str, optional
         Candidate features (names, globs, ranges); default every usable numeric column but the target.
     max_features : int, default 3
         Largest subset size k (linear fits are capped at rows − 2 features).
-    model, cv
-        As :func:`fit_relation`; linear LOOCV uses the exact hat-matrix shortcut (no refits).
     rank_by : {"r2", "aicc", "bic", "adjusted_r2"}, default "r2"
         Order of the table: cross-validated R² (descending) or a penalised criterion.
     max_subsets : int, default 20000
         More subsets than this are refused, or ``sample``-d at random.
     sample : bool, default False
         Fit ``max_subsets`` random subsets (with a warning) instead of refusing.
+    fit : RelateFitOptions, optional
+        How every subset is fitted: ``model``, ``cv``, ``seed`` (also of the random subsets),
+        ``formulas``, ``dropna``, regressor ``options``.  Default ``RelateFitOptions()``: linear,
+        LOOCV (exact hat-matrix shortcut, no refits).
     progress : callable, optional
         ``progress(done, total)`` after each subset.
+    **fit_options
+        The fields of :class:`RelateFitOptions` as keywords, as :func:`fit_relation` takes them
+        (``model="ridge", cv=5, seed=1, formulas=[...], dropna=True, options={...}``); they
+        replace the same fields of ``fit``.  Any other keyword raises ``ParameterError``.
 
     Returns
     -------
@@ -807,10 +871,11 @@ def search_features(
 
     from semlab.registry import make_config
 
-    check_model(model)
+    how = _fit_options(fit, fit_options, caller="search_features")
+    model, seed = how.model, how.seed
     if rank_by not in ("r2", "aicc", "bic", "adjusted_r2"):
         raise ParameterError(f"rank_by={rank_by!r} must be one of r2, aicc, bic, adjusted_r2")
-    prep = _prepare(table, target, candidates, formulas=formulas, dropna=dropna, allow_constant=False)
+    prep = _prepare(table, target, candidates, formulas=how.formulas, dropna=how.dropna, allow_constant=False)
     x_all, y, names = prep.x, prep.y, prep.inputs
     n, p = x_all.shape
     if n < 3:
@@ -827,8 +892,8 @@ def search_features(
         k = n - 2
         if k < 1:
             raise TableError(f"table has {n} rows; a linear fit needs at least 3")
-    cv_name, kf = _parse_cv(cv, n)
-    opts = dict(options or {})
+    cv_name, kf = _parse_cv(how.cv, n)
+    opts = dict(how.options or {})
     if model == "gbr":
         opts.setdefault("seed", seed)
     config = make_config("regressor", model, **opts)

@@ -29,12 +29,15 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from semlab.errors import FileFormatError, MissingFileError
 from semlab.relate.models import RelationModel
+
+if TYPE_CHECKING:
+    from semlab.relate.fit import RelateFitOptions
 
 __all__ = ["RelateConfig", "RelateRun", "load_model", "predict_property", "relate_table", "save_run"]
 
@@ -308,6 +311,13 @@ class RelateConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def fit_options(self) -> RelateFitOptions:
+        """How each model is fitted (model, cv, seed, formulas, dropna, options), as :func:`search_features` takes it."""
+        from semlab.relate.fit import RelateFitOptions
+
+        return RelateFitOptions(model=self.model, cv=self.cv, seed=self.seed, formulas=self.formulas,
+                                dropna=self.dropna, options=self.options)  # fmt: skip
+
 
 @dataclass(frozen=True, eq=False)
 class RelateRun:
@@ -421,9 +431,8 @@ def relate_table(
     found = None
     if cfg.search is not None:
         found = search_features(
-            table, target, cfg.features, max_features=cfg.search, model=cfg.model, cv=cfg.cv, rank_by=cfg.rank_by,
-            formulas=cfg.formulas, max_subsets=cfg.max_subsets, sample=cfg.sample, seed=cfg.seed, dropna=cfg.dropna,
-            options=cfg.options, progress=progress,
+            table, target, cfg.features, max_features=cfg.search, rank_by=cfg.rank_by, max_subsets=cfg.max_subsets,
+            sample=cfg.sample, fit=cfg.fit_options(), progress=progress,
         )  # fmt: skip
         chosen = found["features"].iloc[0].split(",")
     result = fit_relation(
