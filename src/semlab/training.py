@@ -113,9 +113,9 @@ class TrainConfig:
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ParameterError(f"patience={self.patience!r} must be a positive integer or None")
         if self.time_budget_s is not None and not (
-            isinstance(self.time_budget_s, int | float) and self.time_budget_s > 0
+            isinstance(self.time_budget_s, int | float) and self.time_budget_s >= 0
         ):
-            raise ParameterError(f"time_budget_s={self.time_budget_s!r} must be a positive number of seconds")
+            raise ParameterError(f"time_budget_s={self.time_budget_s!r} must be a number of seconds >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -299,10 +299,14 @@ def _save(path: Path, run: _Run, modules: Mapping[str, Any], generators: Sequenc
         torch.save(state, tmp)
 
 
-def _resume(path: Path, run: _Run, modules: Mapping[str, Any], generators: Sequence[Any]) -> Any:
+def _resume(
+    path: Path, run: _Run, modules: Mapping[str, Any], generators: Sequence[Any], on_resume: Any
+) -> Any:
     state = load_torch_file(path, what="checkpoint")
     if not isinstance(state, dict) or state.get("format") != "semlab-checkpoint":
         raise FileFormatError(f"{path}: not a semlab training checkpoint; delete it or give another folder")
+    if on_resume is not None:
+        on_resume(state.get("extra"))
     if set(state["modules"]) != set(modules):
         raise FileFormatError(f"{path}: belongs to another model ({', '.join(state['modules'])}); delete it")
     for k, m in modules.items():
@@ -345,6 +349,7 @@ def fit(
     state: Mapping[str, Any] | None = None,
     generators: Sequence[Any] = (),
     extra_state: Callable[[], Any] | None = None,
+    on_resume: Callable[[Any], None] | None = None,
     progress: Progress | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
@@ -367,7 +372,11 @@ def fit(
     generators : sequence of torch.Generator or numpy.random.Generator
         The trainer's own random generators, saved and restored with a checkpoint.
     extra_state : callable, optional
-        Returns JSON-like data saved with each checkpoint (given back as ``FitResult.extra``).
+        Returns the trainer's own state (tensors, numbers, strings, lists, dicts) saved with
+        each checkpoint.
+    on_resume : callable, optional
+        Called with that saved state before a checkpoint's weights are loaded: the trainer
+        checks it belongs to this run (raising a one-line error if not) and restores it.
     progress : Progress, optional
         ``progress(step, max_steps)`` after each step.
     on_row : callable, optional
@@ -386,7 +395,7 @@ def fit(
     ck = Path(config.checkpoint) if config.checkpoint else None
     extra = None
     if ck is not None and config.resume and ck.is_file():
-        extra = _resume(ck, run, modules, generators)
+        extra = _resume(ck, run, modules, generators, on_resume)
     elif config.seed is not None:
         seed_everything(config.seed)
     resumed_from = run.step

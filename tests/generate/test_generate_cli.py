@@ -52,7 +52,7 @@ def test_train_on_workspace(series_ws, tmp_path, capsys):
     meta = json.loads((out / "config.json").read_text())
     assert meta["kind"] == "generator" and meta["config"]["size"] == 16 and meta["config"]["noise_dim"] == 100
     assert meta["extra"]["conditions"]["conditions"][0]["levels"] == ["1", "2", "4", "8"]
-    assert meta["preprocessing"]["scale"] == 0.25 and meta["preprocessing"]["pixel_size_um"] == pytest.approx(
+    assert meta["preprocessing"]["scale"] == 0.25 and meta["preprocessing"]["pixel_size"] == pytest.approx(
         0.032
     )
     assert (out / "samples" / "epoch_001.png").is_file() and (out / "checkpoint.pt").is_file()

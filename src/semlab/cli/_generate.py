@@ -91,9 +91,8 @@ def train(
     with _bar("training", quiet) as bar:
         task = bar.add_task("", total=None)
 
-        def progress(step: int, total: int, logs: dict) -> None:
-            text = " ".join(f"{k}={v:.3g}" for k, v in list(logs.items())[:2])
-            bar.update(task, completed=step, total=total, description=text)
+        def progress(step: int, total: int | None) -> None:
+            bar.update(task, completed=step, total=total)
 
         result = train_from_workspace(
             ws,

@@ -15,6 +15,7 @@ from .models import ACWGANConfig, DDPMConfig
 from .train import (
     GENERATOR_MODELS,
     ConditionalGenerator,
+    GeneratorConfig,
     TrainResult,
     load_generator,
     save_grid,
@@ -28,6 +29,7 @@ __all__ = [
     "Condition",
     "ConditionSpec",
     "ConditionalGenerator",
+    "GeneratorConfig",
     "DDPMConfig",
     "EvaluationReport",
     "GENERATOR_MODELS",

@@ -15,7 +15,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,12 @@ import numpy as np
 
 from semlab.errors import ParameterError, TableError
 from semlab.generate.conditioning import ConditionSpec, fit_conditions
+from semlab.training import Progress, TrainConfig, fit
 
 __all__ = [
     "GENERATOR_MODELS",
     "ConditionalGenerator",
+    "GeneratorConfig",
     "TrainResult",
     "load_generator",
     "save_grid",
@@ -366,37 +368,295 @@ def _ddpm_step(model, opts, X, L, V, size, batch, g, p_uncond):
     return {"loss": loss.item()}
 
 
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """The generator, its conditions and its optimisation (:func:`train_generator`).
+
+    Attributes
+    ----------
+    model : {"ddpm", "acwgan"}
+        Conditional DDPM or ACWGAN-GP.
+    columns : str or sequence of str, optional
+        Condition columns (default: every column of the condition table).
+    kinds, bins
+        Encoding of each column (see :func:`~semlab.generate.fit_conditions`).
+    size : int
+        Image side of the generator, pixels (a power of two ≥ 16).
+    width : int, optional
+        Channel width of the network (default 32).
+    batch_size : int
+    lr : float, optional
+        AdamW learning rate (default 2e-4 for the GAN, 1e-3 for the DDPM).
+    n_critic : int
+        Critic updates per generator update (GAN).
+    p_uncond : float
+        Probability of dropping the conditions of a training image (DDPM, classifier-free guidance).
+    ema_decay : float
+        DDPM: save and sample an exponential moving average of the weights with this decay
+        (warmed up as (1 + step) / (10 + step)), e.g. 0.995 for long runs; 0 = off.
+    grid_every : int
+        Write a sample grid every this many epochs (0: never).
+    threshold : float, optional
+        Grey value separating the dark phase (pores) in evaluation; default the Otsu
+        threshold of the pooled training images.
+    options : mapping, optional
+        Further model options (see :class:`ACWGANConfig`, :class:`DDPMConfig`).
+    """
+
+    model: str = "ddpm"
+    columns: Sequence[str] | str | None = None
+    kinds: Mapping[str, str] | None = None
+    bins: int = 3
+    size: int = 64
+    width: int | None = None
+    batch_size: int = 64
+    lr: float | None = None
+    n_critic: int = 5
+    p_uncond: float = 0.1
+    ema_decay: float = 0.0
+    grid_every: int = 1
+    threshold: float | None = None
+    options: Mapping[str, Any] | None = None
+
+
+_TRAIN_KEYS = {
+    "steps": "max_steps",
+    "time_budget_s": "time_budget_s",
+    "seed": "seed",
+    "resume": "resume",
+    "checkpoint_every": "checkpoint_every",
+    "device": "device",
+}
+
+
+def _configs(config: Any, train: Any, options: dict[str, Any]) -> tuple[GeneratorConfig, dict[str, Any]]:
+    """(GeneratorConfig, engine options) from the arguments; a mapping ``config`` is model options."""
+    import dataclasses
+
+    if isinstance(config, Mapping):  # earlier versions: config= held the network's options
+        options = {**options, "options": dict(config)}
+        config = None
+    cfg = config or GeneratorConfig()
+    fields = {f.name for f in dataclasses.fields(GeneratorConfig)}
+    own = {k: v for k, v in options.items() if k in fields}
+    rest = {k: v for k, v in options.items() if k not in fields}
+    unknown = sorted(set(rest) - set(_TRAIN_KEYS))
+    if unknown:
+        raise ParameterError(
+            f"unknown generator option(s) {', '.join(unknown)}; see GeneratorConfig and TrainConfig"
+        )
+    tr = dataclasses.asdict(train) if train is not None else {}
+    tr.update({_TRAIN_KEYS[k]: v for k, v in rest.items()})
+    return dataclasses.replace(cfg, **own), tr
+
+
+def _optimizers(net: Any, model: str, lr: float) -> dict[str, Any]:
+    import torch
+
+    if model == "acwgan":
+        critic = [
+            *net.critic.parameters(),
+            *net.score.parameters(),
+            *net.heads.parameters(),
+            *net.regressors.parameters(),
+        ]
+        gen = [*net.embed.parameters(), *net.fc.parameters(), *net.generator.parameters()]
+        return {
+            "critic": torch.optim.AdamW(critic, lr=lr, betas=(0.0, 0.9)),
+            "generator": torch.optim.AdamW(gen, lr=lr, betas=(0.0, 0.9)),
+        }
+    return {"model": torch.optim.AdamW(net.parameters(), lr=lr)}
+
+
+@dataclass
+class _Job:
+    """One generator's training: data, model, optimisers, its random generator and its own state."""
+
+    cfg: GeneratorConfig
+    X: Any
+    L: Any
+    V: Any
+    spec: ConditionSpec
+    net: Any
+    net_config: Any
+    opts: dict[str, Any]
+    g: Any
+    lr: float
+    threshold: float
+    steps_per_epoch: int
+    total: int
+    seed: int
+    ema: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    acc: dict[str, list[float]] = field(default_factory=dict)
+
+    def fingerprint(self) -> dict[str, Any]:
+        from semlab._util import to_jsonable
+
+        c, ddpm = self.cfg, self.cfg.model == "ddpm"
+        return to_jsonable(
+            {
+                "model": c.model,
+                "config": self.net_config.to_dict(),
+                "conditions": self.spec.to_dict(),
+                "seed": self.seed,
+                "batch_size": c.batch_size,
+                "n_images": int(self.X.shape[0]),
+                "image_shape": list(self.X.shape[1:]),
+                "lr": self.lr,
+                "n_critic": c.n_critic if not ddpm else None,
+                "p_uncond": float(c.p_uncond) if ddpm else None,
+                "ema_decay": float(c.ema_decay or 0.0) if ddpm else None,
+                "threshold": float(self.threshold),
+            }
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint(), "history": self.history, "ema": self.ema, "acc": self.acc}
+
+    def restore(self, saved: Any, where: Path) -> None:
+        if not isinstance(saved, dict) or saved.get("fingerprint") != self.fingerprint():
+            raise ParameterError(
+                f"{where} belongs to another run (other data, model or options); give another --out or pass resume=False"
+            )
+        self.history, self.ema, self.acc = list(saved["history"]), saved["ema"], dict(saved["acc"])
+
+    def sampler(self) -> Any:
+        """The network to sample from: the EMA weights (DDPM) or the trained ones."""
+        if self.ema is None:
+            return self.net
+        import copy
+
+        m = copy.deepcopy(self.net)
+        m.load_state_dict(self.ema)
+        return m.eval()
+
+    def update_ema(self, step: int) -> None:
+        import torch
+
+        assert self.ema is not None
+        d = min(
+            float(self.cfg.ema_decay), (1 + step) / (10 + step)
+        )  # warm-up: short runs forget the init fast
+        with torch.no_grad():
+            for k, v in self.net.state_dict().items():
+                if v.dtype.is_floating_point:
+                    self.ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+                else:
+                    self.ema[k].copy_(v)
+
+    def step(self, k: int) -> dict[str, float]:
+        c = self.cfg
+        self.net.train()
+        if c.model == "acwgan":
+            logs = _gan_step(
+                self.net, self.opts, self.X, self.L, self.V, c.size, c.batch_size, self.g, c.n_critic
+            )
+        else:
+            logs = _ddpm_step(
+                self.net, self.opts, self.X, self.L, self.V, c.size, c.batch_size, self.g, float(c.p_uncond)
+            )
+        if self.ema is not None:
+            self.update_ema(k)
+        for name, v in logs.items():
+            self.acc.setdefault(name, []).append(v)
+        if k % self.steps_per_epoch == 0 or k == self.total:
+            self.flush(k)
+        return logs
+
+    def flush(self, k: int) -> None:
+        if self.acc:
+            self.history.append({"step": k, **{n: float(np.mean(v)) for n, v in self.acc.items()}})
+            self.acc = {}
+
+
+def _job(
+    X: np.ndarray, conditions: Any, cfg: GeneratorConfig, seed: int, epochs: float | None, steps: int | None
+):  # noqa: ANN202
+    """Validated inputs → the :class:`_Job` (model built with the seed)."""
+    import torch
+
+    from semlab.registry import create, make_config
+
+    if cfg.model not in GENERATOR_MODELS:
+        raise ParameterError(f"model={cfg.model!r} must be one of {', '.join(GENERATOR_MODELS)}")
+    if not hasattr(conditions, "columns"):
+        raise ParameterError("conditions must be a pandas DataFrame with one row per image")
+    if len(conditions) != len(X):
+        raise TableError(
+            f"the condition table has {len(conditions)} rows for {len(X)} images; give one row per image"
+        )
+    columns = cfg.columns if cfg.columns is not None else [str(c) for c in conditions.columns]
+    spec = fit_conditions(conditions, columns, kinds=cfg.kinds, bins=cfg.bins)
+    lv, vv = spec.encode_table(conditions)
+    options = {
+        **dict(cfg.options or {}),
+        "size": cfg.size,
+        "n_levels": spec.n_levels,
+        "n_continuous": len(spec.continuous),
+    }
+    if cfg.width is not None:
+        options["width"] = cfg.width
+    net_config = make_config("generator", cfg.model, options)
+    if not 0 <= float(cfg.p_uncond) < 1:
+        raise ParameterError(f"p_uncond={cfg.p_uncond!r} must be in [0, 1)")
+    ema_decay = float(cfg.ema_decay or 0.0) if cfg.model == "ddpm" else 0.0
+    if not 0 <= ema_decay < 1:
+        raise ParameterError(f"ema_decay={cfg.ema_decay!r} must be in [0, 1)")
+    lr = float(cfg.lr if cfg.lr is not None else (2e-4 if cfg.model == "acwgan" else 1e-3))
+    steps_per_epoch = max(1, math.ceil(X.shape[0] * X.shape[1] * X.shape[2] / cfg.size**2 / cfg.batch_size))
+    if steps is not None and epochs is not None:
+        raise ParameterError("give epochs or steps, not both")
+    total = (
+        _pos_int(steps, "steps")
+        if steps is not None
+        else max(1, round(float(epochs or 10) * steps_per_epoch))
+    )
+    threshold = pooled_threshold(X, seed=seed) if cfg.threshold is None else float(cfg.threshold)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = create("generator", cfg.model, config=net_config)
+    net.train()
+    job = _Job(
+        cfg,
+        torch.from_numpy(X),
+        torch.from_numpy(lv),
+        torch.from_numpy(vv),
+        spec,
+        net,
+        net_config,
+        _optimizers(net, cfg.model, lr),
+        torch.Generator().manual_seed(seed),
+        lr,
+        threshold,
+        steps_per_epoch,
+        total,
+        seed,
+    )
+    if ema_decay:
+        job.ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    return job
+
+
 def train_generator(
     images: Any,
     conditions: Any,
     *,
-    model: str = "ddpm",
-    columns: Sequence[str] | str | None = None,
-    kinds: Mapping[str, str] | None = None,
-    bins: int = 3,
-    size: int = 64,
-    width: int | None = None,
+    config: GeneratorConfig | Mapping[str, Any] | None = None,
+    train: TrainConfig | None = None,
     epochs: float | None = None,
-    steps: int | None = None,
-    batch_size: int = 64,
-    lr: float | None = None,
-    n_critic: int = 5,
-    p_uncond: float = 0.1,
-    ema_decay: float = 0.0,
-    seed: int = 0,
     out_dir: str | os.PathLike | None = None,
-    resume: bool = True,
-    time_budget_s: float | None = None,
-    grid_every: int = 1,
-    checkpoint_every: int | None = None,
     pixel_size: float | None = None,
-    threshold: float | None = None,
-    config: Mapping[str, Any] | None = None,
     inputs: Sequence[Any] | None = None,
     preprocessing: Mapping[str, Any] | None = None,
-    progress: Callable[[int, int, dict], None] | None = None,
+    progress: Progress | None = None,
+    **options: Any,
 ) -> TrainResult:
     """Train a conditional generator on grey images and their conditions.
+
+    The training engine (:func:`semlab.training.fit`) runs the steps, with checkpoints that
+    resume to exactly the state an uninterrupted run reaches (model, optimisers, EMA and
+    random states), an optional wall-clock cap, and a sample grid per epoch.
 
     Parameters
     ----------
@@ -405,298 +665,154 @@ def train_generator(
         ``size`` × ``size`` crops (with random 90° rotations and flips).
     conditions : pandas.DataFrame
         One row per image with the condition columns.
-    model : {"ddpm", "acwgan"}
-        Conditional DDPM or ACWGAN-GP.
-    columns : str or sequence of str, optional
-        Condition columns (default: every column of ``conditions``).
-    kinds, bins
-        Encoding of each column (see :func:`~semlab.generate.fit_conditions`).
-    size : int, default 64
-        Image side of the generator, pixels (a power of two ≥ 16).
-    width : int, optional
-        Channel width of the network (default 32).
-    epochs, steps : optional
-        Length of training, in total (a resumed run continues up to it).  One epoch is as
-        many crops as the images hold without overlap, ``ceil(n·H·W / size² / batch)``
-        steps.  A GAN step is one generator update after ``n_critic`` critic updates.
-        Default: 10 epochs.
-    batch_size : int, default 64
-    lr : float, optional
-        AdamW learning rate (default 2e-4 for the GAN, 1e-3 for the DDPM).
-    n_critic : int, default 5
-        Critic updates per generator update (GAN).
-    p_uncond : float, default 0.1
-        Probability of dropping the conditions of a training image (DDPM, classifier-free guidance).
-    ema_decay : float, default 0 (off)
-        DDPM: save and sample an exponential moving average of the trained weights with
-        this decay (warmed up as (1 + step) / (10 + step)), e.g. 0.995 for long runs; it
-        lags behind in runs of a few hundred steps (measured: 0.99 lost the burst-count
-        trend after 150 steps that the raw weights had learned).
-    seed : int
-        Seed of the initial weights and of every random draw of training.
+    config : GeneratorConfig, optional
+        The model and its optimisation (a plain mapping is taken as the network's options).
+    train : TrainConfig, optional
+        ``max_steps``, ``time_budget_s``, ``seed``, ``checkpoint_every``, ``resume``.
+    epochs : float, optional
+        Length of training in epochs instead of steps (default 10 epochs when neither is
+        given).  One epoch is as many crops as the images hold without overlap,
+        ``ceil(n·H·W / size² / batch)`` steps; a GAN step is one generator update after
+        ``n_critic`` critic updates.  A resumed run continues up to the total.
     out_dir : path, optional
         Model folder: ``checkpoint.pt`` (resumable state), ``model.pt`` + ``config.json``
         (the artifact, with the condition mapping), ``samples/epoch_NNN.png``.
-        None: train in memory only.
-    resume : bool, default True
-        Continue from ``out_dir/checkpoint.pt`` when present (same data, model and seed
-        give the same weights as an uninterrupted run).
-    time_budget_s : float, optional
-        Stop (and save) after this many seconds of wall time.
-    grid_every : int, default 1
-        Write a sample grid every this many epochs (0: never).
-    checkpoint_every : int, optional
-        Steps between checkpoints (default: once per epoch).
     pixel_size : float, optional
         µm per pixel of ``images`` (stored for evaluation in physical units).
-    threshold : float, optional
-        Grey value separating the dark phase (pores) in evaluation; default the Otsu
-        threshold of the pooled training images.
-    config : mapping, optional
-        Further model options (see :class:`ACWGANConfig`, :class:`DDPMConfig`).
     inputs, preprocessing : optional
-        Provenance recorded in ``config.json``.
-    progress : callable(step, total, losses), optional
-        Called after every step.
+        Provenance recorded in ``config.json`` (``preprocessing``: the Preparation recipe).
+    progress : callable, optional
+        ``progress(step, total)``.
+    **options
+        Single fields: of :class:`GeneratorConfig` (``model=``, ``size=``, ``batch_size=`` …)
+        and ``steps=``, ``seed=``, ``time_budget_s=``, ``checkpoint_every=``, ``resume=``.
 
     Returns
     -------
     TrainResult
     """
-    import torch
+    import dataclasses
 
-    from semlab._util import atomic_path
-    from semlab.registry import create, make_config, save_artifact
-
-    if model not in GENERATOR_MODELS:
-        raise ParameterError(f"model={model!r} must be one of {', '.join(GENERATOR_MODELS)}")
-    size = _pos_int(size, "size", 16)
-    batch_size = _pos_int(batch_size, "batch_size")
-    n_critic = _pos_int(n_critic, "n_critic")
-    X = check_images(images, size)
-    if not hasattr(conditions, "columns"):
-        raise ParameterError("conditions must be a pandas DataFrame with one row per image")
-    if len(conditions) != len(X):
-        raise TableError(
-            f"the condition table has {len(conditions)} rows for {len(X)} images; give one row per image"
-        )
-    if columns is None:
-        columns = [str(c) for c in conditions.columns]
-    spec = fit_conditions(conditions, columns, kinds=kinds, bins=bins)
-    lv, vv = spec.encode_table(conditions)
-    options = dict(config or {})
-    options.update(size=size, n_levels=spec.n_levels, n_continuous=len(spec.continuous))
-    if width is not None:
-        options["width"] = width
-    cfg = make_config("generator", model, options)
-    if not 0 <= float(p_uncond) < 1:
-        raise ParameterError(f"p_uncond={p_uncond!r} must be in [0, 1)")
-    lr = float(lr if lr is not None else (2e-4 if model == "acwgan" else 1e-3))
-    steps_per_epoch = max(1, math.ceil(X.shape[0] * X.shape[1] * X.shape[2] / size**2 / batch_size))
-    if steps is not None and epochs is not None:
-        raise ParameterError("give epochs or steps, not both")
-    total = (
-        _pos_int(steps, "steps")
-        if steps is not None
-        else max(1, round(float(epochs or 10) * steps_per_epoch))
+    cfg, tr = _configs(config, train, options)
+    seed = int(tr.get("seed") or 0)
+    size = _pos_int(cfg.size, "size", 16)
+    cfg = dataclasses.replace(
+        cfg,
+        size=size,
+        batch_size=_pos_int(cfg.batch_size, "batch_size"),
+        n_critic=_pos_int(cfg.n_critic, "n_critic"),
     )
-    if threshold is None:
-        threshold = pooled_threshold(X, seed=seed)
-    checkpoint_every = _pos_int(checkpoint_every, "checkpoint_every") if checkpoint_every else steps_per_epoch
-    grid_every = int(grid_every or 0)
-
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        net = create("generator", model, config=cfg)
-    net.train()
-    if model == "acwgan":
-        opts = {
-            "critic": torch.optim.AdamW(
-                [
-                    *net.critic.parameters(),
-                    *net.score.parameters(),
-                    *net.heads.parameters(),
-                    *net.regressors.parameters(),
-                ],
-                lr=lr,
-                betas=(0.0, 0.9),
-            ),
-            "generator": torch.optim.AdamW(
-                [*net.embed.parameters(), *net.fc.parameters(), *net.generator.parameters()],
-                lr=lr,
-                betas=(0.0, 0.9),
-            ),
-        }
-    else:
-        opts = {"model": torch.optim.AdamW(net.parameters(), lr=lr)}
-    g = torch.Generator().manual_seed(seed)
-    step, history = 0, []
-    ema_decay = float(ema_decay or 0.0) if model == "ddpm" else 0.0
-    if not 0 <= ema_decay < 1:
-        raise ParameterError(f"ema_decay={ema_decay!r} must be in [0, 1)")
-    ema = {k: v.detach().clone() for k, v in net.state_dict().items()} if ema_decay else None
+    X = check_images(images, size)
+    # a step budget from steps= or a TrainConfig; else epochs (default 10)
+    steps = tr.get("max_steps") if (train is not None or "steps" in options) else None
+    job = _job(X, conditions, cfg, seed, epochs, steps)
     out = Path(out_dir) if out_dir is not None else None
-    fingerprint = {
-        "model": model,
-        "config": cfg.to_dict(),
-        "conditions": spec.to_dict(),
-        "seed": seed,
-        "batch_size": batch_size,
-        "n_images": int(X.shape[0]),
-        "image_shape": list(X.shape[1:]),
-        "lr": lr,
-        "n_critic": n_critic if model == "acwgan" else None,
-        "p_uncond": float(p_uncond) if model == "ddpm" else None,
-        "ema_decay": float(ema_decay or 0.0) if model == "ddpm" else None,
-        "threshold": float(threshold),
-    }
-    if out is not None:
-        if out.exists() and not out.is_dir():
-            raise ParameterError(f"{out} is a file; give a folder for the model")
-        ck = out / CHECKPOINT
-        if resume and ck.is_file():
-            from semlab.training import load_torch_file
-
-            state = load_torch_file(ck, what="generator checkpoint")
-            if state.get("fingerprint") != _jsonable(fingerprint):
-                raise ParameterError(
-                    f"{ck} belongs to another run (other data, model or options); give another --out or pass resume=False"
-                )
-            net.load_state_dict(state["model"])
-            for k, o in opts.items():
-                o.load_state_dict(state["opt"][k])
-            g.set_state(state["rng"])
-            step, history = int(state["step"]), list(state["history"])
-            ema = state.get("ema")
-
-    def checkpoint() -> None:
-        if out is None:
-            return
-        state = {
-            "fingerprint": _jsonable(fingerprint),
-            "model": net.state_dict(),
-            "opt": {k: o.state_dict() for k, o in opts.items()},
-            "rng": g.get_state(),
-            "ema": ema,
-            "step": step,
-            "history": history,
-        }
-        with atomic_path(out / CHECKPOINT) as tmp:
-            torch.save(state, tmp)
-
-    def sampler() -> Any:
-        """The network to sample from: the EMA weights (DDPM) or the trained ones."""
-        if ema is None:
-            return net
-        import copy
-
-        m = copy.deepcopy(net)
-        m.load_state_dict(ema)
-        return m.eval()
-
-    def update_ema() -> None:
-        d = min(float(ema_decay), (1 + step) / (10 + step))  # warm-up: short runs forget the init fast
-        with torch.no_grad():
-            for k, v in net.state_dict().items():
-                if v.dtype.is_floating_point:
-                    ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
-                else:
-                    ema[k].copy_(v)
-
-    def wrap() -> ConditionalGenerator:
-        return ConditionalGenerator(
-            model=sampler(),
-            name=model,
-            spec=spec,
-            threshold=float(threshold),
-            pixel_size=pixel_size,
-            path=out,
-        )
-
-    X_t = torch.from_numpy(X)
-    L_t, V_t = torch.from_numpy(lv), torch.from_numpy(vv)
+    if out is not None and out.exists() and not out.is_dir():
+        raise ParameterError(f"{out} is a file; give a folder for the model")
+    every = tr.get("checkpoint_every")
+    engine = TrainConfig(
+        max_steps=job.total,
+        time_budget_s=tr.get("time_budget_s"),
+        seed=None,
+        device="cpu",
+        checkpoint=str(out / CHECKPOINT) if out is not None else None,
+        checkpoint_every=_pos_int(every, "checkpoint_every") if every else job.steps_per_epoch,
+        resume=bool(tr.get("resume", True)),
+    )
     t0 = time.perf_counter()
-    start_step = step
-    stopped = "already_done" if step >= total else "done"
-    acc: dict[str, list[float]] = {}
-    while step < total:
-        net.train()
-        if model == "acwgan":
-            logs = _gan_step(net, opts, X_t, L_t, V_t, size, batch_size, g, n_critic)
-        else:
-            logs = _ddpm_step(net, opts, X_t, L_t, V_t, size, batch_size, g, float(p_uncond))
-        step += 1
-        if ema is not None:
-            update_ema()
-        for k, v in logs.items():
-            acc.setdefault(k, []).append(v)
-        end_epoch = step % steps_per_epoch == 0
-        if end_epoch or step == total:
-            history.append({"step": step, **{k: float(np.mean(v)) for k, v in acc.items()}})
-            acc = {}
-        if progress is not None:
-            progress(step, total, logs)
-        out_of_time = time_budget_s is not None and time.perf_counter() - t0 >= float(time_budget_s)
-        if out is not None and end_epoch and grid_every and (step // steps_per_epoch) % grid_every == 0:
-            net.eval()
-            _grid(wrap(), out / "samples" / f"epoch_{step // steps_per_epoch:03d}.png", seed=seed)
-        if step % checkpoint_every == 0 or step == total or out_of_time:
-            checkpoint()
-        if out_of_time and step < total:
-            stopped = "time_budget"
-            break
-    net.eval()
-    gen = wrap()
+
+    def step(k: int) -> dict[str, float]:
+        logs = job.step(k)
+        grid = cfg.grid_every and (k // job.steps_per_epoch) % int(cfg.grid_every) == 0
+        if out is not None and k % job.steps_per_epoch == 0 and grid:
+            job.net.eval()
+            _grid(
+                _wrap(job, pixel_size, out),
+                out / "samples" / f"epoch_{k // job.steps_per_epoch:03d}.png",
+                seed=seed,
+            )
+        return logs
+
+    run = fit(
+        step,
+        config=engine,
+        state={"net": job.net, **{f"optimizer_{k}": o for k, o in job.opts.items()}},
+        generators=[job.g],
+        extra_state=job.state,
+        on_resume=lambda saved: job.restore(saved, out / CHECKPOINT),
+        progress=progress,
+    )
+    stopped = (
+        "already_done"
+        if run.resumed_from >= job.total
+        else ("done" if run.stopped == "max_steps" else run.stopped)
+    )
+    job.net.eval()
+    gen = _wrap(job, pixel_size, out)
     if out is not None:
-        if acc:
-            history.append({"step": step, **{k: float(np.mean(v)) for k, v in acc.items()}})
-        save_artifact(
-            out,
-            gen.model,
-            kind="generator",
-            name=model,
-            config=cfg,
-            seed=seed,
-            inputs=inputs,
-            preprocessing=preprocessing,
-            extra={
-                "conditions": spec.to_dict(),
-                "threshold": float(threshold),
-                "pixel_size_um": pixel_size,
-                "training": {
-                    "steps": step,
-                    "target_steps": total,
-                    "steps_per_epoch": steps_per_epoch,
-                    "batch_size": batch_size,
-                    "lr": lr,
-                    "n_critic": n_critic if model == "acwgan" else None,
-                    "p_uncond": float(p_uncond) if model == "ddpm" else None,
-                    "ema_decay": ema_decay or None,
-                    "optimizer": "AdamW",
-                    "gp_weight": GP_WEIGHT if model == "acwgan" else None,
-                    "cls_weight": CLS_WEIGHT if model == "acwgan" else None,
-                    "stopped": stopped,
-                    "steps_this_run": step - start_step,
-                },
-                "history": history,
-            },
-        )
-        gen = load_generator(out)
+        job.flush(run.steps)
+        gen = _save(job, out, (inputs, preprocessing, pixel_size), stopped, run)
     return TrainResult(
         generator=gen,
-        steps=step,
-        steps_per_epoch=steps_per_epoch,
+        steps=run.steps,
+        steps_per_epoch=job.steps_per_epoch,
         seconds=time.perf_counter() - t0,
         stopped=stopped,
-        history=history,
+        history=job.history,
         path=out,
     )
 
 
-def _jsonable(value: Any) -> Any:
-    import json
+def _wrap(job: _Job, pixel_size: float | None, out: Path | None) -> ConditionalGenerator:
+    return ConditionalGenerator(
+        model=job.sampler(),
+        name=job.cfg.model,
+        spec=job.spec,
+        threshold=float(job.threshold),
+        pixel_size=pixel_size,
+        path=out,
+    )
 
-    return json.loads(json.dumps(value, default=str))
+
+def _save(job: _Job, out: Path, provenance: tuple, stopped: str, run: Any) -> ConditionalGenerator:
+    """The artifact (model.pt + config.json) in ``out``; returns the generator loaded from it."""
+    from semlab.registry import save_artifact
+
+    inputs, preprocessing, pixel_size = provenance
+    c, gan = job.cfg, job.cfg.model == "acwgan"
+    save_artifact(
+        out,
+        job.sampler(),
+        kind="generator",
+        name=c.model,
+        config=job.net_config,
+        seed=job.seed,
+        inputs=inputs,
+        preprocessing=preprocessing,
+        extra={
+            "conditions": job.spec.to_dict(),
+            "threshold": float(job.threshold),
+            "pixel_size_um": pixel_size,
+            "training": {
+                "steps": run.steps,
+                "target_steps": job.total,
+                "steps_per_epoch": job.steps_per_epoch,
+                "batch_size": c.batch_size,
+                "lr": job.lr,
+                "n_critic": c.n_critic if gan else None,
+                "p_uncond": float(c.p_uncond) if not gan else None,
+                "ema_decay": (float(c.ema_decay) or None) if not gan else None,
+                "optimizer": "AdamW",
+                "gp_weight": GP_WEIGHT if gan else None,
+                "cls_weight": CLS_WEIGHT if gan else None,
+                "stopped": stopped,
+                "steps_this_run": run.steps - run.resumed_from,
+                "seconds_this_run": round(run.seconds, 3),
+            },
+            "history": job.history,
+        },
+    )
+    return load_generator(out)
 
 
 # ------------------------------------------------------------------ workspace
@@ -714,9 +830,12 @@ def workspace_patches(
 ) -> tuple[np.ndarray, Any, float | None]:
     """Random patches of every image of a workspace, with each patch's table row.
 
-    Each image is read with its data bar cropped, equalized (CLAHE by default, → [0, 1]),
-    down-scaled by ``scale`` (e.g. 0.5 halves it, so a patch covers more of the field) and
-    cut into ``patches_per_image`` random ``size`` × ``size`` crops.
+    The images are prepared by one :class:`~semlab.preprocess.Preparation` recipe (saved
+    with a trained generator as its ``preprocessing``): data bar cropped, equalized (CLAHE by default, → [0, 1]),
+    resampled to the median pixel size divided by ``scale`` (e.g. 0.5 halves the images,
+    so a patch covers more of the field; images of unknown pixel size are scaled by
+    ``scale``), and cut into ``patches_per_image`` random ``size`` × ``size`` patches drawn
+    from one random stream seeded by ``seed`` over the images in table order.
 
     Parameters
     ----------
@@ -740,9 +859,15 @@ def workspace_patches(
     pixel_size : float or None
         µm per pixel of the patches (None when the workspace does not know it).
     """
+    patches, table, recipe = _workspace_patches(
+        workspace, columns, size, scale, patches_per_image, equalize, seed
+    )
+    return patches, table, recipe.pixel_size
+
+
+def _workspace_patches(workspace, columns, size, scale, patches_per_image, equalize, seed):  # noqa: ANN001, ANN202
     from semlab.dataset import Workspace
-    from semlab.preprocess import equalize as _equalize
-    from semlab.preprocess import resample
+    from semlab.preprocess import Preparation, common_pixel_size, prepare_image
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     if isinstance(columns, str):
@@ -763,23 +888,19 @@ def workspace_patches(
             f"{ws.path}: the descriptor table has no column {', '.join(missing)}; its columns are "
             f"{', '.join(c for c in table.columns if c not in ('hash', 'stored_path', 'original_name', 'databar_row'))}"
         )
-    px = (
-        table["pixel_size_um"].to_numpy(dtype=float)
-        if "pixel_size_um" in table
-        else np.full(len(table), np.nan)
+    median = common_pixel_size(table["pixel_size_um"], rule="median") if "pixel_size_um" in table else None
+    recipe = Preparation(
+        equalize=equalize,
+        pixel_size=None if median is None else median / scale,
+        scale=scale,
+        patch_size=size,
+        patches_per_image=patches_per_image,
+        seed=int(seed),
     )
-    known = np.isfinite(px).all()
-    target = float(np.median(px)) / scale if known else None
-    rng = np.random.default_rng(seed)
-    out, rows = [], []
-    for i, row in enumerate(table.itertuples(index=False)):
-        m = ws.read(row.hash, crop=True)
-        im = _equalize(m.image, method=equalize).astype(np.float32)
-        if known:
-            im = resample(im, float(px[i]), target)
-        elif scale != 1:
-            im = resample(im, 1.0, 1.0 / scale)
-        im = np.clip(im, 0, 1).astype(np.float32)
+    rng = np.random.default_rng(seed)  # one stream over the images, in table order
+    out = []
+    for row in table.itertuples(index=False):
+        im = prepare_image(ws.read(row.hash, crop=True), recipe, name=row.original_name).image
         h, w = im.shape
         if min(h, w) < size:
             raise ParameterError(
@@ -788,13 +909,12 @@ def workspace_patches(
             )
         r = rng.integers(0, h - size + 1, patches_per_image)
         c = rng.integers(0, w - size + 1, patches_per_image)
-        for a, b in zip(r, c, strict=True):
-            out.append(im[a : a + size, b : b + size])
-        rows += [i] * patches_per_image
+        out.append(np.stack([im[a : a + size, b : b + size] for a, b in zip(r, c, strict=True)]))
+    rows = np.repeat(np.arange(len(table)), patches_per_image)
     sub = table.iloc[rows][["hash", *(["sample"] if "sample" in table else []), *columns]].reset_index(
         drop=True
     )
-    return np.stack(out), sub, target
+    return np.concatenate(out), sub, recipe
 
 
 def train_from_workspace(
@@ -821,27 +941,14 @@ def train_from_workspace(
 
     cols, parsed = parse_condition_args([columns] if isinstance(columns, str) else list(columns))
     parsed.update(kinds or {})
-    patches, table, px = workspace_patches(
-        workspace,
-        cols,
-        size=size,
-        scale=scale,
-        patches_per_image=patches_per_image,
-        equalize=equalize,
-        seed=seed,
+    patches, table, recipe = _workspace_patches(
+        workspace, cols, size, scale, patches_per_image, equalize, seed
     )
     from semlab.dataset import Workspace
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
-    prep = {
-        "equalize": equalize,
-        "scale": scale,
-        "size": size,
-        "patches_per_image": patches_per_image,
-        "pixel_size_um": px,
-        "workspace": str(ws.path),
-        "patch_seed": seed,
-    }
+    px = recipe.pixel_size
+    prep = {**recipe.to_dict(), "workspace": str(ws.path)}
     return train_generator(
         patches,
         table[cols],
