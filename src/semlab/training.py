@@ -168,20 +168,29 @@ class FitResult:
 
 
 def resolve_device(device: Any = "auto") -> Any:
-    """A ``torch.device``: ``"auto"`` gives CUDA when available, else the CPU (one-line errors)."""
+    """semlab's one device resolver: a ``torch.device`` from ``"auto"`` (CUDA when available,
+    else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (any case) or a ``torch.device``.
+
+    Raises
+    ------
+    ParameterError
+        Not a device, or CUDA asked for where there is none (one line, saying what to use).
+    """
     import torch
 
     if isinstance(device, torch.device):
         return device
-    if device is None or device == "auto":
+    text = "auto" if device is None else str(device).strip().lower()
+    if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ParameterError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
-    return dev
+    if text == "cpu" or text.startswith("cuda"):
+        if text.startswith("cuda") and not torch.cuda.is_available():
+            raise ParameterError(f"device={device!r}: CUDA is not available here; use device 'auto' or 'cpu'")
+        try:
+            return torch.device(text)
+        except RuntimeError:
+            pass
+    raise ParameterError(f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
 def autocast(device: Any) -> Any:

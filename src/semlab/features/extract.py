@@ -13,33 +13,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semlab.errors import ParameterError
+from semlab.training import resolve_device
 
 if TYPE_CHECKING:
     from semlab.features.backbones import Backbone
 
-__all__ = ["PRECISIONS", "extract_features", "resolve_device", "resolve_precision"]
+__all__ = ["PRECISIONS", "extract_features", "resolve_precision"]
 
 _MODEL_CACHE: dict[tuple, Backbone] = {}
 _MODEL_CACHE_SIZE = 2
-
-
-def resolve_device(device: str | Any = "auto") -> Any:
-    """``torch.device`` for ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda[:i]"``."""
-    import torch
-
-    if isinstance(device, torch.device):
-        return device
-    text = str(device).strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text == "cpu" or text.startswith("cuda"):
-        if text.startswith("cuda") and not torch.cuda.is_available():
-            raise ParameterError(f"device={device!r}: CUDA is not available here; use --device cpu or auto")
-        try:
-            return torch.device(text)
-        except RuntimeError:
-            pass
-    raise ParameterError(f"device={device!r} must be 'auto', 'cpu' or 'cuda' (or 'cuda:N')")
 
 
 #: Values of the ``precision`` option.

@@ -6,7 +6,7 @@
 from .api import CLASSIC_METHODS, method_classes, phase_fractions, segment_image, segment_stack
 from .files import read_array, score_folders, segment_files, write_labels
 from .hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
-from .infer import Segmenter, load_segmenter, prepare_image, resolve_device
+from .infer import Segmenter, load_segmenter, network_input
 from .metrics import SegmentationScores, confusion_matrix, score_segmentation
 from .overlay import overlay_panels, save_overlay
 from .threshold import (
@@ -49,9 +49,8 @@ __all__ = [
     "otsu_threshold",
     "overlay_panels",
     "phase_fractions",
-    "prepare_image",
+    "network_input",
     "read_array",
-    "resolve_device",
     "save_overlay",
     "score_folders",
     "score_segmentation",

@@ -15,31 +15,15 @@ import numpy as np
 
 from semlab.errors import FileFormatError, ParameterError
 from semlab.segment._common import image_2d, positive_int
+from semlab.training import resolve_device
 
-__all__ = ["Segmenter", "load_segmenter", "prepare_image", "resolve_device"]
+__all__ = ["Segmenter", "load_segmenter", "network_input"]
 
 #: Default preprocessing of a segmenter's input.
 DEFAULT_PREPROCESSING = {"equalize": "none", "standardize": "image", "downsample": 1}
 
 
-def resolve_device(device: Any = "auto") -> Any:
-    """A ``torch.device``: ``"auto"`` gives CUDA when available, else the CPU."""
-    import torch
-
-    if isinstance(device, torch.device):
-        return device
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ParameterError(f"device={device!r} is not a device; use 'auto', 'cpu' or 'cuda'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
-    return dev
-
-
-def prepare_image(image: np.ndarray, preprocessing: dict[str, Any] | None = None) -> np.ndarray:
+def network_input(image: np.ndarray, preprocessing: dict[str, Any] | None = None) -> np.ndarray:
     """Grey image → the network's input: equalize to [0, 1], then standardise.
 
     Parameters
@@ -58,11 +42,12 @@ def prepare_image(image: np.ndarray, preprocessing: dict[str, Any] | None = None
     -------
     (M, N) ndarray of float32
     """
-    from semlab.preprocess import equalize
+    from semlab.preprocess import Preparation, prepare_image
 
     prep = {**DEFAULT_PREPROCESSING, **(preprocessing or {})}
-    a = image_2d(image, "prepare_image")
-    x = equalize(a, method=prep["equalize"]).astype(np.float32)
+    a = image_2d(image, "network_input")
+    # the shared recipe's grey-value step (no data-bar crop: labels keep the image's shape)
+    x = prepare_image(a, Preparation(crop_databar=False, equalize=prep["equalize"])).image
     x = np.nan_to_num(x, nan=0.0)
     k = int(prep.get("downsample", 1))
     if k > 1:
@@ -133,7 +118,7 @@ class Segmenter:
     class_names : tuple of str
         A name per class.
     preprocessing : dict
-        See :func:`prepare_image`.
+        See :func:`network_input`.
     path : Path or None
         The artifact folder it was loaded from.
     meta : dict
@@ -199,7 +184,7 @@ class Segmenter:
 
         full = image_2d(image, "predict_proba").shape
         k = int(self.preprocessing.get("downsample", 1))
-        x = prepare_image(image, self.preprocessing)  # shrunk by k
+        x = network_input(image, self.preprocessing)  # shrunk by k
         batch_size = positive_int(batch_size, "batch_size")
         dev = resolve_device(device)
         model = self.model.to(dev).eval()

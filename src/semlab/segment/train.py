@@ -21,7 +21,7 @@ from semlab.segment.infer import (
     DEFAULT_PREPROCESSING,
     Segmenter,
     downsample_labels,
-    prepare_image,
+    network_input,
 )
 from semlab.training import Progress, TrainConfig, fit, resolve_device
 
@@ -563,7 +563,7 @@ def train_segmenter(
 
 def _prepare_pairs(ims, lbs, preprocessing: dict[str, Any], patch_size: int):  # noqa: ANN001, ANN202
     k = int(preprocessing.get("downsample", 1))
-    xs = [_pad_min(prepare_image(im, preprocessing), patch_size) for im in ims]
+    xs = [_pad_min(network_input(im, preprocessing), patch_size) for im in ims]
     if k > 1:
         lbs = [downsample_labels(lb, k) for lb in lbs]
     return xs, [_pad_min(lb, patch_size) for lb in lbs]
