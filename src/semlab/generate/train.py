@@ -30,7 +30,7 @@ __all__ = [
     "GENERATOR_MODELS",
     "ConditionalGenerator",
     "GeneratorConfig",
-    "TrainResult",
+    "GeneratorTrainResult",
     "load_generator",
     "save_grid",
     "train_generator",
@@ -210,7 +210,7 @@ def load_generator(path: str | os.PathLike) -> ConditionalGenerator:
 
 
 @dataclass(frozen=True, eq=False)
-class TrainResult:
+class GeneratorTrainResult:
     """Outcome of :func:`train_generator`.
 
     Attributes
@@ -651,7 +651,7 @@ def train_generator(
     preprocessing: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     **options: Any,
-) -> TrainResult:
+) -> GeneratorTrainResult:
     """Train a conditional generator on grey images and their conditions.
 
     The training engine (:func:`semlab.training.fit`) runs the steps, with checkpoints that
@@ -689,7 +689,7 @@ def train_generator(
 
     Returns
     -------
-    TrainResult
+    GeneratorTrainResult
     """
     import dataclasses
 
@@ -752,7 +752,7 @@ def train_generator(
     if out is not None:
         job.flush(run.steps)
         gen = _save(job, out, (inputs, preprocessing, pixel_size), stopped, run)
-    return TrainResult(
+    return GeneratorTrainResult(
         generator=gen,
         steps=run.steps,
         steps_per_epoch=job.steps_per_epoch,
@@ -930,7 +930,7 @@ def train_from_workspace(
     bins: int = 3,
     seed: int = 0,
     **options: Any,
-) -> TrainResult:
+) -> GeneratorTrainResult:
     """:func:`train_generator` on patches of a workspace (see :func:`workspace_patches`).
 
     ``columns`` may carry kinds as ``"porosity:binned"``.  The preprocessing (equalization,

@@ -19,7 +19,7 @@ from .threshold import (
 from .train import (
     SEGMENTER_TRAINING,
     SegmenterConfig,
-    TrainResult,
+    SegmenterTrainResult,
     check_training_pairs,
     class_weights_from_labels,
     train_segmenter,
@@ -36,7 +36,7 @@ __all__ = [
     "Segmenter",
     "THRESHOLD_METHODS",
     "ThresholdResult",
-    "TrainResult",
+    "SegmenterTrainResult",
     "UNetConfig",
     "build_unet",
     "check_training_pairs",

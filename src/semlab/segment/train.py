@@ -28,7 +28,7 @@ from semlab.training import Progress, TrainConfig, fit, resolve_device
 __all__ = [
     "SEGMENTER_TRAINING",
     "SegmenterConfig",
-    "TrainResult",
+    "SegmenterTrainResult",
     "check_training_pairs",
     "class_weights_from_labels",
     "train_segmenter",
@@ -38,7 +38,7 @@ _MAX_CLASSES = 32
 
 
 @dataclass(frozen=True, eq=False)
-class TrainResult:
+class SegmenterTrainResult:
     """Outcome of :func:`train_segmenter`.
 
     Attributes
@@ -426,7 +426,7 @@ def train_segmenter(
     progress: Progress | None = None,
     log: Callable[[dict[str, Any]], None] | None = None,
     **options: Any,
-) -> TrainResult:
+) -> SegmenterTrainResult:
     """Train a segmentation network on images and their label images.
 
     Each step draws ``batch_size`` random ``patch_size`` patches (images picked in
@@ -468,7 +468,7 @@ def train_segmenter(
 
     Returns
     -------
-    TrainResult
+    SegmenterTrainResult
 
     Raises
     ------
@@ -591,7 +591,7 @@ def _training_record(
 
 def _finish(
     run: Any, net: Any, saved: tuple, cls: tuple[int, ...], names: tuple[str, ...], leaky: bool, where: tuple
-) -> TrainResult:  # noqa: ANN001
+) -> SegmenterTrainResult:  # noqa: ANN001
     """The result (and the artifact folder with the best weights and history.csv)."""
     import pandas as pd
 
@@ -620,7 +620,7 @@ def _finish(
     seg = Segmenter(
         model=net, classes=cls, class_names=names, preprocessing=preprocessing, path=out_path, meta={}
     )
-    return TrainResult(
+    return SegmenterTrainResult(
         segmenter=seg,
         history=hist,
         best_step=int(run.best_step or 0),
