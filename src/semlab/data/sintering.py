@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 COPPER_CONDUCTIVITY_MS_PER_M = 59.6
 #: Duty cycles given to the samples of a series, in turn.
 DEFAULT_DUTY_CYCLES = (0.3, 0.5, 0.7)
-_DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
+_DTYPES: dict[str, type[np.unsignedinteger[Any]]] = {"uint8": np.uint8, "uint16": np.uint16}
 _MIN_SIDE = 64
 
 
@@ -78,8 +78,12 @@ def _check_burst_count(burst_count: Any, name: str = "burst_count") -> int:
     if isinstance(burst_count, bool):
         raise ParameterError(f"{name}={burst_count!r} must be a positive whole number of laser bursts")
     if not isinstance(burst_count, numbers.Integral):
-        if isinstance(burst_count, numbers.Real) and float(burst_count).is_integer() and burst_count > 0:
-            return int(burst_count)
+        if (
+            isinstance(burst_count, numbers.Real)
+            and float(burst_count).is_integer()
+            and float(burst_count) > 0
+        ):
+            return int(float(burst_count))
         raise ParameterError(f"{name}={burst_count!r} must be a positive whole number of laser bursts")
     if burst_count <= 0:
         raise ParameterError(f"{name}={burst_count!r} must be a positive whole number of laser bursts")

@@ -36,7 +36,7 @@ class Micrograph:
     @property
     def shape(self) -> tuple[int, int]:
         """Image shape in pixels, (rows, columns)."""
-        return self.image.shape  # type: ignore[return-value]
+        return self.image.shape
 
     @property
     def field_of_view(self) -> tuple[float, float] | None:
@@ -81,7 +81,7 @@ class Volume:
     @property
     def shape(self) -> tuple[int, int, int]:
         """Stack shape in voxels, (slices, rows, columns)."""
-        return self.data.shape  # type: ignore[return-value]
+        return self.data.shape
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the voxels, JSON-compatible."""

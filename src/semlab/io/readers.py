@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,9 @@ def _read_pil(path: Path) -> np.ndarray:
 
     source = str(path)
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            opened.load()
+            im: Image.Image = opened
             mode = im.mode
             if mode == "P" or mode == "PA":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -215,7 +217,7 @@ def read_micrograph(
 
 
 def read_volume(
-    path: str | os.PathLike, *, voxel_size: float | tuple[float, float, float] | None = None
+    path: str | os.PathLike, *, voxel_size: float | tuple[float, ...] | None = None
 ) -> Volume:
     """Read a 3-D stack: a multipage TIFF or a folder of 2-D slices (sorted by name).
 
@@ -236,12 +238,13 @@ def read_volume(
 
     p = _existing(path)
     if voxel_size is not None:
-        sizes = (voxel_size,) * 3 if np.isscalar(voxel_size) else tuple(voxel_size)  # type: ignore[arg-type]
+        sizes: tuple[Any, ...] = (voxel_size,) * 3
+        if isinstance(voxel_size, Iterable) and not isinstance(voxel_size, str):
+            sizes = tuple(voxel_size)
         if len(sizes) != 3:
             raise ParameterError(f"voxel_size={voxel_size!r} must be one number or three (slice, row, column)")
-        user: tuple[float, float, float] | None = tuple(  # type: ignore[assignment]
-            _check_pixel_size(s, "voxel_size") for s in sizes
-        )
+        z, r, c = (check_pixel_size(s, "voxel_size") for s in sizes)
+        user: tuple[float, float, float] | None = (z, r, c)
     else:
         user = None
 
@@ -267,7 +270,7 @@ def read_volume(
                 data = tif.asarray()
                 ij = tif.imagej_metadata or {}
                 page = tif.pages[0]
-                if ij:
+                if ij and isinstance(page, tifffile.TiffPage):  # the first page is never a TiffFrame
                     xres = page.tags.get("XResolution")
                     pixel, _ = parse_imagej(ij, xres.value if xres else None)
                     if pixel is not None:

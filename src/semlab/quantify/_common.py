@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,13 +67,20 @@ def _n_distinct(arr: np.ndarray, stop: int) -> int:
     return len(np.unique(arr))
 
 
+def phase_key(phase: Phase) -> int | tuple[int, ...]:
+    """``phase`` as results record it: the label value, or a tuple of label values."""
+    if isinstance(phase, Iterable):
+        return tuple(int(v) for v in phase)
+    return int(phase)
+
+
 def phase_mask(labels: np.ndarray, phase: Phase, *, name: str = "labels") -> np.ndarray:
     """Boolean mask of ``phase`` (a label value, or several whose union is the phase).
 
     A phase absent from an image that holds several values is an error; an image that
     holds a single value gives an empty or full mask with a :class:`QuantifyWarning`.
     """
-    values = [phase] if np.isscalar(phase) else list(phase)  # type: ignore[arg-type]
+    values: list[Any] = [phase] if np.isscalar(phase) else list(phase)  # type: ignore[arg-type]
     if not values:
         raise ParameterError("phase is empty; pass a label value such as phase=1")
     try:
@@ -99,7 +106,7 @@ def spacing(pixel_size: Any, ndim: int, *, name: str = "pixel_size") -> tuple[fl
     """Per-axis pixel size in µm, or ``None`` when unknown (results then in pixels)."""
     if pixel_size is None:
         return None
-    if np.isscalar(pixel_size):
+    if isinstance(pixel_size, str) or not isinstance(pixel_size, Iterable):  # one number for every axis
         sizes = (pixel_size,) * ndim
     else:
         sizes = tuple(pixel_size)

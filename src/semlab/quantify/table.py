@@ -100,21 +100,9 @@ def _read_table(table: Any):
 
     if isinstance(table, pd.DataFrame):
         return table.copy()
-    try:
-        from semlab.dataset import read_table
-    except ImportError:  # pragma: no cover - the dataset stage is part of semlab
-        read_table = None
-    p = Path(table)
-    if read_table is not None:
-        return read_table(p).reset_index(drop=True)
-    suf = p.suffix.lower()  # pragma: no cover
-    if suf == ".csv":  # pragma: no cover
-        return pd.read_csv(p)
-    if suf in (".parquet", ".pq"):  # pragma: no cover
-        return pd.read_parquet(p)
-    if suf in (".xlsx", ".xlsm"):  # pragma: no cover
-        return pd.read_excel(p)
-    raise TableError(f"{p}: unknown table suffix {suf!r}; use .csv, .xlsx or .parquet")  # pragma: no cover
+    from semlab.dataset import read_table
+
+    return read_table(Path(table)).reset_index(drop=True)
 
 
 def _join(df, table):

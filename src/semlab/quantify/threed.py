@@ -52,7 +52,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from semlab.errors import ParameterError
-from semlab.quantify._common import Phase, as_labels, phase_mask, spacing, unit, warn
+from semlab.quantify._common import Phase, as_labels, phase_key, phase_mask, spacing, unit, warn
 
 __all__ = [
     "Descriptors3D",
@@ -561,7 +561,7 @@ def geodesic_tortuosity(
     if axes is None:
         axes_t = tuple(range(lab.ndim))
     else:
-        axes_t = (axes,) if np.isscalar(axes) else tuple(axes)  # type: ignore[arg-type]
+        axes_t = (axes,) if isinstance(axes, int | np.integer) else tuple(axes)
     if not 0 < tail <= 1:
         raise ParameterError(f"tail={tail!r} must be a fraction in (0, 1], e.g. 0.25 for the last quarter")
     for ax in axes_t:
@@ -746,9 +746,9 @@ def describe_3d(
     else:
         hm = km = nan
     return Descriptors3D(
-        phase=phase if np.isscalar(phase) else tuple(int(v) for v in phase),  # type: ignore[union-attr]
+        phase=phase_key(phase),
         length_unit=unit(pixel_size),
-        voxel_size=sp,  # type: ignore[arg-type]
+        voxel_size=sp,
         shape=tuple(int(n) for n in lab.shape),  # type: ignore[arg-type]
         phase_fraction=phi,
         specific_surface_area=sv,

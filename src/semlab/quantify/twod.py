@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from semlab.errors import ParameterError
-from semlab.quantify._common import Phase, as_labels, isotropic, phase_mask, suffix, unit, warn
+from semlab.quantify._common import Phase, as_labels, isotropic, phase_key, phase_mask, suffix, unit, warn
 
 __all__ = [
     "Descriptors2D",
@@ -623,7 +623,7 @@ def describe_2d(
 
     eqd = sel[f"equivalent_diameter_{s}"].to_numpy(dtype=float)
     return Descriptors2D(
-        phase=phase if np.isscalar(phase) else tuple(int(v) for v in phase),  # type: ignore[union-attr]
+        phase=phase_key(phase),
         length_unit=unit(pixel_size),
         pixel_size=px,
         shape=(int(lab.shape[0]), int(lab.shape[1])),
