@@ -242,30 +242,14 @@ def embed_workspace(
         Bad options; an image smaller than the patch size after cropping and resampling,
         or too far from the recipe's pixel size; unknown backbone; no pretrained weights.
     """
-    from semlab.features.backbones import Backbone, _ensure_registered
+    from semlab.features.backbones import Backbone
+    from semlab.features.extract import resolve_precision
+    from semlab.training import resolve_device
 
     ws = _open(workspace)
     batch_size = _int(batch_size, "batch_size", 1)
-    if not isinstance(backbone, Backbone):
-        _ensure_registered(backbone)
-        if weights is not None and not Path(weights).exists():
-            raise MissingFileError(
-                f"{weights}: no such weights file; check the path given with --weights / weights="
-            )
-    records = list(ws.images())
-    if not records:
-        raise WorkspaceError(
-            f"{ws.path}: workspace holds no images; add some with `semlab add {ws.path} IMAGES`"
-        )
-    recipe = workspace_preparation(records, preparation)
-    if recipe.sampling != "random" or recipe.flips or recipe.rotations:
-        raise ParameterError(
-            "embed_workspace takes a preparation with sampling='random' and no flips or rotations "
-            "(features are cached per image and patch)"
-        )
-    _check_fits(ws, records, recipe)
-
-    from semlab.features.extract import resolve_device, resolve_precision
+    _check_backbone(backbone, weights)
+    records, recipe = _check_fits(ws, preparation)
 
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
@@ -323,8 +307,31 @@ def embed_workspace(
     return FeatureTable(table.features, table.index, name, label, sha, config, cache)
 
 
-def _check_fits(ws: Workspace, records: list[Any], recipe: Any) -> None:
-    """Every image holds a patch after preparation (else a one-line error with the largest size)."""
+def _check_backbone(backbone: Any, weights: Any) -> None:
+    from semlab.features.backbones import Backbone, _ensure_registered
+
+    if not isinstance(backbone, Backbone):
+        _ensure_registered(backbone)
+        if weights is not None and not Path(weights).exists():
+            raise MissingFileError(
+                f"{weights}: no such weights file; check the path given with --weights / weights="
+            )
+
+
+def _check_fits(ws: Workspace, preparation: Any) -> tuple[list[Any], Any]:
+    """(image records, recipe): every image holds a patch after preparation (else a one-line error
+    giving the largest patch size that fits)."""
+    records = list(ws.images())
+    if not records:
+        raise WorkspaceError(
+            f"{ws.path}: workspace holds no images; add some with `semlab add {ws.path} IMAGES`"
+        )
+    recipe = workspace_preparation(records, preparation)
+    if recipe.sampling != "random" or recipe.flips or recipe.rotations:
+        raise ParameterError(
+            "embed_workspace takes a preparation with sampling='random' and no flips or rotations "
+            "(features are cached per image and patch)"
+        )
     for rec in records:
         shape = _prepared_shape(rec, recipe)
         if min(shape) < recipe.patch_size:
@@ -333,6 +340,7 @@ def _check_fits(ws: Workspace, records: list[Any], recipe: Any) -> None:
                 f"{recipe.pixel_size or rec.pixel_size_um or 'its own'} µm/px, smaller than patch_size "
                 f"{recipe.patch_size}; use a patch size of at most {max_patch_size(ws, recipe)}"
             )
+    return records, recipe
 
 
 def _identity(

@@ -709,16 +709,7 @@ def train_generator(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise ParameterError(f"{out} is a file; give a folder for the model")
-    every = tr.get("checkpoint_every")
-    engine = TrainConfig(
-        max_steps=job.total,
-        time_budget_s=tr.get("time_budget_s"),
-        seed=None,
-        device="cpu",
-        checkpoint=str(out / CHECKPOINT) if out is not None else None,
-        checkpoint_every=_pos_int(every, "checkpoint_every") if every else job.steps_per_epoch,
-        resume=bool(tr.get("resume", True)),
-    )
+    engine = _engine_config(tr, job, out)
     t0 = time.perf_counter()
 
     def step(k: int) -> dict[str, float]:
@@ -760,6 +751,20 @@ def train_generator(
         stopped=stopped,
         history=job.history,
         path=out,
+    )
+
+
+def _engine_config(tr: dict[str, Any], job: _Job, out: Path | None) -> TrainConfig:
+    """The engine's budget: the job's steps, checkpoints per epoch (or ``checkpoint_every``) into ``out``."""
+    every = tr.get("checkpoint_every")
+    return TrainConfig(
+        max_steps=job.total,
+        time_budget_s=tr.get("time_budget_s"),
+        seed=None,
+        device="cpu",
+        checkpoint=str(out / CHECKPOINT) if out is not None else None,
+        checkpoint_every=_pos_int(every, "checkpoint_every") if every else job.steps_per_epoch,
+        resume=bool(tr.get("resume", True)),
     )
 
 

@@ -600,6 +600,33 @@ def train_head(
         seed=seed,
         class_names=classes,
     )
+    heads, pred_rows, probs, final = _fit_splits(
+        (x, y, groups), splits, cfg, (task, n_classes, split, folds, seed), progress
+    )
+    rows = np.concatenate(pred_rows)
+    out = np.concatenate(probs)
+    data = _Held(rows[:, 0], rows[:, 1], y, out, image_ids, groups, classes)
+    pred, img, metrics, per_fold = _classify_outputs(data) if task == "classify" else _regress_outputs(data)
+    metrics.update(_split_report(splits, per_fold, data, split=split, folds=folds, cfg=cfg))
+    return TrainResult(
+        task,
+        cfg.model,
+        classes,
+        metrics,
+        pred.sort_values("row").reset_index(drop=True),
+        img,
+        final,
+        heads,
+        splits,
+        time.perf_counter() - t0,
+    )
+
+
+def _fit_splits(data: tuple, splits: list[Split], cfg: HeadConfig, how: tuple, progress: Any) -> tuple:
+    """Fit a head per split (and, with folds, a final one on all rows): (heads, held-out rows,
+    held-out outputs, the model kept for later use)."""
+    x, y, groups = data
+    task, n_classes, split, folds, seed = how
     total = len(splits) + (1 if folds is not None else 0)
     heads: list[FittedHead] = []
     pred_rows, probs = [], []
@@ -634,23 +661,7 @@ def train_head(
         )
         if progress is not None:
             progress(total, total)
-    rows = np.concatenate(pred_rows)
-    out = np.concatenate(probs)
-    data = _Held(rows[:, 0], rows[:, 1], y, out, image_ids, groups, classes)
-    pred, img, metrics, per_fold = _classify_outputs(data) if task == "classify" else _regress_outputs(data)
-    metrics.update(_split_report(splits, per_fold, data, split=split, folds=folds, cfg=cfg))
-    return TrainResult(
-        task,
-        cfg.model,
-        classes,
-        metrics,
-        pred.sort_values("row").reset_index(drop=True),
-        img,
-        final,
-        heads,
-        splits,
-        time.perf_counter() - t0,
-    )
+    return heads, pred_rows, probs, final
 
 
 @dataclass(frozen=True, eq=False)

@@ -485,60 +485,23 @@ def train_segmenter(
     torch.manual_seed(seed)
     dev = resolve_device(tr.device)
     preprocessing = {**DEFAULT_PREPROCESSING, "equalize": cfg.equalize, "downsample": int(cfg.downsample)}
-    t_imgs, t_labs, v_imgs, v_labs, leaky = _split(
-        imgs, labs, cls, (val_images, val_labels), cfg.val_fraction, rng
+    data = _segment_data((imgs, labs, cls), cfg, (val_images, val_labels), preprocessing, seed, rng)
+    loss_fn = _loss(
+        torch.tensor(data.weights, dtype=torch.float32, device=dev), float(cfg.dice_weight), len(cls)
     )
-    tx, ty = _prepare_pairs(t_imgs, t_labs, preprocessing, cfg.patch_size)
-    vx, vy = _prepare_pairs(v_imgs, v_labs, preprocessing, cfg.patch_size)
-    area = np.array([x.size for x in tx], dtype=np.float64)
-    v_area = np.array([x.size for x in vx], dtype=np.float64)
-    val = _crop(
-        vx, vy, np.random.default_rng([seed, 1]), cfg.val_patches, cfg.patch_size, v_area / v_area.sum()
-    )
-    weights = _class_weights(cfg, t_labs, cls)
-    loss_fn = _loss(torch.tensor(weights, dtype=torch.float32, device=dev), float(cfg.dice_weight), len(cls))
 
     from semlab.registry import create
 
     net = create("segmenter", cfg.model, config=net_config).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=float(cfg.lr), weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
-    running: list[float] = []
-    t0 = time.perf_counter()
-
-    def step(k: int) -> dict[str, float]:
-        bx, by = _crop(tx, ty, rng, cfg.batch_size, cfg.patch_size, area / area.sum())
-        if cfg.augment:
-            bx, by = _augment(bx, by, rng, invert=cfg.invert)
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(
-            net(torch.from_numpy(np.ascontiguousarray(bx[:, None])).to(dev)),
-            torch.from_numpy(np.ascontiguousarray(by)).to(dev),
-        )
-        loss.backward()
-        opt.step()
-        running.append(float(loss.detach()))
-        return {"loss": running[-1]}
-
-    def validate() -> dict[str, float]:
-        val_loss, val_iou = _val_scores(net, val, loss_fn, cfg.batch_size, dev)
-        row = {
-            "seconds": time.perf_counter() - t0,
-            "train_loss": float(np.mean(running)) if running else float("nan"),
-            "val_loss": val_loss,
-            "val_mean_iou": val_iou,
-            "lr": opt.param_groups[0]["lr"],
-        }
-        running.clear()
-        sched.step(val_iou)
-        return row
-
+    trainer = _Steps(net, opt, sched, loss_fn, data, cfg, rng, dev)
     net.train()
     run = fit(
-        step,
+        trainer.step,
         config=dataclasses.replace(tr, seed=None, checkpoint=None),
         model=net,
-        validate=validate,
+        validate=trainer.validate,
         monitor="val_mean_iou",
         mode="max",
         progress=progress,
@@ -549,16 +512,83 @@ def train_segmenter(
     extra = {
         "classes": list(cls),
         "class_names": list(names),
-        "training": {
-            **_training_record(cfg, tr, weights, str(dev)),
-            "n_train_images": len(t_imgs),
-            "n_val_images": len(v_imgs),
-            "leaky_validation": leaky,
-        },
+        "training": {**_training_record(cfg, tr, data.weights, str(dev)), **data.record()},
     }
     return _finish(
-        run, net, (cfg, net_config, seed, preprocessing, extra), cls, names, leaky, (out, input_paths)
+        run, net, (cfg, net_config, seed, preprocessing, extra), cls, names, data.leaky, (out, input_paths)
     )
+
+
+class _Steps:
+    """The U-Net's training step and validation for the engine."""
+
+    def __init__(self, net, opt, sched, loss_fn, data, cfg, rng, dev) -> None:  # noqa: ANN001
+        self.net, self.opt, self.sched, self.loss_fn = net, opt, sched, loss_fn
+        self.data, self.cfg, self.rng, self.dev = data, cfg, rng, dev
+        self.running: list[float] = []
+        self.t0 = time.perf_counter()
+
+    def step(self, k: int) -> dict[str, float]:
+        import torch
+
+        cfg = self.cfg
+        bx, by = _crop(self.data.tx, self.data.ty, self.rng, cfg.batch_size, cfg.patch_size, self.data.p)
+        if cfg.augment:
+            bx, by = _augment(bx, by, self.rng, invert=cfg.invert)
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(
+            self.net(torch.from_numpy(np.ascontiguousarray(bx[:, None])).to(self.dev)),
+            torch.from_numpy(np.ascontiguousarray(by)).to(self.dev),
+        )
+        loss.backward()
+        self.opt.step()
+        self.running.append(float(loss.detach()))
+        return {"loss": self.running[-1]}
+
+    def validate(self) -> dict[str, float]:
+        val_loss, val_iou = _val_scores(self.net, self.data.val, self.loss_fn, self.cfg.batch_size, self.dev)
+        row = {
+            "seconds": time.perf_counter() - self.t0,
+            "train_loss": float(np.mean(self.running)) if self.running else float("nan"),
+            "val_loss": val_loss,
+            "val_mean_iou": val_iou,
+            "lr": self.opt.param_groups[0]["lr"],
+        }
+        self.running.clear()
+        self.sched.step(val_iou)
+        return row
+
+
+@dataclass(frozen=True, eq=False)
+class _SegData:
+    """Training images and labels (prepared, padded), their sampling weights, the fixed
+    validation patches, the class weights and how the split was made."""
+
+    tx: list[np.ndarray]
+    ty: list[np.ndarray]
+    p: np.ndarray
+    val: tuple[np.ndarray, np.ndarray]
+    weights: np.ndarray
+    leaky: bool
+    n_train: int
+    n_val: int
+
+    def record(self) -> dict[str, Any]:
+        return {"n_train_images": self.n_train, "n_val_images": self.n_val, "leaky_validation": self.leaky}
+
+
+def _segment_data(pairs, cfg, val_pairs, preprocessing, seed, rng) -> _SegData:  # noqa: ANN001
+    imgs, labs, cls = pairs
+    t_imgs, t_labs, v_imgs, v_labs, leaky = _split(imgs, labs, cls, val_pairs, cfg.val_fraction, rng)
+    tx, ty = _prepare_pairs(t_imgs, t_labs, preprocessing, cfg.patch_size)
+    vx, vy = _prepare_pairs(v_imgs, v_labs, preprocessing, cfg.patch_size)
+    area = np.array([x.size for x in tx], dtype=np.float64)
+    v_area = np.array([x.size for x in vx], dtype=np.float64)
+    val = _crop(
+        vx, vy, np.random.default_rng([seed, 1]), cfg.val_patches, cfg.patch_size, v_area / v_area.sum()
+    )
+    weights = _class_weights(cfg, t_labs, cls)
+    return _SegData(tx, ty, area / area.sum(), val, weights, leaky, len(t_imgs), len(v_imgs))
 
 
 def _prepare_pairs(ims, lbs, preprocessing: dict[str, Any], patch_size: int):  # noqa: ANN001, ANN202
