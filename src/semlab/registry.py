@@ -74,7 +74,7 @@ class ModelSpec:
 
     kind: str
     name: str
-    config_class: type
+    config_class: type[Any]
     factory: Callable[[Any], Any]
     doc: str = field(default="", compare=False)
 
@@ -250,8 +250,9 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable(value)
 
 
-def input_hashes(paths: Iterable[str | os.PathLike]) -> list[dict[str, str]]:
-    """``[{"path": ..., "sha256": ...}]`` for existing files (the provenance of a training run)."""
+def input_hashes(paths: Iterable[str | os.PathLike]) -> list[dict[str, str | None]]:
+    """``[{"path": ..., "sha256": ...}]`` for the files (the provenance of a training run); ``sha256``
+    is ``None`` for a path that is not a file."""
     from semlab._util import file_sha256
 
     out = []

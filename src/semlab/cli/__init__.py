@@ -84,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Usage errors (bad option, missing argument) come from the click that typer uses,
         # which may be typer's own vendored copy: recognise them by their interface.
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            return exc.exit_code
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
         raise
     return 0
 

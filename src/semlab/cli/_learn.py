@@ -67,7 +67,7 @@ def train_cmd(
     with _progress_bar("training") as bar:
         job = bar.add_task("fit", total=None)
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int | None) -> None:
             bar.update(job, completed=done, total=total)
 
         res = train_workspace(

@@ -10,7 +10,14 @@ from typing import Any
 
 #: Settings of the demo model: 32-px images of the series at half resolution, no equalization
 #: (the synthetic films share one grey scale, so porosity is read off one threshold).
-DEMO_SETTINGS = {"model": "ddpm", "size": 32, "width": 16, "scale": 0.5, "equalize": "none", "batch_size": 32}
+DEMO_SETTINGS: dict[str, Any] = {
+    "model": "ddpm",
+    "size": 32,
+    "width": 16,
+    "scale": 0.5,
+    "equalize": "none",
+    "batch_size": 32,
+}
 
 
 @dataclass(frozen=True)

@@ -302,7 +302,9 @@ def fold_batchnorm(model: Any, example: Any) -> int:
         conv, bn = modules[prev], modules[cur]
         if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
             continue
-        if inp is not out or counts[prev] != 1 or counts[cur] != 1 or bn.running_var is None:
+        if inp is not out or counts[prev] != 1 or counts[cur] != 1:
+            continue
+        if bn.running_var is None or bn.running_mean is None:
             continue
         with torch.no_grad():
             scale = torch.rsqrt(bn.running_var + bn.eps)

@@ -265,7 +265,7 @@ class ConditionSpec:
                 v = np.asarray(table[c.column], dtype=float)
                 parts.append([f"{c.column}={x:.4g}" for x in v])
             else:
-                parts.append([f"{c.column}={c.levels[c.encode_value(x)]}" for x in table[c.column]])
+                parts.append([f"{c.column}={c.levels[int(c.encode_value(x))]}" for x in table[c.column]])
         return [" ".join(p) for p in zip(*parts, strict=True)] if parts else [""] * len(table)
 
 

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -154,7 +154,7 @@ class EvaluationReport:
     def to_dict(self) -> dict[str, Any]:
         from semlab._util import to_jsonable
 
-        return to_jsonable(
+        data = to_jsonable(
             {
                 "model": self.model,
                 "threshold": self.threshold,
@@ -170,6 +170,7 @@ class EvaluationReport:
                 "path": str(self.path) if self.path else None,
             }
         )
+        return cast(dict[str, Any], data)  # to_jsonable keeps a dict a dict
 
 
 def _groups(spec: Any, table: Any) -> tuple[list[str], list[dict[str, Any]], np.ndarray]:

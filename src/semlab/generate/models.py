@@ -286,6 +286,7 @@ def _ddpm_class() -> Any:
             f = torch.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2
             abar = (f / f[0]).clamp(min=1e-5)
             abar = torch.minimum(abar[1:], torch.ones(()))  # ᾱ_t for t = 0 … T-1 (t = 0: one step of noise)
+            self.alpha_bar: torch.Tensor  # a buffer, declared for the type checker
             self.register_buffer("alpha_bar", abar.float(), persistent=False)
 
         def forward(self, x, t, levels, values, drop=None) -> torch.Tensor:

@@ -148,6 +148,11 @@ def _classes() -> tuple[type, type]:
                 width = int(h)
             layers.append(nn.Linear(width, config.out_features))
             self.net = nn.Sequential(*layers)
+            # buffers (saved with the weights), declared for the type checker
+            self.x_mean: torch.Tensor
+            self.x_scale: torch.Tensor
+            self.y_mean: torch.Tensor
+            self.y_scale: torch.Tensor
             self.register_buffer("x_mean", torch.zeros(config.in_features))
             self.register_buffer("x_scale", torch.ones(config.in_features))
             self.register_buffer("y_mean", torch.zeros(1))
@@ -169,6 +174,13 @@ def _classes() -> tuple[type, type]:
         def __init__(self, config: LinearHeadConfig) -> None:
             super().__init__()
             self.config = config
+            # buffers (saved with the weights), declared for the type checker
+            self.x_mean: torch.Tensor
+            self.x_scale: torch.Tensor
+            self.weight: torch.Tensor
+            self.bias: torch.Tensor
+            self.platt_a: torch.Tensor
+            self.platt_b: torch.Tensor
             self.register_buffer("x_mean", torch.zeros(config.in_features))
             self.register_buffer("x_scale", torch.ones(config.in_features))
             self.register_buffer("weight", torch.zeros(config.out_features, config.in_features))
@@ -206,7 +218,7 @@ def build_finetuned(config: FinetunedConfig) -> Any:
     import timm
 
     try:
-        model = timm.create_model(config.backbone, pretrained=False, num_classes=config.num_classes)
+        model: Any = timm.create_model(config.backbone, pretrained=False, num_classes=config.num_classes)
     except RuntimeError as exc:
         raise ParameterError(f"backbone {config.backbone!r}: {str(exc).splitlines()[0]}") from None
     model.config = config

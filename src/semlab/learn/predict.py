@@ -116,8 +116,8 @@ class Predictor:
         from semlab.preprocess import prepare_patches
 
         recipe = self.preparation
-        names = list(names) if names is not None else [None] * len(images)
-        return [prepare_patches(im, recipe, name=n)[0] for im, n in zip(images, names, strict=True)]
+        labels: list[str | None] = list(names) if names is not None else [None] * len(images)
+        return [prepare_patches(im, recipe, name=n)[0] for im, n in zip(images, labels, strict=True)]
 
     def predict(
         self,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from semlab.errors import ParameterError, TableError
 
 if TYPE_CHECKING:
     from semlab.learn.train import HeadConfig
+    from semlab.training import Progress
 
 __all__ = ["RunResult", "choose_task", "target_column", "train_workspace", "write_run"]
 
@@ -200,7 +200,7 @@ def train_workspace(
     seed: int = 0,
     out: str | os.PathLike | None = None,
     plots: bool = True,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     **options: Any,
 ) -> RunResult:
     """Train a head on a workspace's stored features and write a run folder.

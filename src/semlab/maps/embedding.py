@@ -302,7 +302,7 @@ def restore_embedding(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
         requested=str(config.get("requested", method)),
         params=params,
         seed=seed,
-        n_features=int(config.get("n_features", x.shape[1])),
+        n_features=int(config["n_features"]) if "n_features" in config else int(x.shape[1]),
         estimator=estimator,
         train_features=x,
         train_coords=coords,

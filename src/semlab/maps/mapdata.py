@@ -5,6 +5,7 @@ The page (``static/``) receives one JSON object built by :func:`page_payload`.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -250,6 +251,11 @@ def _load_features(ws: Workspace, backbone: str | None):  # noqa: ANN202
     return load_features(ws, backbone=backbone)
 
 
+def _cropped_image(ws: Any, image_hash: str) -> np.ndarray:
+    """The stored image ``image_hash`` of ``ws`` without its data bar (thumbnail source)."""
+    return ws.read(image_hash, crop=True).image
+
+
 def build_map(
     workspace: Workspace | str | os.PathLike,
     *,
@@ -342,7 +348,7 @@ def build_map(
     thumb_of: dict[str, str] = {}
     for k, h in enumerate(unique):
         thumb_of[h] = str(
-            cached_picture(thumbs_dir, h, lambda h=h: ws.read(h, crop=True).image, size=thumb_size)
+            cached_picture(thumbs_dir, h, functools.partial(_cropped_image, ws, h), size=thumb_size)
         )
         if progress is not None:
             progress(k + 1, len(unique))
@@ -391,7 +397,8 @@ def save_embedding(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / _MODEL_FILE) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **embedding_arrays(model))
+        arrays: dict[str, Any] = embedding_arrays(model)
+        np.savez(fh, **arrays)
     (folder / "embedding.pkl").unlink(missing_ok=True)  # written by semlab < 0.2; never read
     lines = ["image_hash,x,y"] + [
         f"{h},{x:.6g},{y:.6g}" for h, (x, y) in zip(hashes, np.asarray(coords), strict=True)
@@ -456,7 +463,7 @@ def place_on_map(workspace: Workspace | str | os.PathLike, features: Any) -> np.
     """
     if hasattr(features, "per_image"):
         features = features.per_image().features
-    root = Path(getattr(workspace, "path", workspace))
+    root = Path(workspace.path if hasattr(workspace, "path") else workspace)
     folder = root / MAPS_DIR / "latest"
     if not (folder / _CONFIG_FILE).is_file():
         raise WorkspaceError(f"{root}: no map yet; build it with `semlab map {root}` first")
@@ -497,19 +504,19 @@ def _column_spec(name: str, series: pd.Series) -> dict[str, Any]:
         else:
             spec["kind"] = "continuous"
         return spec
-    text = [
+    text: list[str | None] = [
         None if (v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA) else str(v)
         for v in series.tolist()
     ]
     text = [None if t in ("nan", "None", "<NA>") else t for t in text]
     levels = sorted({t for t in text if t is not None})
-    pos = {t: i for i, t in enumerate(levels)}
+    code = {t: i for i, t in enumerate(levels)}
     return {
         "name": name,
         "numeric": False,
         "kind": "categorical",
         "levels": levels,
-        "codes": [-1 if t is None else pos[t] for t in text],
+        "codes": [-1 if t is None else code[t] for t in text],
     }
 
 

@@ -214,7 +214,8 @@ class MapServer:
                 f"cannot serve the map on {host}:{port} ({exc.strerror}); choose another --port"
             ) from None
         self._httpd.daemon_threads = True
-        self.host, self.port = self._httpd.server_address[:2]
+        bound_host, self.port = self._httpd.server_address[:2]
+        self.host = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
         self.url = f"http://{self.host}:{self.port}/"
         self._thread: threading.Thread | None = None
 

@@ -41,7 +41,7 @@ def _rng(rng: Any) -> np.random.Generator:
     if rng is None or isinstance(rng, (numbers.Integral, np.random.Generator, np.random.SeedSequence)):
         if isinstance(rng, bool):
             raise ParameterError(f"rng={rng!r} must be an int seed or a numpy Generator")
-        return np.random.default_rng(rng)
+        return np.random.default_rng(int(rng) if isinstance(rng, numbers.Integral) else rng)
     raise ParameterError(f"rng={rng!r} must be an int seed, a numpy Generator or None")
 
 
@@ -140,7 +140,8 @@ def resample(
     (50, 30)
     """
     a = _image_2d(image, "resample")
-    out_shape = resample_shape(a.shape, pixel_size, target)  # validates both sizes
+    px = check_pixel_size(pixel_size, "pixel_size", hint=_PIXEL_HINT)
+    out_shape = resample_shape(a.shape, px, target)  # validates the target
     order = _positive_int(order, "order", minimum=0)
     if order > 5:
         raise ParameterError(f"order={order} must be between 0 and 5 (spline order)")
@@ -156,7 +157,7 @@ def resample(
         order=order,
         mode="reflect",
         preserve_range=True,
-        anti_aliasing=bool(anti_aliasing) and float(pixel_size) < float(target),  # type: ignore[arg-type]
+        anti_aliasing=bool(anti_aliasing) and px < float(target),
     )
     return out.astype(dtype)
 

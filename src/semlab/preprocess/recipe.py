@@ -249,7 +249,8 @@ def _unpack(image: Any, pixel_size: float | None, metadata: dict[str, Any] | Non
         metadata = {**(image.metadata or {}), **(metadata or {})}
         if name is None:
             src = getattr(image, "source", None)
-            name = str(metadata.get("original_name") or (src.name if hasattr(src, "name") else src or ""))
+            src_name = src.name if src is not None and hasattr(src, "name") else src or ""
+            name = str(metadata.get("original_name") or src_name)
         image = image.image
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[-1] in (3, 4):

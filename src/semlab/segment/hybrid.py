@@ -67,7 +67,7 @@ def _resolve_threshold(image: np.ndarray, value: Any, name: str) -> float:
                 f"{name}={value!r} is not a number or one of {', '.join(map(repr, THRESHOLD_METHODS))}"
             )
         return threshold_image(image, method=value).threshold
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
         raise ParameterError(f"{name}={value!r} must be a grey value or 'otsu' / 'derivative'")
     return float(value)
 

@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def _pad_to(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
     rows, cols = x.shape
     pr, pc = (-rows) % multiple, (-cols) % multiple
     if pr or pc:
-        mode = "reflect" if min(rows, cols) > max(pr, pc) else "symmetric"
+        mode: Literal["reflect", "symmetric"] = "reflect" if min(rows, cols) > max(pr, pc) else "symmetric"
         x = np.pad(x, ((0, pr), (0, pc)), mode=mode)
     return x, (rows, cols)
 
@@ -138,13 +138,13 @@ class Segmenter:
         return int(getattr(getattr(self.model, "config", None), "multiple", 1))
 
     def to_dict(self) -> dict[str, Any]:
-        cfg = getattr(self.model, "config", None)
+        cfg_to_dict = getattr(getattr(self.model, "config", None), "to_dict", None)
         return {
             "path": None if self.path is None else str(self.path),
             "classes": list(self.classes),
             "class_names": list(self.class_names),
             "preprocessing": dict(self.preprocessing),
-            "config": cfg.to_dict() if hasattr(cfg, "to_dict") else None,
+            "config": cfg_to_dict() if callable(cfg_to_dict) else None,
         }
 
     def predict_proba(
