@@ -288,3 +288,18 @@ def test_concurrent_uploads_of_one_file_store_it_once(workspace, live_server):
     with sqlite3.connect(workspace.catalog) as conn:
         assert conn.execute("SELECT COUNT(*) FROM serve_images").fetchone()[0] == 7
         assert conn.execute("SELECT COUNT(*) FROM serve_uploads").fetchone()[0] == 12
+
+
+def test_segment_job_names_the_method_classes(workspace):
+    """Thresholds name their phases as the library does (segment.method_classes): solid, pore."""
+    from semlab.segment import method_classes
+
+    app = create_app(workspace, segment_method="otsu")
+    with TestClient(app) as c:
+        up = _upload(c, "noise.png", _png_bytes(3), tasks="segment").json()
+        assert c.app.state.runner.wait_idle(60)
+        (job,) = c.get(f"/api/uploads/{up['id']}").json()["jobs"]
+    assert job["status"] == "done", job["error"]
+    fractions = job["result"]["fractions"]
+    assert set(fractions) <= set(method_classes("otsu").values()) == {"solid", "pore"}
+    assert sum(fractions.values()) == pytest.approx(1.0)

@@ -17,13 +17,13 @@ def _tables(catalog) -> set[str]:
 
 
 def test_new_catalog_gets_the_current_version(workspace):
-    Store(workspace.catalog)
+    Store(workspace)
     with sqlite3.connect(workspace.catalog) as conn:
         assert schema_version(conn) == SCHEMA_VERSION
     assert {"serve_images", "serve_uploads", "serve_jobs", "serve_meta", "serve_jobs_image_task"} <= _tables(
         workspace.catalog
     )
-    Store(workspace.catalog)  # opening again changes nothing
+    Store(workspace)  # opening again changes nothing
     with sqlite3.connect(workspace.catalog) as conn:
         assert conn.execute("SELECT COUNT(*) FROM serve_meta").fetchone()[0] == 1
 
@@ -43,7 +43,7 @@ def test_version_1_catalog_is_migrated_with_its_history(workspace):
         )
         assert schema_version(conn) == 1
     assert "serve_meta" not in _tables(workspace.catalog)
-    store = Store(workspace.catalog)
+    store = Store(workspace)
     with sqlite3.connect(workspace.catalog) as conn:
         assert schema_version(conn) == SCHEMA_VERSION
     assert "serve_jobs_image_task" in _tables(workspace.catalog)
@@ -53,18 +53,35 @@ def test_version_1_catalog_is_migrated_with_its_history(workspace):
 
 
 def test_newer_catalog_is_refused(workspace):
-    Store(workspace.catalog)
+    Store(workspace)
     with sqlite3.connect(workspace.catalog) as conn:
         conn.execute("UPDATE serve_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     with pytest.raises(WorkspaceError, match="newer than this semlab reads") as info:
-        Store(workspace.catalog)
+        Store(workspace)
     assert len(str(info.value).splitlines()) == 1
 
 
 def test_results_are_strict_json(workspace):
     import numpy as np
 
-    store = Store(workspace.catalog)
+    store = Store(workspace)
     _, (job,) = store.add_upload("cd", "x.tif", 1, False, ["segment"])
     store.finish(job, result={"a": np.float32(0.5), "b": math.nan, "c": np.arange(2)})
     assert store.job(job)["result"] == {"a": 0.5, "b": None, "c": [0, 1]}
+
+
+def test_store_goes_through_the_workspace(workspace, monkeypatch):
+    """The serve tables are reached through Workspace.connect, not a second way into the catalog."""
+    from semlab.dataset import Workspace
+
+    calls = []
+    connect = Workspace.connect
+
+    def counting(self):
+        calls.append(self.path)
+        return connect(self)
+
+    monkeypatch.setattr(Workspace, "connect", counting)
+    store = Store(workspace)
+    store.add_upload("ef", "y.tif", 1, False, ["segment"])
+    assert calls and set(calls) == {workspace.path}

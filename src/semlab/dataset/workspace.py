@@ -515,6 +515,24 @@ class Workspace:
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection to the catalog, for tables that other parts of semlab keep in it.
+
+        The web app keeps its ``serve_*`` tables (with their own schema version) here.  The
+        workspace's own tables (``meta``, ``images``, ``tables``, ``records``, ``columns``)
+        are written only through the workspace's methods.  The connection is in autocommit
+        mode (open transactions with ``BEGIN IMMEDIATE``), enforces foreign keys, waits up
+        to 30 s for a lock and is closed on leaving the ``with`` block.
+
+        Raises
+        ------
+        WorkspaceError
+            The catalog cannot be opened.
+        """
+        with self._connect() as conn:
+            yield conn
+
     # -- adding -------------------------------------------------------------------------
 
     def add(

@@ -156,11 +156,19 @@ class Analyses:
             save_overlay(overlay, m.image, labels)
         return m, labels, overlay
 
+    def _class_names(self) -> dict[int, str]:
+        """Label value → class name of the segment method (:func:`semlab.segment.method_classes`), once."""
+        from semlab.segment import method_classes
+
+        if "class_names" not in self._cache:
+            self._cache["class_names"] = method_classes(self.segment_method)
+        return self._cache["class_names"]
+
     def segment(self, image_hash: str) -> tuple[dict[str, Any], str]:
-        from semlab.segment import HYBRID_CLASSES, phase_fractions
+        from semlab.segment import phase_fractions
 
         _, labels, overlay = self._labels(image_hash)
-        names = HYBRID_CLASSES if self.segment_method == "hybrid" else {}
+        names = self._class_names()
         present = {int(v): names.get(int(v), f"label_{int(v)}") for v in np.unique(labels)}
         fractions = phase_fractions(labels, present)
         result = {
@@ -183,6 +191,7 @@ class Analyses:
             if self._predictor is None:
                 from semlab.learn import load_predictor
 
+                assert self.model is not None, "run() checks capabilities(): predict needs a model"
                 self._predictor = load_predictor(self.model)
             return self._predictor
 

@@ -1,7 +1,8 @@
 """The web app's history: its own tables in the workspace's SQLite catalog.
 
-The app adds tables of its own to the workspace's catalog (``semlab.sqlite``); the
-workspace's own tables are not touched.  They carry a schema version (``serve_meta``,
+The app adds tables of its own to the workspace's catalog (``semlab.sqlite``), through the
+workspace's public :meth:`~semlab.dataset.Workspace.connect`; the workspace's own tables are
+not touched.  They carry a schema version (``serve_meta``,
 :data:`SCHEMA_VERSION`) and are brought up to date on opening by the ordered steps in
 :data:`MIGRATIONS` (version 1 is the layout before versions were recorded); a catalog whose
 serve tables are newer than this semlab is refused.
@@ -149,23 +150,23 @@ def now() -> str:
 
 
 class Store:
-    """Uploads and jobs of the web app in ``catalog`` (the workspace's SQLite file)."""
+    """Uploads and jobs of the web app, in the workspace's catalog (through :meth:`Workspace.connect`).
 
-    def __init__(self, catalog: str | Path) -> None:
-        self.catalog = Path(catalog)
+    Opening brings the serve tables up to :data:`SCHEMA_VERSION` (:func:`migrate`).
+    """
+
+    def __init__(self, workspace: Any) -> None:
+        self.workspace = workspace
+        self.catalog = Path(workspace.catalog)
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             migrate(conn, self.catalog)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(f"file:{self.catalog}?mode=rw", uri=True, isolation_level=None, timeout=30.0)
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute("PRAGMA synchronous = NORMAL")
+        with self.workspace.connect() as conn:
+            conn.row_factory = sqlite3.Row
             yield conn
-        finally:
-            conn.close()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class Store:
                     "VALUES (?, ?, ?, ?, ?)",
                     (image_hash, original_name, int(size_bytes), int(duplicate), t),
                 )
-                upload_id = int(cur.lastrowid)
+                upload_id = int(cur.lastrowid or 0)
                 jobs = []
                 for task in tasks:
                     cur = conn.execute(
@@ -199,7 +200,7 @@ class Store:
                         "VALUES (?, ?, ?, 'queued', ?)",
                         (upload_id, image_hash, task, t),
                     )
-                    jobs.append(int(cur.lastrowid))
+                    jobs.append(int(cur.lastrowid or 0))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -345,7 +346,8 @@ class Store:
         case-insensitive); ``task``/``status`` keep uploads that have a job of that task /
         in that state; ``label`` keeps uploads predicted exactly so.
         """
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if image_hash:
             where.append("u.image_hash = ?")
             args.append(image_hash)

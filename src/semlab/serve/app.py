@@ -94,7 +94,7 @@ def create_app(
     incoming.mkdir(parents=True, exist_ok=True)
     for leftover in incoming.iterdir():  # uploads a killed server did not finish
         shutil.rmtree(leftover, ignore_errors=True)
-    store = Store(ws.catalog)
+    store = Store(ws)
     analyses = Analyses(ws, store, model=model, segment_method=segment_method, max_pixels=max_pixels)
     runner = Runner(store, analyses, workers=workers)
 
