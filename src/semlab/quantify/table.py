@@ -111,7 +111,7 @@ def _join(df, table):
 
     if "image" not in table.columns:
         raise TableError("the descriptor table has no 'image' column; add one naming each image file")
-    keys = {}
+    keys: dict[str, Any] = {}  # file name or stem → row label of the table
     for col in ("image", "labels"):
         if col not in table.columns:
             continue
