@@ -732,7 +732,7 @@ class Workspace:
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if table_hash is not None and source is not None:
+                if table_hash is not None and source is not None and stored is not None:
                     conn.execute(
                         "INSERT OR IGNORE INTO tables (hash, stored_path, original_name, n_rows, added_at) "
                         "VALUES (?, ?, ?, ?, ?)",
