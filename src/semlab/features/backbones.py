@@ -258,7 +258,11 @@ def state_dict_sha256(state: Any) -> str:
 def _data_config(model: Any) -> dict[str, Any]:
     from timm.data import resolve_model_data_config
 
-    cfg = resolve_model_data_config(model)
+    return _plain_data_config(resolve_model_data_config(model))
+
+
+def _plain_data_config(cfg: Any) -> dict[str, Any]:
+    """A timm data config as plain Python values (what semlab stores and compares)."""
     return {
         "input_size": tuple(int(v) for v in cfg["input_size"]),
         "mean": tuple(float(v) for v in cfg["mean"]),

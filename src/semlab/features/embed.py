@@ -143,13 +143,9 @@ def _name_data_config(name: str) -> dict[str, Any] | None:
         cfg = resolve_data_config({}, pretrained_cfg=pcfg.to_dict())
     except Exception:  # pragma: no cover - unusual timm entries
         return None
-    return {
-        "input_size": tuple(int(v) for v in cfg["input_size"]),
-        "mean": tuple(float(v) for v in cfg["mean"]),
-        "std": tuple(float(v) for v in cfg["std"]),
-        "interpolation": str(cfg.get("interpolation", "bilinear")),
-        "crop_pct": float(cfg.get("crop_pct", 1.0)),
-    }
+    from semlab.features.backbones import _plain_data_config
+
+    return _plain_data_config(cfg)
 
 
 def _key(backbone: str, weights_sha256: str | None, config: dict[str, Any]) -> str:
