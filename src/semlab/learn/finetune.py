@@ -502,57 +502,37 @@ def _write(
 
 
 def _evaluate(prob, test_y, test_i, names, groups, classes, sp, head, seconds) -> Any:
-    import pandas as pd
+    from semlab.learn.train import TrainResult, _classify_outputs, _Held
 
-    from semlab.learn.metrics import aggregate_by_image, classification_metrics
-    from semlab.learn.train import TrainResult
-
-    img_names = np.asarray(names)[test_i]
-    pred = pd.DataFrame(
+    rows = np.arange(len(test_y))
+    held = _Held(
+        rows,
+        np.zeros(len(rows), dtype=np.int64),
+        np.asarray(test_y),
+        prob,
+        np.asarray(names)[test_i],
+        np.asarray(groups)[test_i],
+        list(classes),
+    )
+    pred, img, metrics, _ = _classify_outputs(held)
+    metrics.update(
         {
-            "row": np.arange(len(test_y)),
-            "image": img_names,
-            "group": groups[test_i],
-            "fold": 0,
-            "true": [classes[k] for k in test_y],
-            "prediction": [classes[k] for k in prob.argmax(1)],
-            "confidence": prob.max(1),
+            "folds": [sp.to_dict()],
+            "split": {
+                "scheme": "sample",
+                "leaky": False,
+                "folds": None,
+                "fractions": list(sp.to_dict().get("fractions", [0.8, 0.1, 0.1])),
+                "n_images": len(names),
+                "n_groups": int(np.unique(groups).size),
+                "validation": "grouped" if sp.val.size else "none (too few samples per class)",
+            },
+            "training": {
+                k: head.details[k] for k in ("stopped", "trainable_parameters", "parameters", "device")
+            },
+            "best_epoch": head.best_epoch,
         }
     )
-    for c, name in enumerate(classes):
-        pred[f"p_{name}"] = prob[:, c]
-    ids, mean_p = aggregate_by_image(prob, img_names)
-    first = {k: i for i, k in reversed(list(enumerate(img_names)))}
-    y_img = np.array([test_y[first[k]] for k in ids])
-    img = pd.DataFrame(
-        {
-            "image": ids,
-            "group": [groups[test_i][first[k]] for k in ids],
-            "fold": 0,
-            "n_rows": [int((img_names == k).sum()) for k in ids],
-            "true": [classes[k] for k in y_img],
-            "prediction": [classes[k] for k in mean_p.argmax(1)],
-            "confidence": mean_p.max(1),
-        }
-    )
-    for c, name in enumerate(classes):
-        img[f"p_{name}"] = mean_p[:, c]
-    metrics = {
-        "patch": classification_metrics(test_y, prob, classes=classes),
-        "image": classification_metrics(y_img, mean_p, classes=classes),
-        "folds": [sp.to_dict()],
-        "split": {
-            "scheme": "sample",
-            "leaky": False,
-            "folds": None,
-            "fractions": list(sp.to_dict().get("fractions", [0.8, 0.1, 0.1])),
-            "n_images": len(names),
-            "n_groups": int(np.unique(groups).size),
-            "validation": "grouped" if sp.val.size else "none (too few samples per class)",
-        },
-        "training": {k: head.details[k] for k in ("stopped", "trainable_parameters", "parameters", "device")},
-        "best_epoch": head.best_epoch,
-    }
     return TrainResult("classify", "finetune", classes, metrics, pred, img, head, [head], [sp], seconds)
 
 
