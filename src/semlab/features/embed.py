@@ -164,9 +164,10 @@ def _image_patches(ws: Workspace, rec: Any, recipe: Any) -> tuple[np.ndarray, np
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    named: dict[str, Any] = arrays  # np.savez's stub would also match a key named allow_pickle
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **named)
 
 
 def _load_image_cache(path: Path, n: int, d: int | None) -> tuple[np.ndarray, np.ndarray] | None:
