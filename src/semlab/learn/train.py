@@ -442,7 +442,7 @@ def _fit_sklearn(x, y, *, task, model, n_classes, class_weight, pca_components, 
         head.x_scale.copy_(torch.from_numpy(scale))
         head.weight.copy_(torch.from_numpy(w.astype(np.float32)))
         head.bias.copy_(torch.from_numpy(b.astype(np.float32)))
-        if platt_a is not None:
+        if platt_a is not None and platt_b is not None:
             head.platt_a.copy_(torch.from_numpy(platt_a.astype(np.float32)))
             head.platt_b.copy_(torch.from_numpy(platt_b.astype(np.float32)))
     head.eval()

@@ -150,7 +150,7 @@ def finite_mask(df, names: Sequence[str], *, table_name: str = "table", dropna: 
     if not bad.any():
         return np.ones(len(df), bool)
     rows = np.flatnonzero(bad.any(axis=1))
-    cols = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
+    cols = [names[int(j)] for j in np.flatnonzero(bad.any(axis=0))]
     where = f"{row_names(df.index, rows)} (column {name_list(cols)})"
     if not dropna:
         raise TableError(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class Formula:
 def _check(node: ast.AST, text: str, used: list[str]) -> None:
     """Refuse anything but arithmetic over names, numbers and whitelisted calls."""
 
-    def fail(what: str) -> None:
+    def fail(what: str) -> NoReturn:
         raise ParameterError(f"formula {text!r}: {what} is not allowed; {_ALLOWED}")
 
     if isinstance(node, ast.Constant):
@@ -136,6 +136,7 @@ def _check(node: ast.AST, text: str, used: list[str]) -> None:
 
 def _eval(node: ast.AST, env: dict[str, np.ndarray]) -> Any:
     if isinstance(node, ast.Constant):
+        assert isinstance(node.value, int | float)  # checked by _check
         return float(node.value)
     if isinstance(node, ast.Name):
         return env[node.id]
@@ -144,7 +145,8 @@ def _eval(node: ast.AST, env: dict[str, np.ndarray]) -> Any:
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_eval(node.operand, env))
     if isinstance(node, ast.Call):
-        return FUNCTIONS[node.func.id](_eval(node.args[0], env))  # type: ignore[union-attr]
+        assert isinstance(node.func, ast.Name)  # checked by _check
+        return FUNCTIONS[node.func.id](_eval(node.args[0], env))
     raise AssertionError(f"unchecked node {type(node).__name__}")  # pragma: no cover
 
 

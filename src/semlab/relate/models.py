@@ -224,8 +224,8 @@ def pca_features(
         sim = np.abs(comps @ reference.components.T)
         order = [-1] * k
         for _ in range(k):
-            i, j = np.unravel_index(np.argmax(sim), sim.shape)
-            order[j] = int(i)
+            i, j = (int(v) for v in np.unravel_index(np.argmax(sim), sim.shape))
+            order[j] = i
             sim[i, :] = -1
             sim[:, j] = -1
         comps, ratio = comps[order], ratio[order]
