@@ -69,7 +69,12 @@ def load_labels(
         vol = read_volume(p, voxel_size=pixel_size)
         arr, px = vol.data, vol.voxel_size
     else:
-        m = read_micrograph(p, pixel_size=pixel_size)  # type: ignore[arg-type]
+        if isinstance(pixel_size, tuple):
+            raise ParameterError(
+                f"pixel_size={pixel_size!r}: a 2-D image takes one number of µm per pixel; "
+                "give a float, or three_d=True for a volume"
+            )
+        m = read_micrograph(p, pixel_size=pixel_size)
         arr, px = m.image, m.pixel_size
     if threshold is not None:
         arr = _threshold(arr, threshold, str(p))
