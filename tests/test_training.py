@@ -115,6 +115,7 @@ class _Bomb:
         return (open, (str(self.marker), "w"))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_pickled_file_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "ran"
     bad = tmp_path / "weights.pt"
@@ -132,5 +133,39 @@ def test_bad_config_and_device_are_one_line_errors():
         TrainConfig(max_steps=0)
     with pytest.raises(ParameterError, match="patience"):
         TrainConfig(patience=0)
+    with pytest.raises(ParameterError, match="amp"):
+        TrainConfig(amp="fp8")
     with pytest.raises(ParameterError, match="device"):
         resolve_device("tpu:7")
+
+
+def test_amp_changes_nothing_on_the_cpu():
+    runs = []
+    for amp in ("auto", "off"):
+        model, opt, gen, step, validate = _problem()
+        res = fit(step, config=TrainConfig(max_steps=10, seed=2, amp=amp, device="cpu"), model=model)
+        runs.append(_weights(model))
+    assert torch.equal(runs[0], runs[1]) and res.device == "cpu"
+
+
+def test_step_budget_counts_steps_and_reports_progress():
+    model, opt, gen, step, validate = _problem()
+    seen = []
+    res = fit(
+        step,
+        config=TrainConfig(max_steps=7, validate_every=3),
+        model=model,
+        validate=validate,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert res.steps == 7 and res.stopped == "max_steps"
+    assert seen == [(k, 7) for k in range(1, 8)]
+    assert [r["step"] for r in res.history if "val_loss" in r] == [3, 6, 7]  # and after the last
+
+
+def test_a_checkpoint_loads_with_weights_only(tmp_path):
+    model, opt, gen, step, validate = _problem()
+    ck = tmp_path / "ck.pt"
+    fit(step, config=TrainConfig(max_steps=3, checkpoint=str(ck)), model=model, generators=[gen])
+    state = torch.load(ck, map_location="cpu", weights_only=True)
+    assert state["step"] == 3 and set(state["modules"]) == {"model"}

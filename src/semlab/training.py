@@ -76,6 +76,10 @@ class TrainConfig:
         None when the trainer has seeded already (e.g. before building its model).
     device : str
         ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` or ``"cuda"``.
+    amp : {"auto", "off"}
+        ``"auto"`` runs each step and validation under bfloat16 autocast where that is native
+        (CUDA with bf16 support; no loss scaling needed); on the CPU it changes nothing.
+        ``"off"`` keeps float32 everywhere.
     validate_every : int
         Validate after every this many steps (and after the last).
     patience : int or None
@@ -95,6 +99,7 @@ class TrainConfig:
     time_budget_s: float | None = None
     seed: int | None = 0
     device: str = "auto"
+    amp: str = "auto"
     validate_every: int = 1
     patience: int | None = None
     min_delta: float = 0.0
@@ -110,6 +115,8 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
                 raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
+        if self.amp not in ("auto", "off"):
+            raise ParameterError(f"amp={self.amp!r} must be 'auto' (bf16 where native: CUDA) or 'off'")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ParameterError(f"patience={self.patience!r} must be a positive integer or None")
         if self.time_budget_s is not None and not (
@@ -193,14 +200,15 @@ def resolve_device(device: Any = "auto") -> Any:
     raise ParameterError(f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
-def autocast(device: Any) -> Any:
-    """Mixed precision where it is native (bfloat16 autocast on CUDA); a no-op context elsewhere."""
+def autocast(device: Any, amp: str = "auto") -> Any:
+    """Mixed precision where it is native (bfloat16 autocast on CUDA); a no-op context elsewhere
+    or with ``amp="off"``.  Returns a new context manager on each call."""
     import contextlib
 
     import torch
 
     dev = resolve_device(device)
-    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+    if amp == "auto" and dev.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -249,9 +257,10 @@ def _rng_state(generators: Sequence[Any]) -> dict[str, Any]:
             gens.append({"torch": g.get_state()})
         else:  # numpy Generator: its bit generator's state is plain ints and strings
             gens.append({"numpy": g.bit_generator.state})
+    legacy: tuple[Any, ...] = tuple(np.random.get_state(legacy=True))
     return {
         "python": list(random.getstate()[1]),
-        "numpy": [np.random.get_state()[1].tolist(), *np.random.get_state()[2:]],
+        "numpy": [np.asarray(legacy[1]).tolist(), *legacy[2:]],
         "torch": torch.get_rng_state(),
         "generators": gens,
     }
@@ -319,7 +328,13 @@ def _resume(
     if set(state["modules"]) != set(modules):
         raise FileFormatError(f"{path}: belongs to another model ({', '.join(state['modules'])}); delete it")
     for k, m in modules.items():
-        m.load_state_dict(state["modules"][k])
+        try:
+            m.load_state_dict(state["modules"][k])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            raise FileFormatError(
+                f"{path}: its {k} does not fit this run ({first}); delete it or pass resume=False"
+            ) from None
     run.step, run.history = int(state["step"]), list(state["history"])
     run.best_value = math.inf if state["best_value"] is None else float(state["best_value"])
     run.best_step, run.best_state, run.bad = state["best_step"], state["best_state"], int(state["bad"])
@@ -336,7 +351,8 @@ def _validate(
     monitor: tuple[str, float],
 ) -> bool:
     """Validate, keep the best weights; True when early stopping says stop."""
-    values = dict(validate())
+    with autocast(cfg.device, cfg.amp):
+        values = dict(validate())
     row.update(values)
     value = monitor[1] * float(values[monitor[0]])  # lower is better
     if value < run.best_value - cfg.min_delta:
@@ -408,10 +424,12 @@ def fit(
     elif config.seed is not None:
         seed_everything(config.seed)
     resumed_from = run.step
+    dev = resolve_device(config.device)
     stopped = "max_steps"
     while run.step < config.max_steps:
         run.step += 1
-        values = step(run.step)
+        with autocast(dev, config.amp):
+            values = step(run.step)
         row: dict[str, Any] = {
             "step": run.step,
             **{k: v if isinstance(v, int) else float(v) for k, v in values.items()},
@@ -438,7 +456,7 @@ def fit(
         _save(ck, run, modules, generators, extra_state)
     if config.restore_best and model is not None and run.best_state is not None:
         model.load_state_dict(run.best_state)
-    device = str(resolve_device(config.device))
+    device = str(dev)
     return FitResult(
         run.history,
         run.step,
