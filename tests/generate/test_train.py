@@ -175,3 +175,13 @@ def test_planted_checkpoint_is_refused_without_running(small, tmp_path):
     with pytest.raises(FileFormatError, match="can run code"):
         train_generator(x, t, model="ddpm", steps=2, seed=0, out_dir=out, config={"depth": 2}, **TINY)
     assert not marker.exists()
+
+
+def test_device_is_the_engines(small):
+    x, t = small
+    a = train_generator(x, t, model="acwgan", steps=1, n_critic=1, seed=0, **TINY)
+    b = train_generator(x, t, model="acwgan", steps=1, n_critic=1, seed=0, device="cpu", amp="off", **TINY)
+    assert _same(a.model, b.model)
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="CUDA is not available"):
+            train_generator(x, t, model="acwgan", steps=1, device="cuda", **TINY)

@@ -228,7 +228,8 @@ def _acwgan_class() -> Any:
         @torch.no_grad()
         def sample(self, levels, values, *, generator=None, guidance=None, steps=None) -> torch.Tensor:
             """Images in [0, 1] for ``levels`` (B, n_cat) and ``values`` (B, n_cont); ``guidance``/``steps`` unused."""
-            z = torch.randn(levels.shape[0], self.config.noise_dim, generator=generator)
+            # noise from the (CPU) generator, then to the model's device: one seed, one draw anywhere
+            z = torch.randn(levels.shape[0], self.config.noise_dim, generator=generator).to(levels.device)
             return (self.generate(z, levels, values) + 1) / 2
 
     return ACWGAN
@@ -245,7 +246,7 @@ def _ddpm_class() -> Any:
 
     def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
         half = dim // 2
-        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
         args = t.float()[:, None] * freqs[None]
         return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
@@ -312,7 +313,7 @@ def _ddpm_class() -> Any:
             b = x.shape[0]
             if guidance is None:  # plain conditional
                 return self(x, t, levels, values)
-            off = torch.ones(b, dtype=torch.bool)
+            off = torch.ones(b, dtype=torch.bool, device=x.device)
             if guidance == 0:  # exactly the unconditional model
                 return self(x, t, levels, values, off)
             both = self(
@@ -335,9 +336,9 @@ def _ddpm_class() -> Any:
             """
             T = self.config.timesteps
             n = int(steps or 25)
-            ts = torch.linspace(T - 1, 0, min(max(n, 1), T)).round().long()
+            ts = torch.linspace(T - 1, 0, min(max(n, 1), T)).round().long().to(levels.device)
             b, s = levels.shape[0], self.config.size
-            x = torch.randn(b, 1, s, s, generator=generator)
+            x = torch.randn(b, 1, s, s, generator=generator).to(levels.device)
             ab = self.alpha_bar
             for i, t in enumerate(ts):
                 a = ab[t]

@@ -24,7 +24,7 @@ import numpy as np
 
 from semlab.errors import ParameterError, TableError
 from semlab.generate.conditioning import ConditionSpec, fit_conditions
-from semlab.training import Progress, TrainConfig, fit
+from semlab.training import Progress, TrainConfig, fit, resolve_device
 
 __all__ = [
     "GENERATOR_MODELS",
@@ -179,14 +179,23 @@ class ConditionalGenerator:
         g = torch.Generator().manual_seed(int(seed))
         out = []
         self.model.eval()
+        dev = _device_of(self.model)  # the noise comes from g on the CPU
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
-            levels = torch.from_numpy(np.repeat(lv[None], b, axis=0))
-            values = torch.from_numpy(np.repeat(vv[None], b, axis=0))
-            out.append(
-                self.model.sample(levels, values, generator=g, guidance=guidance, steps=steps)[:, 0].numpy()
-            )
+            levels = torch.from_numpy(np.repeat(lv[None], b, axis=0)).to(dev)
+            values = torch.from_numpy(np.repeat(vv[None], b, axis=0)).to(dev)
+            drawn = self.model.sample(levels, values, generator=g, guidance=guidance, steps=steps)
+            out.append(drawn[:, 0].cpu().numpy())
         return np.concatenate(out).astype(np.float32)
+
+
+def _device_of(model: Any) -> Any:
+    """The device of a module's first parameter (the CPU for a module without any)."""
+    import torch
+
+    params = getattr(model, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
 
 
 def load_generator(path: str | os.PathLike) -> ConditionalGenerator:
@@ -312,17 +321,17 @@ def _gan_step(model, opts, X, L, V, size, batch, g, n_critic):
     import torch.nn.functional as F
 
     d_opt, g_opt = opts["critic"], opts["generator"]
-    n = X.shape[0]
-    logs = {}
+    n, dev = X.shape[0], _device_of(model)  # draws on the CPU generator, then to dev
+    logs: dict[str, float] = {}
     for _ in range(n_critic):
         idx = torch.randint(n, (batch,), generator=g)
-        real, lv, vv = _batch(X, idx, size, g), L[idx], V[idx]
-        z = torch.randn(batch, model.config.noise_dim, generator=g)
+        real, lv, vv = _batch(X, idx, size, g).to(dev), L[idx].to(dev), V[idx].to(dev)
+        z = torch.randn(batch, model.config.noise_dim, generator=g).to(dev)
         with torch.no_grad():
             fake = model.generate(z, lv, vv)
         s_real, cls_real, reg_real = model.criticise(real)
         s_fake, _, _ = model.criticise(fake)
-        eps = torch.rand(batch, 1, 1, 1, generator=g)
+        eps = torch.rand(batch, 1, 1, 1, generator=g).to(dev)
         mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
         grad = torch.autograd.grad(model.criticise(mix)[0].sum(), mix, create_graph=True)[0]
         gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
@@ -335,8 +344,8 @@ def _gan_step(model, opts, X, L, V, size, batch, g, n_critic):
         d_opt.step()
     logs.update(wasserstein=wdist.item(), gradient_penalty=gp.item(), critic_aux=aux.item())
     idx = torch.randint(n, (batch,), generator=g)
-    lv, vv = L[idx], V[idx]
-    z = torch.randn(batch, model.config.noise_dim, generator=g)
+    lv, vv = L[idx].to(dev), V[idx].to(dev)
+    z = torch.randn(batch, model.config.noise_dim, generator=g).to(dev)
     s_fake, cls_fake, reg_fake = model.criticise(model.generate(z, lv, vv))
     aux = sum((F.cross_entropy(lg, lv[:, j]) for j, lg in enumerate(cls_fake)), torch.zeros(()))
     aux = aux + sum((F.mse_loss(p, vv[:, j]) for j, p in enumerate(reg_fake)), torch.zeros(()))
@@ -352,14 +361,14 @@ def _ddpm_step(model, opts, X, L, V, size, batch, g, p_uncond):
     import torch
     import torch.nn.functional as F
 
-    n = X.shape[0]
+    n, dev = X.shape[0], _device_of(model)  # draws on the CPU generator, then to dev
     idx = torch.randint(n, (batch,), generator=g)
-    x0, lv, vv = _batch(X, idx, size, g), L[idx], V[idx]
-    t = torch.randint(model.config.timesteps, (batch,), generator=g)
-    noise = torch.randn(x0.shape, generator=g)
+    x0, lv, vv = _batch(X, idx, size, g).to(dev), L[idx].to(dev), V[idx].to(dev)
+    t = torch.randint(model.config.timesteps, (batch,), generator=g).to(dev)
+    noise = torch.randn(x0.shape, generator=g).to(dev)
     ab = model.alpha_bar[t][:, None, None, None]
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-    drop = torch.rand(batch, generator=g) < p_uncond
+    drop = (torch.rand(batch, generator=g) < p_uncond).to(dev)
     loss = F.mse_loss(model(xt, t, lv, vv, drop), noise)
     opt = opts["model"]
     opt.zero_grad(set_to_none=True)
@@ -426,6 +435,7 @@ _TRAIN_KEYS = {
     "resume": "resume",
     "checkpoint_every": "checkpoint_every",
     "device": "device",
+    "amp": "amp",
 }
 
 
@@ -494,7 +504,7 @@ class _Job:
         from semlab._util import to_jsonable
 
         c, ddpm = self.cfg, self.cfg.model == "ddpm"
-        return to_jsonable(
+        return to_jsonable(  # type: ignore[return-value]
             {
                 "model": c.model,
                 "config": self.net_config.to_dict(),
@@ -519,7 +529,9 @@ class _Job:
             raise ParameterError(
                 f"{where} belongs to another run (other data, model or options); give another --out or pass resume=False"
             )
-        self.history, self.ema, self.acc = list(saved["history"]), saved["ema"], dict(saved["acc"])
+        self.history, self.acc = list(saved["history"]), dict(saved["acc"])
+        dev = _device_of(self.net)  # a checkpoint loads on the CPU
+        self.ema = None if saved["ema"] is None else {k: v.to(dev) for k, v in saved["ema"].items()}
 
     def sampler(self) -> Any:
         """The network to sample from: the EMA weights (DDPM) or the trained ones."""
@@ -571,9 +583,15 @@ class _Job:
 
 
 def _job(
-    X: np.ndarray, conditions: Any, cfg: GeneratorConfig, seed: int, epochs: float | None, steps: int | None
+    X: np.ndarray,
+    conditions: Any,
+    cfg: GeneratorConfig,
+    seed: int,
+    budget: tuple[float | None, int | None],
+    dev: Any,
 ):  # noqa: ANN202
-    """Validated inputs → the :class:`_Job` (model built with the seed)."""
+    """Validated inputs → the :class:`_Job` (model built with the seed on the CPU, then moved to
+    ``dev``; the data stay on the CPU, where the job's generator draws every batch)."""
     import torch
 
     from semlab.registry import create, make_config
@@ -605,6 +623,7 @@ def _job(
         raise ParameterError(f"ema_decay={cfg.ema_decay!r} must be in [0, 1)")
     lr = float(cfg.lr if cfg.lr is not None else (2e-4 if cfg.model == "acwgan" else 1e-3))
     steps_per_epoch = max(1, math.ceil(X.shape[0] * X.shape[1] * X.shape[2] / cfg.size**2 / cfg.batch_size))
+    epochs, steps = budget
     if steps is not None and epochs is not None:
         raise ParameterError("give epochs or steps, not both")
     total = (
@@ -616,7 +635,7 @@ def _job(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = create("generator", cfg.model, config=net_config)
-    net.train()
+    net.to(dev).train()
     job = _Job(
         cfg,
         torch.from_numpy(X),
@@ -668,7 +687,9 @@ def train_generator(
     config : GeneratorConfig, optional
         The model and its optimisation (a plain mapping is taken as the network's options).
     train : TrainConfig, optional
-        ``max_steps``, ``time_budget_s``, ``seed``, ``checkpoint_every``, ``resume``.
+        ``max_steps``, ``time_budget_s``, ``seed``, ``checkpoint_every``, ``resume``,
+        ``device`` (the model trains there; every random draw is made on the CPU, so one seed
+        gives the same batches on any device) and ``amp``.
     epochs : float, optional
         Length of training in epochs instead of steps (default 10 epochs when neither is
         given).  One epoch is as many crops as the images hold without overlap,
@@ -685,7 +706,8 @@ def train_generator(
         ``progress(step, total)``.
     **options
         Single fields: of :class:`GeneratorConfig` (``model=``, ``size=``, ``batch_size=`` …)
-        and ``steps=``, ``seed=``, ``time_budget_s=``, ``checkpoint_every=``, ``resume=``.
+        and ``steps=``, ``seed=``, ``time_budget_s=``, ``checkpoint_every=``, ``resume=``,
+        ``device=``, ``amp=``.
 
     Returns
     -------
@@ -705,7 +727,7 @@ def train_generator(
     X = check_images(images, size)
     # a step budget from steps= or a TrainConfig; else epochs (default 10)
     steps = tr.get("max_steps") if (train is not None or "steps" in options) else None
-    job = _job(X, conditions, cfg, seed, epochs, steps)
+    job = _job(X, conditions, cfg, seed, (epochs, steps), resolve_device(tr.get("device") or "auto"))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise ParameterError(f"{out} is a file; give a folder for the model")
@@ -730,7 +752,7 @@ def train_generator(
         state={"net": job.net, **{f"optimizer_{k}": o for k, o in job.opts.items()}},
         generators=[job.g],
         extra_state=job.state,
-        on_resume=lambda saved: job.restore(saved, out / CHECKPOINT),
+        on_resume=lambda saved: job.restore(saved, Path(engine.checkpoint or CHECKPOINT)),
         progress=progress,
     )
     stopped = (
@@ -761,7 +783,8 @@ def _engine_config(tr: dict[str, Any], job: _Job, out: Path | None) -> TrainConf
         max_steps=job.total,
         time_budget_s=tr.get("time_budget_s"),
         seed=None,
-        device="cpu",
+        device=str(_device_of(job.net)),
+        amp=tr.get("amp") or "auto",
         checkpoint=str(out / CHECKPOINT) if out is not None else None,
         checkpoint_every=_pos_int(every, "checkpoint_every") if every else job.steps_per_epoch,
         resume=bool(tr.get("resume", True)),
