@@ -181,3 +181,33 @@ def test_finetune_workspace_groups_by_sample(series_ws, tmp_path):
     cfg = json.loads((tmp_path / "ws-ft" / "config.json").read_text())
     assert cfg["preprocessing"]["pixel_size"] == pytest.approx(table["pixel_size_um"].max())
     assert len(cfg["inputs"]) == 16
+
+
+def test_resume_from_a_checkpoint_equals_one_run(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from semlab.learn import FinetuneConfig
+    from semlab.preprocess import Preparation
+    from semlab.training import TrainConfig
+
+    images, labels = _images(n_per_class=3, size=64)
+    cfg = FinetuneConfig(
+        backbone="test_resnet",
+        pretrained=False,
+        input_size=64,
+        batch_size=4,
+        steps_per_epoch=2,
+        preparation=Preparation(patch_size=48, patches_per_image=2),
+    )
+    train = TrainConfig(max_steps=3, seed=0, device="cpu")
+    whole = finetune(images, labels, config=cfg, train=train)
+    ck = str(tmp_path / "ck.pt")
+    finetune(images, labels, config=cfg, train=dataclasses.replace(train, max_steps=2, checkpoint=ck))
+    rest = finetune(images, labels, config=cfg, train=dataclasses.replace(train, checkpoint=ck))
+    a, b = whole.head.module.state_dict(), rest.head.module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["train_loss"] for h in rest.head.history] == pytest.approx([h["train_loss"] for h in whole.head.history])
+    with pytest.raises(ParameterError, match="another fine-tuning run"):
+        finetune(images, labels[::-1], config=cfg, train=dataclasses.replace(train, checkpoint=ck))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -217,3 +218,25 @@ def test_downsampled_segmenter_predicts_full_size():
     )
     assert res.segmenter.preprocessing["downsample"] == 2
     assert res.segmenter.predict(pairs[0][0], tile_size=16).shape == (48, 48)
+
+
+@pytest.mark.slow
+def test_training_resumes_from_a_checkpoint_exactly(tmp_path):
+    from semlab.segment import SegmenterConfig
+    from semlab.training import TrainConfig
+
+    pairs = [_blobs(s, (40, 40)) for s in range(2)]
+    ims, lbs = [p[0] for p in pairs], [p[1] for p in pairs]
+    cfg = SegmenterConfig(model_options={"depth": 2, "width": 4}, patch_size=32, batch_size=2)
+    train = TrainConfig(max_steps=6, validate_every=2, patience=8, seed=3, device="cpu")
+    whole = train_segmenter(ims, lbs, config=cfg, train=train)
+    ck = str(tmp_path / "ck.pt")
+    train_segmenter(ims, lbs, config=cfg, train=dataclasses.replace(train, max_steps=4, checkpoint=ck))
+    rest = train_segmenter(ims, lbs, config=cfg, train=dataclasses.replace(train, checkpoint=ck))
+    assert rest.steps == 6 and rest.best_step == whole.best_step
+    for k, v in whole.segmenter.model.state_dict().items():
+        assert torch.equal(v, rest.segmenter.model.state_dict()[k]), k
+    np.testing.assert_allclose(rest.history["val_loss"], whole.history["val_loss"])
+    with pytest.raises(ParameterError, match="another run"):
+        other = dataclasses.replace(cfg, lr=1e-3)
+        train_segmenter(ims, lbs, config=other, train=dataclasses.replace(train, checkpoint=ck))

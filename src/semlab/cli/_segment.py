@@ -160,7 +160,8 @@ def train_segmenter_cmd(
     Example: semlab train-segmenter --images img/ --labels lab/ --out unet/ --time-budget 300
     """
     from semlab.errors import ParameterError
-    from semlab.segment import train_segmenter
+    from semlab.segment import SegmenterConfig, train_segmenter
+    from semlab.training import TrainConfig
 
     ims, lbs, files, names = _load_pairs(images, labels, binarize)
     v_ims = v_lbs = None
@@ -183,12 +184,17 @@ def train_segmenter_cmd(
             f"val loss {row['val_loss']:.4f}  val mean IoU {row['val_mean_iou']:.4f}"
         )
 
+    config = SegmenterConfig(
+        model_options={"depth": depth, "width": width}, classes=cls, class_names=cnames,
+        patch_size=patch_size, batch_size=batch_size, lr=lr, equalize=equalize_method,
+    )
+    train = TrainConfig(
+        max_steps=max_steps, time_budget_s=time_budget, seed=seed, device=device,
+        validate_every=val_every, patience=patience,
+    )
     res = train_segmenter(
-        ims, lbs, val_images=v_ims, val_labels=v_lbs, classes=cls, class_names=cnames,
-        model_options={"depth": depth, "width": width}, patch_size=patch_size, batch_size=batch_size,
-        max_steps=max_steps, lr=lr, val_every=val_every, patience=patience, time_budget_s=time_budget,
-        equalize=equalize_method, seed=seed, device=device, out=out, input_paths=files, image_names=names,
-        log=report,
+        ims, lbs, config=config, train=train, val_images=v_ims, val_labels=v_lbs, out=out,
+        input_paths=files, image_names=names, log=report,
     )
     typer.echo(
         f"best val mean IoU {res.best_val_iou:.4f} at step {res.best_step} of {res.steps} "

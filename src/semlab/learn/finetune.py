@@ -24,6 +24,7 @@ sub-folders (each image its own sample, unless its name starts with a sample id 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -273,7 +274,8 @@ def finetune(
     config : FinetuneConfig, optional
     train : TrainConfig, optional
         Epochs (``max_steps``: a step is an epoch), patience, optional wall-clock cap, seed,
-        device; default :data:`FINETUNE_TRAINING`.
+        device, ``amp``, and ``checkpoint`` (a file; with ``resume`` a later call with the same
+        images and options continues from it exactly); default :data:`FINETUNE_TRAINING`.
     names : list of str, optional
         Image names for the predictions table.
     out : path, optional
@@ -360,6 +362,31 @@ class _Data:
         return np.concatenate(ps), np.asarray(ys), np.asarray(ims)
 
 
+def _identity(data: _Data, cfg: FinetuneConfig) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the options, classes, images and split."""
+    from semlab._util import to_jsonable
+
+    options = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "preparation"}
+    return to_jsonable(
+        {
+            "config": options,
+            "preparation": data.recipe.to_dict(),
+            "classes": data.classes,
+            "names": data.names,
+            "labels": data.y,
+            "train": data.split.train,
+        }
+    )
+
+
+def _check_identity(saved: Any, data: _Data, cfg: FinetuneConfig) -> None:
+    if saved != _identity(data, cfg):
+        raise ParameterError(
+            "the checkpoint belongs to another fine-tuning run (other images, split or options); "
+            "give another checkpoint file or pass resume=False"
+        )
+
+
 def _train(data: _Data, cfg: FinetuneConfig, tr: TrainConfig, seed: int, callbacks: tuple) -> tuple:
     """(fitted head, preprocessing record, stop reason): the model's epoch on the training engine."""
     import torch
@@ -431,6 +458,10 @@ def _train(data: _Data, cfg: FinetuneConfig, tr: TrainConfig, seed: int, callbac
             config=dataclasses.replace(tr, seed=None),
             model=model,
             validate=validate if val is not None else None,
+            state={"model": model, "optimizer": opt},
+            generators=[rng],
+            extra_state=lambda: _identity(data, cfg),
+            on_resume=lambda saved: _check_identity(saved, data, cfg),
             progress=callbacks[0],
             on_row=callbacks[1],
         )

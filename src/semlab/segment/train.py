@@ -446,8 +446,9 @@ def train_segmenter(
     config : SegmenterConfig, optional
         The network, patches, loss and augmentation.
     train : TrainConfig, optional
-        Budget, validation, early stopping, seed and device; default
-        :data:`SEGMENTER_TRAINING`.
+        Budget, validation, early stopping, seed, device, ``amp``, and ``checkpoint`` (a file;
+        with ``resume`` a later call with the same images and options continues from it
+        exactly); default :data:`SEGMENTER_TRAINING`.
     val_images, val_labels : sequences of ndarray, optional
         Validation pairs; default ``val_fraction`` of the training images, chosen with the
         seed (the training images themselves when only one is given: ``leaky_validation``).
@@ -499,11 +500,15 @@ def train_segmenter(
     net.train()
     run = fit(
         trainer.step,
-        config=dataclasses.replace(tr, seed=None, checkpoint=None),
+        config=dataclasses.replace(tr, seed=None),
         model=net,
         validate=trainer.validate,
         monitor="val_mean_iou",
         mode="max",
+        state={"model": net, "optimizer": opt, "scheduler": sched},
+        generators=[rng],
+        extra_state=trainer.state,
+        on_resume=trainer.restore,
         progress=progress,
         on_row=log,
     )
@@ -527,6 +532,27 @@ class _Steps:
         self.data, self.cfg, self.rng, self.dev = data, cfg, rng, dev
         self.running: list[float] = []
         self.t0 = time.perf_counter()
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps besides weights and random states: the run's identity and
+        the training losses since the last validation."""
+        from semlab._util import to_jsonable
+
+        fingerprint = {
+            "config": dataclasses.asdict(self.cfg),
+            "n_train": len(self.data.tx),
+            "shapes": [list(x.shape) for x in self.data.tx],
+            "class_weights": self.data.weights.tolist(),
+        }
+        return {"fingerprint": to_jsonable(fingerprint), "running": list(self.running)}
+
+    def restore(self, saved: Any) -> None:
+        if not isinstance(saved, dict) or saved.get("fingerprint") != self.state()["fingerprint"]:
+            raise ParameterError(
+                "the checkpoint belongs to another run (other images, labels or options); "
+                "give another checkpoint file or pass resume=False"
+            )
+        self.running = [float(v) for v in saved["running"]]
 
     def step(self, k: int) -> dict[str, float]:
         import torch
