@@ -343,8 +343,6 @@ def _read_state(path: Path) -> dict[str, Any]:
             if isinstance(obj.get(key), dict):
                 obj = obj[key]
                 break
-    if hasattr(obj, "state_dict") and callable(obj.state_dict):  # a pickled whole module
-        obj = obj.state_dict()
     if not isinstance(obj, dict) or not obj or not all(hasattr(v, "shape") for v in obj.values()):
         raise FileFormatError(f"{path}: holds no state dict of tensors; give a state dict or timm checkpoint")
     state = dict(obj)
