@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -78,7 +79,7 @@ def check_pixel_size(value: object, name: str = "pixel_size", *, hint: str | Non
     return size
 
 
-def to_jsonable(value: object, *, _depth: int = 0) -> object:
+def to_jsonable(value: object, *, _depth: int = 0) -> Any:
     """``value`` as strict JSON data: semlab's one rule for every JSON file it writes.
 
     NaN and ±inf → ``None`` (JSON has no NaN); NumPy scalars → Python numbers and NumPy

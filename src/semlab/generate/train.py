@@ -504,7 +504,7 @@ class _Job:
         from semlab._util import to_jsonable
 
         c, ddpm = self.cfg, self.cfg.model == "ddpm"
-        return to_jsonable(  # type: ignore[return-value]
+        return to_jsonable(
             {
                 "model": c.model,
                 "config": self.net_config.to_dict(),

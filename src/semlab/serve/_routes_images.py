@@ -29,7 +29,7 @@ def get_image(image_hash: str, st: ServeState = Depends(state)) -> dict[str, Any
     }
     out["uploads"] = st.store.uploads(image_hash=out["hash"], limit=1000)
     out["latest"] = {t: st.store.latest_result(out["hash"], t) for t in TASKS}
-    return to_jsonable(out)  # type: ignore[return-value]
+    return to_jsonable(out)
 
 
 @router.get("/{image_hash}/preview.png", summary="The image as an 8-bit PNG (at most 1024 px wide)")
