@@ -208,22 +208,11 @@ def predict_cmd(
     import warnings
 
     from semlab._util import atomic_write_text
-    from semlab.errors import MissingFileError, ParameterError
-    from semlab.io import IMAGE_SUFFIXES, read_micrograph
+    from semlab.io import list_images, read_micrograph
     from semlab.learn import load_predictor
 
     predictor = load_predictor(model)
-    files: list[Path] = []
-    for p in images:
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise ParameterError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            files += found
-        elif not p.exists():
-            raise MissingFileError(f"{p}: no such image file")
-        else:
-            files.append(p)
+    files = list_images(images)
     mics = []
     for f in files:
         with warnings.catch_warnings():

@@ -14,18 +14,13 @@ _PANEL = "Segment"
 
 def _image_files(folder: Path, what: str) -> list[Path]:
     from semlab.errors import MissingFileError, ParameterError
-    from semlab.io import IMAGE_SUFFIXES
+    from semlab.io import list_images
 
     if not folder.exists():
         raise MissingFileError(f"{folder}: no such folder; check --{what}")
     if not folder.is_dir():
         raise ParameterError(f"--{what} {folder} is a file; give a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ParameterError(
-            f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); check --{what}"
-        )
-    return files
+    return list_images(folder)
 
 
 def _by_stem(files: list[Path], folder: Path) -> dict[str, Path]:
