@@ -140,3 +140,22 @@ def test_synthetic_truth_and_segmentation_share_a_convention(tmp_path):
     rows = list(csv.DictReader(out.open()))
     accuracy = [float(r["accuracy"]) for r in rows]
     assert len(accuracy) >= 2 and min(accuracy) > 0.8  # inverted labels would score below 0.5
+
+
+def test_score_segmentation_merge_swaps_classes(data, tmp_path, capsys):
+    """--merge 0=1 --merge 1=0 swaps the prediction's classes (it used to collapse them into 0)."""
+    truth, pred = tmp_path / "truth", tmp_path / "pred"
+    for i in range(3):
+        t = read_micrograph(data["lab"] / f"s{i}.tif").image
+        write_micrograph(truth / f"s{i}.tif", (1 - t).astype(np.uint8))
+        write_micrograph(pred / f"s{i}.tif", t)
+    out = tmp_path / "scores.csv"
+    argv = ["score-segmentation", "--truth", str(truth), "--pred", str(pred), "--merge", "0=1", "--merge", "1=0"]
+    assert main([*argv, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "relabelled at once (FROM=TO): 0=1 1=0" in text
+    assert "all 3 images: mean IoU 1.0000 (class_0 1.0000  class_1 1.0000)" in text
+    rows = list(csv.DictReader(out.open()))
+    assert [float(r["mean_iou"]) for r in rows] == [1.0] * 4 and {r["merge"] for r in rows} == {"0=1 1=0"}
+    assert main([*argv, "--merge", "0=2"]) != 0
+    assert "merge maps 0 twice" in capsys.readouterr().err

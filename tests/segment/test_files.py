@@ -130,3 +130,20 @@ def test_score_folders_needs_every_prediction(data, tmp_path):
     write_micrograph(pred / "s0.tif", np.zeros((48, 64), np.uint8))
     with pytest.raises(ParameterError, match="no prediction for s1.tif"):
         score_folders(data["lab"], pred)
+
+
+def test_score_folders_applies_merges_at_once(data, tmp_path):
+    """``{0: 1, 1: 0}`` swaps the classes (it used to chain into all zeros), and says so in the table."""
+    truth, swapped = tmp_path / "truth", tmp_path / "swapped"
+    for i in range(3):
+        t = read_array(data["lab"] / f"s{i}.tif")[0]
+        write_micrograph(truth / f"s{i}.tif", (1 - t).astype(np.uint8))  # the swapped truth
+        write_micrograph(swapped / f"s{i}.tif", t)  # a perfect prediction, in the original class order
+    for merge in ({0: 1, 1: 0}, ["0=1", "1=0"]):
+        table = score_folders(truth, swapped, merge=merge)
+        assert table["mean_iou"].tolist() == [1.0] * 4
+        assert table["iou_class_0"].iloc[-1] == 1.0 and table["iou_class_1"].iloc[-1] == 1.0
+        assert set(table["merge"]) == {"0=1 1=0"} and table.attrs["merge"] == {0: 1, 1: 0}
+    assert score_folders(truth, truth)["merge"].iloc[-1] == "" and score_folders(truth, truth).attrs["merge"] == {}
+    with pytest.raises(ParameterError, match="maps 1 twice"):
+        score_folders(truth, swapped, merge=["1=0", "1=2"])

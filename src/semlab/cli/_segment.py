@@ -203,7 +203,10 @@ def score_segmentation_cmd(
     pred: Path = typer.Option(..., "--pred", help="Folder of predicted label images (same file names)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="CSV of per-image and pooled scores."),
     merge: list[str] = typer.Option(
-        [], "--merge", help="Relabel predictions before scoring, e.g. --merge 2=1 (shine-through → pore)."
+        [],
+        "--merge",
+        help="Relabel predictions before scoring, e.g. --merge 2=1 (shine-through → pore). Repeatable; all pairs "
+        "apply at once (--merge 0=1 --merge 1=0 swaps 0 and 1); each FROM value once.",
     ),
     binarize_truth: bool = typer.Option(False, "--binarize-truth", help="Truth values > 0 become 1."),
 ) -> None:
@@ -216,6 +219,8 @@ def score_segmentation_cmd(
     from semlab.segment import score_folders
 
     table = score_folders(truth, pred, merge=list(merge), binarize_truth=binarize_truth, out=out)
+    if table.attrs["merge"]:
+        typer.echo(f"prediction classes relabelled at once (FROM=TO): {table['merge'].iloc[-1]}")
     for _, row in table.iloc[:-1].iterrows():
         typer.echo(f"{row['file']}: mean IoU {row['mean_iou']:.4f}  accuracy {row['accuracy']:.4f}")
     pooled = table.iloc[-1]

@@ -298,19 +298,29 @@ def segment_files(
 
 
 def _merge_map(merge: Mapping[int, int] | Iterable[str] | None) -> dict[int, int]:
-    """``{from: to}`` from a mapping or strings like ``"2=1"``."""
+    """``{from: to}`` from a mapping or strings like ``"2=1"``; each FROM value at most once."""
     if merge is None:
         return {}
-    if isinstance(merge, Mapping):
-        return {int(a): int(b) for a, b in merge.items()}
+    pairs = merge.items() if isinstance(merge, Mapping) else merge
     mapping: dict[int, int] = {}
-    for m in merge:
+    for m in pairs:
         try:
-            a, b = str(m).split("=")
-            mapping[int(a)] = int(b)
+            a, b = (int(v) for v in (m if isinstance(m, tuple) else str(m).split("=")))
         except ValueError:
             raise ParameterError(f"merge {m!r} must look like FROM=TO, e.g. 2=1") from None
+        if a in mapping:
+            raise ParameterError(f"merge maps {a} twice ({a}={mapping[a]} and {a}={b}); give each FROM value once")
+        mapping[a] = b
     return mapping
+
+
+def _relabel(p: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """``p`` with every value looked up in ``mapping`` at once (so ``{0: 1, 1: 0}`` swaps)."""
+    if not mapping:
+        return p
+    values, inverse = np.unique(p, return_inverse=True)
+    table = np.array([mapping.get(int(v), int(v)) for v in values], dtype=np.int64)
+    return table[inverse].reshape(p.shape)
 
 
 def score_folders(
@@ -332,7 +342,9 @@ def score_folders(
     truth_dir, pred_dir : str or Path
         Folders of label images (2-D, or 3-D multipage TIFF stacks).
     merge : mapping or iterable of "FROM=TO", optional
-        Relabel predictions before scoring, e.g. ``{2: 1}`` (shine-through → pore).
+        Relabel predictions before scoring, e.g. ``{2: 1}`` (shine-through → pore).  All
+        pairs apply at once, through one lookup table: ``{0: 1, 1: 0}`` swaps classes 0
+        and 1.  A FROM value given twice is a :class:`~semlab.errors.ParameterError`.
     binarize_truth : bool, default False
         Truth values > 0 become 1.
     out : path, optional
@@ -343,7 +355,9 @@ def score_folders(
     DataFrame
         One row per file (``file`` = name without suffix), then a row ``file="ALL"`` with the
         scores pooled over all pixels; columns of :meth:`SegmentationScores.to_dict`
-        (``mean_iou``, ``mean_dice``, ``accuracy``, ``n_pixels``, ``iou_<class>`` …).
+        (``mean_iou``, ``mean_dice``, ``accuracy``, ``n_pixels``, ``iou_<class>`` …), then
+        ``merge``: the class mapping applied to the predictions (``"0=1 1=0"``, ``""`` for
+        none).  ``df.attrs["merge"]`` holds it as a dict.
     """
     import pandas as pd
 
@@ -363,9 +377,7 @@ def score_folders(
         p, _ = read_array(pfiles[stem])
         if binarize_truth:
             t = (t > 0).astype(np.uint8)
-        p = p.astype(np.int64)
-        for a, b in mapping.items():
-            p[p == a] = b
+        p = _relabel(p.astype(np.int64), mapping)
         if t.shape != p.shape:
             raise ParameterError(
                 f"{pfiles[stem]}: prediction has shape {p.shape} but the truth {t.shape}; they must match"
@@ -374,13 +386,19 @@ def score_folders(
     classes = np.unique(
         np.concatenate([np.union1d(np.unique(t), np.unique(p)) for _, t, p in pairs])
     ).tolist()
-    rows = [{"file": stem, **score_segmentation(t, p, classes=classes).to_dict()} for stem, t, p in pairs]
+    used = " ".join(f"{a}={b}" for a, b in mapping.items())
+    rows = [
+        {"file": stem, **score_segmentation(t, p, classes=classes).to_dict(), "merge": used}
+        for stem, t, p in pairs
+    ]
     pooled = score_segmentation(
         np.concatenate([t.ravel() for _, t, _ in pairs]),
         np.concatenate([p.ravel() for _, _, p in pairs]),
         classes=classes,
     )
-    rows.append({"file": "ALL", **pooled.to_dict()})
+    rows.append({"file": "ALL", **pooled.to_dict(), "merge": used})
     if out is not None:
         _write_csv(Path(out), rows)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["merge"] = dict(mapping)
+    return df
