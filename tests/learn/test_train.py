@@ -103,3 +103,20 @@ def test_bad_inputs(make_blobs):
         train_head(x, y, g, task="cluster")
     with pytest.raises(ParameterError, match="one target per row"):
         fit_head(x, y[:-1], task="classify")
+
+
+@pytest.mark.parametrize("folds", [None, 3])
+def test_linear_heads_train_on_the_validation_rows_too(make_blobs, folds):
+    """Heads without early stopping fit on every non-test row of a split (issue 21, item 1): the fold's
+    model equals one fitted on train ∪ validation, and the final refit uses all rows."""
+    x, y, g, im = make_blobs(n_samples=24, sep=1.0, seed=2)
+    res = train_head(x, y, g, task="classify", model="logreg", image_ids=im, folds=folds, seed=0)
+    sp = res.splits[0]
+    assert sp.val.size > 0  # the split does carve out validation rows
+    rows = np.sort(np.concatenate([sp.train, sp.val]))
+    assert res.fold_heads[0].details["n_train_rows"] == rows.size == x.shape[0] - sp.test.size
+    ref = fit_head(x[rows], y[rows], task="classify", model="logreg", seed=sp.fold)
+    assert np.allclose(res.fold_heads[0].predict(x[sp.test]), ref.predict(x[sp.test]), atol=1e-6)
+    if folds is not None:
+        assert res.head.details["n_train_rows"] == x.shape[0]
+    assert "merged into training" in res.metrics["split"]["validation"]

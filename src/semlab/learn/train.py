@@ -382,7 +382,7 @@ def _fit_sklearn(x, y, *, task, model, n_classes, class_weight, pca_components, 
 
     mean, scale = _standardiser(x)
     z = (x - mean) / scale
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = {"n_train_rows": int(x.shape[0])}
     proj = None  # (k, d) PCA components, applied to the standardised features
     if model == "pca-logreg":
         from sklearn.decomposition import PCA
@@ -631,14 +631,15 @@ def _fit_splits(data: tuple, splits: list[Split], cfg: HeadConfig, how: tuple, p
     heads: list[FittedHead] = []
     pred_rows, probs = [], []
     for sp in splits:
+        train_idx, val_idx = _training_rows(sp.train, sp.val, cfg)
         head = fit_head(
-            x[sp.train],
-            y[sp.train],
+            x[train_idx],
+            y[train_idx],
             task=task,
             config=cfg,
             n_classes=n_classes,
-            x_val=x[sp.val] if sp.val.size else None,
-            y_val=y[sp.val] if sp.val.size else None,
+            x_val=x[val_idx] if val_idx.size else None,
+            y_val=y[val_idx] if val_idx.size else None,
             seed=seed + sp.fold,
         )
         heads.append(head)
@@ -649,6 +650,7 @@ def _fit_splits(data: tuple, splits: list[Split], cfg: HeadConfig, how: tuple, p
     final = heads[0]
     if folds is not None:  # a model for later use, trained on all rows
         val_idx, train_idx = _refit_parts(y, groups, task=task, split=split, seed=seed)
+        train_idx, val_idx = _training_rows(train_idx, val_idx, cfg)
         final = fit_head(
             x[train_idx],
             y[train_idx],
@@ -662,6 +664,14 @@ def _fit_splits(data: tuple, splits: list[Split], cfg: HeadConfig, how: tuple, p
         if progress is not None:
             progress(total, total)
     return heads, pred_rows, probs, final
+
+
+def _training_rows(train: np.ndarray, val: np.ndarray, cfg: HeadConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows) of a fit: only the MLP early-stops on validation rows; the
+    scikit-learn heads train on the training and validation rows together."""
+    if cfg.model == "mlp" or val.size == 0:
+        return train, val
+    return np.sort(np.concatenate([train, val])), val[:0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -774,14 +784,20 @@ def _split_report(
             "n_rows": int(d.y.shape[0]),
             "n_groups": int(np.unique(d.groups).size),
             "n_images": int(np.unique(d.image_ids).size),
-            "validation": "grouped"
-            if any(sp.val.size for sp in splits)
-            else "none (too few samples per class)",
+            "validation": _validation_note(splits, cfg),
         },
     }
     if split == "patch":
         report["split"]["warning"] = LEAKY_WARNING
     return report
+
+
+def _validation_note(splits: list[Split], cfg: HeadConfig) -> str:
+    if not any(sp.val.size for sp in splits):
+        return "none (too few samples per class)"
+    if cfg.model != "mlp":
+        return f"grouped, merged into training ({cfg.model} does not early-stop)"
+    return "grouped"
 
 
 _FOLD_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_roc_auc", "r2", "mae", "rmse")
