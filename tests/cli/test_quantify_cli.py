@@ -116,3 +116,21 @@ def test_missing_input_is_one_line_error(tmp_path, capsys):
     rc = main(["quantify", str(tmp_path / "nope.tif"), "--out", str(tmp_path / "x.parquet")])
     err = capsys.readouterr().err
     assert rc == 2 and "nope.tif" in err and len(err.strip().splitlines()) == 1
+
+
+def test_connectivity_option_is_used_and_stored(tmp_path, capsys):
+    img = np.zeros((12, 12), np.uint8)
+    img[2:5, 2:5] = 1
+    img[5:8, 5:8] = 1  # touches the first square at a corner only
+    write_micrograph(tmp_path / "pair.tif", img)
+    for conn, n in (("4", 2), ("8", 1)):
+        out = tmp_path / f"q{conn}.csv"
+        assert main(["quantify", str(tmp_path / "pair.tif"), "--connectivity", conn, "--out", str(out)]) == 0
+        df = pd.read_csv(out)
+        assert df["connectivity"].tolist() == [int(conn)] and df["n_particles"].tolist() == [n]
+    assert main(["quantify", str(tmp_path / "pair.tif"), "--out", str(tmp_path / "d.csv")]) == 0
+    assert pd.read_csv(tmp_path / "d.csv")["connectivity"].tolist() == [8]  # the default
+    capsys.readouterr()
+    assert main(["quantify", str(tmp_path / "pair.tif"), "--connectivity", "6", "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "connectivity=6 must be 4" in err and len(err.strip().splitlines()) == 1

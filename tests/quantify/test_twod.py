@@ -13,6 +13,7 @@ from semlab.quantify import (
     QuantifyWarning,
     chord_lengths,
     describe_2d,
+    descriptor_table,
     perimeter,
     phase_fraction,
     region_table,
@@ -161,6 +162,35 @@ def test_describe_2d_counts_and_border_exclusion():
     assert d.n_particles == 2 and d.n_interior_particles == 1
     assert d.mean_area == pytest.approx(3600)
     assert shape_index(img) == pytest.approx(2 / math.sqrt(math.pi), rel=0.03)
+
+
+def _corner_pair() -> np.ndarray:
+    """Two 3×3 squares that touch only at one corner (a checkerboard diagonal), inside the frame."""
+    img = np.zeros((12, 12), np.uint8)
+    img[2:5, 2:5] = 1
+    img[5:8, 5:8] = 1
+    return img
+
+
+def test_connectivity_decides_whether_a_corner_joins_particles():
+    img = _corner_pair()
+    assert len(region_table(img)) == 1 and len(region_table(img, connectivity=4)) == 2
+    eight, four = describe_2d(img), describe_2d(img, connectivity=4)
+    assert (eight.n_particles, eight.connectivity, eight.mean_area) == (1, 8, 18)
+    assert (four.n_particles, four.connectivity, four.mean_area) == (2, 4, 9)
+    assert four.number_density == pytest.approx(2 / 144)
+    assert eight.to_dict()["connectivity"] == 8 and four.to_dict()["connectivity"] == 4
+    # a row per image, the connectivity stored with it
+    df = descriptor_table([img, img[::-1]], connectivity=4)
+    assert df["connectivity"].tolist() == [4, 4] and df["n_particles"].tolist() == [2, 2]
+    assert descriptor_table([img])["connectivity"].tolist() == [8]
+    for bad in (2, 6, "8", 8.0, True):
+        for func in (region_table, describe_2d, shape_index):
+            with pytest.raises(ParameterError, match="connectivity=.* must be 4 .* or 8") as exc:
+                func(img, connectivity=bad)
+            assert "\n" not in str(exc.value)
+        with pytest.raises(ParameterError, match="connectivity=.* must be 4 .* or 8"):
+            descriptor_table([img], connectivity=bad)
 
 
 # ----------------------------------------------------------------------------- bad input

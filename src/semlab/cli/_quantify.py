@@ -42,6 +42,12 @@ def quantify(
         "--table",
         help="Descriptor table (CSV/XLSX/Parquet) whose sample, process and property columns to join.",
     ),
+    connectivity: int = typer.Option(
+        8,
+        "--connectivity",
+        help="2-D particles: 8 (default) joins pixels sharing an edge or a corner, 4 only an edge "
+        "(for masks drawn 4-connected). Stored in the table's connectivity column.",
+    ),
     csv: bool = typer.Option(False, "--csv", help="Also write a CSV next to the Parquet output."),
     topology: bool = typer.Option(
         False, "--topology", help="Add persistence counts and H1 persistence images."
@@ -69,6 +75,7 @@ def quantify(
         threshold=threshold,
         table=table,
         topology=topology,
+        connectivity=connectivity,
     )
     if out.suffix.lower() == ".csv":
         with atomic_path(out) as tmp:
@@ -86,13 +93,14 @@ def quantify(
     )
     if plots is not None:
         written = _plots(
-            files, df, plots, pixel_size=pixel_size, phase=ph, three_d=three_d, threshold=threshold
-        )
+            files, df, plots, pixel_size=pixel_size, phase=ph, three_d=three_d, threshold=threshold,
+            connectivity=connectivity,
+        )  # fmt: skip
         for p in written:
             typer.echo(f"plot: {p}")
 
 
-def _plots(files, df, folder: Path, *, pixel_size, phase, three_d, threshold) -> list[Path]:
+def _plots(files, df, folder: Path, *, pixel_size, phase, three_d, threshold, connectivity=8) -> list[Path]:
     import numpy as np
 
     from semlab.quantify import plots
@@ -112,7 +120,7 @@ def _plots(files, df, folder: Path, *, pixel_size, phase, three_d, threshold) ->
 
         from semlab.quantify import region_table
 
-        tables = [region_table(a, pixel_size=px, phase=phase) for a, px in arrays]
+        tables = [region_table(a, pixel_size=px, phase=phase, connectivity=connectivity) for a, px in arrays]
         written.append(plots.plot_size_histogram(pd.concat(tables), path=folder / "size_histogram.png"))
     pi_cols = [c for c in df.columns if c.startswith("pi_h1_")]
     if pi_cols:

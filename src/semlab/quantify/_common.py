@@ -16,6 +16,10 @@ MAX_PHASES = 32
 
 Phase = int | Sequence[int]
 
+#: Particle connectivities of 2-D label images: 4 (pixels sharing an edge are one particle)
+#: or 8 (sharing an edge or a corner).  8 is the default of every quantify function.
+CONNECTIVITIES = (4, 8)
+
 
 class QuantifyWarning(UserWarning):
     """A descriptor is undefined for this input (e.g. one phase only) and is reported as NaN."""
@@ -58,6 +62,20 @@ def as_labels(labels: Any, *, ndim: int | tuple[int, ...], name: str = "labels")
             "threshold it first (e.g. `semlab quantify --threshold otsu`)"
         )
     return arr
+
+
+def neighbourhood(connectivity: Any, *, name: str = "connectivity") -> np.ndarray:
+    """3×3 structuring element of 4- or 8-connectivity (for ``scipy.ndimage.label``).
+
+    Raises :class:`~semlab.errors.ParameterError` for any other value.
+    """
+    if isinstance(connectivity, bool) or not isinstance(connectivity, int | np.integer) or connectivity not in CONNECTIVITIES:
+        raise ParameterError(
+            f"{name}={connectivity!r} must be 4 (pixels sharing an edge) or 8 (an edge or a corner)"
+        )
+    if connectivity == 8:
+        return np.ones((3, 3), bool)
+    return np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 
 
 def _n_distinct(arr: np.ndarray, stop: int) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from semlab.errors import FileFormatError, ParameterError, TableError
-from semlab.quantify._common import QuantifyWarning, as_labels
+from semlab.quantify._common import QuantifyWarning, as_labels, neighbourhood
 
 __all__ = ["LABEL_SUFFIXES", "descriptor_table", "load_labels"]
 
@@ -185,7 +185,9 @@ def _load_sources(
     return arrays, sizes
 
 
-def _describe(name: str, arr: np.ndarray, px: Any, phase: Any, *, three_d: bool) -> dict[str, Any]:
+def _describe(
+    name: str, arr: np.ndarray, px: Any, phase: Any, *, three_d: bool, connectivity: int = 8
+) -> dict[str, Any]:
     """The 2-D or 3-D descriptors of one label image as a flat dict (messages name ``name``)."""
     from semlab.quantify.threed import describe_3d
     from semlab.quantify.twod import describe_2d
@@ -194,7 +196,7 @@ def _describe(name: str, arr: np.ndarray, px: Any, phase: Any, *, three_d: bool)
         if three_d:
             d = describe_3d(arr, pixel_size=px, phase=phase).to_dict()
         else:
-            d = describe_2d(arr, pixel_size=px, phase=phase).to_dict()
+            d = describe_2d(arr, pixel_size=px, phase=phase, connectivity=connectivity).to_dict()
     except ParameterError as exc:
         raise type(exc)(f"{name}: {exc}") from None
     if not np.isscalar(d["phase"]):
@@ -216,6 +218,7 @@ def descriptor_table(
     table: Any = None,
     topology: bool = False,
     pi_resolution: int = 10,
+    connectivity: int = 8,
 ):
     """Quantify a series of label images (or volumes) into one table, one row per image.
 
@@ -246,22 +249,27 @@ def descriptor_table(
         shared by all images; ``pi_h1_p{i}_b{j}``).
     pi_resolution : int
         Persistence-image resolution per axis.
+    connectivity : {8, 4}, default 8
+        2-D particles: pixels sharing an edge (4) or an edge or a corner (8) are one
+        particle (``n_particles`` and the particle statistics).  Stored in the
+        ``connectivity`` column of 2-D tables; volumes do not use it.
 
     Returns
     -------
     pandas.DataFrame
         ``image``, the table's ``sample`` and other columns (when given), ``source``, then
-        the descriptors with unit-suffixed names (``specific_perimeter_per_um`` …).
-        ``df.attrs["length_unit"]`` is ``"µm"`` or ``"px"``.
+        the descriptors with unit-suffixed names (``specific_perimeter_per_um`` …; 2-D
+        tables also ``connectivity``, 4 or 8).  ``df.attrs["length_unit"]`` is ``"µm"`` or ``"px"``.
     """
     import pandas as pd
 
+    neighbourhood(connectivity)
     arrays, sizes = _load_sources(sources, names, pixel_size, three_d=three_d, threshold=threshold)
     known = [s is not None for s in sizes]
     rows: list[dict[str, Any]] = []
     diagrams: list[Any] = []
     for (name, source, arr), px in zip(arrays, sizes, strict=True):
-        d = _describe(name, arr, px, phase, three_d=three_d)
+        d = _describe(name, arr, px, phase, three_d=three_d, connectivity=connectivity)
         row = {"image": name, "source": source, **d}
         if topology:
             from semlab.quantify.topology import persistence_diagram

@@ -34,7 +34,17 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from semlab.errors import ParameterError
-from semlab.quantify._common import Phase, as_labels, isotropic, phase_key, phase_mask, suffix, unit, warn
+from semlab.quantify._common import (
+    Phase,
+    as_labels,
+    isotropic,
+    neighbourhood,
+    phase_key,
+    phase_mask,
+    suffix,
+    unit,
+    warn,
+)
 
 __all__ = [
     "Descriptors2D",
@@ -155,7 +165,7 @@ def region_table(
     *,
     pixel_size: float | None = None,
     phase: Phase = 1,
-    connectivity: int = 2,
+    connectivity: int = 8,
     normal_sigma: float = 1.0,
 ):
     """One row per connected particle (or pore) of ``phase``: size and shape.
@@ -168,8 +178,8 @@ def region_table(
         µm per pixel (square pixels); ``None`` gives pixel units (``_px`` columns).
     phase : int or sequence of int
         Label value(s) of the phase whose connected components are the particles.
-    connectivity : {1, 2}
-        1: 4-neighbour, 2: 8-neighbour components.
+    connectivity : {8, 4}, default 8
+        Pixels sharing an edge (4) or an edge or a corner (8) belong to one particle.
     normal_sigma : float
         Scale of the perimeter estimator's normals (pixels).
 
@@ -191,10 +201,9 @@ def region_table(
 
     lab = as_labels(labels, ndim=2)
     px = isotropic(pixel_size, 2, what="region_table")
-    if connectivity not in (1, 2):
-        raise ParameterError(f"connectivity={connectivity!r} must be 1 (4-neighbour) or 2 (8-neighbour)")
+    structure = neighbourhood(connectivity)
     mask = phase_mask(lab, phase)
-    comp, n = ndi.label(mask, structure=ndi.generate_binary_structure(2, connectivity))
+    comp, n = ndi.label(mask, structure=structure)
     s = suffix(pixel_size)
     p = px or 1.0
     cols = [
@@ -317,13 +326,15 @@ def _digital_hull_count(xs: list, ys: list) -> float:
     return abs(area2) / 2 + boundary / 2 + 1
 
 
-def shape_index(labels: Any, *, phase: Phase = 1, exclude_border: bool = True) -> float:
+def shape_index(labels: Any, *, phase: Phase = 1, exclude_border: bool = True, connectivity: int = 8) -> float:
     """Area-weighted mean shape index :math:`P/(2\\sqrt{\\pi A})` of the particles of ``phase``.
 
     Dimensionless: 1 for disks, 1.128 for squares.  Particles touching the image border
-    are left out when ``exclude_border``.  NaN (with a warning) when no particle qualifies.
+    are left out when ``exclude_border``.  Particles are 8-connected by default
+    (``connectivity=4``: only pixels sharing an edge).  NaN (with a warning) when no
+    particle qualifies.
     """
-    df = region_table(labels, phase=phase)
+    df = region_table(labels, phase=phase, connectivity=connectivity)
     return _shape_index(df, exclude_border)
 
 
@@ -494,6 +505,8 @@ class Descriptors2D:
         Area-weighted mean :math:`P/(2\\sqrt{\\pi A})` of interior particles (1 = disk).
     n_particles, n_interior_particles : int
         Connected components of the phase; those not touching the border.
+    connectivity : int
+        4 or 8: the neighbourhood that made the particles (see :func:`describe_2d`).
     number_density : float
         Particles per image area, ``length_unit``⁻².
     mean_area : float
@@ -525,6 +538,7 @@ class Descriptors2D:
     mean_solidity: float
     mean_chord_length: float
     correlation_length: float
+    connectivity: int = 8
 
     @property
     def relative_density(self) -> float:
@@ -542,6 +556,7 @@ class Descriptors2D:
             "phase_fraction": self.phase_fraction,
             f"specific_perimeter_per_{s}": self.specific_perimeter,
             "shape_index": self.shape_index,
+            "connectivity": self.connectivity,
             "n_particles": self.n_particles,
             "n_interior_particles": self.n_interior_particles,
             f"number_density_per_{s}2": self.number_density,
@@ -561,7 +576,7 @@ def describe_2d(
     pixel_size: float | None = None,
     phase: Phase = 1,
     exclude_border: bool = True,
-    connectivity: int = 2,
+    connectivity: int = 8,
 ) -> Descriptors2D:
     """All 2-D descriptors of ``phase`` in one call.
 
@@ -576,8 +591,10 @@ def describe_2d(
         Label value(s) of the phase to describe.
     exclude_border : bool
         Leave particles that touch the image border out of the size and shape statistics.
-    connectivity : {1, 2}
-        Particle connectivity (2 = 8-neighbour).
+    connectivity : {8, 4}, default 8
+        Pixels of the phase sharing an edge (4) or an edge or a corner (8) belong to one
+        particle: sets ``n_particles`` and every per-particle statistic.  Use 4 for masks
+        drawn for 4-connectivity (diagonal touches separate).
 
     Returns
     -------
@@ -596,6 +613,7 @@ def describe_2d(
     """
     lab = as_labels(labels, ndim=2)
     px = isotropic(pixel_size, 2, what="describe_2d")
+    neighbourhood(connectivity)  # a bad value fails before any work
     p = px or 1.0
     mask = phase_mask(lab, phase)  # warns once for one-phase images
     binary = mask.astype(np.uint8)
@@ -640,4 +658,5 @@ def describe_2d(
         mean_solidity=mean("solidity"),
         mean_chord_length=float(chords.mean()) if len(chords) else math.nan,
         correlation_length=_correlation_length(s2["s2"].to_numpy(), s2[f"r_{s}"].to_numpy(), phi),
+        connectivity=int(connectivity),
     )
