@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semlab.learn import aggregate_by_image, classification_metrics, regression_metrics
+from semlab.learn import (
+    aggregate_by_image,
+    classification_metrics,
+    grouped_bootstrap_interval,
+    regression_metrics,
+    wilson_interval,
+)
 
 # Six rows, three classes; predictions (arg-max) 0, 1, 1, 1, 2, 0.
 Y = np.array([0, 0, 1, 1, 2, 2])
@@ -72,3 +78,30 @@ def test_image_level_aggregation_by_hand():
     assert np.allclose(means, [[0.75, 0.25], [0.15, 0.85], [0.3, 0.7]])
     _, values = aggregate_by_image(np.array([1.0, 2.0, 4.0]), np.array(["x", "y", "x"]))
     assert np.allclose(values, [2.5, 2.0])
+
+
+def test_wilson_interval_by_hand():
+    # 8 of 10: p = 0.8, z = 1.959964; centre = (p + z²/2n) / (1 + z²/n) = 0.716745,
+    # half-width = z·sqrt(p(1-p)/n + z²/4n²) / (1 + z²/n) = 0.226582
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.490162, abs=1e-5) and hi == pytest.approx(0.943318, abs=1e-5)
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+    assert wilson_interval(0, 0) is None
+
+
+def test_grouped_bootstrap_resamples_whole_groups():
+    # two groups, one all right and one all wrong: resampling groups gives 0, 0.5 or 1 only
+    correct = np.array([1, 1, 1, 0, 0, 0], float)
+    groups = np.array(["a", "a", "a", "b", "b", "b"])
+    lo, hi = grouped_bootstrap_interval(correct, np.ones(6), groups, resamples=500, seed=0)
+    assert (lo, hi) == (0.0, 1.0)
+    again = grouped_bootstrap_interval(correct, np.ones(6), groups, resamples=500, seed=0)
+    assert again == (lo, hi)
+    # many independent groups: the interval shrinks around the accuracy
+    rng = np.random.default_rng(0)
+    ok = (rng.random(400) < 0.7).astype(float)
+    lo, hi = grouped_bootstrap_interval(ok, np.ones(400), np.arange(400), seed=1)
+    assert lo < ok.mean() < hi and hi - lo < 0.1
+    t = rng.normal(size=50)
+    lo, hi = grouped_bootstrap_interval(t, t + 0.1 * rng.normal(size=50), np.arange(50), metric="r2")
+    assert 0.95 < lo < hi <= 1.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from semlab.errors import ParameterError
-from semlab.learn import MODELS, fit_head, train_head
+from semlab.learn import MODELS, fit_head, train_head, wilson_interval
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -23,6 +23,7 @@ def test_separable_features_are_learned(separable, model):
         folds=3,
         epochs=20,
         seed=0,
+        permutations=0,  # the permutation test has its own tests (50 refits here)
     )
     # chance is 1/3; the classes are 3 standard deviations apart
     assert res.metrics["patch"]["balanced_accuracy"] > 0.85
@@ -37,7 +38,10 @@ def test_separable_features_are_learned(separable, model):
 
 def test_mlp_is_seeded(separable):
     x, y, g, im = separable
-    a, b, c = (train_head(x, y, g, task="classify", image_ids=im, epochs=10, seed=s) for s in (3, 3, 4))
+    a, b, c = (
+        train_head(x, y, g, task="classify", image_ids=im, epochs=10, seed=s, permutations=0)
+        for s in (3, 3, 4)
+    )
     pa, pb, pc = (r.predictions.filter(like="p_").to_numpy() for r in (a, b, c))
     assert np.array_equal(pa, pb)
     assert not np.array_equal(pa, pc)
@@ -45,7 +49,7 @@ def test_mlp_is_seeded(separable):
 
 def test_mlp_history_validates_every_10_epochs(separable):
     x, y, g, _ = separable
-    res = train_head(x, y, g, task="classify", epochs=25, seed=0)
+    res = train_head(x, y, g, task="classify", epochs=25, seed=0, permutations=0)
     hist = res.head.history
     assert [h["epoch"] for h in hist] == list(range(1, 26))
     assert [h["epoch"] for h in hist if "val_loss" in h] == [10, 20, 25]
@@ -70,7 +74,9 @@ def test_regression_recovers_a_linear_target():
     y = 2.0 * x[:, 0] - x[:, 1] + 0.05 * rng.normal(size=300)
     groups = np.arange(300) // 5
     for model in ("logreg", "mlp"):
-        res = train_head(x, y, groups, task="regress", model=model, folds=3, epochs=60, seed=0)
+        res = train_head(
+            x, y, groups, task="regress", model=model, folds=3, epochs=60, seed=0, permutations=0
+        )
         assert res.metrics["patch"]["r2"] > 0.9, model
         assert res.predictions["confidence"].isna().all()
 
@@ -120,3 +126,48 @@ def test_linear_heads_train_on_the_validation_rows_too(make_blobs, folds):
     if folds is not None:
         assert res.head.details["n_train_rows"] == x.shape[0]
     assert "merged into training" in res.metrics["split"]["validation"]
+
+
+def _group_labels_shuffled(y, g, seed):
+    """Each sample's label replaced by another sample's (the features no longer predict it)."""
+    names = np.unique(g)
+    label = dict(
+        zip(names, np.random.default_rng(seed).permutation([y[g == k][0] for k in names]), strict=True)
+    )
+    return np.array([label[k] for k in g])
+
+
+def test_uncertainty_and_permutation_p_value(make_blobs):
+    x, y, g, im = make_blobs(n_samples=18, sep=2.0, seed=3)
+    res = train_head(x, y, g, task="classify", model="logreg", image_ids=im, folds=3, seed=0)
+    u = res.metrics["uncertainty"]
+    assert u["metric"] == "accuracy" and u["n_images"] == 36 and u["n_groups"] == 18
+    k = round(u["value"] * u["n_images"])
+    assert u["wilson_95"] == pytest.approx(list(wilson_interval(k, 36)))
+    assert u["wilson_95"][0] <= u["value"] <= u["wilson_95"][1]
+    assert u["bootstrap_95"][0] <= u["value"] <= u["bootstrap_95"][1]
+    assert u["permutations"] == 50 and u["permutation_p"] < 0.1  # measured 1/51
+    assert res.metrics["warnings"] == []  # 6 samples per class
+    y_shuffled = _group_labels_shuffled(y, g, seed=5)
+    null = train_head(x, y_shuffled, g, task="classify", model="logreg", image_ids=im, folds=3, seed=0)
+    assert null.metrics["uncertainty"]["permutation_p"] > 0.2
+    skipped = train_head(x, y, g, task="classify", model="logreg", folds=3, permutations=0)
+    assert skipped.metrics["uncertainty"]["permutation_p"] is None
+
+
+def test_regression_gets_a_bootstrap_interval_of_r2():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    y = 2.0 * x[:, 0] + 0.1 * rng.normal(size=120)
+    groups = np.arange(120) // 4
+    res = train_head(x, y, groups, task="regress", model="logreg", folds=3, seed=0, permutations=10)
+    u = res.metrics["uncertainty"]
+    assert u["metric"] == "r2" and 0.9 < u["bootstrap_95"][0] <= u["value"] <= u["bootstrap_95"][1]
+    assert u["permutation_p"] == pytest.approx(1 / 11)
+
+
+def test_fewer_than_three_samples_per_class_warns(make_blobs):
+    x, y, g, im = make_blobs(n_samples=4, n_classes=2, sep=3.0)
+    res = train_head(x, y, g, task="classify", model="logreg", image_ids=im, folds=2, classes=["a", "b"])
+    warnings = res.metrics["warnings"]
+    assert len(warnings) == 2 and "class 'a' has only 2 independent sample(s)" in warnings[0]

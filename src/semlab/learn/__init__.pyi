@@ -5,7 +5,13 @@
 
 from .finetune import FINETUNE_TRAINING, FinetuneConfig, finetune, finetune_folder, finetune_workspace
 from .heads import FinetunedConfig, LinearHeadConfig, MLPHeadConfig
-from .metrics import aggregate_by_image, classification_metrics, regression_metrics
+from .metrics import (
+    aggregate_by_image,
+    classification_metrics,
+    grouped_bootstrap_interval,
+    regression_metrics,
+    wilson_interval,
+)
 from .predict import Predictor, load_predictor
 from .run import RunResult, choose_task, train_workspace, write_run
 from .splits import SPLIT_SCHEMES, Split, make_splits
@@ -33,10 +39,12 @@ __all__ = [
     "finetune_folder",
     "finetune_workspace",
     "fit_head",
+    "grouped_bootstrap_interval",
     "load_predictor",
     "make_splits",
     "regression_metrics",
     "train_head",
     "train_workspace",
+    "wilson_interval",
     "write_run",
 ]

@@ -13,7 +13,13 @@ import numpy as np
 
 from semlab.errors import ParameterError
 
-__all__ = ["aggregate_by_image", "classification_metrics", "regression_metrics"]
+__all__ = [
+    "aggregate_by_image",
+    "classification_metrics",
+    "grouped_bootstrap_interval",
+    "regression_metrics",
+    "wilson_interval",
+]
 
 
 def aggregate_by_image(values: np.ndarray, image_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,3 +146,110 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
         "mae": _num(mean_absolute_error(t, q)),
         "rmse": _num(math.sqrt(mean_squared_error(t, q))),
     }
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion (e.g. accuracy = correct / n).
+
+    Parameters
+    ----------
+    successes : int
+        Number of successes (correctly classified images), ``0 ≤ successes ≤ n``.
+    n : int
+        Number of trials (images).  The interval assumes they are independent; images of one
+        sample are not, so compare with :func:`grouped_bootstrap_interval`.
+    confidence : float
+        Two-sided coverage, default 0.95 (z = 1.96).
+
+    Returns
+    -------
+    (float, float) or None
+        Lower and upper bound in [0, 1]; ``None`` when ``n`` is 0.
+
+    Examples
+    --------
+    >>> lo, hi = wilson_interval(8, 10)
+    >>> round(lo, 4), round(hi, 4)
+    (0.4902, 0.9433)
+    """
+    from scipy.stats import norm
+
+    if n <= 0:
+        return None
+    if not 0 <= successes <= n:
+        raise ParameterError(f"successes={successes} must lie in 0 … n={n}")
+    if not 0 < confidence < 1:
+        raise ParameterError(f"confidence={confidence} must lie between 0 and 1, e.g. 0.95")
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def grouped_bootstrap_interval(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    groups: np.ndarray,
+    *,
+    metric: str = "accuracy",
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of accuracy or R², resampling whole groups (samples).
+
+    Images of one sample are not independent; resampling samples with replacement (all
+    their images together) gives an interval that reflects how many samples were tested.
+
+    Parameters
+    ----------
+    y_true, y_pred : (n,) ndarray
+        True and predicted class indices (``metric="accuracy"``) or values (``"r2"``), one
+        per image.
+    groups : (n,) array-like
+        Independent unit of each image (sample, or specimen when the table declares one).
+    metric : {"accuracy", "r2"}
+    resamples : int
+        Bootstrap resamples.
+    confidence : float
+        Two-sided coverage of the percentile interval.
+    seed : int or None
+        Seed of the resampling.
+
+    Returns
+    -------
+    (float, float) or None
+        Lower and upper bound (dimensionless); ``None`` with fewer than two groups or no
+        defined resample.
+    """
+    t = np.asarray(y_true, dtype=np.float64).ravel()
+    q = np.asarray(y_pred, dtype=np.float64).ravel()
+    _, gid = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    if t.shape != q.shape or gid.size != t.size:
+        raise ParameterError(
+            f"y_true, y_pred and groups need one entry per image ({t.size}, {q.size}, {gid.size})"
+        )
+    if metric not in ("accuracy", "r2"):
+        raise ParameterError(f"metric={metric!r} must be 'accuracy' or 'r2'")
+    n_groups = int(gid.max()) + 1 if gid.size else 0
+    if n_groups < 2 or resamples < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_groups, size=(int(resamples), n_groups))
+    weight = np.stack([np.bincount(d, minlength=n_groups) for d in draws]).astype(np.float64)[:, gid]
+    total = weight.sum(axis=1)
+    if metric == "accuracy":
+        stats = weight @ (t == q).astype(np.float64) / total
+    else:
+        mean = weight @ t / total
+        ss_tot = weight @ (t * t) - total * mean * mean
+        ss_res = weight @ ((t - q) ** 2)
+        ok = ss_tot > 1e-12 * max(1.0, float(np.abs(t).max()) ** 2)
+        stats = 1.0 - ss_res[ok] / ss_tot[ok]
+    if stats.size == 0:
+        return None
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return float(lo), float(hi)

@@ -48,6 +48,13 @@ class HeadConfig:
     pca_components : int
     fractions : (float, float, float)
         Train/validation/test shares of a single split (``train_head`` without folds).
+    permutations : int
+        :func:`train_head` only: label permutations of the permutation test (default 50; 0
+        skips it).  Each permutation refits this head once per split, so the test costs
+        ``permutations × splits`` fits: well under a second each for the linear heads, but
+        ``permutations`` times the whole training for the MLP.
+    bootstrap : int
+        :func:`train_head` only: resamples of the grouped bootstrap interval (cheap; no refit).
     """
 
     model: str = "mlp"
@@ -61,10 +68,15 @@ class HeadConfig:
     class_weight: bool = True
     pca_components: int = 32
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    permutations: int = 50
+    bootstrap: int = 1000
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ParameterError(f"model={self.model!r} is unknown; choose one of {', '.join(MODELS)}")
+        for name in ("permutations", "bootstrap"):
+            if int(getattr(self, name)) < 0:
+                raise ParameterError(f"{name}={getattr(self, name)} must be 0 (skip) or more")
         for name in ("epochs", "val_every", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ParameterError(f"{name}={getattr(self, name)} must be at least 1")
@@ -484,7 +496,12 @@ class TrainResult:
         ``{"patch": {...}, "image": {...}, "folds": [...], "split": {...}}``; see
         :func:`~semlab.learn.metrics.classification_metrics` and
         :func:`~semlab.learn.metrics.regression_metrics`.  ``split["leaky"]`` is True for
-        the patch-level split, and then ``split["warning"]`` says why.
+        the patch-level split, and then ``split["warning"]`` says why.  ``uncertainty``: the
+        image-level score (``metric`` accuracy or R², ``value``) with ``wilson_95``
+        (accuracy), ``bootstrap_95`` (percentile bootstrap over sample groups, seeded) and
+        ``permutation_p`` (labels shuffled across sample groups, same splits, head refitted
+        ``permutations`` times; ``None`` when skipped).  ``warnings``: one line per class
+        with fewer than 3 independent samples (groups).
     predictions : pandas.DataFrame
         One row per held-out row: ``row``, ``image``, ``group``, ``fold``, ``true``,
         ``prediction``, ``confidence`` (classification; NaN for regression) and
@@ -600,14 +617,28 @@ def train_head(
         seed=seed,
         class_names=classes,
     )
+    n_fits = len(splits) + (1 if folds is not None else 0)
+    all_fits = n_fits + int(cfg.permutations) * len(splits)
     heads, pred_rows, probs, final = _fit_splits(
-        (x, y, groups), splits, cfg, (task, n_classes, split, folds, seed), progress
+        (x, y, groups), splits, cfg, (task, n_classes, split, folds, seed), _shifted(progress, 0, all_fits)
     )
     rows = np.concatenate(pred_rows)
     out = np.concatenate(probs)
     data = _Held(rows[:, 0], rows[:, 1], y, out, image_ids, groups, classes)
     pred, img, metrics, per_fold = _classify_outputs(data) if task == "classify" else _regress_outputs(data)
     metrics.update(_split_report(splits, per_fold, data, split=split, folds=folds, cfg=cfg))
+    metrics["uncertainty"] = _uncertainty(img, metrics["image"], task, cfg, seed)
+    metrics["uncertainty"].update(
+        _permutation_test(
+            (x, y, groups, image_ids),
+            splits,
+            cfg,
+            (task, n_classes, seed),
+            _shifted(progress, n_fits, all_fits),
+            observed=metrics["image"]["accuracy" if task == "classify" else "r2"],
+        )
+    )
+    metrics["warnings"] = _sample_warnings(y, groups, classes) if task == "classify" else []
     return TrainResult(
         task,
         cfg.model,
@@ -672,6 +703,121 @@ def _training_rows(train: np.ndarray, val: np.ndarray, cfg: HeadConfig) -> tuple
     if cfg.model == "mlp" or val.size == 0:
         return train, val
     return np.sort(np.concatenate([train, val])), val[:0]
+
+
+def _shifted(progress: Any, offset: int, total: int) -> Any:
+    """``progress`` for a part of a longer job: ``done`` counted from ``offset``, ``total`` fixed."""
+    if progress is None:
+        return None
+    return lambda done, _total=None: progress(offset + done, total)
+
+
+#: Independent samples per class below which a run's metrics carry a warning.
+MIN_INDEPENDENT_SAMPLES = 3
+
+
+def _sample_warnings(y: np.ndarray, groups: np.ndarray, classes: list[str] | None) -> list[str]:
+    """One line per class with fewer than :data:`MIN_INDEPENDENT_SAMPLES` independent groups."""
+    out = []
+    for c in np.unique(y):
+        k = int(np.unique(groups[y == c]).size)
+        if k < MIN_INDEPENDENT_SAMPLES:
+            name = classes[int(c)] if classes is not None else str(c)
+            out.append(
+                f"class {name!r} has only {k} independent sample(s); with fewer than "
+                f"{MIN_INDEPENDENT_SAMPLES} per class the scores can hardly be told from chance "
+                "(crops of one micrograph or specimen count once): add samples"
+            )
+    return out
+
+
+def _uncertainty(img: Any, image_metrics: dict[str, Any], task: str, cfg: HeadConfig, seed: int) -> dict:
+    """Intervals of the image-level score: Wilson (accuracy) and a bootstrap over sample groups."""
+    from semlab.learn.metrics import grouped_bootstrap_interval, wilson_interval
+
+    groups = img["group"].to_numpy()
+    boot = {"resamples": int(cfg.bootstrap), "unit": "sample group", "seed": seed, "confidence": 0.95}
+    if task == "classify":
+        correct = (img["true"] == img["prediction"]).to_numpy(dtype=np.float64)
+        interval = grouped_bootstrap_interval(
+            correct, np.ones_like(correct), groups, resamples=int(cfg.bootstrap), seed=seed
+        )
+        wilson = wilson_interval(int(correct.sum()), int(correct.size))
+        return {
+            "level": "image",
+            "metric": "accuracy",
+            "value": image_metrics["accuracy"],
+            "n_images": int(correct.size),
+            "n_groups": int(np.unique(groups.astype(str)).size),
+            "wilson_95": None if wilson is None else list(wilson),
+            "bootstrap_95": None if interval is None else list(interval),
+            "bootstrap": boot,
+        }
+    t, q = img["true"].to_numpy(float), img["prediction"].to_numpy(float)
+    interval = grouped_bootstrap_interval(t, q, groups, metric="r2", resamples=int(cfg.bootstrap), seed=seed)
+    return {
+        "level": "image",
+        "metric": "r2",
+        "value": image_metrics["r2"],
+        "n_images": int(t.size),
+        "n_groups": int(np.unique(groups.astype(str)).size),
+        "bootstrap_95": None if interval is None else list(interval),
+        "bootstrap": boot,
+    }
+
+
+def _image_score(task: str, rows: np.ndarray, out: np.ndarray, y: np.ndarray, image_ids: np.ndarray) -> float:
+    """Image-level accuracy (classification) or R² (regression) of held-out row outputs."""
+    ids = image_ids[rows]
+    _, mean_out = aggregate_by_image(out, ids)
+    _, y_img = aggregate_by_image(y[rows].astype(np.float64), ids)
+    if task == "classify":
+        return float(np.mean(mean_out.argmax(1) == np.round(y_img)))
+    r2 = regression_metrics(y_img, mean_out)["r2"]
+    return np.nan if r2 is None else float(r2)
+
+
+def _permutation_test(
+    data: tuple, splits: list[Split], cfg: HeadConfig, how: tuple, progress: Any, *, observed: Any
+) -> dict[str, Any]:
+    """Permutation p-value of the image-level score: sample groups' labels shuffled across groups,
+    the same splits, the head refitted per split (``cfg.permutations`` times)."""
+    from semlab.learn.splits import _group_labels
+
+    x, y, groups, image_ids = data
+    task, n_classes, seed = how
+    n_perm = int(cfg.permutations)
+    res: dict[str, Any] = {"permutations": n_perm, "permutation_p": None}
+    if n_perm == 0 or observed is None:
+        res["permutation_note"] = "skipped (permutations=0)" if n_perm == 0 else "no score to test"
+        return res
+    _, gid = np.unique(groups, return_inverse=True)
+    n_groups = int(gid.max()) + 1
+    if task == "classify":
+        key: np.ndarray = _group_labels(y, gid, n_groups, task)
+    else:
+        key = np.bincount(gid, weights=y, minlength=n_groups) / np.bincount(gid, minlength=n_groups)
+    rng = np.random.default_rng([seed, 21])
+    null = np.full(n_perm, np.nan)
+    for k in range(n_perm):
+        y_perm = key[rng.permutation(n_groups)][gid]
+        try:
+            _, rows, outs, _ = _fit_splits(
+                (x, y_perm, groups), splits, cfg, (task, n_classes, "sample", None, seed), None
+            )
+        except ValueError:  # a permuted training part with a single class
+            continue
+        finally:
+            if progress is not None:
+                progress((k + 1) * len(splits), None)
+        null[k] = _image_score(task, np.concatenate(rows)[:, 0], np.concatenate(outs), y_perm, image_ids)
+    ok = null[np.isfinite(null)]
+    res.update(
+        permutation_p=float((1 + np.sum(ok >= float(observed) - 1e-12)) / (1 + ok.size)),
+        permutation_null_mean=float(ok.mean()) if ok.size else None,
+        permutation_note=f"{ok.size} label permutations across sample groups, same splits, head refitted",
+    )
+    return res
 
 
 @dataclass(frozen=True, eq=False)
