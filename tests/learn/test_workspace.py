@@ -178,7 +178,9 @@ def test_image_at_another_pixel_size_is_resampled_or_refused(series_ws, tmp_path
     ws = Workspace.open(series_ws)
     originals = [ws.read(h) for h in ws.table()["hash"]]
     zoomed = [
-        Micrograph(resample(m.image, m.pixel_size, m.pixel_size / 2), m.pixel_size / 2, {"crop_box": [0, 1, 0, 1]})
+        Micrograph(
+            resample(m.image, m.pixel_size, m.pixel_size / 2), m.pixel_size / 2, {"crop_box": [0, 1, 0, 1]}
+        )
         for m in originals
     ]
     a = predictor.predict(originals)
@@ -193,3 +195,55 @@ def test_image_at_another_pixel_size_is_resampled_or_refused(series_ws, tmp_path
     code = main(["predict", str(tmp_path / "one"), str(path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "far.tif" in err and len(err.splitlines()) == 1, err
+
+
+def test_metrics_carry_intervals_p_value_and_sample_warning(series_ws, tmp_path, capsys):
+    """Issue 21, item 2: image accuracy with its intervals and permutation p-value in metrics.json and the
+    CLI line; 2 samples per class is warned about in both."""
+    run = tmp_path / "unc"
+    args = ["train", str(series_ws), "-t", "burst_count", "-m", "logreg", "-k", "2", "--permutations", "5"]
+    code = main([*args, "--no-plots", "--out", str(run)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    m = json.loads((run / "metrics.json").read_text())
+    u = m["uncertainty"]
+    assert u["metric"] == "accuracy" and u["value"] == m["image"]["accuracy"] and u["n_groups"] == 8
+    assert u["wilson_95"][0] <= u["value"] <= u["wilson_95"][1] and len(u["bootstrap_95"]) == 2
+    assert u["permutations"] == 5 and 1 / 6 <= u["permutation_p"] <= 1
+    assert len(m["warnings"]) == 4 and "only 2 independent sample(s)" in m["warnings"][0]
+    assert "95 % CI: Wilson" in out and "permutation p = " in out
+    assert "warning: class '1' has only 2 independent sample(s)" in out
+
+
+def test_specimen_column_groups_samples(series_ws, tmp_path):
+    """A `specimen` column above `sample` is the unit of the split and of the sample count."""
+    import shutil
+
+    from semlab.dataset import Workspace
+
+    ws_path = tmp_path / "ws"
+    shutil.copytree(series_ws, ws_path)
+    series = series_ws.parent / "series"
+    table = pd.read_csv(series / "descriptors.csv")
+    # S01+S03 and S02+S04 (burst counts 1 and 2), S05+S07 and S06+S08 (4 and 8): four specimens
+    table["specimen"] = table["sample"].map(
+        {"S01": "A", "S03": "A", "S02": "B", "S04": "B", "S05": "C", "S07": "C", "S06": "D", "S08": "D"}
+    )
+    table.to_csv(tmp_path / "descriptors.csv", index=False)
+    Workspace.open(ws_path).add(table=tmp_path / "descriptors.csv", images_dir=series)
+    res = train_workspace(
+        ws_path,
+        target="burst_count",
+        model="logreg",
+        folds=2,
+        permutations=0,
+        plots=False,
+        out=tmp_path / "r",
+    )
+    assert res.metrics["split"]["n_groups"] == 4 and res.metrics["split"]["group_column"] == "specimen"
+    assert res.metrics["uncertainty"]["n_groups"] == 4
+    pred = pd.read_csv(tmp_path / "r" / "predictions.csv")
+    assert set(pred["group"]) == {"specimen:A", "specimen:B", "specimen:C", "specimen:D"}
+    for fold, rows in pred.groupby("fold"):  # no specimen on both sides
+        assert not set(rows["group"]) & set(pred.loc[pred["fold"] != fold, "group"])
+    assert "(specimen column)" in "\n".join(res.summary_lines())

@@ -49,6 +49,13 @@ def train_cmd(
     ),
     epochs: int = typer.Option(100, "--epochs", min=1, help="MLP epochs (validation every 10)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the model."),
+    permutations: int = typer.Option(
+        50,
+        "--permutations",
+        min=0,
+        help="Label permutations of the permutation test (each refits the head once per fold: "
+        "seconds for logreg/svm, N times the training for mlp); 0 skips it.",
+    ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run folder (default WORKSPACE/runs/<target>-<model>-<split>-seed<seed>)."
     ),
@@ -56,7 +63,7 @@ def train_cmd(
 ) -> None:
     """Train a head on a workspace's CNN features to predict a process parameter or category.
 
-    Splits are grouped by sample (no sample on both sides) and stratified; --split patch reproduces the paper's patch-level split and is labelled LEAKY. Metrics at patch and image level (mean of patch probabilities): accuracy, balanced accuracy, macro F1, per-class ROC-AUC, confusion matrix; R², MAE, RMSE for regression.
+    Splits are grouped by sample (no sample on both sides) and stratified; a `specimen` (or `micrograph`) column in the descriptor table groups samples cut from one specimen. --split patch reproduces the paper's patch-level split and is labelled LEAKY. Metrics at patch and image level (mean of patch probabilities): accuracy, balanced accuracy, macro F1, per-class ROC-AUC, confusion matrix; R², MAE, RMSE for regression. Image accuracy (or R²) comes with 95 % intervals (Wilson; bootstrap over samples) and a permutation p-value; a class with fewer than 3 independent samples is warned about.
 
     Writes RUN/config.json, model.pt, metrics.json, predictions.csv, image_predictions.csv and PNG plots (loss curves, ROC curves, confusion matrix, PCA scatter).
 
@@ -79,6 +86,7 @@ def train_cmd(
             folds=folds,
             backbone=backbone,
             epochs=epochs,
+            permutations=permutations,
             seed=seed,
             out=out,
             plots=plots,

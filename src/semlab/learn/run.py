@@ -7,7 +7,9 @@ A run folder holds::
                              config), and under extra.run: target, task, classes, model,
                              split, folds, backbone and its weights
     model.pt                 the head's weights
-    metrics.json             patch- and image-level metrics, per-fold scores, split details
+    metrics.json             patch- and image-level metrics, per-fold scores, split details,
+                             image-level 95 % intervals and permutation p-value (uncertainty),
+                             warnings (e.g. a class with fewer than 3 independent samples)
     predictions.csv          held-out patch predictions
     image_predictions.csv    held-out image predictions (mean of patch probabilities/values)
     loss_curves.png          MLP only: train loss per epoch, validation loss every 10 epochs
@@ -92,6 +94,8 @@ class RunResult:
         if m["split"].get("leaky"):
             lines.append(m["split"]["warning"])
         split = "patch-level (LEAKY)" if m["split"].get("leaky") else "grouped by sample"
+        if not m["split"].get("leaky") and m["split"].get("group_column", "sample") != "sample":
+            split += f" ({m['split']['group_column']} column)"
         folds = f"{m['split']['folds']}-fold" if m["split"].get("folds") else "80/10/10"
         lines.append(
             f"{self.model} {self.task} of {self.target} ({self.task_reason}); split {split}, {folds}"
@@ -117,8 +121,37 @@ class RunResult:
             )
         if self.task == "classify":
             lines.append(f"chance level (balanced accuracy) {1 / len(self.classes or [1, 1]):.3f}")
+        if m.get("uncertainty"):
+            lines.append(uncertainty_line(m["uncertainty"]))
+        lines += [f"warning: {w}" for w in m.get("warnings", [])]
         lines.append(f"run folder: {self.run_dir}")
         return lines
+
+
+def uncertainty_line(u: dict[str, Any]) -> str:
+    """One line for people: the image-level score with its 95 % intervals and permutation p-value."""
+
+    def span(key: str) -> str | None:
+        v = u.get(key)
+        return None if v is None else f"{v[0]:.3f}–{v[1]:.3f}"
+
+    name = "accuracy" if u["metric"] == "accuracy" else "R²"
+    value = "n/a" if u.get("value") is None else f"{u['value']:.3f}"
+    parts = [
+        f"{label} {span(key)}"
+        for key, label in (("wilson_95", "Wilson"), ("bootstrap_95", "sample bootstrap"))
+        if span(key) is not None
+    ]
+    line = f"image {name} {value} (95 % CI: {', '.join(parts) or 'n/a'}; {u['n_groups']} independent samples)"
+    if u.get("permutation_p") is not None:
+        line += f"; permutation p = {u['permutation_p']:.3f} ({u['permutations']} shuffles)"
+    else:
+        line += "; permutation test skipped"
+    return line
+
+
+#: Columns that may group samples into larger independent units (first one present wins).
+GROUP_COLUMNS = ("specimen", "micrograph")
 
 
 def _missing(v: Any) -> bool:
@@ -217,7 +250,10 @@ def train_workspace(
     config : HeadConfig, optional
         The head's model and training (default ``HeadConfig()``: the MLP, 100 epochs).
     split : {"sample", "patch"}
-        ``"patch"`` is the paper's leaky split, labelled as such.
+        ``"sample"`` groups rows by their independent unit: the descriptor table's
+        ``specimen`` (else ``micrograph``) column where it has one — samples cut from one
+        specimen or micrograph are one unit, never on both sides of a split and counted
+        once — else the ``sample``.  ``"patch"`` is the paper's leaky split, labelled as such.
     folds : int, optional
         K-fold cross-validation grouped by sample; default one 80/10/10 split.
     backbone : str, optional
@@ -231,7 +267,9 @@ def train_workspace(
         ``progress(done, total)`` in fitted models.
     **options
         Single fields of ``config``: ``model="logreg"`` ({"mlp", "logreg", "svm",
-        "pca-logreg"}), ``epochs=60`` (MLP epochs) … (see :class:`semlab.learn.HeadConfig`).
+        "pca-logreg"}), ``epochs=60`` (MLP epochs), ``permutations=50`` (label permutations
+        of the permutation test, each refitting the head per split; 0 skips) … (see
+        :class:`semlab.learn.HeadConfig`).
 
     Returns
     -------
@@ -268,7 +306,7 @@ def train_workspace(
     result = train_head(
         rows.x,
         y,
-        rows.samples,
+        rows.groups,
         task=task,
         config=cfg,
         image_ids=rows.hashes,
@@ -278,6 +316,7 @@ def train_workspace(
         seed=seed,
         progress=progress,
     )
+    result.metrics["split"]["group_column"] = rows.group_column
     run_name = f"{target}-{cfg.model}-{split}" + (f"-k{folds}" if folds else "") + f"-seed{seed}"
     run_dir = Path(out) if out is not None else ws.path / "runs" / run_name
     run_cfg = {
@@ -309,6 +348,8 @@ class _TargetRows:
     values: np.ndarray  # (n,) target values, object
     hashes: np.ndarray  # (n,) image hashes
     samples: np.ndarray  # (n,) sample ids
+    groups: np.ndarray  # (n,) independent units: the specimen/micrograph column where given, else the sample
+    group_column: str  # "sample", "specimen" or "micrograph"
     names: np.ndarray  # (n,) original file names
     keep: np.ndarray  # (n_all,) bool: which stored feature rows these are
 
@@ -327,11 +368,21 @@ def _target_rows(ws: Any, ft: Any, target: str) -> _TargetRows:
             f"no image with features has a value in column {target!r}; add it to the descriptor table"
         )
     h = hashes[keep]
+    samples = by_hash["sample"].reindex(h).astype(str).to_numpy()
+    group_column = next((c for c in GROUP_COLUMNS if c in table.columns and c != target), "sample")
+    groups = samples
+    if group_column != "sample":
+        units = by_hash[group_column].reindex(h).to_numpy(dtype=object)
+        groups = np.array(
+            [s if _missing(u) else f"{group_column}:{u}" for u, s in zip(units, samples, strict=True)]
+        )
     return _TargetRows(
         x=ft.features[keep],
         values=values[keep],
         hashes=h,
-        samples=by_hash["sample"].reindex(h).astype(str).to_numpy(),
+        samples=samples,
+        groups=groups,
+        group_column=group_column,
         names=by_hash["original_name"].reindex(h).astype(str).to_numpy(),
         keep=keep,
     )
@@ -364,6 +415,8 @@ def _provenance(ws: Any, ft: Any, rows: _TargetRows) -> dict[str, Any]:
         "n_rows": int(rows.keep.sum()),
         "n_images": int(np.unique(rows.hashes).size),
         "n_samples": int(np.unique(rows.samples).size),
+        "group_column": rows.group_column,
+        "n_groups": int(np.unique(rows.groups).size),
         "rows_without_target": int((~rows.keep).sum()),
     }
 
