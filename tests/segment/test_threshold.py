@@ -23,7 +23,7 @@ def _bimodal(mu1, mu2, sigma, frac_dark, n=200_000, seed=0):
 def test_otsu_symmetric_mixture_splits_at_the_midpoint():
     # Equal weights and spreads: by symmetry the between-class variance peaks at (μ1 + μ2) / 2.
     image, truth = _bimodal(60, 180, 20, 0.5)
-    t, labels = otsu_threshold(image)
+    t, labels = otsu_threshold(image, denoise=False)  # pixels are an iid mixture: no spatial noise
     assert abs(t - 120) < 2.0
     # labels: 1 = dark; the error rate is the Gaussian tail beyond 3σ on either side.
     expected_error = 0.5 * math.erfc(3 / math.sqrt(2))
@@ -38,18 +38,18 @@ def test_derivative_threshold_is_the_knee_of_the_dark_peak(frac_dark):
     image, _ = _bimodal(mu1, mu2, sigma, frac_dark)
     bin_width = (image.max() - image.min()) / 256
     sigma_eff = math.hypot(sigma, 3 * bin_width)
-    res = derivative_threshold(image)
+    res = derivative_threshold(image, denoise=False)  # iid pixels: the raw histogram
     assert res.method == "derivative"
     assert abs(res.threshold - (mu1 + math.sqrt(3) * sigma_eff)) < 3.0
     # the bright side: the foot of the solid peak at μ2 - √3 σ_eff
-    bright = derivative_threshold(image, side="bright").threshold
+    bright = derivative_threshold(image, side="bright", denoise=False).threshold
     assert abs(bright - (mu2 - math.sqrt(3) * sigma_eff)) < 4.0
 
 
 def test_derivative_threshold_on_uint8_image_and_labels():
     image, truth = _bimodal(50, 200, 8, 0.3)
     image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-    t, labels = derivative_threshold(image)
+    t, labels = derivative_threshold(image, denoise=False)
     # integer images: one bin per grey level, smoothed with σ = 3 bins
     assert abs(t - (50 + math.sqrt(3) * math.hypot(8, 3))) < 3.0
     assert labels.dtype == np.uint8 and labels.shape == image.shape
@@ -61,7 +61,7 @@ def test_derivative_threshold_on_uint8_image_and_labels():
 
 def test_threshold_result_to_dict_and_dispatch():
     image, _ = _bimodal(60, 180, 15, 0.25, n=40_000)
-    r = threshold_image(image, method="otsu")
+    r = threshold_image(image, method="otsu", denoise=False)
     d = r.to_dict()
     assert d["method"] == "otsu" and d["threshold"] == r.threshold
     assert abs(d["pore_fraction"] - 0.25) < 0.01

@@ -96,7 +96,7 @@ def pooled_threshold(images: np.ndarray, *, seed: int = 0, max_pixels: int = 2_0
     flat = images.ravel()
     if flat.size > max_pixels:
         flat = np.random.default_rng(seed).choice(flat, max_pixels, replace=False)
-    return float(otsu_threshold(flat.reshape(1, -1)).threshold)
+    return float(otsu_threshold(flat.reshape(1, -1), denoise=False).threshold)  # pooled values, not an image
 
 
 # ------------------------------------------------------------------ the trained model

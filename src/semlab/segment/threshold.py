@@ -3,6 +3,15 @@
 Label convention of every threshold here and of :func:`semlab.segment.hybrid_annotation`:
 ``0`` = bright phase (solid, above the threshold), ``1`` = dark phase (pore, at or below the
 threshold).  ``semlab.data.render_sintered_film`` writes its ground truth the same way.
+
+Denoising is on by default: the image is smoothed with a Gaussian (``sigma`` = 1 px, or
+``sigma_um`` with ``pixel_size``) before the threshold, and regions of either phase smaller
+than ``min_size`` = 16 px (or ``min_size_um2``) are merged into the phase around them
+afterwards (small dark objects removed, small holes filled).  ``denoise=False`` thresholds
+the raw pixels as before.  In ``benchmarks/results/segment.json`` (rows ``*_denoised`` beside
+the raw ones) it raised the pooled mean IoU on ISBI membranes from 0.495 to 0.528 (Otsu) and
+0.461 to 0.507 (derivative), and on EMPS particles with a polarity rule by 0.001–0.007; the
+hybrid annotation thresholds its pixels raw (its superpixels average instead).
 """
 
 from __future__ import annotations
@@ -21,6 +30,10 @@ __all__ = ["THRESHOLD_METHODS", "ThresholdResult", "derivative_threshold", "otsu
 #: Threshold methods :func:`threshold_image` accepts.
 THRESHOLD_METHODS = ("otsu", "derivative")
 
+#: Defaults of the denoising options of the thresholds (pixels).
+DEFAULT_SIGMA_PX = 1.0
+DEFAULT_MIN_SIZE_PX = 16.0
+
 
 @dataclass(frozen=True, eq=False)
 class ThresholdResult:
@@ -34,6 +47,13 @@ class ThresholdResult:
         0 = bright phase (solid), 1 = dark phase (pore).
     method : str
         ``"otsu"`` or ``"derivative"``.
+    sigma_px : float
+        Gaussian σ applied before thresholding, in pixels (0 = raw pixels).
+    min_size_px : float
+        Regions smaller than this many pixels were merged into the phase around them
+        (0 = none).
+    fill_holes : bool
+        Whether small regions of the bright phase inside the dark phase were filled.
 
     Unpacks as ``threshold, labels = otsu_threshold(image)``.
     """
@@ -41,6 +61,9 @@ class ThresholdResult:
     threshold: float
     labels: np.ndarray
     method: str
+    sigma_px: float = 0.0
+    min_size_px: float = 0.0
+    fill_holes: bool = False
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.threshold, self.labels))
@@ -51,7 +74,95 @@ class ThresholdResult:
             "method": self.method,
             "threshold": self.threshold,
             "pore_fraction": float(self.labels.mean()) if self.labels.size else float("nan"),
+            "sigma_px": self.sigma_px,
+            "min_size_px": self.min_size_px,
+            "fill_holes": self.fill_holes,
         }
+
+
+@dataclass(frozen=True)
+class _Denoise:
+    """Checked denoising options, in pixels."""
+
+    sigma: float = 0.0
+    min_size: float = 0.0
+    fill_holes: bool = False
+
+
+def _denoise_options(
+    denoise: Any,
+    sigma: Any,
+    sigma_um: Any,
+    min_size: Any,
+    min_size_um2: Any,
+    fill_holes: Any,
+    pixel_size: Any,
+) -> _Denoise:
+    """The denoising options converted to pixels, else a one-line ParameterError."""
+    for name, flag in (("denoise", denoise), ("fill_holes", fill_holes)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ParameterError(f"{name}={flag!r} must be True or False")
+    px = None if pixel_size is None else positive_float(pixel_size, "pixel_size")
+    for name, value in (("sigma_um", sigma_um), ("min_size_um2", min_size_um2)):
+        if value is not None and px is None:
+            raise ParameterError(f"{name}={value!r} needs pixel_size (µm per pixel); give it, or the size in pixels")
+    s = positive_float(sigma, "sigma", allow_zero=True)
+    if sigma_um is not None:
+        s = positive_float(sigma_um, "sigma_um", allow_zero=True) / px  # type: ignore[operator]
+    m = positive_float(min_size, "min_size", allow_zero=True)
+    if min_size_um2 is not None:
+        m = positive_float(min_size_um2, "min_size_um2", allow_zero=True) / px**2  # type: ignore[operator]
+    if not denoise:
+        return _Denoise()
+    return _Denoise(sigma=s, min_size=m, fill_holes=bool(fill_holes) and m > 0)
+
+
+def _smooth(a: np.ndarray, sigma: float) -> np.ndarray:
+    """``a`` smoothed with a Gaussian of σ = ``sigma`` px (non-finite pixels kept non-finite)."""
+    if sigma == 0:
+        return a
+    from scipy.ndimage import gaussian_filter
+
+    f = a.astype(np.float64)
+    finite = np.isfinite(f)
+    if not finite.all():
+        f = np.where(finite, f, np.median(f[finite]))
+    f = gaussian_filter(f, sigma, mode="nearest")
+    if not finite.all():
+        f[~finite] = np.nan
+    return f
+
+
+def _small_regions(mask: np.ndarray, min_size: float) -> np.ndarray:
+    """Pixels of 8-connected regions of ``mask`` with fewer than ``min_size`` pixels."""
+    from scipy.ndimage import label
+
+    lab, n = label(mask, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return np.zeros(mask.shape, bool)
+    sizes = np.bincount(lab.ravel())
+    small = sizes < min_size
+    small[0] = False
+    return small[lab]
+
+
+def _clean(labels: np.ndarray, opts: _Denoise) -> np.ndarray:
+    """Dark regions below the minimum size become bright; with ``fill_holes`` small bright
+    regions become dark (labels 0/1 uint8, same shape)."""
+    if opts.min_size <= 1:
+        return labels
+    out = labels.copy()
+    out[_small_regions(labels == 1, opts.min_size)] = 0
+    if opts.fill_holes:
+        out[_small_regions(out == 0, opts.min_size)] = 1
+    return out
+
+
+def _finish(a: np.ndarray, t: float, method: str, opts: _Denoise) -> ThresholdResult:
+    return ThresholdResult(
+        threshold=t, labels=_clean(_labels(a, t), opts), method=method,
+        sigma_px=opts.sigma, min_size_px=opts.min_size, fill_holes=opts.fill_holes,
+    )  # fmt: skip
 
 
 def _values(image: Any, func: str) -> tuple[np.ndarray, np.ndarray]:
@@ -77,8 +188,22 @@ def _otsu_value(v: np.ndarray, nbins: int) -> float:
     return float(threshold_otsu(v, nbins=nbins))
 
 
-def otsu_threshold(image: np.ndarray, *, nbins: int = 256) -> ThresholdResult:
+def otsu_threshold(
+    image: np.ndarray,
+    *,
+    nbins: int = 256,
+    denoise: bool = True,
+    sigma: float = DEFAULT_SIGMA_PX,
+    sigma_um: float | None = None,
+    min_size: float = DEFAULT_MIN_SIZE_PX,
+    min_size_um2: float | None = None,
+    fill_holes: bool = True,
+    pixel_size: float | None = None,
+) -> ThresholdResult:
     """Otsu's threshold: the grey value that maximises the between-class variance.
+
+    By default the image is denoised first (Gaussian σ = 1 px) and regions below 16 px are
+    merged into the phase around them; ``denoise=False`` gives the raw-pixel threshold.
 
     Parameters
     ----------
@@ -86,25 +211,47 @@ def otsu_threshold(image: np.ndarray, *, nbins: int = 256) -> ThresholdResult:
         Grey image, any real dtype (NaN and inf are ignored).
     nbins : int, default 256
         Histogram bins.
+    denoise : bool, default True
+        Smooth before and clean up after thresholding as below; ``False`` thresholds the
+        raw pixels (the behaviour before denoising became the default).
+    sigma : float, default 1.0
+        Gaussian σ in pixels applied to the image before the threshold (0 = none).  Noise
+        spreads both phases' grey values into each other; on real SEM/TEM images σ = 1–2 px
+        raises the IoU of Otsu's and the derivative threshold.
+    sigma_um : float, optional
+        σ in µm instead of ``sigma``; converted with ``pixel_size`` (σ_px = σ_µm / pixel_size).
+    min_size : float, default 16
+        Minimum object size in pixels: 8-connected dark-phase (label 1) regions smaller than
+        this become bright (0) (0 or 1 = keep all).
+    min_size_um2 : float, optional
+        ``min_size`` in µm² instead; converted with ``pixel_size`` (area / pixel_size²).
+    fill_holes : bool, default True
+        Also fill holes: bright-phase regions smaller than ``min_size`` become dark (1).
+    pixel_size : float, optional
+        µm per pixel; needed only by ``sigma_um`` and ``min_size_um2``.
 
     Returns
     -------
     ThresholdResult
-        ``threshold`` in grey values; ``labels`` 0 = bright (solid), 1 = dark (pore).
+        ``threshold`` in grey values (of the smoothed image when ``sigma`` > 0); ``labels``
+        0 = bright (solid), 1 = dark (pore).
 
     Examples
     --------
     >>> import numpy as np
     >>> from semlab.segment import otsu_threshold
     >>> image = np.r_[np.full(50, 40), np.full(50, 200)].reshape(10, 10).astype(np.uint8)
-    >>> t, labels = otsu_threshold(image)
+    >>> t, labels = otsu_threshold(image, denoise=False)
     >>> 40 <= t < 200, int(labels.sum())
     (True, 50)
     """
     a, v = _values(image, "otsu_threshold")
     nbins = positive_int(nbins, "nbins", minimum=2)
-    t = _otsu_value(v, nbins)
-    return ThresholdResult(threshold=t, labels=_labels(a, t), method="otsu")
+    opts = _denoise_options(denoise, sigma, sigma_um, min_size, min_size_um2, fill_holes, pixel_size)
+    if opts.sigma:
+        a = _smooth(a, opts.sigma)
+        v = finite_values(a)
+    return _finish(a, _otsu_value(v, nbins), "otsu", opts)
 
 
 def _knees(d2: np.ndarray, lo: int, hi: int, *, reverse: bool) -> list[int]:
@@ -120,7 +267,18 @@ def _knees(d2: np.ndarray, lo: int, hi: int, *, reverse: bool) -> list[int]:
 
 
 def derivative_threshold(
-    image: np.ndarray, *, nbins: int = 256, smoothing: float = 3.0, side: str = "dark"
+    image: np.ndarray,
+    *,
+    nbins: int = 256,
+    smoothing: float = 3.0,
+    side: str = "dark",
+    denoise: bool = True,
+    sigma: float = DEFAULT_SIGMA_PX,
+    sigma_um: float | None = None,
+    min_size: float = DEFAULT_MIN_SIZE_PX,
+    min_size_um2: float | None = None,
+    fill_holes: bool = True,
+    pixel_size: float | None = None,
 ) -> ThresholdResult:
     """Second-derivative-of-histogram threshold (the porous-copper FIB-SEM workflow).
 
@@ -145,6 +303,24 @@ def derivative_threshold(
     side : {"dark", "bright"}, default "dark"
         Search from the dark phase's peak (knee of the pore peak, a low threshold) or from
         the bright phase's peak (foot of the solid peak, a high threshold).
+    denoise : bool, default True
+        Smooth before and clean up after thresholding as below; ``False`` thresholds the
+        raw pixels (the behaviour before denoising became the default).
+    sigma : float, default 1.0
+        Gaussian σ in pixels applied to the image before the threshold (0 = none).  Noise
+        spreads both phases' grey values into each other; on real SEM/TEM images σ = 1–2 px
+        raises the IoU of Otsu's and the derivative threshold.
+    sigma_um : float, optional
+        σ in µm instead of ``sigma``; converted with ``pixel_size`` (σ_px = σ_µm / pixel_size).
+    min_size : float, default 16
+        Minimum object size in pixels: 8-connected dark-phase (label 1) regions smaller than
+        this become bright (0) (0 or 1 = keep all).
+    min_size_um2 : float, optional
+        ``min_size`` in µm² instead; converted with ``pixel_size`` (area / pixel_size²).
+    fill_holes : bool, default True
+        Also fill holes: bright-phase regions smaller than ``min_size`` become dark (1).
+    pixel_size : float, optional
+        µm per pixel; needed only by ``sigma_um`` and ``min_size_um2``.
 
     Returns
     -------
@@ -153,9 +329,11 @@ def derivative_threshold(
 
     Notes
     -----
-    The two phase peaks are the highest bins of the smoothed histogram below and above
-    Otsu's threshold.  Where the second derivative has no positive local maximum between the peaks,
-    its largest value there is used.  The position is refined to sub-bin precision by a
+    By default the image is denoised first (Gaussian σ = 1 px), which narrows both phases'
+    peaks, and regions below 16 px are merged into the phase around them afterwards;
+    ``denoise=False`` gives the raw-pixel threshold.  The two phase peaks are the highest
+    bins of the smoothed histogram below and above Otsu's threshold.  Where the second
+    derivative has no positive local maximum between the peaks, its largest value there is used.  The position is refined to sub-bin precision by a
     parabola through the maximum and its neighbours.
 
     Examples
@@ -164,7 +342,7 @@ def derivative_threshold(
     >>> from semlab.segment import derivative_threshold
     >>> rng = np.random.default_rng(0)
     >>> image = np.r_[rng.normal(60, 10, 50000), rng.normal(180, 10, 50000)].reshape(200, 500)
-    >>> t, labels = derivative_threshold(image)  # μ + √3 σ = 77.3
+    >>> t, labels = derivative_threshold(image, denoise=False)  # μ + √3 σ = 77.3
     >>> bool(abs(t - (60 + 3**0.5 * 10)) < 3)
     True
     """
@@ -173,9 +351,18 @@ def derivative_threshold(
     a, v = _values(image, "derivative_threshold")
     nbins = positive_int(nbins, "nbins", minimum=8)
     smoothing = positive_float(smoothing, "smoothing", allow_zero=True)
+    opts = _denoise_options(denoise, sigma, sigma_um, min_size, min_size_um2, fill_holes, pixel_size)
+    if opts.sigma:
+        a = _smooth(a, opts.sigma)
+        v = finite_values(a)
+    return _finish(a, _knee_value(a, v, nbins, smoothing, side), "derivative", opts)
+
+
+def _knee_value(a: np.ndarray, v: np.ndarray, nbins: int, smoothing: float, side: str) -> float:
+    """The second-derivative threshold of the values ``v`` of image ``a`` (see derivative_threshold)."""
     lo, hi = float(v.min()), float(v.max())
     if lo == hi:
-        return ThresholdResult(threshold=lo, labels=_labels(a, lo), method="derivative")
+        return lo
     from scipy.ndimage import gaussian_filter1d
     if a.dtype.kind in "iub":
         # integer grey levels: bins of whole levels, so that no bin is empty by aliasing
@@ -204,15 +391,18 @@ def derivative_threshold(
         denom = y0 - 2 * y1 + y2
         if denom < 0:
             offset = float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
-    t = float(centres[i] + offset * width)
-    return ThresholdResult(threshold=t, labels=_labels(a, t), method="derivative")
+    return float(centres[i] + offset * width)
+
+
 
 
 def threshold_image(image: np.ndarray, *, method: str = "derivative", **options: Any) -> ThresholdResult:
     """Threshold by name: ``"otsu"`` (:func:`otsu_threshold`) or ``"derivative"``
-    (:func:`derivative_threshold`); ``options`` go to that function."""
+    (:func:`derivative_threshold`); ``options`` go to that function (denoising is on unless
+    ``denoise=False``)."""
     if method == "otsu":
         return otsu_threshold(image, **options)
     if method == "derivative":
         return derivative_threshold(image, **options)
     raise ParameterError(f"method={method!r} is not one of {', '.join(map(repr, THRESHOLD_METHODS))}")
+
