@@ -90,7 +90,9 @@ def segment_image(image: np.ndarray, *, method: Any = "hybrid", **options: Any) 
     **options
         Passed to :func:`otsu_threshold`, :func:`derivative_threshold`,
         :func:`hybrid_annotation` or :meth:`Segmenter.predict` (``tile_size``, ``overlap``,
-        ``device`` …).
+        ``device`` …).  The thresholds denoise by default (Gaussian ``sigma`` = 1 px before,
+        regions below ``min_size`` = 16 px merged after); ``denoise=False`` thresholds the
+        raw pixels.
 
     Returns
     -------

@@ -221,7 +221,10 @@ def segment_files(
         As :func:`segment_image`; a model folder is loaded once.
     options : mapping, optional
         Keyword options of the method (see :func:`segment_image`), e.g.
-        ``{"segment_area": 50.0}`` for hybrid or ``{"tile_size": 256}`` for a model.
+        ``{"segment_area": 50.0}`` for hybrid, ``{"sigma_um": 0.02}`` or
+        ``{"denoise": False}`` for a threshold, ``{"tile_size": 256}`` for a model.  Thresholds
+        get each file's pixel size as ``pixel_size`` (for ``sigma_um`` / ``min_size_um2``)
+        unless ``options`` give one.
     stack : bool, default False
         Read each folder as one stack instead of separate images.
     truth : path, optional
@@ -253,6 +256,7 @@ def segment_files(
 
     from semlab.io import list_images
     from semlab.segment.api import _resolve, method_classes, phase_fractions, segment_image
+    from semlab.segment.threshold import THRESHOLD_METHODS
 
     inputs = list_images(paths, expand_folders=not stack)
     resolved = _resolve(method)
@@ -273,10 +277,14 @@ def segment_files(
         progress(0, len(inputs))
     for i, path in enumerate(inputs):
         data, px = _read_input(path, pixel_size, crop)
+        # thresholds take the file's pixel size, for options in µm (sigma_um, min_size_um2)
+        kw = opts
+        if isinstance(resolved, str) and resolved in THRESHOLD_METHODS and px and "pixel_size" not in opts:
+            kw = {**opts, "pixel_size": px}
         if data.ndim == 3:
-            labels = np.stack([segment_image(s, method=resolved, **opts) for s in data])
+            labels = np.stack([segment_image(s, method=resolved, **kw) for s in data])
         else:
-            labels = segment_image(data, method=resolved, **opts)
+            labels = segment_image(data, method=resolved, **kw)
         target = out / f"{path.stem}.tif"
         meta = {"kind": "labels", "method": method_name, "source_file": str(path),
                 "classes": {str(k): v for k, v in classes.items()}}  # fmt: skip
