@@ -15,8 +15,14 @@ baseline), and with "the smaller phase = particle" (a rule needing no truth).  S
 pooled over all test pixels.  The U-Net for EMPS trains with grey-value inversion as an
 augmentation and on images shrunk 4× (block means) so that patches see whole particles.
 
-Run:  .venv/bin/python benchmarks/bench_segment.py [--budget 180] [--only isbi|emps]
-Writes benchmarks/results/segment.json.
+Thresholds are scored twice: on the raw pixels (``otsu``, ``derivative``: ``denoise=False``)
+and with their default denoising (``*_denoised``: Gaussian σ = 1 px before, regions below
+16 px merged after).  Each threshold row records its CPU seconds per test image; on EMPS the
+hybrid annotation (pore + shine-through = dark, smaller phase = particle) is scored for its cost.
+
+Run:  .venv/bin/python benchmarks/bench_segment.py [--budget 180] [--only isbi|emps] [--thresholds-only]
+Writes benchmarks/results/segment.json (--thresholds-only: only the threshold rows are
+recomputed, the stored U-Net rows are kept).
 """
 
 from __future__ import annotations
@@ -74,12 +80,21 @@ def pooled(truths, preds, classes, names):
     }
 
 
-def threshold_preds(images, truths, method, dark_value, bright_value, *, oracle, minority=False):
-    from semlab.segment import score_segmentation, threshold_image
+def _dark(image, method, denoise):
+    """Dark-phase mask of a threshold (or of hybrid: pore and shine-through pore)."""
+    from semlab.segment import hybrid_annotation, threshold_image
+
+    if method == "hybrid":
+        return hybrid_annotation(image).labels > 0
+    return threshold_image(image, method=method, denoise=denoise).labels == 1
+
+
+def threshold_preds(images, truths, method, dark_value, bright_value, *, oracle, minority=False, denoise=False):
+    from semlab.segment import score_segmentation
 
     preds = []
     for im, tr in zip(images, truths, strict=True):
-        dark = threshold_image(im, method=method).labels == 1
+        dark = _dark(im, method, denoise)
         a = np.where(dark, dark_value, bright_value).astype(np.uint8)
         if minority and dark.mean() > 0.5:  # the smaller phase is the particles
             a = np.where(dark, bright_value, dark_value).astype(np.uint8)
@@ -101,6 +116,38 @@ def _ratios(out: dict) -> None:
         out["unet_over_oracle_polarity_threshold_iou_ratio"] = round(out["unet"]["mean_iou"] / max(oracle), 3)
 
 
+def _scored(te_i, te_l, method, polarity, classes, names, **kw):
+    """Pooled scores of one threshold variant, with the process CPU seconds per test image."""
+    _dark(te_i[0], method, kw.get("denoise", False))  # imports and caches outside the timing
+    t0 = time.process_time()
+    preds = threshold_preds(te_i, te_l, method, *polarity, **kw)
+    cpu = (time.process_time() - t0) / len(te_i)
+    return {**pooled(te_l, preds, classes, names), "cpu_seconds_per_image": round(cpu, 4)}
+
+
+def threshold_rows(name, te_i, te_l, classes, names, polarity):
+    """Rows of the thresholds on the test images: raw pixels (``otsu``, ``derivative``, as before
+    denoising became their default) and ``*_denoised`` (the defaults: Gaussian σ = 1 px, regions
+    below 16 px merged); on EMPS also the polarity rules and the hybrid annotation (pore and
+    shine-through = dark), for its cost."""
+    out = {}
+    variants = [("", {"oracle": False})]
+    if name == "emps":
+        variants += [("_minority_is_particle", {"oracle": False, "minority": True}),
+                     ("_oracle_polarity", {"oracle": True})]  # fmt: skip
+    for method in ("otsu", "derivative"):
+        for suffix, kw in variants:
+            out[f"{method}{suffix}"] = _scored(te_i, te_l, method, polarity, classes, names, **kw)
+            out[f"{method}_denoised{suffix}"] = _scored(
+                te_i, te_l, method, polarity, classes, names, denoise=True, **kw
+            )
+    if name == "emps":
+        out["hybrid_minority_is_particle"] = _scored(
+            te_i, te_l, "hybrid", polarity, classes, names, oracle=False, minority=True
+        )
+    return out
+
+
 def run(name, loader, budget, seed, polarity, invert=False, downsample=1):
 
     from semlab.segment import train_segmenter
@@ -108,19 +155,7 @@ def run(name, loader, budget, seed, polarity, invert=False, downsample=1):
     files, images, labels, classes, names, n_train = loader()
     tr_i, tr_l, te_i, te_l = images[:n_train], labels[:n_train], images[n_train:], labels[n_train:]
     out = {"n_train": len(tr_i), "n_test": len(te_i), "classes": dict(zip(names, classes, strict=True))}
-    dark_value, bright_value = polarity
-    for method in ("otsu", "derivative"):
-        out[method] = pooled(te_l, threshold_preds(te_i, te_l, method, dark_value, bright_value, oracle=False), classes, names)
-        if name == "emps":
-            out[f"{method}_minority_is_particle"] = pooled(
-                te_l,
-                threshold_preds(te_i, te_l, method, dark_value, bright_value, oracle=False, minority=True),
-                classes,
-                names,
-            )
-            out[f"{method}_oracle_polarity"] = pooled(
-                te_l, threshold_preds(te_i, te_l, method, dark_value, bright_value, oracle=True), classes, names
-            )
+    out.update(threshold_rows(name, te_i, te_l, classes, names, polarity))
     log = []
     res = train_segmenter(
         tr_i,
@@ -170,6 +205,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=("isbi", "emps"), default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--thresholds-only", action="store_true",
+                    help="recompute only the threshold rows (raw and denoised); keep the stored U-Net rows")
     args = ap.parse_args(argv)
     import torch
 
@@ -195,7 +232,14 @@ def main(argv=None) -> int:
     for name, (loader, polarity, invert, downsample) in jobs.items():
         if args.only and name != args.only:
             continue
-        r = run(name, loader, args.budget, args.seed, polarity, invert, downsample)
+        if args.thresholds_only:
+            r = dict(results.get(name, {}))
+            files, images, labels, classes, names, n_train = loader()
+            r.update(threshold_rows(name, images[n_train:], labels[n_train:], classes, names, polarity))
+            if "unet" in r:
+                _ratios(r)
+        else:
+            r = run(name, loader, args.budget, args.seed, polarity, invert, downsample)
         results[name] = r
         print(json.dumps({name: r}, indent=2))
         from semlab._util import atomic_write_text
