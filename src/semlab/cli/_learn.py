@@ -49,12 +49,13 @@ def train_cmd(
     ),
     epochs: int = typer.Option(100, "--epochs", min=1, help="MLP epochs (validation every 10)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the model."),
-    permutations: int = typer.Option(
-        50,
+    permutations: int | None = typer.Option(
+        None,
         "--permutations",
         min=0,
         help="Label permutations of the permutation test (each refits the head once per fold: "
-        "seconds for logreg/svm, N times the training for mlp); 0 skips it.",
+        "seconds for logreg/svm, N times the training for mlp); 0 skips it. Default: 50 for "
+        "logreg/svm/pca-logreg, 0 for mlp.",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run folder (default WORKSPACE/runs/<target>-<model>-<split>-seed<seed>)."

@@ -146,7 +146,7 @@ def uncertainty_line(u: dict[str, Any]) -> str:
     if u.get("permutation_p") is not None:
         line += f"; permutation p = {u['permutation_p']:.3f} ({u['permutations']} shuffles)"
     else:
-        line += "; permutation test skipped"
+        line += f"; permutation test {u.get('permutation_note') or 'skipped'}"
     return line
 
 
@@ -268,7 +268,8 @@ def train_workspace(
     **options
         Single fields of ``config``: ``model="logreg"`` ({"mlp", "logreg", "svm",
         "pca-logreg"}), ``epochs=60`` (MLP epochs), ``permutations=50`` (label permutations
-        of the permutation test, each refitting the head per split; 0 skips) … (see
+        of the permutation test, each refitting the head per split; 0 skips; default 50 for the
+        linear heads, 0 for the MLP) … (see
         :class:`semlab.learn.HeadConfig`).
 
     Returns

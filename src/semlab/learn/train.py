@@ -48,11 +48,12 @@ class HeadConfig:
     pca_components : int
     fractions : (float, float, float)
         Train/validation/test shares of a single split (``train_head`` without folds).
-    permutations : int
-        :func:`train_head` only: label permutations of the permutation test (default 50; 0
-        skips it).  Each permutation refits this head once per split, so the test costs
+    permutations : int or None
+        :func:`train_head` only: label permutations of the permutation test; 0 skips it.
+        Each permutation refits this head once per split, so the test costs
         ``permutations × splits`` fits: well under a second each for the linear heads, but
-        ``permutations`` times the whole training for the MLP.
+        ``permutations`` times the whole training for the MLP.  Default (None): 50 for the
+        linear heads, 0 for the MLP (the report says it was skipped and how to run it).
     bootstrap : int
         :func:`train_head` only: resamples of the grouped bootstrap interval (cheap; no refit).
     """
@@ -68,18 +69,25 @@ class HeadConfig:
     class_weight: bool = True
     pca_components: int = 32
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    permutations: int = 50
+    permutations: int | None = None
     bootstrap: int = 1000
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ParameterError(f"model={self.model!r} is unknown; choose one of {', '.join(MODELS)}")
         for name in ("permutations", "bootstrap"):
-            if int(getattr(self, name)) < 0:
+            if getattr(self, name) is not None and int(getattr(self, name)) < 0:
                 raise ParameterError(f"{name}={getattr(self, name)} must be 0 (skip) or more")
         for name in ("epochs", "val_every", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ParameterError(f"{name}={getattr(self, name)} must be at least 1")
+
+    @property
+    def n_permutations(self) -> int:
+        """Permutations the test runs: ``permutations``, or by default 50 (linear heads) / 0 (MLP)."""
+        if self.permutations is not None:
+            return int(self.permutations)
+        return 0 if self.model == "mlp" else 50
 
     @classmethod
     def from_options(cls, config: HeadConfig | None, options: dict[str, Any]) -> HeadConfig:
@@ -618,7 +626,7 @@ def train_head(
         class_names=classes,
     )
     n_fits = len(splits) + (1 if folds is not None else 0)
-    all_fits = n_fits + int(cfg.permutations) * len(splits)
+    all_fits = n_fits + cfg.n_permutations * len(splits)
     heads, pred_rows, probs, final = _fit_splits(
         (x, y, groups), splits, cfg, (task, n_classes, split, folds, seed), _shifted(progress, 0, all_fits)
     )
@@ -786,10 +794,18 @@ def _permutation_test(
 
     x, y, groups, image_ids = data
     task, n_classes, seed = how
-    n_perm = int(cfg.permutations)
+    n_perm = cfg.n_permutations
     res: dict[str, Any] = {"permutations": n_perm, "permutation_p": None}
     if n_perm == 0 or observed is None:
-        res["permutation_note"] = "skipped (permutations=0)" if n_perm == 0 else "no score to test"
+        if observed is None:
+            res["permutation_note"] = "no score to test"
+        elif cfg.permutations is None:
+            res["permutation_note"] = (
+                "skipped for the MLP by default (each permutation retrains it); "
+                "pass permutations=N (--permutations N) to run it"
+            )
+        else:
+            res["permutation_note"] = "skipped (permutations=0)"
         return res
     _, gid = np.unique(groups, return_inverse=True)
     n_groups = int(gid.max()) + 1
