@@ -31,6 +31,8 @@ class DemoLearnResult:
         Balanced accuracy of guessing, ``1 / n_classes``.
     seconds : float
         Wall time.
+    image_accuracy_ci : (float, float) or None
+        Wilson 95 % interval of the image-level accuracy (from the run's ``metrics.json``).
     """
 
     run_dir: str
@@ -49,6 +51,7 @@ class DemoLearnResult:
     image_balanced_accuracy: float
     chance: float
     seconds: float
+    image_accuracy_ci: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -62,7 +65,13 @@ class DemoLearnResult:
             f"{self.n_samples} samples, {self.n_images} images, {self.n_patches} patches):",
             f"  accuracy {self.accuracy:.3f}, balanced accuracy {self.balanced_accuracy:.3f} "
             f"(chance {self.chance:.3f}), macro F1 {self.macro_f1:.3f}",
-            f"  image-level accuracy {self.image_accuracy:.3f} (mean of patch probabilities)",
+            f"  image-level accuracy {self.image_accuracy:.3f} (mean of patch probabilities"
+            + (
+                f"; 95 % CI {self.image_accuracy_ci[0]:.2f}–{self.image_accuracy_ci[1]:.2f} Wilson, "
+                f"{self.n_images} images of {self.n_samples} samples)"
+                if self.image_accuracy_ci
+                else ")"
+            ),
             f"  report: {self.report}",
         ]
 
@@ -135,4 +144,10 @@ def learn_step(
         image_balanced_accuracy=float(m["image"]["balanced_accuracy"]),
         chance=float(1.0 / max(1, len(run.classes or []))),
         seconds=float(run.seconds),
+        image_accuracy_ci=_wilson(m),
     )
+
+
+def _wilson(metrics: dict[str, Any]) -> tuple[float, float] | None:
+    ci = (metrics.get("uncertainty") or {}).get("wilson_95")
+    return None if ci is None else (float(ci[0]), float(ci[1]))
