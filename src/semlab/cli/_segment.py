@@ -157,8 +157,10 @@ def train_segmenter_cmd(
     binarize: bool = typer.Option(False, "--binarize", help="Labels > 0 become 1 (instance maps → foreground)."),
     classes: str | None = typer.Option(None, "--classes", help="Label values in order, e.g. '0,255' (default: found)."),
     class_names: str | None = typer.Option(None, "--class-names", help="Names per class, e.g. 'membrane,cell'."),
-    time_budget: float | None = typer.Option(None, "--time-budget", help="Stop training after this many seconds."),
-    max_steps: int = typer.Option(5000, "--max-steps", min=1),
+    time_budget: float | None = typer.Option(
+        None, "--time-budget", help="Optional wall-clock cap in seconds (the budget is --max-steps; a cap makes runs machine-dependent)."
+    ),
+    max_steps: int = typer.Option(5000, "--max-steps", min=1, help="Optimiser steps (the budget: the same on any machine)."),
     patch_size: int = typer.Option(128, "--patch-size", min=8),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     depth: int = typer.Option(4, "--depth", min=1, help="U-Net levels."),
@@ -167,6 +169,16 @@ def train_segmenter_cmd(
     val_every: int = typer.Option(50, "--val-every", min=1),
     patience: int = typer.Option(8, "--patience", min=1),
     equalize_method: str = typer.Option("none", "--equalize", help="none, global or clahe (also at inference)."),
+    downsample: int = typer.Option(
+        1, "--downsample", min=1, help="Shrink images (block means) by this factor for the network; undone at inference."
+    ),
+    invert: bool = typer.Option(
+        False, "--invert", help="Also invert the grey values of half the patches (phases dark on some images, bright on others)."
+    ),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Random 90° turns, flips, contrast jitter."),
+    val_fraction: float = typer.Option(0.15, "--val-fraction", help="Share of the images held out for validation."),
+    val_patches: int = typer.Option(32, "--val-patches", min=1, help="Fixed validation patches."),
+    dice_weight: float = typer.Option(1.0, "--dice-weight", min=0.0, help="Weight of the soft-Dice loss term."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
@@ -203,7 +215,8 @@ def train_segmenter_cmd(
 
     config = SegmenterConfig(
         model_options={"depth": depth, "width": width}, classes=cls, class_names=cnames,
-        patch_size=patch_size, batch_size=batch_size, lr=lr, equalize=equalize_method,
+        patch_size=patch_size, batch_size=batch_size, lr=lr, equalize=equalize_method, downsample=downsample,
+        invert=invert, augment=augment, val_fraction=val_fraction, val_patches=val_patches, dice_weight=dice_weight,
     )
     train = TrainConfig(
         max_steps=max_steps, time_budget_s=time_budget, seed=seed, device=device,

@@ -638,6 +638,8 @@ def _training_record(
         "invert": bool(cfg.invert),
         "val_every": tr.validate_every,
         "val_patches": cfg.val_patches,
+        "val_fraction": cfg.val_fraction,
+        "downsample": cfg.downsample,
         "patience": tr.patience,
         "time_budget_s": tr.time_budget_s,
         "max_steps": tr.max_steps,
