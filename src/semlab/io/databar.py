@@ -37,6 +37,8 @@ _MIN_HEIGHT = 6  # rows
 _MIN_TEXT_FRACTION = 0.002  # of the bar's background rows' pixels
 _MIN_TEXT_PIXELS = 10
 _MIN_CLUSTERED = 0.5  # fraction of text pixels with a 4-neighbour that is text too
+_EXACT = 0.01  # a drawn (noise-free) row: >= 97 % (_FLAT) of its pixels within 1 % of the range
+_REFINE_ROWS = _MAX_LINES + 2  # rows under the first candidate searched for the exact top edge
 
 
 def find_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int | None:
@@ -83,10 +85,21 @@ def find_databar(image: np.ndarray, *, max_fraction: float = 0.3) -> int | None:
        bar without a separator), none of the three rows above it may be 25 % or more
        background, so dark content that merely reaches the bottom edge is not a bar.
 
-    The topmost candidate that passes is returned.  FEI/Thermo bars (bright line, black
+    6. The topmost candidate that passes is refined to the bar's exact top edge, a full-width
+       step in the row statistics: the first *drawn* row at or up to eight rows below it (97 %
+       of its pixels within ``0.01 * span`` of its median; imaged rows carry noise), when
+       the row above it is not drawn in the same value and the block from it down to the
+       bottom passes step 3 with ``0.01 * span`` as the tolerance.  Flat, dark or bright
+       micrograph rows just above the bar (which pass the loose tests as "separator lines"
+       or band rows) so stay in the micrograph.  The refinement never passes a drawn row
+       (it cannot skip the bar's own first line); without such a row (noisy, blurred or
+       recompressed bars) the candidate is returned unchanged.
+
+    The row returned is the first row of the bar.  FEI/Thermo bars (bright line, black
     band with white text), Zeiss bars (black line, white band with black text) and JEOL
-    bars (black band) are found; bars on a mid-grey background, text written over the
-    micrograph itself, and bars only partly as wide as the image are not.
+    bars (black band) are found; bars on a mid-grey background, bands without a separator
+    line whose text touches their first row, text written over the micrograph itself, and
+    bars only partly as wide as the image are not.
 
     Examples
     --------
@@ -179,7 +192,38 @@ def _first_bar_row(region: np.ndarray, begin: int, *, max_height: int, lo: float
         if not separator and np.max(back[max(0, i - 3) : i]) >= _ABOVE_BACKGROUND:
             continue  # a band without separator must start under content, not under more background
         if _is_bar_block(i, n, back, text_frac, text, flat, med, bg, tol, width):
-            return i
+            exact = _exact_top(region, i, bg=bg, span=span)
+            return i if exact is None else exact
+    return None
+
+
+def _exact_top(region: np.ndarray, i: int, *, bg: float, span: float) -> int | None:
+    """The bar's exact top edge at or below candidate row ``i`` (see find_databar, step 6).
+
+    Dark or bright micrograph rows just above the bar can pass the loose tests of
+    :func:`_is_bar_block` (a flat dark row reads as a separator line), so the candidate may lie
+    a few rows inside the micrograph.  The top edge is the first *drawn* row ``r >= i`` --
+    at least 97 % of its pixels within ``_EXACT * span`` of its median -- provided the row
+    above it is not drawn in the same value (the row statistics step there across the whole
+    width) and the block from ``r`` to the bottom is a bar under the same exact tolerance.
+    The search never passes a drawn row, so it cannot skip the bar's own first line.
+    ``None`` when there is no such row (a noisy or recompressed bar: keep ``i``).
+    """
+    n, width = region.shape
+    exact = _EXACT * span
+    med = np.median(region, axis=1)
+    drawn = np.mean(np.abs(region - med[:, None]) <= exact, axis=1) >= _FLAT
+    stop = min(i + _REFINE_ROWS, n - _MIN_HEIGHT + 1)
+    r = next((k for k in range(i, stop) if drawn[k]), None)
+    if r is None or r < 1:
+        return None
+    if drawn[r - 1] and abs(med[r - 1] - med[r]) <= exact:
+        return None  # continues a drawn run from above: no step here
+    dev = np.abs(region - bg)
+    text = dev >= _CONTRAST * span
+    back = np.mean(dev <= exact, axis=1)
+    if _is_bar_block(r, n, back, np.mean(text, axis=1), text, drawn, med, bg, exact, width):
+        return r
     return None
 
 
