@@ -7,15 +7,18 @@ from .databar import find_databar, locate_databar
 from .files import list_images
 from .micrograph import Micrograph, Volume
 from .readers import IMAGE_SUFFIXES, read_micrograph, read_volume, write_micrograph
+from .scalebar import ScaleBar, read_scale_bar
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "Micrograph",
+    "ScaleBar",
     "Volume",
     "find_databar",
     "list_images",
     "locate_databar",
     "read_micrograph",
+    "read_scale_bar",
     "read_volume",
     "write_micrograph",
 ]
