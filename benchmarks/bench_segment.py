@@ -1,4 +1,4 @@
-"""Segmentation benchmark: U-Net trained for a CPU time budget vs threshold baselines.
+"""Segmentation benchmark: U-Net trained for a number of steps vs threshold baselines.
 
 Datasets (real, from ../shared/data/segmentation; skipped when absent):
 
@@ -20,7 +20,17 @@ and with their default denoising (``*_denoised``: Gaussian σ = 1 px before, reg
 16 px merged after).  Each threshold row records its CPU seconds per test image; on EMPS the
 hybrid annotation (pore + shine-through = dark, smaller phase = particle) is scored for its cost.
 
-Run:  .venv/bin/python benchmarks/bench_segment.py [--budget 180] [--only isbi|emps] [--thresholds-only]
+The U-Net's budget is optimiser steps (``RECIPES``: ISBI 328, EMPS 408, the counts the earlier
+180 s runs reached; ``--steps N`` overrides, ``--time-budget S`` adds an optional wall-clock cap).
+Its row records ``cli``: the equivalent ``semlab train-segmenter`` / ``semlab segment --method
+MODEL`` / ``semlab score-segmentation`` lines on the same split, written as PNG files
+(``NNN.png`` in the benchmark's order) under ``--split-dir/<dataset>/{train,test}/{images,labels}``
+(default: the temp folder's ``semlab-bench-segment``); ``--reproduce-cli`` runs them and records
+``<dataset>.unet_cli_reproduction`` (both pooled mean IoUs and their difference).
+tests/segment/test_bench_cli_recipe.py checks that the recorded lines still run.
+
+Run:  .venv/bin/python benchmarks/bench_segment.py [--steps N] [--time-budget S] [--only isbi|emps]
+      [--reproduce-cli] [--thresholds-only]
 Writes benchmarks/results/segment.json (--thresholds-only: only the threshold rows are
 recomputed, the stored U-Net rows are kept).
 """
@@ -30,7 +40,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -148,65 +160,151 @@ def threshold_rows(name, te_i, te_l, classes, names, polarity):
     return out
 
 
-def run(name, loader, budget, seed, polarity, invert=False, downsample=1):
+# The U-Net recipe per dataset: the options of train_segmenter and of ``semlab train-segmenter``.
+# EMPS particles are dark on some images and bright on others: train with grey-value inversion
+# as an augmentation there, and shrink the images 4x so a 128-pixel patch sees whole particles.
+# ``steps`` are the step counts the stored 180 s runs reached (ISBI 328, EMPS 408).
+UNET = {"depth": 4, "width": 16, "patch_size": 128, "batch_size": 8, "val_every": 25, "patience": 12,
+        "val_fraction": 0.125}  # fmt: skip
+RECIPES = {
+    "isbi": {**UNET, "invert": False, "downsample": 1, "steps": 328},
+    "emps": {**UNET, "invert": True, "downsample": 4, "steps": 408},
+}
+TILE, OVERLAP = 256, 32
+SPLIT = Path(tempfile.gettempdir()) / "semlab-bench-segment"
 
+
+def write_split(folder: Path, tr_i, tr_l, te_i, te_l) -> None:
+    """The train/test split as PNG files (``NNN.png``, zero-padded so that name order is the
+    benchmark's order) under ``folder/{train,test}/{images,labels}``."""
+    from PIL import Image
+
+    for part, ims, lbs in (("train", tr_i, tr_l), ("test", te_i, te_l)):
+        for sub, arrays in (("images", ims), ("labels", lbs)):
+            d = folder / part / sub
+            d.mkdir(parents=True, exist_ok=True)
+            for old in d.glob("*.png"):
+                old.unlink()
+            for k, a in enumerate(arrays):
+                Image.fromarray(np.asarray(a, dtype=np.uint8)).save(d / f"{k:03d}.png")
+
+
+def cli_commands(folder: Path, recipe: dict, classes, names, *, steps: int, seed: int,
+                 time_budget: float | None = None) -> list[list[str]]:
+    """The ``semlab`` command lines equivalent to :func:`run`'s U-Net on the split in ``folder``:
+    train-segmenter, segment (the model on the test images) and score-segmentation."""
+    f = str(folder)
+    train = ["semlab", "train-segmenter", "--images", f"{f}/train/images", "--labels", f"{f}/train/labels",
+             "--out", f"{f}/model", "--classes", ",".join(map(str, classes)), "--class-names", ",".join(names),
+             "--max-steps", str(steps), "--depth", str(recipe["depth"]), "--width", str(recipe["width"]),
+             "--patch-size", str(recipe["patch_size"]), "--batch-size", str(recipe["batch_size"]),
+             "--val-every", str(recipe["val_every"]), "--patience", str(recipe["patience"]),
+             "--val-fraction", str(recipe["val_fraction"]), "--downsample", str(recipe["downsample"]),
+             "--seed", str(seed)]  # fmt: skip
+    if recipe["invert"]:
+        train.append("--invert")
+    if time_budget is not None:
+        train += ["--time-budget", str(time_budget)]
+    segment = ["semlab", "segment", f"{f}/test/images", "--method", f"{f}/model", "--out", f"{f}/pred",
+               "--tile-size", str(TILE), "--overlap", str(OVERLAP), "--no-crop", "--no-overlay"]  # fmt: skip
+    score = ["semlab", "score-segmentation", "--truth", f"{f}/test/labels", "--pred", f"{f}/pred",
+             "--out", f"{f}/scores.csv"]  # fmt: skip
+    return [train, segment, score]
+
+
+def reproduce_cli(name: str, row: dict) -> dict:
+    """Run the recorded ``cli`` commands (``python -m semlab``) and compare their pooled mean IoU
+    with the benchmark's U-Net row."""
+    import csv
+    import subprocess
+
+    t0 = time.perf_counter()
+    for line in row["cli"]:
+        argv = shlex.split(line)
+        subprocess.run([sys.executable, "-m", "semlab", *argv[1:]], check=True, cwd=ROOT)
+    with open(Path(row["cli_folder"]) / "scores.csv", newline="") as fh:
+        pooled_row = list(csv.DictReader(fh))[-1]
+    cli_iou = round(float(pooled_row["mean_iou"]), 4)
+    return {
+        "benchmark_mean_iou": row["mean_iou"],
+        "cli_mean_iou": cli_iou,
+        "difference": round(cli_iou - row["mean_iou"], 4),
+        "steps": row["steps"],
+        "cli_seconds": round(time.perf_counter() - t0, 1),
+        "within_0.02": abs(cli_iou - row["mean_iou"]) <= 0.02,
+    }
+
+
+def run(name, loader, steps, seed, polarity, time_budget=None, split=SPLIT):
     from semlab.segment import train_segmenter
 
+    recipe = RECIPES[name]
     files, images, labels, classes, names, n_train = loader()
     tr_i, tr_l, te_i, te_l = images[:n_train], labels[:n_train], images[n_train:], labels[n_train:]
     out = {"n_train": len(tr_i), "n_test": len(te_i), "classes": dict(zip(names, classes, strict=True))}
     out.update(threshold_rows(name, te_i, te_l, classes, names, polarity))
-    log = []
     res = train_segmenter(
         tr_i,
         tr_l,
         classes=classes,
         class_names=names,
-        model_options={"depth": 4, "width": 16},
-        patch_size=128,
-        batch_size=8,
-        invert=invert,
-        downsample=downsample,
-        time_budget_s=budget,
-        max_steps=100_000,
-        val_every=25,
-        patience=12,
-        val_fraction=0.125,
+        model_options={"depth": recipe["depth"], "width": recipe["width"]},
+        patch_size=recipe["patch_size"],
+        batch_size=recipe["batch_size"],
+        invert=recipe["invert"],
+        downsample=recipe["downsample"],
+        time_budget_s=time_budget,
+        max_steps=steps,
+        val_every=recipe["val_every"],
+        patience=recipe["patience"],
+        val_fraction=recipe["val_fraction"],
         seed=seed,
-        log=lambda r: (log.append(r), print(f"  {name} step {r['step']:5d} {r['seconds']:6.0f}s "
-                                                   f"loss {r['train_loss']:.3f} val IoU {r['val_mean_iou']:.3f}",
-                                                   file=sys.stderr)),
-    )
+        log=lambda r: print(f"  {name} step {r['step']:5d} {r['seconds']:6.0f}s "
+                            f"loss {r['train_loss']:.3f} val IoU {r['val_mean_iou']:.3f}", file=sys.stderr),
+    )  # fmt: skip
     t0 = time.perf_counter()
-    preds = [res.segmenter.predict(im, tile_size=256, overlap=32) for im in te_i]
+    preds = [res.segmenter.predict(im, tile_size=TILE, overlap=OVERLAP) for im in te_i]
     infer_s = time.perf_counter() - t0
-    out["unet"] = pooled(te_l, preds, classes, names)
-    out["unet"].update(
+    folder = Path(split) / name
+    write_split(folder, tr_i, tr_l, te_i, te_l)
+    cli = cli_commands(folder, recipe, classes, names, steps=steps, seed=seed, time_budget=time_budget)
+    unet = pooled(te_l, preds, classes, names)
+    unet.update(
         {
             "train_seconds": round(res.seconds, 1),
-            "time_budget_s": budget,
+            "time_budget_s": time_budget,
+            "max_steps": steps,
             "steps": res.steps,
             "best_step": res.best_step,
             "best_val_iou": round(res.best_val_iou, 4),
             "stopped": res.stopped,
             "inference_seconds_per_image": round(infer_s / len(te_i), 3),
             "device": res.device,
-            "config": {"depth": 4, "width": 16, "patch_size": 128, "batch_size": 8, "invert": invert,
-                       "downsample": downsample},
+            "config": {k: v for k, v in recipe.items() if k != "steps"},
+            "cli_folder": str(folder),
+            "cli": [shlex.join(c) for c in cli],
         }
     )
+    out["unet"] = unet
     _ratios(out)
     return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--budget", type=float, default=180.0, help="U-Net training seconds per dataset")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="U-Net optimiser steps per dataset (default: the recipe's, ISBI 328, EMPS 408)")
+    ap.add_argument("--time-budget", "--budget", dest="time_budget", type=float, default=None,
+                    help="optional wall-clock cap in seconds on the U-Net training (makes runs machine-dependent)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=("isbi", "emps"), default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--split-dir", type=Path, default=SPLIT,
+                    help="where the train/test split is written as files for the recorded CLI commands")
     ap.add_argument("--thresholds-only", action="store_true",
                     help="recompute only the threshold rows (raw and denoised); keep the stored U-Net rows")
+    ap.add_argument("--reproduce-cli", action="store_true",
+                    help="after the U-Net, run its recorded semlab commands and record unet_cli_reproduction")
     args = ap.parse_args(argv)
     import torch
 
@@ -225,11 +323,8 @@ def main(argv=None) -> int:
             "seed": args.seed,
         }
     )
-    # EMPS particles are dark on some images and bright on others: train with grey-value
-    # inversion as an augmentation there.
-    # and shrink them 4× so a 128-pixel patch sees whole particles.
-    jobs = {"isbi": (load_isbi, (0, 255), False, 1), "emps": (load_emps, (1, 0), True, 4)}
-    for name, (loader, polarity, invert, downsample) in jobs.items():
+    jobs = {"isbi": (load_isbi, (0, 255)), "emps": (load_emps, (1, 0))}
+    for name, (loader, polarity) in jobs.items():
         if args.only and name != args.only:
             continue
         if args.thresholds_only:
@@ -239,7 +334,11 @@ def main(argv=None) -> int:
             if "unet" in r:
                 _ratios(r)
         else:
-            r = run(name, loader, args.budget, args.seed, polarity, invert, downsample)
+            steps = args.steps or RECIPES[name]["steps"]
+            r = run(name, loader, steps, args.seed, polarity, args.time_budget, args.split_dir)
+            print("equivalent CLI:\n  " + "\n  ".join(r["unet"]["cli"]), file=sys.stderr)
+            if args.reproduce_cli:
+                r["unet_cli_reproduction"] = reproduce_cli(name, r["unet"])
         results[name] = r
         print(json.dumps({name: r}, indent=2))
         from semlab._util import atomic_write_text
