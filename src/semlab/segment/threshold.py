@@ -12,6 +12,27 @@ the raw pixels as before.  In ``benchmarks/results/segment.json`` (rows ``*_deno
 the raw ones) it raised the pooled mean IoU on ISBI membranes from 0.495 to 0.528 (Otsu) and
 0.461 to 0.507 (derivative), and on EMPS particles with a polarity rule by 0.001–0.007; the
 hybrid annotation thresholds its pixels raw (its superpixels average instead).
+
+Denoising options (keywords of :func:`otsu_threshold`, :func:`derivative_threshold` and
+:func:`threshold_image`):
+
+``denoise`` : bool, default True
+    Smooth before and clean up after thresholding as below; ``False`` thresholds the raw
+    pixels (the behaviour before denoising became the default).
+``sigma`` : float, default 1.0
+    Gaussian σ in pixels applied to the image before the threshold (0 = none).  Noise spreads
+    both phases' grey values into each other; on real SEM/TEM images σ = 1–2 px raises the IoU.
+``sigma_um`` : float, optional
+    σ in µm instead of ``sigma``; converted with ``pixel_size`` (σ_px = σ_µm / pixel_size).
+``min_size`` : float, default 16
+    Minimum object size in pixels: 8-connected dark-phase (label 1) regions smaller than this
+    become bright (0) (0 or 1 = keep all).
+``min_size_um2`` : float, optional
+    ``min_size`` in µm² instead; converted with ``pixel_size`` (area / pixel_size²).
+``fill_holes`` : bool, default True
+    Also fill holes: bright-phase regions smaller than ``min_size`` become dark (1).
+``pixel_size`` : float, optional
+    µm per pixel; needed only by ``sigma_um`` and ``min_size_um2``.
 """
 
 from __future__ import annotations
@@ -211,24 +232,8 @@ def otsu_threshold(
         Grey image, any real dtype (NaN and inf are ignored).
     nbins : int, default 256
         Histogram bins.
-    denoise : bool, default True
-        Smooth before and clean up after thresholding as below; ``False`` thresholds the
-        raw pixels (the behaviour before denoising became the default).
-    sigma : float, default 1.0
-        Gaussian σ in pixels applied to the image before the threshold (0 = none).  Noise
-        spreads both phases' grey values into each other; on real SEM/TEM images σ = 1–2 px
-        raises the IoU of Otsu's and the derivative threshold.
-    sigma_um : float, optional
-        σ in µm instead of ``sigma``; converted with ``pixel_size`` (σ_px = σ_µm / pixel_size).
-    min_size : float, default 16
-        Minimum object size in pixels: 8-connected dark-phase (label 1) regions smaller than
-        this become bright (0) (0 or 1 = keep all).
-    min_size_um2 : float, optional
-        ``min_size`` in µm² instead; converted with ``pixel_size`` (area / pixel_size²).
-    fill_holes : bool, default True
-        Also fill holes: bright-phase regions smaller than ``min_size`` become dark (1).
-    pixel_size : float, optional
-        µm per pixel; needed only by ``sigma_um`` and ``min_size_um2``.
+    denoise, sigma, sigma_um, min_size, min_size_um2, fill_holes, pixel_size
+        The denoising options, shared by every threshold (see the module's "Denoising options").
 
     Returns
     -------
@@ -303,24 +308,8 @@ def derivative_threshold(
     side : {"dark", "bright"}, default "dark"
         Search from the dark phase's peak (knee of the pore peak, a low threshold) or from
         the bright phase's peak (foot of the solid peak, a high threshold).
-    denoise : bool, default True
-        Smooth before and clean up after thresholding as below; ``False`` thresholds the
-        raw pixels (the behaviour before denoising became the default).
-    sigma : float, default 1.0
-        Gaussian σ in pixels applied to the image before the threshold (0 = none).  Noise
-        spreads both phases' grey values into each other; on real SEM/TEM images σ = 1–2 px
-        raises the IoU of Otsu's and the derivative threshold.
-    sigma_um : float, optional
-        σ in µm instead of ``sigma``; converted with ``pixel_size`` (σ_px = σ_µm / pixel_size).
-    min_size : float, default 16
-        Minimum object size in pixels: 8-connected dark-phase (label 1) regions smaller than
-        this become bright (0) (0 or 1 = keep all).
-    min_size_um2 : float, optional
-        ``min_size`` in µm² instead; converted with ``pixel_size`` (area / pixel_size²).
-    fill_holes : bool, default True
-        Also fill holes: bright-phase regions smaller than ``min_size`` become dark (1).
-    pixel_size : float, optional
-        µm per pixel; needed only by ``sigma_um`` and ``min_size_um2``.
+    denoise, sigma, sigma_um, min_size, min_size_um2, fill_holes, pixel_size
+        The denoising options, shared by every threshold (see the module's "Denoising options").
 
     Returns
     -------
