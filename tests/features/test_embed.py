@@ -41,13 +41,13 @@ def count_runs(monkeypatch):
     return seen
 
 
-def test_embed_then_rerun_computes_nothing(series_ws, lite0, count_runs):
-    table = embed_workspace(series_ws, backbone=lite0, **OPTS)
-    n = len(series_ws)
+def test_embed_then_rerun_computes_nothing(small_ws, lite0, count_runs):
+    table = embed_workspace(small_ws, backbone=lite0, **OPTS)
+    n = len(small_ws)
     assert isinstance(table, FeatureTable)
     assert table.features.shape == (n * 3, 1280) and table.features.dtype == np.float32
     assert list(table.index.columns) == ["image_hash", "patch", "row", "col", "size_px"]
-    assert table.index["image_hash"].tolist() == [h for h in series_ws.table()["hash"] for _ in range(3)]
+    assert table.index["image_hash"].tolist() == [h for h in small_ws.table()["hash"] for _ in range(3)]
     assert (table.index["size_px"] == 64).all() and table.index["patch"].tolist()[:4] == [0, 1, 2, 0]
     assert table.cache["computed"] == n and table.cache["cached"] == 0 and sum(count_runs) == n * 3
     assert table.weights.startswith("offline package") and table.weights_sha256 == lite0.weights_sha256
@@ -57,16 +57,16 @@ def test_embed_then_rerun_computes_nothing(series_ws, lite0, count_runs):
     )
 
     count_runs.clear()
-    again = embed_workspace(series_ws, backbone="efficientnet_lite0", **OPTS)  # by name: same weights hash
+    again = embed_workspace(small_ws, backbone="efficientnet_lite0", **OPTS)  # by name: same weights hash
     assert again.cache["computed"] == 0 and again.cache["cached"] == n and count_runs == []
     np.testing.assert_array_equal(again.features, table.features)
     assert again.index.equals(table.index)
 
-    stored = load_features(series_ws)
+    stored = load_features(small_ws)
     np.testing.assert_array_equal(stored.features, table.features)
     assert stored.index.equals(table.index)
     assert stored.backbone == "efficientnet_lite0" and stored.config == table.config
-    assert load_features(series_ws.path, backbone="efficientnet_lite0").features.shape == table.features.shape
+    assert load_features(small_ws.path, backbone="efficientnet_lite0").features.shape == table.features.shape
     per = stored.per_image()
     assert per.features.shape == (n, 1280) and (per.index["patch"] == -1).all()
     np.testing.assert_allclose(per.features[0], table.features[:3].mean(0), rtol=1e-5, atol=1e-6)
@@ -74,8 +74,8 @@ def test_embed_then_rerun_computes_nothing(series_ws, lite0, count_runs):
     assert frame.shape == (n * 3, 5 + 1280) and frame.columns[-1] == "f1279"
 
 
-def test_adding_images_computes_only_the_new_ones(series_dir, tmp_path, tiny, count_runs):
-    files = sorted((series_dir / "images").glob("*.tif"))
+def test_adding_images_computes_only_the_new_ones(small_series_dir, tmp_path, tiny, count_runs):
+    files = sorted((small_series_dir / "images").glob("*.tif"))
     ws = Workspace.init(tmp_path / "grow")
     ws.add(files[:3])
     first = embed_workspace(ws, backbone=tiny, **OPTS)
@@ -90,19 +90,19 @@ def test_adding_images_computes_only_the_new_ones(series_dir, tmp_path, tiny, co
     assert second.index.iloc[:9].equals(first.index)
 
 
-def test_other_settings_are_cached_separately(series_ws, tiny):
-    a = embed_workspace(series_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=0))
-    b = embed_workspace(series_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=1))
-    assert b.cache["computed"] == len(series_ws) and a.cache["path"] != b.cache["path"]
+def test_other_settings_are_cached_separately(small_ws, tiny):
+    a = embed_workspace(small_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=0))
+    b = embed_workspace(small_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=1))
+    assert b.cache["computed"] == len(small_ws) and a.cache["path"] != b.cache["path"]
     assert not a.index[["row", "col"]].equals(b.index[["row", "col"]])
-    c = embed_workspace(series_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=0))
+    c = embed_workspace(small_ws, backbone=tiny, preparation=Preparation(patch_size=64, patches_per_image=3, seed=0))
     assert c.cache["computed"] == 0
     np.testing.assert_array_equal(c.features, a.features)
-    assert load_features(series_ws).cache["path"] == c.cache["path"]  # the latest one
+    assert load_features(small_ws).cache["path"] == c.cache["path"]  # the latest one
 
 
-def test_resamples_to_the_coarsest_pixel_size(series_dir, tmp_path, tiny):
-    files = sorted((series_dir / "images").glob("*.tif"))
+def test_resamples_to_the_coarsest_pixel_size(small_series_dir, tmp_path, tiny):
+    files = sorted((small_series_dir / "images").glob("*.tif"))
     ws = Workspace.init(tmp_path / "mixed")
     ws.add(files[:2])
     fine = ws.table()["pixel_size_um"].iloc[0]
@@ -123,35 +123,35 @@ def test_empty_workspace(tmp_path):
     assert "no images" in str(err.value) and "semlab add" in str(err.value)
 
 
-def test_patch_larger_than_images(series_ws):
+def test_patch_larger_than_images(small_ws):
     with pytest.raises(ParameterError) as err:
-        embed_workspace(series_ws, backbone="test_efficientnet", pretrained=False, preparation=Preparation(patch_size=500))
+        embed_workspace(small_ws, backbone="test_efficientnet", pretrained=False, preparation=Preparation(patch_size=500))
     msg = str(err.value)
     assert "\n" not in msg and "smaller than patch_size 500" in msg and "at most 1" in msg
 
 
-def test_load_features_before_embedding(series_ws):
+def test_load_features_before_embedding(small_ws):
     with pytest.raises(WorkspaceError) as err:
-        load_features(series_ws)
+        load_features(small_ws)
     assert "no features yet" in str(err.value) and "semlab embed" in str(err.value)
 
 
-def test_load_features_of_another_backbone(series_ws):
-    embed_workspace(series_ws, backbone="test_efficientnet", pretrained=False, **OPTS)
+def test_load_features_of_another_backbone(small_ws):
+    embed_workspace(small_ws, backbone="test_efficientnet", pretrained=False, **OPTS)
     with pytest.raises(WorkspaceError) as err:
-        load_features(series_ws, backbone="resnet50")
+        load_features(small_ws, backbone="resnet50")
     assert "test_efficientnet" in str(err.value) and "--backbone resnet50" in str(err.value)
 
 
-def test_damaged_cache_entry_is_recomputed(series_ws, tiny):
-    first = embed_workspace(series_ws, backbone=tiny, **OPTS)
+def test_damaged_cache_entry_is_recomputed(small_ws, tiny):
+    first = embed_workspace(small_ws, backbone=tiny, **OPTS)
     victim = next(Path(first.cache["path"]).glob("images/*.npz"))
     victim.write_bytes(b"garbage")
-    again = embed_workspace(series_ws, backbone=tiny, **OPTS)
+    again = embed_workspace(small_ws, backbone=tiny, **OPTS)
     assert again.cache["computed"] == 1
     np.testing.assert_allclose(again.features, first.features, atol=1e-6)
 
 
-def test_extract_features_accepts_a_workspace(series_ws, tiny):
-    table = extract_mod.extract_features(series_ws.path, backbone=tiny, **OPTS)
-    assert isinstance(table, FeatureTable) and table.features.shape == (len(series_ws) * 3, tiny.num_features)
+def test_extract_features_accepts_a_workspace(small_ws, tiny):
+    table = extract_mod.extract_features(small_ws.path, backbone=tiny, **OPTS)
+    assert isinstance(table, FeatureTable) and table.features.shape == (len(small_ws) * 3, tiny.num_features)

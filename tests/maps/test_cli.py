@@ -18,14 +18,14 @@ def stored_features(monkeypatch, series_features):
     monkeypatch.setattr(mapdata, "_load_features", lambda ws, backbone: series_features)
 
 
-def test_map_export_writes_a_standalone_file(series_ws, stored_features, tmp_path, capsys, monkeypatch):
+def test_map_export_writes_a_standalone_file(uint16_ws, stored_features, tmp_path, capsys, monkeypatch):
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
     out = tmp_path / "map.html"
     rc = main(
         [
             "map",
-            str(series_ws.path),
+            str(uint16_ws.path),
             "--method",
             "pca",
             "--color-by",
@@ -43,14 +43,14 @@ def test_map_export_writes_a_standalone_file(series_ws, stored_features, tmp_pat
         "n_points": 16,
         "method": "pca",
         "color_by": "porosity",
-        "embedding": str(series_ws.path / "maps" / "latest"),
+        "embedding": str(uint16_ws.path / "maps" / "latest"),
     }
     html = out.read_text(encoding="utf-8")
     assert '"colorBy":"porosity"' in html and html.count("data:image/jpeg;base64,") == 16
     assert opened == [out.resolve().as_uri()]
 
 
-def test_map_serves_on_localhost(series_ws, stored_features, capsys, monkeypatch):
+def test_map_serves_on_localhost(uint16_ws, stored_features, capsys, monkeypatch):
     from semlab.maps.page import MapServer
 
     fetched = {}
@@ -67,7 +67,7 @@ def test_map_serves_on_localhost(series_ws, stored_features, capsys, monkeypatch
         raise KeyboardInterrupt
 
     monkeypatch.setattr(MapServer, "serve_forever", serve_once)
-    rc = main(["map", str(series_ws.path), "--method", "pca", "--port", "0"])
+    rc = main(["map", str(uint16_ws.path), "--method", "pca", "--port", "0"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "serving the map on http://127.0.0.1:" in out and "stopped" in out
@@ -76,16 +76,16 @@ def test_map_serves_on_localhost(series_ws, stored_features, capsys, monkeypatch
     assert fetched["image"] == ("image/png", b"\x89PNG")
 
 
-def test_unknown_colour_column_is_one_line_listing_columns(series_ws, stored_features, capsys):
-    rc = main(["map", str(series_ws.path), "--method", "pca", "--color-by", "jc", "--export", "x.html"])
+def test_unknown_colour_column_is_one_line_listing_columns(uint16_ws, stored_features, capsys):
+    rc = main(["map", str(uint16_ws.path), "--method", "pca", "--color-by", "jc", "--export", "x.html"])
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert err.startswith("error: color_by 'jc' is not a column") and "\n" not in err
     assert "burst_count" in err and "porosity" in err
 
 
-def test_bad_method(series_ws, capsys):
-    assert main(["map", str(series_ws.path), "--method", "mds"]) == 2
+def test_bad_method(uint16_ws, capsys):
+    assert main(["map", str(uint16_ws.path), "--method", "mds"]) == 2
     assert "umap, pca, tsne" in capsys.readouterr().err
 
 

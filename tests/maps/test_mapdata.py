@@ -13,8 +13,8 @@ from semlab.errors import ParameterError, WorkspaceError
 from semlab.maps import build_map, export_html, full_picture, map_from_features, page_payload, place_on_map
 
 
-def test_build_map_has_one_point_per_image_with_metadata(series_ws, series_map):
-    table = series_ws.table()
+def test_build_map_has_one_point_per_image_with_metadata(uint16_ws, series_map):
+    table = uint16_ws.table()
     assert len(series_map) == len(table) == 16
     assert series_map.coords.shape == (16, 2)
     assert set(series_map.table["hash"]) == set(table["hash"])
@@ -36,15 +36,15 @@ def test_build_map_has_one_point_per_image_with_metadata(series_ws, series_map):
     assert dist[same].mean() < 0.6 * dist[b[:, None] != b[None]].mean()
 
 
-def test_thumbnails_are_cached_8bit_files_keyed_by_hash_and_size(series_ws, series_map):
+def test_thumbnails_are_cached_8bit_files_keyed_by_hash_and_size(uint16_ws, series_map):
     thumbs = [p for p in series_map.thumbnails]
     assert all(p is not None for p in thumbs)
     for h, p in zip(series_map.table["hash"], thumbs, strict=True):
-        assert p.endswith(f"{h}_128.jpg") and str(series_ws.path / "maps" / "thumbs") in p
+        assert p.endswith(f"{h}_128.jpg") and str(uint16_ws.path / "maps" / "thumbs") in p
         with Image.open(p) as im:
             assert im.mode == "L" and max(im.size) <= 128
     mtimes = [__import__("os").stat(p).st_mtime_ns for p in thumbs]
-    again = build_map(series_ws, method="pca", features=_features(series_ws))
+    again = build_map(uint16_ws, method="pca", features=_features(uint16_ws))
     assert [__import__("os").stat(p).st_mtime_ns for p in again.thumbnails] == mtimes  # made once
 
 
@@ -54,11 +54,11 @@ def _features(ws):
     return intensity_features(ws)
 
 
-def test_full_picture_converts_the_16bit_tiff_to_png(series_ws, series_map):
-    rec = series_ws.get(series_map.table["hash"].iloc[0])
+def test_full_picture_converts_the_16bit_tiff_to_png(uint16_ws, series_map):
+    rec = uint16_ws.get(series_map.table["hash"].iloc[0])
     assert rec.dtype == "uint16" and rec.stored_path.suffix == ".tif"
     p = full_picture(series_map, 0)
-    assert p.suffix == ".png" and p.parent == series_ws.path / "maps" / "full"
+    assert p.suffix == ".png" and p.parent == uint16_ws.path / "maps" / "full"
     with Image.open(p) as im:
         assert im.mode == "L" and im.size == (rec.shape[1], rec.shape[0])  # whole image, data bar included
 
@@ -80,18 +80,18 @@ def test_page_payload_kinds_of_columns(series_map):
     json.dumps(payload, allow_nan=False)  # strict JSON
 
 
-def test_place_on_map_puts_known_images_where_the_map_has_them(series_ws, series_map, series_features):
+def test_place_on_map_puts_known_images_where_the_map_has_them(uint16_ws, series_map, series_features):
     pooled = series_features.per_image()
     order = [pooled.index["image_hash"].tolist().index(h) for h in series_map.table["hash"]]
-    placed = place_on_map(series_ws, pooled.features[order])
+    placed = place_on_map(uint16_ws, pooled.features[order])
     np.testing.assert_allclose(placed, series_map.coords, atol=1e-4)
-    one = place_on_map(series_ws.path, pooled.features[order[0]])
+    one = place_on_map(uint16_ws.path, pooled.features[order[0]])
     assert one.shape == (1, 2)
-    cfg = json.loads((series_ws.path / "maps" / "latest" / "config.json").read_text())
+    cfg = json.loads((uint16_ws.path / "maps" / "latest" / "config.json").read_text())
     assert cfg["method"] == "pca" and cfg["backbone"] == "grey-histogram+spectrum" and cfg["n_points"] == 16
 
 
-def test_per_patch_map_has_one_point_per_patch(series_ws, series_features):
+def test_per_patch_map_has_one_point_per_patch(uint16_ws, series_features):
     from semlab.features.table import FeatureTable
 
     rng = np.random.default_rng(0)
@@ -109,15 +109,15 @@ def test_per_patch_map_has_one_point_per_patch(series_ws, series_features):
         }
     )
     ft = FeatureTable(feats.astype(np.float32), index, "test", "none", None, {})
-    per_patch = build_map(series_ws, method="pca", features=ft, per_patch=True)
+    per_patch = build_map(uint16_ws, method="pca", features=ft, per_patch=True)
     assert len(per_patch) == 3 * k and per_patch.table["patch"].tolist()[:3] == [0, 1, 2]
-    per_image = build_map(series_ws, method="pca", features=ft)
+    per_image = build_map(uint16_ws, method="pca", features=ft)
     assert len(per_image) == k
 
 
-def test_colour_column_that_does_not_exist(series_ws, series_features):
+def test_colour_column_that_does_not_exist(uint16_ws, series_features):
     with pytest.raises(ParameterError) as info:
-        build_map(series_ws, method="pca", color_by="critical_current", features=series_features)
+        build_map(uint16_ws, method="pca", color_by="critical_current", features=series_features)
     msg = str(info.value)
     assert "\n" not in msg and "'critical_current'" in msg
     assert "columns: sample, pixel_size_um" in msg and "burst_count" in msg
