@@ -82,7 +82,7 @@ def test_upload_results_history_and_download_in_chromium(
 
         # per-file progress: every file reaches "stored"
         page.wait_for_function(
-            "document.querySelectorAll('#queue li .state.ok').length === 4", timeout=60_000
+            "document.querySelectorAll('#queue li .state.ok').length === 4", timeout=180_000
         )
         assert page.locator("#queue progress").evaluate_all("bars => bars.map(b => b.value)") == [100] * 4
         # all jobs finished (the page polls; it never blocks)
