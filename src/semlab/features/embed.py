@@ -47,6 +47,15 @@ __all__ = [
     "workspace_preparation",
 ]
 
+# The scale policy (which pixel size a workspace is embedded at, what fits) lives in
+# semlab.features.scale; re-exported here for callers of the old names.
+from semlab.features.scale import (  # noqa: E402
+    _check_fits,
+    max_patch_size,
+    target_pixel_size,
+    workspace_preparation,
+)
+
 #: Folder of a workspace that holds the embeddings.
 FEATURES_DIR = "features"
 _LATEST = "latest.json"
@@ -68,48 +77,6 @@ def _int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
     return int(value)
-
-
-def target_pixel_size(records: list[Any]) -> float | None:
-    """The coarsest known pixel size (µm per pixel) among image records, or None."""
-    from semlab.preprocess import common_pixel_size
-
-    return common_pixel_size(r.pixel_size_um for r in records)
-
-
-def workspace_preparation(records: list[Any], preparation: Any = None) -> Any:
-    """The recipe a workspace's images are embedded with: ``preparation`` (default
-    :class:`~semlab.preprocess.Preparation`) with its pixel size set to the workspace's
-    coarsest when the recipe leaves it open."""
-    from semlab.preprocess import Preparation
-
-    recipe = Preparation() if preparation is None else preparation
-    if not isinstance(recipe, Preparation):
-        raise ParameterError(f"preparation={preparation!r} must be a semlab.preprocess.Preparation")
-    if recipe.pixel_size is None:
-        target = target_pixel_size(records)
-        if target is not None:
-            recipe = recipe.replace(pixel_size=target)
-    return recipe
-
-
-def _prepared_shape(rec: Any, recipe: Any) -> tuple[int, int]:
-    from semlab.preprocess import prepared_shape
-
-    r0, r1, c0, c1 = rec.crop_box
-    return prepared_shape((r1 - r0, c1 - c0), recipe, pixel_size=rec.pixel_size_um, name=rec.original_name)
-
-
-def max_patch_size(workspace: Workspace | str | os.PathLike, preparation: Any = None) -> int:
-    """The largest patch side (pixels) that fits every image after cropping and resampling."""
-    ws = _open(workspace)
-    records = list(ws.images())
-    if not records:
-        raise WorkspaceError(
-            f"{ws.path}: workspace holds no images; add some with `semlab add {ws.path} IMAGES`"
-        )
-    recipe = workspace_preparation(records, preparation)
-    return int(min(min(_prepared_shape(r, recipe)) for r in records))
 
 
 def _weights_identity(
@@ -313,31 +280,6 @@ def _check_backbone(backbone: Any, weights: Any) -> None:
             raise MissingFileError(
                 f"{weights}: no such weights file; check the path given with --weights / weights="
             )
-
-
-def _check_fits(ws: Workspace, preparation: Any) -> tuple[list[Any], Any]:
-    """(image records, recipe): every image holds a patch after preparation (else a one-line error
-    giving the largest patch size that fits)."""
-    records = list(ws.images())
-    if not records:
-        raise WorkspaceError(
-            f"{ws.path}: workspace holds no images; add some with `semlab add {ws.path} IMAGES`"
-        )
-    recipe = workspace_preparation(records, preparation)
-    if recipe.sampling != "random" or recipe.flips or recipe.rotations:
-        raise ParameterError(
-            "embed_workspace takes a preparation with sampling='random' and no flips or rotations "
-            "(features are cached per image and patch)"
-        )
-    for rec in records:
-        shape = _prepared_shape(rec, recipe)
-        if min(shape) < recipe.patch_size:
-            raise ParameterError(
-                f"image {rec.original_name!r} is {shape[0]}×{shape[1]} px without its data bar and at "
-                f"{recipe.pixel_size or rec.pixel_size_um or 'its own'} µm/px, smaller than patch_size "
-                f"{recipe.patch_size}; use a patch size of at most {max_patch_size(ws, recipe)}"
-            )
-    return records, recipe
 
 
 def _identity(
