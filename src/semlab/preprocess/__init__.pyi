@@ -16,6 +16,14 @@ from .patches import (
     tile,
     untile,
 )
+from .quality import (
+    BLANK_CONTRAST,
+    BLUR_LIMIT,
+    QUALITY_FLAGS,
+    SATURATED_FRACTION,
+    ImageQuality,
+    image_quality,
+)
 from .recipe import (
     Preparation,
     PreparedImage,
@@ -26,16 +34,22 @@ from .recipe import (
 )
 
 __all__ = [
+    "BLANK_CONTRAST",
+    "BLUR_LIMIT",
     "EQUALIZE_METHODS",
+    "ImageQuality",
     "PatchSet",
     "Preparation",
     "PreparedImage",
+    "QUALITY_FLAGS",
+    "SATURATED_FRACTION",
     "TILE_BLENDS",
     "TileGrid",
     "common_pixel_size",
     "crop_databar",
     "equalize",
     "find_databar",
+    "image_quality",
     "locate_databar",
     "patches_from_files",
     "prepare_image",
