@@ -3,12 +3,21 @@
 # first use.  Add a public name here (import + ``__all__``); tests/test_public_api.py
 # checks that every name resolves and that ``__all__`` matches the imports.
 
-from .api import CLASSIC_METHODS, method_classes, phase_fractions, segment_image, segment_stack
+from .api import (
+    CLASSIC_METHODS,
+    Segmentation,
+    method_classes,
+    phase_fractions,
+    segment_image,
+    segment_labelled,
+    segment_stack,
+)
 from .files import read_array, score_folders, segment_files, write_labels
 from .hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
 from .infer import Segmenter, load_segmenter, network_input
 from .metrics import SegmentationScores, confusion_matrix, score_segmentation
 from .overlay import overlay_panels, save_overlay
+from .phases import FOREGROUND_RULES, FOREGROUNDS, NO_DATA, ForegroundChoice, auto_foreground
 from .threshold import (
     THRESHOLD_METHODS,
     ThresholdResult,
@@ -27,6 +36,13 @@ from .train import (
 from .unet import UNetConfig, build_unet
 
 __all__ = [
+    "FOREGROUNDS",
+    "FOREGROUND_RULES",
+    "ForegroundChoice",
+    "NO_DATA",
+    "Segmentation",
+    "auto_foreground",
+    "segment_labelled",
     "SEGMENTER_TRAINING",
     "SegmenterConfig",
     "CLASSIC_METHODS",

@@ -34,7 +34,10 @@ class HybridAnnotation:
     superpixels : (M, N) ndarray of int32
         SLIC superpixel id of each pixel (0 … n-1).
     superpixel_means : (n,) ndarray of float64
-        Mean grey value of each superpixel (input units).
+        Mean grey value of each superpixel (input units; of the inverted image, ``-value``,
+        when ``foreground="bright"``).
+    foreground : {"dark", "bright"}
+        The phase annotated as "pore" (labels 1 and 2).
     """
 
     labels: np.ndarray
@@ -42,6 +45,7 @@ class HybridAnnotation:
     superpixel_threshold: float
     superpixels: np.ndarray
     superpixel_means: np.ndarray
+    foreground: str = "dark"
 
     @property
     def n_superpixels(self) -> int:
@@ -73,6 +77,20 @@ def _resolve_threshold(image: np.ndarray, value: Any, name: str) -> float:
     return float(value)
 
 
+def _oriented(a: np.ndarray, orig: np.ndarray, foreground: Any, threshold: Any, sp_threshold: Any) -> tuple:
+    """The polarity, and the image and numeric thresholds negated when the bright phase is annotated."""
+    from semlab.segment.threshold import _polarity
+
+    fg = _polarity(orig, foreground)
+    if fg == "dark":
+        return fg, a, orig, threshold, sp_threshold
+
+    def neg(t: Any) -> Any:
+        return -t if isinstance(t, numbers.Real) and not isinstance(t, bool) else t
+
+    return fg, -a, -a, neg(threshold), neg(sp_threshold)
+
+
 def hybrid_annotation(
     image: np.ndarray,
     *,
@@ -82,6 +100,7 @@ def hybrid_annotation(
     segment_area: float = 50.0,
     compactness: float = 0.3,
     smoothing: float = 1.0,
+    foreground: str = "dark",
 ) -> HybridAnnotation:
     """Three-label annotation: solid, pore, and shine-through pore.
 
@@ -114,6 +133,13 @@ def hybrid_annotation(
         boundary-adherent superpixels (try 0.01 … 1 on a log scale).
     smoothing : float, default 1.0
         Gaussian σ in pixels applied by SLIC before clustering (0 = none).
+    foreground : {"dark", "bright", "auto"}, default "dark"
+        The phase annotated as labels 1 and 2 (the three-label scheme stays: 0 = the other
+        phase, 1 = the phase of interest found by the pixel threshold, 2 = found only by the
+        superpixels).  ``"bright"`` annotates the negated image (bright pores, or bright
+        particles whose dim parts "shine through"); ``"auto"`` chooses by
+        :func:`semlab.segment.auto_foreground`.  Numeric ``threshold`` values are grey values
+        of the image as given; they are negated with it.
 
     Returns
     -------
@@ -146,6 +172,9 @@ def hybrid_annotation(
             raise ParameterError("image holds no finite grey values; hybrid_annotation needs a real image")
         a = np.where(finite, a, np.median(a[finite]))
         orig = a
+    fg, a, orig, threshold, superpixel_threshold = _oriented(
+        a, orig, foreground, threshold, superpixel_threshold
+    )
     compactness = positive_float(compactness, "compactness")
     smoothing = positive_float(smoothing, "smoothing", allow_zero=True)
     segment_area = positive_float(segment_area, "segment_area")
@@ -183,5 +212,6 @@ def hybrid_annotation(
     labels[pore_sp] = 2
     labels[pore_pix] = 1
     return HybridAnnotation(
-        labels=labels, threshold=t_pix, superpixel_threshold=t_sp, superpixels=sp, superpixel_means=means
-    )
+        labels=labels, threshold=t_pix, superpixel_threshold=t_sp, superpixels=sp, superpixel_means=means,
+        foreground=fg,
+    )  # fmt: skip

@@ -1,8 +1,9 @@
 """Histogram thresholds: Otsu and the second-derivative ("knee") threshold.
 
 Label convention of every threshold here and of :func:`semlab.segment.hybrid_annotation`:
-``0`` = bright phase (solid, above the threshold), ``1`` = dark phase (pore, at or below the
-threshold).  ``semlab.data.render_sintered_film`` writes its ground truth the same way.
+``1`` = the phase of interest (``foreground``), ``0`` = the other one.  With the default
+``foreground="dark"``: ``0`` = bright phase (solid, above the threshold), ``1`` = dark phase
+(pore, at or below the threshold).  ``semlab.data.render_sintered_film`` writes its ground truth the same way.
 
 Denoising is on by default: the image is smoothed with a Gaussian (``sigma`` = 1 px, or
 ``sigma_um`` with ``pixel_size``) before the threshold, and regions of either phase smaller
@@ -33,6 +34,14 @@ Denoising options (keywords of :func:`otsu_threshold`, :func:`derivative_thresho
     Also fill holes: bright-phase regions smaller than ``min_size`` become dark (1).
 ``pixel_size`` : float, optional
     µm per pixel; needed only by ``sigma_um`` and ``min_size_um2``.
+
+Phase option (same functions):
+
+``foreground`` : {"dark", "bright", "auto"}, default "dark"
+    The phase labelled 1 (the phase of interest; ``min_size`` and ``fill_holes`` act on it).
+    ``"auto"`` chooses by :func:`semlab.segment.auto_foreground` (the ``"border"`` rule).
+    The default keeps the porous-film convention 1 = dark (pore);
+    :func:`semlab.segment.segment_labelled` and ``semlab segment`` default to ``"auto"``.
 """
 
 from __future__ import annotations
@@ -46,7 +55,13 @@ import numpy as np
 from semlab.errors import ParameterError
 from semlab.segment._common import finite_values, image_2d, positive_float, positive_int
 
-__all__ = ["THRESHOLD_METHODS", "ThresholdResult", "derivative_threshold", "otsu_threshold", "threshold_image"]
+__all__ = [
+    "THRESHOLD_METHODS",
+    "ThresholdResult",
+    "derivative_threshold",
+    "otsu_threshold",
+    "threshold_image",
+]
 
 #: Threshold methods :func:`threshold_image` accepts.
 THRESHOLD_METHODS = ("otsu", "derivative")
@@ -65,7 +80,7 @@ class ThresholdResult:
     threshold : float
         Grey value in the image's units; pixels ``<= threshold`` are the dark phase.
     labels : (M, N) ndarray of uint8
-        0 = bright phase (solid), 1 = dark phase (pore).
+        1 = the ``foreground`` phase, 0 = the other (default: 1 = dark phase, pore).
     method : str
         ``"otsu"`` or ``"derivative"``.
     sigma_px : float
@@ -74,7 +89,9 @@ class ThresholdResult:
         Regions smaller than this many pixels were merged into the phase around them
         (0 = none).
     fill_holes : bool
-        Whether small regions of the bright phase inside the dark phase were filled.
+        Whether small regions of the other phase inside the phase of interest were filled.
+    foreground : {"dark", "bright"}
+        The phase labelled 1.
 
     Unpacks as ``threshold, labels = otsu_threshold(image)``.
     """
@@ -85,16 +102,20 @@ class ThresholdResult:
     sigma_px: float = 0.0
     min_size_px: float = 0.0
     fill_holes: bool = False
+    foreground: str = "dark"
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.threshold, self.labels))
 
     def to_dict(self) -> dict[str, Any]:
-        """Threshold, method and the dark-phase (pore) area fraction."""
+        """Threshold, method, the phase labelled 1 and its area fraction (``pore_fraction``: the dark phase's)."""
+        frac = float(self.labels.mean()) if self.labels.size else float("nan")
         return {
             "method": self.method,
             "threshold": self.threshold,
-            "pore_fraction": float(self.labels.mean()) if self.labels.size else float("nan"),
+            "foreground": self.foreground,
+            "foreground_fraction": frac,
+            "pore_fraction": frac if self.foreground == "dark" else 1.0 - frac,
             "sigma_px": self.sigma_px,
             "min_size_px": self.min_size_px,
             "fill_holes": self.fill_holes,
@@ -126,7 +147,9 @@ def _denoise_options(
     px = None if pixel_size is None else positive_float(pixel_size, "pixel_size")
     for name, value in (("sigma_um", sigma_um), ("min_size_um2", min_size_um2)):
         if value is not None and px is None:
-            raise ParameterError(f"{name}={value!r} needs pixel_size (µm per pixel); give it, or the size in pixels")
+            raise ParameterError(
+                f"{name}={value!r} needs pixel_size (µm per pixel); give it, or the size in pixels"
+            )
     s = positive_float(sigma, "sigma", allow_zero=True)
     if sigma_um is not None:
         s = positive_float(sigma_um, "sigma_um", allow_zero=True) / px  # type: ignore[operator]
@@ -179,11 +202,23 @@ def _clean(labels: np.ndarray, opts: _Denoise) -> np.ndarray:
     return out
 
 
-def _finish(a: np.ndarray, t: float, method: str, opts: _Denoise) -> ThresholdResult:
+def _finish(a: np.ndarray, t: float, method: str, opts: _Denoise, foreground: str) -> ThresholdResult:
+    dark = _labels(a, t)
+    if foreground == "bright":
+        dark = (1 - dark).astype(np.uint8)
     return ThresholdResult(
-        threshold=t, labels=_clean(_labels(a, t), opts), method=method,
-        sigma_px=opts.sigma, min_size_px=opts.min_size, fill_holes=opts.fill_holes,
+        threshold=t, labels=_clean(dark, opts), method=method,
+        sigma_px=opts.sigma, min_size_px=opts.min_size, fill_holes=opts.fill_holes, foreground=foreground,
     )  # fmt: skip
+
+
+def _polarity(image: Any, foreground: Any) -> str:
+    """``"dark"`` or ``"bright"``: ``foreground`` checked, ``"auto"`` resolved on the image."""
+    from semlab.segment.phases import resolve_foreground
+
+    if foreground in ("dark", "bright"):
+        return str(foreground)
+    return resolve_foreground(image, foreground).foreground
 
 
 def _values(image: Any, func: str) -> tuple[np.ndarray, np.ndarray]:
@@ -220,6 +255,7 @@ def otsu_threshold(
     min_size_um2: float | None = None,
     fill_holes: bool = True,
     pixel_size: float | None = None,
+    foreground: str = "dark",
 ) -> ThresholdResult:
     """Otsu's threshold: the grey value that maximises the between-class variance.
 
@@ -234,12 +270,14 @@ def otsu_threshold(
         Histogram bins.
     denoise, sigma, sigma_um, min_size, min_size_um2, fill_holes, pixel_size
         The denoising options, shared by every threshold (see the module's "Denoising options").
+    foreground : {"dark", "bright", "auto"}, default "dark"
+        The phase labelled 1 (see the module's "Phase option").
 
     Returns
     -------
     ThresholdResult
         ``threshold`` in grey values (of the smoothed image when ``sigma`` > 0); ``labels``
-        0 = bright (solid), 1 = dark (pore).
+        1 = the ``foreground`` phase (default dark, pore), 0 = the other.
 
     Examples
     --------
@@ -253,10 +291,11 @@ def otsu_threshold(
     a, v = _values(image, "otsu_threshold")
     nbins = positive_int(nbins, "nbins", minimum=2)
     opts = _denoise_options(denoise, sigma, sigma_um, min_size, min_size_um2, fill_holes, pixel_size)
+    fg = _polarity(a, foreground)
     if opts.sigma:
         a = _smooth(a, opts.sigma)
         v = finite_values(a)
-    return _finish(a, _otsu_value(v, nbins), "otsu", opts)
+    return _finish(a, _otsu_value(v, nbins), "otsu", opts, fg)
 
 
 def _knees(d2: np.ndarray, lo: int, hi: int, *, reverse: bool) -> list[int]:
@@ -284,6 +323,7 @@ def derivative_threshold(
     min_size_um2: float | None = None,
     fill_holes: bool = True,
     pixel_size: float | None = None,
+    foreground: str = "dark",
 ) -> ThresholdResult:
     """Second-derivative-of-histogram threshold (the porous-copper FIB-SEM workflow).
 
@@ -310,11 +350,14 @@ def derivative_threshold(
         the bright phase's peak (foot of the solid peak, a high threshold).
     denoise, sigma, sigma_um, min_size, min_size_um2, fill_holes, pixel_size
         The denoising options, shared by every threshold (see the module's "Denoising options").
+    foreground : {"dark", "bright", "auto"}, default "dark"
+        The phase labelled 1 (see the module's "Phase option").
 
     Returns
     -------
     ThresholdResult
-        ``threshold`` in grey values; ``labels`` 0 = bright (solid), 1 = dark (pore).
+        ``threshold`` in grey values; ``labels`` 1 = the ``foreground`` phase (default dark,
+        pore), 0 = the other.
 
     Notes
     -----
@@ -341,10 +384,11 @@ def derivative_threshold(
     nbins = positive_int(nbins, "nbins", minimum=8)
     smoothing = positive_float(smoothing, "smoothing", allow_zero=True)
     opts = _denoise_options(denoise, sigma, sigma_um, min_size, min_size_um2, fill_holes, pixel_size)
+    fg = _polarity(a, foreground)
     if opts.sigma:
         a = _smooth(a, opts.sigma)
         v = finite_values(a)
-    return _finish(a, _knee_value(a, v, nbins, smoothing, side), "derivative", opts)
+    return _finish(a, _knee_value(a, v, nbins, smoothing, side), "derivative", opts, fg)
 
 
 def _knee_value(a: np.ndarray, v: np.ndarray, nbins: int, smoothing: float, side: str) -> float:
@@ -353,6 +397,7 @@ def _knee_value(a: np.ndarray, v: np.ndarray, nbins: int, smoothing: float, side
     if lo == hi:
         return lo
     from scipy.ndimage import gaussian_filter1d
+
     if a.dtype.kind in "iub":
         # integer grey levels: bins of whole levels, so that no bin is empty by aliasing
         step = max(1, int(np.ceil((hi - lo + 1) / nbins)))
@@ -383,8 +428,6 @@ def _knee_value(a: np.ndarray, v: np.ndarray, nbins: int, smoothing: float, side
     return float(centres[i] + offset * width)
 
 
-
-
 def threshold_image(image: np.ndarray, *, method: str = "derivative", **options: Any) -> ThresholdResult:
     """Threshold by name: ``"otsu"`` (:func:`otsu_threshold`) or ``"derivative"``
     (:func:`derivative_threshold`); ``options`` go to that function (denoising is on unless
@@ -394,4 +437,3 @@ def threshold_image(image: np.ndarray, *, method: str = "derivative", **options:
     if method == "derivative":
         return derivative_threshold(image, **options)
     raise ParameterError(f"method={method!r} is not one of {', '.join(map(repr, THRESHOLD_METHODS))}")
-
