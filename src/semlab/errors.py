@@ -32,6 +32,10 @@ class WorkspaceError(SemlabError):
     """A workspace folder is missing, corrupt or used inconsistently."""
 
 
+class ScaleWarning(UserWarning):
+    """An image is used at another scale than the study's (e.g. tiled at its native resolution)."""
+
+
 class MetadataWarning(UserWarning):
     """Vendor metadata could not be fully interpreted; values fall back to ``None``."""
 

@@ -101,12 +101,12 @@ def test_other_settings_are_cached_separately(small_ws, tiny):
     assert load_features(small_ws).cache["path"] == c.cache["path"]  # the latest one
 
 
-def test_resamples_to_the_coarsest_pixel_size(small_series_dir, tmp_path, tiny):
+def test_resamples_to_the_median_pixel_size(small_series_dir, tmp_path, tiny):
     files = sorted((small_series_dir / "images").glob("*.tif"))
     ws = Workspace.init(tmp_path / "mixed")
-    ws.add(files[:2])
+    ws.add(files[:1])
     fine = ws.table()["pixel_size_um"].iloc[0]
-    ws.add(files[2:3], pixel_size=2 * fine)  # the same picture declared twice as coarse
+    ws.add(files[1:3], pixel_size=2 * fine)  # the same pictures declared twice as coarse (the median)
     table = embed_workspace(ws, backbone=tiny, preparation=Preparation(patch_size=48, patches_per_image=2))
     assert table.config["pixel_size"] == pytest.approx(2 * fine)
     recs = {r.hash: r for r in ws.images()}

@@ -166,12 +166,13 @@ def test_single_sample_class_is_refused(series_ws):
         train_workspace(series_ws, target="nope")
 
 
-def test_image_at_another_pixel_size_is_resampled_or_refused(series_ws, tmp_path, capsys):
+def test_image_at_another_pixel_size_is_resampled_or_tiled_natively(series_ws, tmp_path, capsys):
     """The run's recipe resamples a micrograph taken at twice the magnification back to the
     training scale (same predictions as the original); one 300× off is refused in one line."""
     from semlab.dataset import Workspace
+    from semlab.errors import ScaleWarning
     from semlab.io import Micrograph, write_micrograph
-    from semlab.preprocess import resample
+    from semlab.preprocess import Preparation, prepare_patches, resample
 
     train_workspace(series_ws, target="burst_count", model="logreg", out=tmp_path / "one", plots=False)
     predictor = load_predictor(tmp_path / "one")
@@ -188,13 +189,20 @@ def test_image_at_another_pixel_size_is_resampled_or_refused(series_ws, tmp_path
     same = (a["prediction"].astype(str) == b["prediction"].astype(str)).mean()
     assert same >= 0.75, (a, b)
     far = Micrograph(originals[0].image, originals[0].pixel_size * 300, {})
-    with pytest.raises(ParameterError, match="coarser than the recipe"):
+    # the recipe's scale_policy="native" (default): tiled at its own resolution, said in one line
+    with pytest.warns(ScaleWarning, match="far.tif: .*coarser than the recipe") as warned:
         predictor.predict([far], names=["far.tif"])
+    assert all("\n" not in str(w.message) for w in warned)
     path = tmp_path / "far.tif"
     write_micrograph(path, originals[0].image, pixel_size=originals[0].pixel_size * 300)
     code = main(["predict", str(tmp_path / "one"), str(path)])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "far.tif" in err and len(err.splitlines()) == 1, err
+    scale_lines = [line for line in err.splitlines() if "coarser than the recipe" in line]
+    assert code == 0 and len(scale_lines) == 1 and "far.tif" in scale_lines[0], err
+    # scale_policy="refuse" refuses it in one line (tests/learn/test_predict_scale.py: CLI too)
+    refuse = Preparation.from_dict({**predictor.preparation.to_dict(), "scale_policy": "refuse"})
+    with pytest.raises(ParameterError, match="coarser than the recipe"):
+        prepare_patches(far, refuse, name="far.tif")
 
 
 def test_metrics_carry_intervals_p_value_and_sample_warning(series_ws, tmp_path, capsys):

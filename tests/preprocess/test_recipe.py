@@ -102,7 +102,7 @@ def test_data_bar_is_cut_from_the_metadata_row():
 
 
 def test_far_scale_is_refused_in_one_line_before_any_allocation():
-    recipe = Preparation(pixel_size=0.008)
+    recipe = Preparation(pixel_size=0.008, scale_policy="refuse")
     big = np.zeros((768, 1024), dtype=np.uint8)
     with pytest.raises(ParameterError) as err:
         prepare_image(big, recipe, pixel_size=2.615, name="zeiss.tif")
@@ -188,3 +188,45 @@ def test_field_of_view_sets_the_pixel_size():
     assert Preparation.from_dict(r.to_dict()) == r
     with pytest.raises(ParameterError, match="give one of the two"):
         Preparation(field_of_view=10.0, patch_size=100, pixel_size=0.5)
+
+
+def test_scale_policy_native_tiles_far_images_at_their_own_resolution_and_warns():
+    from semlab.errors import ScaleWarning
+
+    recipe = Preparation(pixel_size=0.008)  # default scale_policy="native"
+    assert recipe.scale_policy == "native"
+    big = _image((300, 400))
+    with pytest.warns(ScaleWarning, match=r"zeiss\.tif: pixel size 2\.615 µm is 327× coarser") as rec:
+        out = prepare_image(big, recipe, pixel_size=2.615, name="zeiss.tif")
+    assert len(rec) == 1 and "\n" not in str(rec[0].message) and "native" in str(rec[0].message)
+    assert out.image.shape == (300, 400) and out.scale == "native"
+    assert out.pixel_size == pytest.approx(2.615) and out.source_pixel_size == pytest.approx(2.615)
+    assert prepared_shape((300, 400), recipe, pixel_size=2.615) == (300, 400)
+    # within max_rescale the image is resampled to the target, silently
+    near = prepare_image(_image((200, 300)), recipe, pixel_size=0.016)
+    assert near.image.shape == (400, 600) and near.scale == "target" and near.pixel_size == 0.008
+
+
+def test_scale_policy_resample_ignores_the_ratio_and_states_are_recorded():
+    recipe = Preparation(pixel_size=0.01, scale_policy="resample", max_rescale=2)
+    out = prepare_image(_image((100, 100)), recipe, pixel_size=0.05)  # 5× > max_rescale
+    assert out.image.shape == (500, 500) and out.scale == "target"
+    unknown = prepare_image(_image((100, 100)), recipe)
+    assert unknown.scale == "unknown" and unknown.pixel_size is None
+    own = prepare_image(_image((100, 100)), Preparation(), pixel_size=0.05)
+    assert own.scale == "own" and own.pixel_size == pytest.approx(0.05)
+    with pytest.raises(ParameterError, match="scale_policy='x' is not one of native, refuse, resample"):
+        Preparation(scale_policy="x")
+
+
+def test_recipes_without_scale_policy_keep_refusing():
+    """A run saved before scale_policy existed loads with "refuse" (its behaviour then)."""
+    old = Preparation(pixel_size=0.008).to_dict()
+    del old["scale_policy"]
+    r = Preparation.from_dict(old)
+    assert r.scale_policy == "refuse" and r.pixel_size == 0.008
+    with pytest.raises(ParameterError, match="327× coarser"):
+        prepare_image(_image(), r, pixel_size=2.615)
+    new = Preparation(pixel_size=0.008, scale_policy="native")
+    assert Preparation.from_dict(json.loads(json.dumps(new.to_dict()))) == new
+    assert Preparation.from_dict(None) == Preparation() and Preparation.from_dict({}).scale_policy == "native"

@@ -1,5 +1,17 @@
 """The scale policy of embedding: the pixel size a workspace's images are prepared at, and
-which patch sizes fit every image (:func:`workspace_preparation`, :func:`max_patch_size`)."""
+which patch sizes fit every image (:func:`workspace_preparation`, :func:`max_patch_size`).
+
+A recipe that leaves ``pixel_size`` (and ``field_of_view``) open is given the workspace's
+**median** known pixel size: a study that mixes magnifications keeps most of its images
+within ``max_rescale`` (8×) of the target, and one far-off image does not drag every other
+image to its scale (the coarsest pixel size, used before, shrank the shared Zeiss 0.012
+µm/px files 280× to a few pixels once an FEI 3.37 µm/px file joined them).  Images further
+than ``max_rescale`` from the target follow the recipe's ``scale_policy`` (default
+``"native"``: tiled at their own resolution, with a warning naming the file); images of
+unknown pixel size are used at their own scale and recorded as such
+(:func:`image_scales`).  Give ``field_of_view`` (µm per patch side) or ``pixel_size`` to fix
+the study's scale instead.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +23,7 @@ from semlab.errors import ParameterError, WorkspaceError
 if TYPE_CHECKING:
     from semlab.dataset import Workspace
 
-__all__ = ["max_patch_size", "target_pixel_size", "workspace_preparation"]
+__all__ = ["image_scales", "max_patch_size", "target_pixel_size", "workspace_preparation"]
 
 
 def _open(workspace: Workspace | str | os.PathLike) -> Workspace:
@@ -21,16 +33,16 @@ def _open(workspace: Workspace | str | os.PathLike) -> Workspace:
 
 
 def target_pixel_size(records: list[Any]) -> float | None:
-    """The coarsest known pixel size (µm per pixel) among image records, or None."""
+    """The median known pixel size (µm per pixel) among image records, or None."""
     from semlab.preprocess import common_pixel_size
 
-    return common_pixel_size(r.pixel_size_um for r in records)
+    return common_pixel_size((r.pixel_size_um for r in records), rule="median")
 
 
 def workspace_preparation(records: list[Any], preparation: Any = None) -> Any:
     """The recipe a workspace's images are embedded with: ``preparation`` (default
     :class:`~semlab.preprocess.Preparation`) with its pixel size set to the workspace's
-    coarsest when the recipe leaves it open."""
+    median known pixel size when the recipe leaves it open."""
     from semlab.preprocess import Preparation
 
     recipe = Preparation() if preparation is None else preparation
@@ -41,6 +53,35 @@ def workspace_preparation(records: list[Any], preparation: Any = None) -> Any:
         if target is not None:
             recipe = recipe.replace(pixel_size=target)
     return recipe
+
+
+def image_scales(records: list[Any], recipe: Any) -> list[dict[str, Any]]:
+    """How each image's scale is set under ``recipe``, one dict per record.
+
+    Keys: ``image_hash``, ``original_name``, ``source_pixel_size_um`` (NaN when unknown),
+    ``pixel_size_source`` (``"unknown"`` when no pixel size), ``pixel_size_um`` (of the
+    prepared patches; NaN when unknown) and ``scale`` (one of
+    :data:`~semlab.preprocess.SCALE_STATES`: ``"target"``, ``"native"``, ``"unknown"``,
+    ``"own"``).  Raises the one-line error of ``scale_policy="refuse"``.
+    """
+    from semlab.preprocess import scale_state
+
+    out = []
+    for rec in records:
+        px = rec.pixel_size_um
+        state = scale_state(recipe, px, rec.original_name)
+        prepared = recipe.pixel_size if state == "target" else (px / recipe.scale if px else None)
+        out.append(
+            {
+                "image_hash": rec.hash,
+                "original_name": rec.original_name,
+                "source_pixel_size_um": float("nan") if px is None else float(px),
+                "pixel_size_source": rec.pixel_size_source or ("unknown" if px is None else None),
+                "pixel_size_um": float("nan") if prepared is None else float(prepared),
+                "scale": state,
+            }
+        )
+    return out
 
 
 def _prepared_shape(rec: Any, recipe: Any) -> tuple[int, int]:
@@ -76,12 +117,13 @@ def _check_fits(ws: Workspace, preparation: Any) -> tuple[list[Any], Any]:
             "embed_workspace takes a preparation with sampling='random' and no flips or rotations "
             "(features are cached per image and patch)"
         )
-    for rec in records:
+    for rec, scale in zip(records, image_scales(records, recipe), strict=True):
         shape = _prepared_shape(rec, recipe)
         if min(shape) < recipe.patch_size:
+            at = "its own scale" if scale["scale"] != "target" else f"{recipe.pixel_size:.4g} µm/px"
             raise ParameterError(
                 f"image {rec.original_name!r} is {shape[0]}×{shape[1]} px without its data bar and at "
-                f"{recipe.pixel_size or rec.pixel_size_um or 'its own'} µm/px, smaller than patch_size "
-                f"{recipe.patch_size}; use a patch size of at most {max_patch_size(ws, recipe)}"
+                f"{at}, smaller than patch_size {recipe.patch_size}; use a patch size of at most "
+                f"{max_patch_size(ws, recipe)}"
             )
     return records, recipe

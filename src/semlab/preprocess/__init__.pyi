@@ -25,12 +25,15 @@ from .quality import (
     image_quality,
 )
 from .recipe import (
+    SCALE_POLICIES,
+    SCALE_STATES,
     Preparation,
     PreparedImage,
     common_pixel_size,
     prepare_image,
     prepare_patches,
     prepared_shape,
+    scale_state,
 )
 
 __all__ = [
@@ -43,6 +46,8 @@ __all__ = [
     "PreparedImage",
     "QUALITY_FLAGS",
     "SATURATED_FRACTION",
+    "SCALE_POLICIES",
+    "SCALE_STATES",
     "TILE_BLENDS",
     "TileGrid",
     "common_pixel_size",
@@ -60,6 +65,7 @@ __all__ = [
     "rescale_unit",
     "sample_patch_boxes",
     "sample_patches",
+    "scale_state",
     "tile",
     "unit_range",
     "untile",

@@ -13,11 +13,21 @@ A recipe is frozen and plain data: ``Preparation.from_dict(recipe.to_dict()) == 
 Scale policy
 ------------
 When both the recipe and the image know their pixel size (µm per pixel), the image is
-resampled to the recipe's pixel size, provided the two differ by at most ``max_rescale``
-(default 8×) per axis; outside that ratio the image is refused with a one-line
-:class:`~semlab.errors.ParameterError` naming the image and both scales, never resampled
-into a giant array.  An image whose pixel size is unknown is used at its own scale (times
-``scale``), and the prepared image says so (``PreparedImage.pixel_size is None``).
+resampled to the recipe's pixel size when the two differ by at most ``max_rescale``
+(default 8×) per axis.  Further off, ``scale_policy`` decides:
+
+* ``"native"`` (default): the image is tiled at its own resolution (times ``scale``), a
+  :class:`~semlab.errors.ScaleWarning` names the file and both scales, and the prepared image
+  records it (``PreparedImage.scale == "native"``, ``pixel_size`` = its own).  Its patches
+  cover a different field of view than the others'; nothing is resampled into a giant array.
+  This default lets a study that mixes magnifications 300× apart (the shared FEI 3.37 µm/px
+  and Zeiss 0.012 µm/px files) be embedded, trained on and predicted.
+* ``"refuse"``: a one-line :class:`~semlab.errors.ParameterError` naming the image and both
+  scales (the behaviour of recipes before ``scale_policy`` existed).
+* ``"resample"``: resampled whatever the ratio (a result over 256 megapixels is refused).
+
+An image whose pixel size is unknown is used at its own scale (times ``scale``), and the
+prepared image says so (``PreparedImage.pixel_size is None``, ``scale == "unknown"``).
 """
 
 from __future__ import annotations
@@ -35,18 +45,26 @@ from semlab.errors import ParameterError
 
 __all__ = [
     "PREPARATION_VERSION",
+    "SCALE_POLICIES",
+    "SCALE_STATES",
     "Preparation",
     "PreparedImage",
     "common_pixel_size",
     "prepare_image",
     "prepared_shape",
     "prepare_patches",
+    "scale_state",
 ]
 
 #: Version of the serialised recipe (``Preparation.to_dict()["version"]``).
 PREPARATION_VERSION = 1
 #: How patches are cut: random boxes (learning) or a grid of non-overlapping tiles.
 SAMPLINGS = ("random", "grid")
+#: What happens to an image whose pixel size is more than ``max_rescale`` from the recipe's.
+SCALE_POLICIES = ("native", "refuse", "resample")
+#: ``PreparedImage.scale``: resampled to the recipe's pixel size; kept at its own resolution
+#: under ``scale_policy="native"``; pixel size unknown; recipe without a pixel size.
+SCALE_STATES = ("target", "native", "unknown", "own")
 #: Largest prepared image, in pixels, that preparation will create (about 1 GiB of float32).
 MAX_PREPARED_PIXELS = 256_000_000
 
@@ -83,8 +101,13 @@ class Preparation:
         Resampling factor for images that are not resampled to ``pixel_size`` (because
         the recipe or the image has no pixel size): 0.5 halves each side.
     max_rescale : float, default 8.0
-        Largest allowed ratio (either way) between an image's pixel size and
-        ``pixel_size``; an image further off is refused with a one-line error.
+        Largest ratio (either way) between an image's pixel size and ``pixel_size`` that is
+        resampled; an image further off is handled by ``scale_policy``.
+    scale_policy : {"native", "refuse", "resample"}, default "native"
+        For an image more than ``max_rescale`` from ``pixel_size``: tile it at its native
+        resolution with a :class:`~semlab.errors.ScaleWarning`, refuse it with a one-line
+        error, or resample it anyway (see the module docstring).  Recipes saved before this
+        field existed load with the default.
     patch_size : int, default 224
         Side of the patches (or tiles) in prepared pixels.
     patches_per_image : int, default 16
@@ -106,6 +129,7 @@ class Preparation:
     field_of_view: float | None = None
     scale: float = 1.0
     max_rescale: float = 8.0
+    scale_policy: str = "native"
     patch_size: int = 224
     patches_per_image: int = 16
     sampling: str = "random"
@@ -121,6 +145,10 @@ class Preparation:
             raise ParameterError(f"equalize={self.equalize!r} is not one of {', '.join(EQUALIZE_METHODS)}")
         if self.sampling not in SAMPLINGS:
             raise ParameterError(f"sampling={self.sampling!r} is not one of {', '.join(SAMPLINGS)}")
+        if self.scale_policy not in SCALE_POLICIES:
+            raise ParameterError(
+                f"scale_policy={self.scale_policy!r} is not one of {', '.join(SCALE_POLICIES)}"
+            )
         if self.pixel_size is not None:
             object.__setattr__(self, "pixel_size", _positive_float(self.pixel_size, "pixel_size"))
         object.__setattr__(self, "scale", _positive_float(self.scale, "scale"))
@@ -155,6 +183,8 @@ class Preparation:
 
         Unknown keys (e.g. a backbone's mean/std stored beside the recipe) are ignored;
         older key names (``equalize_method``, ``target_pixel_size_um`` …) are understood.
+        A stored recipe without ``scale_policy`` (written before it existed) gets
+        ``"refuse"``, the behaviour it was trained and evaluated with.
         """
         data = dict(data or {})
         version = data.get("version", PREPARATION_VERSION)
@@ -169,6 +199,8 @@ class Preparation:
         for old, name in _LEGACY_KEYS.items():  # older runs; the current names win
             if name not in values and data.get(old) is not None:
                 values[name] = data[old]
+        if data and "scale_policy" not in data:
+            values["scale_policy"] = "refuse"  # recipes saved before scale_policy refused far scales
         if values.get("sampling") not in (None, *SAMPLINGS):
             del values["sampling"]  # a description written by semlab 0.1 (always random boxes)
         return cls(**{k: v for k, v in values.items() if v is not None})
@@ -192,12 +224,18 @@ class PreparedImage:
         µm per pixel of the input.
     databar_row : int or None
         The row the data bar was cut at (None: nothing cut).
+    scale : {"target", "native", "unknown", "own"}, default "target"
+        How the scale was set (:data:`SCALE_STATES`): resampled to the recipe's pixel size;
+        kept at native resolution because it is more than ``max_rescale`` from it
+        (``scale_policy="native"``); pixel size unknown (used at its own scale); the recipe
+        has no pixel size.
     """
 
     image: np.ndarray
     pixel_size: float | None
     source_pixel_size: float | None
     databar_row: int | None
+    scale: str = "target"
 
 
 def common_pixel_size(pixel_sizes: Any, *, rule: str = "coarsest") -> float | None:
@@ -260,19 +298,44 @@ def _unpack(image: Any, pixel_size: float | None, metadata: dict[str, Any] | Non
     return a, pixel_size, dict(metadata or {}), name or "image"
 
 
+def _scale_gap(recipe: Preparation, px: float, name: str) -> str:
+    assert recipe.pixel_size is not None
+    ratio = px / recipe.pixel_size
+    return (
+        f"{name}: pixel size {px:.4g} µm is {max(ratio, 1 / ratio):.3g}× "
+        f"{'coarser' if ratio > 1 else 'finer'} than the recipe's {recipe.pixel_size:.4g} µm "
+        f"(at most {recipe.max_rescale:g}× is resampled)"
+    )
+
+
+def scale_state(recipe: Preparation, pixel_size: float | None, name: str = "image") -> str:
+    """How :func:`prepare_image` sets the scale of an image of ``pixel_size`` µm (or None).
+
+    Returns one of :data:`SCALE_STATES`; raises the one-line
+    :class:`~semlab.errors.ParameterError` of ``scale_policy="refuse"`` for an image more
+    than ``max_rescale`` from the recipe's pixel size.
+    """
+    if pixel_size is None or not math.isfinite(float(pixel_size)):
+        return "unknown"
+    if recipe.pixel_size is None:
+        return "own"
+    ratio = float(pixel_size) / recipe.pixel_size
+    if recipe.scale_policy == "resample" or 1 / recipe.max_rescale <= ratio <= recipe.max_rescale:
+        return "target"
+    if recipe.scale_policy == "refuse":
+        raise ParameterError(
+            _scale_gap(recipe, float(pixel_size), name)
+            + "; use a model or study of a similar magnification, check the image's pixel size, "
+            "or prepare with scale_policy='native'"
+        )
+    return "native"
+
+
 def _resample_pair(recipe: Preparation, pixel_size: float | None, name: str) -> tuple[float, float]:
     """(from, to) pixel sizes for :func:`resample` under the recipe's scale policy."""
-    if recipe.pixel_size is not None and pixel_size is not None:
-        px = float(pixel_size)
-        ratio = px / recipe.pixel_size
-        if not 1 / recipe.max_rescale <= ratio <= recipe.max_rescale:
-            raise ParameterError(
-                f"{name}: pixel size {px:.4g} µm is {max(ratio, 1 / ratio):.3g}× "
-                f"{'coarser' if ratio > 1 else 'finer'} than the recipe's {recipe.pixel_size:.4g} µm "
-                f"(at most {recipe.max_rescale:g}× is resampled); use a model or study of a similar "
-                "magnification, or check the image's pixel size"
-            )
-        return px, recipe.pixel_size
+    if scale_state(recipe, pixel_size, name) == "target":
+        assert pixel_size is not None and recipe.pixel_size is not None
+        return float(pixel_size), recipe.pixel_size
     return 1.0, 1.0 / recipe.scale
 
 
@@ -337,6 +400,19 @@ def prepare_image(
             a = a[:row]
     shape = prepared_shape(a.shape, recipe, pixel_size=px, name=label)
     src, dst = _resample_pair(recipe, px, label)
+    state = scale_state(recipe, px, label)
+    if state == "native":
+        import warnings
+
+        from semlab.errors import ScaleWarning
+
+        warnings.warn(
+            _scale_gap(recipe, float(px), label)
+            + "; tiled at its native resolution, so its patches cover a different field of view "
+            "(scale_policy='native')",
+            ScaleWarning,
+            stacklevel=2,
+        )
     out = equalize(a, method=recipe.equalize)
     if src != dst:
         if shape[0] * shape[1] > MAX_PREPARED_PIXELS:
@@ -347,12 +423,12 @@ def prepare_image(
         out = resample(out, src, dst)
     if px is None:
         out_px = None
-    elif recipe.pixel_size is not None:
+    elif state == "target":
         out_px = recipe.pixel_size
     else:  # achieved along the columns
         out_px = a.shape[1] * float(px) / out.shape[1]
     out = np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
-    return PreparedImage(out, out_px, None if px is None else float(px), row)
+    return PreparedImage(out, out_px, None if px is None else float(px), row, state)
 
 
 def _patch_rng(recipe: Preparation, image: np.ndarray, key: str | int | None) -> np.random.Generator:
