@@ -8,6 +8,7 @@ the same image uploaded twice reuses its segmentation).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -23,8 +24,6 @@ from semlab.serve._store import Store
 
 log = logging.getLogger("semlab.serve")
 
-#: Label values that count as pore space for the descriptors.
-PORE_LABELS = (1, 2)
 #: How many neighbours on the map an image page shows.
 N_NEIGHBOURS = 6
 
@@ -32,28 +31,28 @@ N_NEIGHBOURS = 6
 def find_model(workspace_path: Path, model: str | Path | None) -> Path | None:
     """The trained run folder to predict with: ``model`` if given, else the newest
     ``<workspace>/runs/*/`` holding a ``config.json`` (what ``semlab train`` writes), else ``None``."""
+    from semlab.serve._models import list_runs
+
     if model is not None:
         p = Path(model)
         if not p.is_dir():
             raise WorkspaceError(f"--model {model}: no such run folder; give the folder `semlab train` wrote")
         return p.resolve()
-    runs = workspace_path / "runs"
-    if not runs.is_dir():
-        return None
-    found = [p for p in runs.iterdir() if p.is_dir() and (p / "config.json").is_file()]
-    return max(found, key=lambda p: (p / "config.json").stat().st_mtime).resolve() if found else None
+    runs = list_runs(workspace_path)
+    return Path(runs[0]["path"]) if runs else None
 
 
 class Analyses:
-    """Runs one task on one stored image; holds the loaded predictor.
+    """Runs one task on one stored image with the options of its upload; holds loaded predictors.
 
     Parameters
     ----------
     workspace : semlab.dataset.Workspace
     model : path, optional
-        Trained run folder for ``predict`` (default: the newest under ``<workspace>/runs/``).
+        Default trained run folder for ``predict`` (else the newest under ``<workspace>/runs/``);
+        an upload may choose another run of the workspace.
     segment_method : str
-        Method for :func:`semlab.segment.segment_image` (default ``"hybrid"``).
+        Default method of segment and quantify (``"hybrid"``); an upload may choose another.
     """
 
     def __init__(
@@ -69,9 +68,10 @@ class Analyses:
         self.max_pixels = int(max_pixels)
         self.store = store
         self.dir = Path(workspace.path) / "serve"
+        self.given_model = Path(model).resolve() if model is not None else None
         self.model = find_model(Path(workspace.path), model)
         self.segment_method = segment_method
-        self._predictor: Any = None
+        self._predictors: dict[Path, Any] = {}
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -87,20 +87,90 @@ class Analyses:
 
     # -- what can run ----------------------------------------------------------------------
 
+    def runs(self) -> list[dict[str, Any]]:
+        """Trained prediction runs, newest first (the server's ``--model`` among them)."""
+        from semlab.serve._models import list_runs
+
+        return list_runs(Path(self.ws.path), extra=self.given_model)
+
+    def default_model(self) -> Path | None:
+        """The run a prediction uses when the upload chose none."""
+        if self.given_model is not None:
+            return self.given_model
+        return self._refresh_model()
+
+    def methods(self) -> list[str]:
+        """Segmentation methods an upload may choose: the classic ones, trained segmenters, the default."""
+        from semlab.segment import CLASSIC_METHODS
+        from semlab.serve._models import list_segmenters
+
+        out = list(CLASSIC_METHODS) + [d["method"] for d in list_segmenters(Path(self.ws.path))]
+        return out if self.segment_method in out else [*out, self.segment_method]
+
+    def _method_object(self, method: str) -> Any:
+        from semlab.segment import CLASSIC_METHODS
+        from semlab.serve._models import MODEL_PREFIX, list_segmenters
+
+        if method in CLASSIC_METHODS:
+            return method
+        if method.startswith(MODEL_PREFIX):
+            for d in list_segmenters(Path(self.ws.path)):
+                if d["method"] == method:
+                    key = f"segmenter:{d['path']}"
+                    if key not in self._cache:
+                        from semlab.segment import load_segmenter
+
+                        self._cache[key] = load_segmenter(d["path"])
+                    return self._cache[key]
+            raise WorkspaceError(f"method {method!r}: the segmenter folder is gone; choose another method")
+        return method  # the server's own default (a model folder given to create_app)
+
+    def check_options(self, options: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
+        """The options an upload stores: segment ``method``, ``foreground``, ``phase``; the
+        prediction ``model`` (the default run's name when none was chosen, so results say which).
+
+        Raises
+        ------
+        ParameterError, WorkspaceError
+            An unknown method, foreground or model (one line naming the choices).
+        """
+        from semlab.serve._models import resolve_run
+        from semlab.serve._segjob import SegmentOptions
+
+        seg = SegmentOptions.from_dict(options, default_method=self.segment_method)
+        seg.check(self.methods())
+        out: dict[str, Any] = {"method": seg.method, "foreground": seg.foreground, "phase": seg.phase}
+        if "predict" in tasks or options.get("model"):
+            runs = self.runs()
+            chosen = resolve_run(runs, options.get("model") or None, self.default_model())
+            if chosen is not None:
+                out["model"] = next((d["name"] for d in runs if d["path"] == str(chosen)), str(chosen))
+        return out
+
     def capabilities(self) -> dict[str, dict[str, Any]]:
-        """For each task: ``available`` and, when not, ``reason`` (what to do)."""
+        """For each task: ``available`` and, when not, ``reason`` (what to do); the choices an upload has."""
+        from semlab.serve._models import FOREGROUNDS
+
         out: dict[str, dict[str, Any]] = {
-            "segment": {"available": True, "method": self.segment_method},
-            "quantify": {"available": True, "phase": "pore (labels 1, 2)"},
+            "segment": {
+                "available": True,
+                "method": self.segment_method,
+                "methods": self.methods(),
+                "foregrounds": list(FOREGROUNDS),
+            },  # fmt: skip
+            "quantify": {"available": True, "phase": "the phase segment measured (chosen per upload)"},
         }
-        if self.model is None and self._refresh_model() is None:
+        runs = self.runs()
+        default = self.default_model()
+        if default is None:
             out["predict"] = {
                 "available": False,
                 "reason": f"no trained model in this workspace; run `semlab embed {self.ws.path}` and "
                 f"`semlab train {self.ws.path} --target COLUMN`, or start the server with --model RUN_DIR",
             }
         else:
-            out["predict"] = {"available": True, "model": str(self.model)}
+            name = next((d["name"] for d in runs if d["path"] == str(default)), str(default))
+            out["predict"] = {"available": True, "model": str(default), "default": name, "models": runs}
         if not (self._map_folder() / "config.json").is_file():
             out["map"] = {
                 "available": False,
@@ -112,91 +182,121 @@ class Analyses:
 
     # -- running ---------------------------------------------------------------------------
 
-    def run(self, task: str, image_hash: str) -> tuple[dict[str, Any], str | None]:
-        """(result dict, relative path of a result file or ``None``)."""
+    def run(
+        self, task: str, image_hash: str, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], str | None]:
+        """(result dict, relative path of a result file or ``None``) of one task with the upload's options."""
         caps = self.capabilities()
         if task in caps and not caps[task]["available"]:
             raise WorkspaceError(caps[task]["reason"])
+        options = dict(options or {})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # colour→grey notes, NaN descriptors: results say so
             if task == "segment":
-                return self.segment(image_hash)
+                return self.segment(image_hash, options)
             if task == "quantify":
-                return self.quantify(image_hash), None
+                return self.quantify(image_hash, options)
             if task == "predict":
-                return self.predict(image_hash), None
+                return self.predict(image_hash, options.get("model")), None
             if task == "map":
                 return self.place(image_hash), None
         raise WorkspaceError(f"unknown task {task!r}")
 
-    def _labels(self, image_hash: str) -> tuple[Any, np.ndarray, Path]:
-        """(micrograph without data bar, labels, overlay path); segments once per image and method."""
-        from PIL import Image
+    def _segmentation(self, image_hash: str, options: dict[str, Any]) -> tuple[Any, Any, Path, Path]:
+        """(whole micrograph, :class:`WebSegmentation`, overlay path, labels path); segments once per
+        image and options."""
+        from semlab.serve import _segjob
 
-        from semlab._util import atomic_path
-        from semlab.segment import save_overlay, segment_image
-
-        m = self.read(image_hash, crop=True)
-        name = f"{image_hash}-{self.segment_method}"
-        labels_path = self.dir / "labels" / f"{name}.png"
+        opts = _segjob.SegmentOptions.from_dict(options, default_method=self.segment_method)
+        m = self.read(image_hash, crop=False)
+        bar = m.metadata.get("databar_row")
+        if bar is None and not self.store.image(image_hash):
+            rec = self.ws.get(image_hash)
+            bar = getattr(rec, "databar_row", None)
+        name = f"{image_hash}-{opts.key()}"
+        labels_path = self.dir / "labels" / f"{name}.tif"
         overlay = self.dir / "overlays" / f"{name}.png"
-        labels = None
-        if labels_path.is_file():
-            with Image.open(labels_path) as im:
-                labels = np.asarray(im)
-            if labels.shape != m.image.shape:
-                labels = None
-        if labels is None:
-            labels = segment_image(m.image, method=self.segment_method)
-            labels_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(labels_path) as tmp:
-                Image.fromarray(labels.astype(np.uint8)).save(tmp, format="PNG")
+        seg = _segjob.load(labels_path, m.image.shape)
+        if seg is None:
+            seg = _segjob.segment(m.image, bar, opts, self._method_object(opts.method), m.pixel_size)
+            _segjob.save(seg, labels_path)
         if not overlay.is_file():
-            overlay.parent.mkdir(parents=True, exist_ok=True)
-            save_overlay(overlay, m.image, labels)
-        return m, labels, overlay
+            _segjob.write_overlay(overlay, m.image, seg)
+        return m, seg, overlay, labels_path
 
-    def _class_names(self) -> dict[int, str]:
-        """Label value → class name of the segment method (:func:`semlab.segment.method_classes`), once."""
-        from semlab.segment import method_classes
-
-        if "class_names" not in self._cache:
-            self._cache["class_names"] = method_classes(self.segment_method)
-        return self._cache["class_names"]
-
-    def segment(self, image_hash: str) -> tuple[dict[str, Any], str]:
-        from semlab.segment import phase_fractions
-
-        _, labels, overlay = self._labels(image_hash)
-        names = self._class_names()
-        present = {int(v): names.get(int(v), f"label_{int(v)}") for v in np.unique(labels)}
-        fractions = phase_fractions(labels, present)
+    def segment(self, image_hash: str, options: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        m, seg, overlay, labels_path = self._segmentation(image_hash, options)
+        fractions = {k: v for k, v in seg.fractions().items() if v > 0 or k == seg.phase}
         result = {
-            "method": self.segment_method,
-            "shape": list(labels.shape),
+            "method": options.get("method") or self.segment_method,
+            "shape": list(seg.labels.shape),
             "fractions": fractions,
-            "pore_fraction": float(np.isin(labels, PORE_LABELS).mean()),
+            "phase": seg.phase,
+            "phase_fraction": seg.phase_fraction(),
+            "measured_labels": list(seg.measured),
+            "foreground": seg.foreground,
+            "classes": {str(k): v for k, v in seg.classes.items()},
+            "legend": [{"name": n, "rgb": list(c)} for n, c in seg.legend],
+            "warnings": seg.warnings,
+            "no_data": 255,
+            "pixel_size_um": m.pixel_size,
+            "labels_file": labels_path.relative_to(self.ws.path).as_posix(),
+            "engine": seg.engine,
         }
         return result, overlay.relative_to(self.ws.path).as_posix()
 
-    def quantify(self, image_hash: str) -> dict[str, Any]:
+    def quantify(self, image_hash: str, options: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """Descriptors of the measured phase and the per-particle table (CSV, the job's file)."""
         from semlab.quantify import describe_2d
+        from semlab.serve._particles import particle_csv
 
-        m, labels, _ = self._labels(image_hash)
-        d = describe_2d(labels, pixel_size=m.pixel_size, phase=PORE_LABELS)
-        return {"segment_method": self.segment_method, "descriptors": d.to_dict()}
+        m, seg, _, labels_path = self._segmentation(image_hash, options)
+        lab = seg.micrograph_labels()
+        d = describe_2d(lab, pixel_size=m.pixel_size, phase=list(seg.measured))
+        csv_path = labels_path.with_name(labels_path.stem + "-particles.csv")
+        particles = particle_csv(lab, seg.measured, m.pixel_size, csv_path)
+        result = {
+            "segment_method": options.get("method") or self.segment_method,
+            "phase": seg.phase,
+            "measured_labels": list(seg.measured),
+            "descriptors": d.to_dict(),
+            "particles": particles,
+            "warnings": seg.warnings,
+        }
+        return result, csv_path.relative_to(self.ws.path).as_posix()
 
-    def _get_predictor(self) -> Any:
+    def _get_predictor(self, model: Path) -> Any:
         with self._lock:
-            if self._predictor is None:
+            if model not in self._predictors:
                 from semlab.learn import load_predictor
 
-                assert self.model is not None, "run() checks capabilities(): predict needs a model"
-                self._predictor = load_predictor(self.model)
-            return self._predictor
+                self._predictors[model] = load_predictor(model)
+            return self._predictors[model]
 
-    def predict(self, image_hash: str) -> dict[str, Any]:
-        predictor = self._get_predictor()
+    def _model_info(self, model: Path, predictor: Any) -> dict[str, Any]:
+        """Name, target, date, feature set and CV score of the run (``Predictor.info()`` when it has one)."""
+        from semlab.serve._models import run_info
+
+        info = run_info(model)
+        extra = predictor.info() if callable(getattr(predictor, "info", None)) else None
+        if isinstance(extra, dict):
+            info["library"] = extra
+            for key in ("feature_set", "created", "target"):
+                if not info.get(key) and extra.get(key):
+                    info[key] = extra[key]
+        names = {d["path"]: d["name"] for d in self.runs()}
+        info["name"] = names.get(str(model), info["name"])
+        return info
+
+    def predict(self, image_hash: str, model_name: str | None = None) -> dict[str, Any]:
+        """The chosen run's prediction with its in-domain score and the image's quality flags."""
+        from semlab.serve import _images
+        from semlab.serve._models import resolve_run
+
+        model = resolve_run(self.runs(), model_name, self.default_model())
+        if model is None:
+            raise WorkspaceError("no trained model to predict with; run `semlab train` first")
+        predictor = self._get_predictor(model)
         m = self.read(image_hash, crop=False)
         with self._lock:  # one model, one forward pass at a time
             table = predictor.predict([m], names=[m.metadata.get("original_name") or image_hash[:12]])
@@ -206,13 +306,17 @@ class Analyses:
         if isinstance(prediction, np.generic):
             prediction = prediction.item()
         confidence = row.get("confidence")
+        crop = self.read(image_hash, crop=True)
         return {
             "task": getattr(predictor, "task", None),
             "target": getattr(predictor, "target", None),
             "prediction": prediction if isinstance(prediction, str) else float(prediction),
-            "confidence": None if confidence is None or not np.isfinite(confidence) else float(confidence),
+            "confidence": _number(confidence),
             "probabilities": probabilities,
-            "model": str(self.model),
+            "model": str(model),
+            "model_info": self._model_info(model, predictor),
+            "domain": _domain(row),
+            "quality": _images.quality(crop.image),
         }
 
     def _map_folder(self) -> Path:
@@ -301,6 +405,35 @@ class Analyses:
         }
 
 
+def _number(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def _domain(row: dict[str, Any]) -> dict[str, Any]:
+    """The in-domain columns of a prediction row (``domain_score``, ``in_domain``, threshold, flags)."""
+    out: dict[str, Any] = {"available": "in_domain" in row or "domain_score" in row}
+    if "domain_score" in row:
+        out["score"] = _number(row["domain_score"])
+    for key in ("domain_threshold", "threshold"):
+        if key in row:
+            out["threshold"] = _number(row[key])
+    if "in_domain" in row:
+        v = row["in_domain"]
+        out["in_domain"] = None if v is None or (isinstance(v, float) and not np.isfinite(v)) else bool(v)
+    for key in ("quality_flags", "quality_messages", "warning", "warnings"):
+        if (
+            key in row
+            and row[key] not in (None, "")
+            and not (isinstance(row[key], float) and np.isnan(row[key]))
+        ):
+            out[key] = row[key] if isinstance(row[key], str | list) else str(row[key])
+    return out
+
+
 def _map_coords(folder: Path) -> tuple[list[str], np.ndarray]:
     """(image hashes, (n, 2) coordinates) of the saved map's points (``coords.csv``)."""
     import csv
@@ -341,7 +474,8 @@ class Runner:
         if row is None:
             return
         try:
-            result, artifact = self.analyses.run(row["task"], row["image_hash"])
+            options = json.loads(row["options_json"] or "{}") if "options_json" in row.keys() else {}
+            result, artifact = self.analyses.run(row["task"], row["image_hash"], options)
         except SemlabError as exc:
             self.store.finish(job_id, error=str(exc))
         except Exception as exc:  # a bug or a library failure: keep serving, say what happened

@@ -32,12 +32,17 @@ def get_image(image_hash: str, st: ServeState = Depends(state)) -> dict[str, Any
     return to_jsonable(out)
 
 
-@router.get("/{image_hash}/preview.png", summary="The image as an 8-bit PNG (at most 1024 px wide)")
+@router.get(
+    "/{image_hash}/preview.png",
+    summary="The image as an 8-bit PNG (at most 1024 px wide), with a scale bar when the pixel size is known",
+)
 def image_preview(image_hash: str, st: ServeState = Depends(state)) -> FileResponse:
     from semlab.serve import _images as images
 
-    h = record(st, image_hash)["hash"]
-    path = st.serve_dir / "previews" / f"{h}.png"
+    rec = record(st, image_hash)
+    h = rec["hash"]
+    path = st.serve_dir / "previews" / f"{h}-scalebar.png"
     if not path.is_file():
-        write_preview(images.read(st.workspace, st.store, h, crop=False).image, path)
+        m = images.read(st.workspace, st.store, h, crop=False)
+        write_preview(m.image, path, pixel_size=m.pixel_size, databar_row=rec.get("databar_row"))
     return FileResponse(path, media_type="image/png")

@@ -25,6 +25,14 @@ router = APIRouter(prefix="/api")
 _SUFFIXES = {".tif": (".tif", ".tiff"), ".png": (".png",), ".jpg": (".jpg", ".jpeg")}
 
 
+@router.get("/models", summary="Trained runs an upload can predict with (newest first) and the default")
+def models(st: ServeState = Depends(state)) -> dict[str, Any]:
+    default = st.analyses.default_model()
+    runs = st.analyses.runs()
+    name = next((d["name"] for d in runs if default is not None and d["path"] == str(default)), None)
+    return {"default": name, "models": runs}
+
+
 @router.get("/info", summary="Workspace, limits and which tasks can run")
 def info(st: ServeState = Depends(state)) -> dict[str, Any]:
     from semlab import __version__
@@ -57,14 +65,18 @@ def _receive(st: ServeState, file: Any, name: str, folder: Path) -> tuple[Path, 
         while block := file.file.read(1 << 20):
             size += len(block)
             if size > st.max_file_bytes:
-                raise UploadError(413, f"{name}: file is over the limit of {st.max_file_bytes / 2**20:.0f} MB per file")
+                raise UploadError(
+                    413, f"{name}: file is over the limit of {st.max_file_bytes / 2**20:.0f} MB per file"
+                )
             digest.update(block)
             out.write(block)
     return raw, digest.hexdigest(), size
 
 
-def _store_upload(st: ServeState, file: Any, name: str, wanted: list[str], folder: Path) -> tuple[int, list[int]]:
-    """Check, ingest and record one upload; (upload id, job ids)."""
+def _store_upload(
+    st: ServeState, file: Any, name: str, wanted: list[str], folder: Path, options: dict[str, Any]
+) -> tuple[int, list[int]]:
+    """Check, ingest and record one upload with its options and quality checks; (upload id, job ids)."""
     from semlab.serve import _images as images
 
     raw, image_hash, size = _receive(st, file, name, folder)
@@ -79,7 +91,8 @@ def _store_upload(st: ServeState, file: Any, name: str, wanted: list[str], folde
     except SemlabError as exc:
         message = str(exc).replace(str(staged), name).replace(str(folder), "")
         raise UploadError(422, message) from None
-    return st.store.add_upload(image_hash, display, size, not new, wanted)
+    quality = images.quality(images.read(st.workspace, st.store, image_hash, crop=True).image)
+    return st.store.add_upload(image_hash, display, size, not new, wanted, options=options, quality=quality)
 
 
 @router.post("/uploads", status_code=201, summary="Upload one micrograph and queue its analyses")
@@ -88,6 +101,18 @@ def upload(
     tasks: str = Form(
         "segment,quantify",
         description="comma-separated: " + ", ".join(TASKS) + "; `none` to only store the file",
+    ),
+    method: str | None = Form(
+        None,
+        description="segmentation method: otsu, derivative, hybrid or model:NAME (GET /api/info lists them); "
+        "default the server's",
+    ),
+    foreground: str = Form(
+        "auto", description="phase of interest: auto (the rule is shown with the result), bright or dark"
+    ),
+    phase: str | None = Form(None, description="a name for the measured phase, e.g. particles (optional)"),
+    model: str | None = Form(
+        None, description="trained run for predict (a name from GET /api/models); default the newest"
     ),
     st: ServeState = Depends(state),
 ) -> dict[str, Any]:
@@ -98,10 +123,12 @@ def upload(
     except UploadError as exc:
         raise HTTPException(exc.status, exc.message) from None
     wanted = _wanted_tasks(tasks)
+    asked = {"method": method, "foreground": foreground, "phase": phase, "model": model}
+    options = st.analyses.check_options({k: v for k, v in asked.items() if v}, wanted)
     folder = st.incoming / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:
-        upload_id, job_ids = _store_upload(st, file, name, wanted, folder)
+        upload_id, job_ids = _store_upload(st, file, name, wanted, folder, options)
     except UploadError as exc:
         raise HTTPException(exc.status, exc.message) from None
     finally:
@@ -188,14 +215,25 @@ def _job_columns(row: dict[str, Any], job: dict[str, Any]) -> None:
         row["target"] = res.get("target")
         row["prediction"] = res.get("prediction")
         row["confidence"] = res.get("confidence")
+        row["model"] = (res.get("model_info") or {}).get("name") or res.get("model")
+        dom = res.get("domain") or {}
+        if dom.get("available"):
+            row["in_domain"], row["domain_score"] = dom.get("in_domain"), dom.get("score")
     elif t == "segment" and res:
         row["segment_method"] = res.get("method")
-        row["pore_fraction"] = res.get("pore_fraction")
+        row["measured_phase"] = res.get("phase")
+        row["measured_phase_fraction"] = res.get("phase_fraction")
+        row["foreground"] = (res.get("foreground") or {}).get("chosen")
+        if "pore_fraction" in res:  # results of older servers
+            row["pore_fraction"] = res.get("pore_fraction")
         for k, v in (res.get("fractions") or {}).items():
             row[f"{k}_area_fraction"] = v
     elif t == "quantify" and res:
+        row["n_particles"] = (res.get("particles") or {}).get("n_particles")
         for k, v in (res.get("descriptors") or {}).items():
-            row[k if k != "pixel_size_um" else "quantify_pixel_size_um"] = json.dumps(v) if isinstance(v, list) else v
+            row[k if k != "pixel_size_um" else "quantify_pixel_size_um"] = (
+                json.dumps(v) if isinstance(v, list) else v
+            )
     elif t == "map" and res:
         row["map_x"], row["map_y"] = res.get("x"), res.get("y")
 
@@ -212,6 +250,7 @@ def flat_rows(st: ServeState, uploads: list[dict[str, Any]]) -> list[dict[str, A
             "image_hash": u["image_hash"],
             "duplicate": u["duplicate"],
             "pixel_size_um": pixel.get(u["image_hash"]),
+            "quality_flags": " ".join((u.get("quality") or {}).get("flags") or []),
         }
         for j in u["jobs"]:
             _job_columns(row, j)

@@ -17,6 +17,9 @@ serve tables are newer than this semlab is refused.
     one row per upload (also when the same bytes were uploaded before): the image hash,
     the sanitized original file name (display only, never a path), size, whether the bytes
     were already stored, time.
+    From version 3 also the analysis options chosen for the upload (``options_json``:
+    segment ``method``, ``foreground``, ``phase`` name, prediction ``model``) and the image
+    quality checks made on arrival (``quality_json``: ``flags``, ``messages``).
 ``serve_meta``
     ``key``/``value`` pairs: ``schema_version``.
 ``serve_jobs``
@@ -90,7 +93,7 @@ _SCHEMA_V1 = (
 )
 
 #: Version of the serve tables this semlab writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Statements that bring the serve tables from version ``v - 1`` to ``v``, in order.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: _SCHEMA_V1,
@@ -98,6 +101,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE IF NOT EXISTS serve_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         # the image page asks for the newest finished job of each task of an image
         "CREATE INDEX IF NOT EXISTS serve_jobs_image_task ON serve_jobs(image_hash, task, status)",
+    ),
+    3: (
+        # per-upload analysis options and the quality checks made on arrival (JSON objects)
+        "ALTER TABLE serve_uploads ADD COLUMN options_json TEXT",
+        "ALTER TABLE serve_uploads ADD COLUMN quality_json TEXT",
     ),
 }
 
@@ -135,7 +143,8 @@ def migrate(conn: sqlite3.Connection, catalog: Path | str = "catalog") -> int:
                 conn.execute(statement)
         if found < SCHEMA_VERSION:
             conn.execute(
-                "INSERT OR REPLACE INTO serve_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO serve_meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
             )
         conn.execute("COMMIT")
     except BaseException:
@@ -180,17 +189,36 @@ class Store:
             return cur.rowcount == 1
 
     def add_upload(
-        self, image_hash: str, original_name: str, size_bytes: int, duplicate: bool, tasks: list[str]
+        self,
+        image_hash: str,
+        original_name: str,
+        size_bytes: int,
+        duplicate: bool,
+        tasks: list[str],
+        *,
+        options: dict[str, Any] | None = None,
+        quality: dict[str, Any] | None = None,
     ) -> tuple[int, list[int]]:
-        """Record an upload and queue its tasks (one transaction); (upload id, job ids)."""
+        """Record an upload and queue its tasks (one transaction); (upload id, job ids).
+
+        ``options`` (the analyses' choices) and ``quality`` (arrival checks) are stored as JSON.
+        """
+        from semlab._util import to_jsonable
+
         t = now()
+        opts = json.dumps(to_jsonable(options or {}), ensure_ascii=False, allow_nan=False)
+        qual = (
+            json.dumps(to_jsonable(quality), ensure_ascii=False, allow_nan=False)
+            if quality is not None
+            else None
+        )
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = conn.execute(
-                    "INSERT INTO serve_uploads (image_hash, original_name, size_bytes, duplicate, uploaded_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (image_hash, original_name, int(size_bytes), int(duplicate), t),
+                    "INSERT INTO serve_uploads (image_hash, original_name, size_bytes, duplicate, uploaded_at, "
+                    "options_json, quality_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (image_hash, original_name, int(size_bytes), int(duplicate), t, opts, qual),
                 )
                 upload_id = int(cur.lastrowid or 0)
                 jobs = []
@@ -218,7 +246,11 @@ class Store:
                     (now(), job_id),
                 )
                 row = (
-                    conn.execute("SELECT * FROM serve_jobs WHERE id = ?", (job_id,)).fetchone()
+                    conn.execute(
+                        "SELECT j.*, u.options_json FROM serve_jobs j JOIN serve_uploads u ON u.id = j.upload_id "
+                        "WHERE j.id = ?",
+                        (job_id,),
+                    ).fetchone()
                     if cur.rowcount
                     else None
                 )
@@ -240,7 +272,11 @@ class Store:
         status = "failed" if error is not None else "done"
         from semlab._util import to_jsonable
 
-        text = json.dumps(to_jsonable(result), ensure_ascii=False, allow_nan=False) if result is not None else None
+        text = (
+            json.dumps(to_jsonable(result), ensure_ascii=False, allow_nan=False)
+            if result is not None
+            else None
+        )
         with self._connect() as conn:
             conn.execute(
                 "UPDATE serve_jobs SET status = ?, result_json = ?, artifact = ?, error = ?, finished_at = ? "
@@ -393,6 +429,8 @@ class Store:
             by_upload.setdefault(j["upload_id"], []).append(_job_dict(j))
         for u in uploads:
             u["duplicate"] = bool(u["duplicate"])
+            u["options"] = json.loads(u.pop("options_json", None) or "{}")
+            u["quality"] = json.loads(u.pop("quality_json", None) or "null")
             u["jobs"] = by_upload.get(u["id"], [])
         return uploads
 

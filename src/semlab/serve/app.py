@@ -163,7 +163,9 @@ async def _guard(request: Request, call_next):  # noqa: ANN001, ANN202
         length = request.headers.get("content-length")
         limit = st.max_file_bytes
         if length is not None and length.isdigit() and int(length) > limit + 1_000_000:
-            return error(413, f"upload is {int(length) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB per file")
+            return error(
+                413, f"upload is {int(length) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB per file"
+            )
     return await call_next(request)
 
 

@@ -32,7 +32,34 @@ async function init() {
     }
   }
   document.getElementById("task-notes").innerHTML = notes.map(n => `<div>${esc(n)}</div>`).join("");
+  const seg = info.capabilities.segment || {};
+  document.getElementById("opt-method").innerHTML = (seg.methods || [seg.method]).map(m =>
+    `<option value="${esc(m)}"${m === seg.method ? " selected" : ""}>${esc(m)}${m === seg.method ? " (default)" : ""}</option>`).join("");
+  const pred = info.capabilities.predict || {};
+  const models = pred.models || [];
+  const select = document.getElementById("opt-model");
+  select.innerHTML = models.map(m => `<option value="${esc(m.name)}"${m.name === pred.default ? " selected" : ""}>` +
+    `${esc(m.name)}${m.name === pred.default ? " (newest, default)" : ""}</option>`).join("");
+  select.disabled = !models.length;
+  select.addEventListener("change", showModel);
+  showModel();
   refresh();
+}
+
+function showModel() {
+  const models = (info.capabilities.predict || {}).models || [];
+  const m = models.find(x => x.name === document.getElementById("opt-model").value);
+  document.getElementById("model-info").innerHTML = m ? modelLine(m) :
+    "no trained run in this workspace (run <code>semlab train</code>)";
+}
+
+function chosenOptions() {
+  return {
+    method: document.getElementById("opt-method").value,
+    foreground: document.getElementById("opt-foreground").value,
+    phase: document.getElementById("opt-phase").value.trim(),
+    model: document.getElementById("opt-model").value,
+  };
 }
 
 function chosenTasks() {
@@ -41,12 +68,13 @@ function chosenTasks() {
 
 function addFiles(files) {
   const tasks = chosenTasks();
+  const options = chosenOptions();
   for (const file of files) {
     const li = document.createElement("li");
     li.innerHTML = `<span class="name">${esc(file.name)}</span><progress max="100" value="0"></progress>` +
       `<span class="state muted">waiting</span>`;
     document.getElementById("queue").prepend(li);
-    waiting.push({file, tasks, li});
+    waiting.push({file, tasks, options, li});
   }
   pump();
 }
@@ -60,7 +88,7 @@ function pump() {
 
 function send(item) {
   return new Promise((resolve) => {
-    const {file, tasks, li} = item;
+    const {file, tasks, options, li} = item;
     const bar = li.querySelector("progress");
     const state = li.querySelector(".state");
     const xhr = new XMLHttpRequest();
@@ -93,6 +121,7 @@ function send(item) {
     const form = new FormData();
     form.append("file", file, file.name);
     form.append("tasks", tasks);
+    for (const [key, value] of Object.entries(options || {})) if (value) form.append(key, value);
     state.textContent = "uploading";
     xhr.send(form);
   });
@@ -156,6 +185,7 @@ function render(uploads) {
       <div>
         <h3><a href="/image/${esc(u.image_hash)}">${esc(u.original_name)}</a>
           <span class="muted">#${u.id} · ${esc(u.uploaded_at.replace("T", " ").slice(0, 19))} UTC · ${esc(u.image_hash.slice(0, 12))}${u.duplicate ? " · already stored" : ""}</span></h3>
+        ${qualityHTML(u.quality)}
         <div class="jobs">${u.jobs.map(jobHTML).join("") || '<span class="muted">no analyses requested</span>'}</div>
       </div>
     </div>`).join("");

@@ -22,6 +22,62 @@ async function getJSON(url) {
   return body;
 }
 
+// One line describing a trained run: target, task, date, CV score, feature set.
+function modelLine(m) {
+  if (!m) return "";
+  const cv = m.cv ? `${esc(m.cv.label)} ${fmt(m.cv.value, 3)}` : "no CV score recorded";
+  const date = m.created ? esc(String(m.created).replace("T", " ").slice(0, 16)) + " UTC" : "date unknown";
+  return `<span class="model" data-model="${esc(m.name)}"><b>${esc(m.name)}</b>: predicts ${esc(m.target || "?")} ` +
+    `(${esc(m.task || "?")}, ${esc(m.model || "?")}${m.feature_set ? ", features " + esc(m.feature_set) : ""}) · ` +
+    `trained ${date} · ${cv}</span>`;
+}
+
+// Warnings of the arrival checks of an image (blank, saturated, out of focus …).
+function qualityHTML(q) {
+  if (!q || !q.flags || !q.flags.length) return "";
+  return `<div class="quality warn" data-flags="${esc(q.flags.join(" "))}">⚠ image check: ` +
+    (q.messages && q.messages.length ? q.messages : q.flags).map(esc).join("; ") + `</div>`;
+}
+
+function warningsHTML(list) {
+  return (list || []).map(w => `<div class="warn">⚠ ${esc(w)}</div>`).join("");
+}
+
+// The colour key of a segmentation overlay: a swatch per class, the measured phase marked.
+function legendHTML(r) {
+  const measured = new Set((r.measured_labels || []).map(v => (r.classes || {})[String(v)]));
+  return `<div class="legend">` + (r.legend || []).map(e =>
+    `<span class="key${measured.has(e.name) ? " measured" : ""}"><i style="background:rgb(${e.rgb.join(",")})"></i>` +
+    `${esc(e.name)}${measured.has(e.name) ? " (measured)" : ""}</span>`).join("") + `</div>`;
+}
+
+function phaseLine(r) {
+  const f = r.foreground || {};
+  const chosen = f.chosen === "model" ? "the model's classes" : `${f.chosen} phase`;
+  const how = f.requested === "auto" ? `auto → ${esc(chosen)}: ${esc(f.rule || "")}${f.detail ? " (" + esc(f.detail) + ")" : ""}` :
+    `${esc(chosen)} (chosen on upload)`;
+  const frac = r.phase_fraction === null || r.phase_fraction === undefined ? "" : ` ${(100 * r.phase_fraction).toFixed(1)} %`;
+  return `<div class="phase">measured phase: <b class="phase-name">${esc(r.phase)}</b>${frac}</div>` +
+    `<div class="muted choice">${how}</div>`;
+}
+
+function predictHTML(job, r) {
+  const conf = r.confidence === null || r.confidence === undefined ? "" :
+    ` <span class="muted">confidence ${(100 * r.confidence).toFixed(0)} %</span>`;
+  const d = r.domain || {};
+  let dom = "";
+  if (d.available && d.in_domain === false) {
+    dom = `<div class="warn domain out">⚠ outside the training domain (score ${fmt(d.score, 3)} &gt; threshold ${fmt(d.threshold, 3)}): ` +
+      `this image is unlike the training images; the prediction is an extrapolation</div>`;
+  } else if (d.available && d.in_domain === true) {
+    dom = `<div class="ok domain in">in the training domain (score ${fmt(d.score, 3)} ≤ threshold ${fmt(d.threshold, 3)})</div>`;
+  } else {
+    dom = `<div class="muted domain unknown">in-domain check not available for this model</div>`;
+  }
+  return `<div>${esc(r.target || "")}: <span class="prediction">${esc(fmt(r.prediction))}</span>${conf}</div>` + dom +
+    qualityHTML(r.quality) + `<div class="muted model-used">model: ${modelLine(r.model_info) || esc(r.model)}</div>`;
+}
+
 // The HTML of one job's result (used by the history and the image page).
 function jobHTML(job) {
   const badge = `<span class="badge ${esc(job.status)}">${esc(job.status)}</span>`;
@@ -32,18 +88,23 @@ function jobHTML(job) {
       `<button class="retry" data-job="${job.id}">retry</button>`;
   } else if (job.status === "done" && r) {
     if (job.task === "predict") {
-      const conf = r.confidence === null || r.confidence === undefined ? "" :
-        ` <span class="muted">confidence ${(100 * r.confidence).toFixed(0)} %</span>`;
-      body = `<div>${esc(r.target || "")}: <span class="prediction">${esc(fmt(r.prediction))}</span>${conf}</div>`;
+      body = predictHTML(job, r);
     } else if (job.task === "segment") {
       const fr = Object.entries(r.fractions || {}).map(([k, v]) => `${esc(k)} ${(100 * v).toFixed(1)} %`).join(", ");
-      body = `<div class="muted">${esc(r.method)}: ${fr}</div>` +
-        `<a href="/api/jobs/${job.id}/overlay.png?download=true" download>overlay PNG</a>` +
-        `<img class="overlay" src="/api/jobs/${job.id}/overlay.png" alt="segmentation overlay">`;
+      body = (r.phase ? phaseLine(r) : "") + warningsHTML(r.warnings) + `<div class="muted">${esc(r.method)}: ${fr}</div>` +
+        `<div class="downloads"><a href="/api/jobs/${job.id}/overlay.png?download=true" download>overlay PNG</a>` +
+        (r.labels_file ? ` · <a class="dl-labels" href="/api/jobs/${job.id}/labels.tif" download>labels TIFF</a>` : "") + `</div>` +
+        `<img class="overlay" src="/api/jobs/${job.id}/overlay.png" alt="segmentation overlay">` + legendHTML(r);
     } else if (job.task === "quantify") {
       const d = r.descriptors || {};
+      const p = r.particles || {};
       const keys = Object.keys(d).filter(k => !["phase", "length_unit", "shape"].includes(k));
-      body = `<table class="kv descriptors">` +
+      body = (r.phase ? `<div class="phase">of the <b class="phase-name">${esc(r.phase)}</b></div>` : "") +
+        (p.n_particles !== undefined ? `<div>${p.n_particles} particles (${esc(p.separation)})` +
+          (p.median_equivalent_diameter !== null && p.median_equivalent_diameter !== undefined ?
+            `, median equivalent diameter ${fmt(p.median_equivalent_diameter, 3)} ${esc(p.unit)}` : "") +
+          ` · <a class="dl-particles" href="/api/jobs/${job.id}/particles.csv" download>particles CSV</a></div>` : "") +
+        `<table class="kv descriptors">` +
         keys.map(k => `<tr><td>${esc(k)}</td><td>${esc(fmt(d[k]))}</td></tr>`).join("") + `</table>`;
     } else if (job.task === "map") {
       body = `<div>at (${fmt(r.x, 3)}, ${fmt(r.y, 3)}); ${(r.neighbours || []).length} neighbours</div>`;

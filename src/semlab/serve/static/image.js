@@ -21,7 +21,8 @@ async function refresh() {
   const [rows, cols] = d.shape;
   document.getElementById("caption").textContent = px ?
     `${cols} × ${rows} px · ${px.toPrecision(4)} µm/px · field of view ${(cols * px).toPrecision(4)} × ${(rows * px).toPrecision(4)} µm` :
-    `${cols} × ${rows} px · pixel size unknown`;
+    `${cols} × ${rows} px · pixel size unknown (no scale bar drawn)`;
+  document.getElementById("quality").innerHTML = qualityHTML((d.uploads[0] || {}).quality);
   const meta = {
     "hash": d.hash, "file": d.original_name, "pixel size (µm)": px, "pixel size from": d.pixel_size_source,
     "size (px)": `${cols} × ${rows}`, "dtype": d.dtype, "data bar row": d.databar_row, "sample": d.sample,
