@@ -41,10 +41,21 @@ def embed(
         "here, cosine 0.999 to fp32) or bf16.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the patch positions."),
+    features: str | None = typer.Option(
+        None,
+        "--features",
+        "-f",
+        help="Feature set (default: the package default, "
+        "semlab.features.DEFAULT_FEATURE_SET). final: pooled final-layer embedding of the backbone; "
+        "multiscale: mean, std and Gram statistics of each intermediate stage of the backbone "
+        "(texture-aware); texture: classical LBP/GLCM/Gabor statistics, no CNN; nuisance: "
+        "acquisition only (grey-value statistics of the unequalized patch, sharpness, image and pixel "
+        "size), for checking shortcuts. final and multiscale come from one forward pass (both cached).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Extract CNN features of random patches of every image in a workspace.
+    """Extract features (a named feature set) of random patches of every image in a workspace.
 
     Each image loses its data bar, is equalized (CLAHE) and resampled to the workspace's coarsest pixel size; random patches go through the backbone in batches. Features are cached per (image, preprocessing, backbone, weights): re-running computes only images not embedded before. Prints the weights' source and how many images were new or cached.
 
@@ -57,13 +68,17 @@ def embed(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from semlab.dataset import Workspace
-    from semlab.features import embed_workspace
+    from semlab.errors import ParameterError
+    from semlab.features import DEFAULT_FEATURE_SET, FEATURE_SETS, embed_workspace
     from semlab.preprocess import Preparation
 
+    if features is not None and features not in FEATURE_SETS:
+        raise ParameterError(f"--features {features!r} is not one of {', '.join(FEATURE_SETS)}")
+    features = features or DEFAULT_FEATURE_SET
     ws = Workspace.open(workspace)
     console = Console(stderr=True)
     with Progress(
-        TextColumn(f"embedding ({backbone})"),
+        TextColumn(f"embedding ({features}, {backbone})"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
@@ -86,6 +101,7 @@ def embed(
             device=device,
             precision=precision,
             progress=progress,
+            feature_set=features,
         )
     info = table.to_dict()
     if as_json:
@@ -93,7 +109,8 @@ def embed(
         return
     sha = (table.weights_sha256 or "")[:12]
     typer.echo(
-        f"backbone {table.backbone} ({table.n_features} features per patch, {table.config.get('precision')})"
+        f"features {table.config.get('feature_set')}: backbone {table.backbone} "
+        f"({table.n_features} features per patch, {table.config.get('precision', 'n/a')})"
     )
     typer.echo(f"weights: {table.weights}" + (f" (sha256 {sha}…)" if sha else ""))
     c = table.cache

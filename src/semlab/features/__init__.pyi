@@ -7,12 +7,24 @@ from .backbones import BACKBONES, Backbone, BackboneConfig, available_backbones,
 from .embed import embed_workspace, load_features, max_patch_size
 from .extract import extract_features
 from .intensity import INTENSITY_FEATURES, intensity_features
+from .sets import (
+    DEFAULT_FEATURE_SET,
+    FEATURE_SET_HELP,
+    FEATURE_SETS,
+    feature_set_config,
+    feature_table,
+    feature_width,
+    patch_features,
+)
 from .table import INDEX_COLUMNS, FeatureTable
 
 __all__ = [
     "BACKBONES",
     "Backbone",
     "BackboneConfig",
+    "DEFAULT_FEATURE_SET",
+    "FEATURE_SETS",
+    "FEATURE_SET_HELP",
     "FeatureTable",
     "INDEX_COLUMNS",
     "INTENSITY_FEATURES",
@@ -20,7 +32,11 @@ __all__ = [
     "create_backbone",
     "embed_workspace",
     "extract_features",
+    "feature_set_config",
+    "feature_table",
+    "feature_width",
     "intensity_features",
     "load_features",
     "max_patch_size",
+    "patch_features",
 ]

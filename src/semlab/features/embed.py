@@ -22,7 +22,7 @@ import json
 import numbers
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,12 +122,32 @@ def _key(backbone: str, weights_sha256: str | None, config: dict[str, Any]) -> s
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _image_patches(ws: Workspace, rec: Any, recipe: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(patches (k, s, s) float32 in [0, 1], boxes (k, 4)) of one image, by the recipe."""
+def _image_patches(ws: Workspace, rec: Any, recipe: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(patches (k, s, s) float32 in [0, 1], boxes (k, 4), image shape and pixel size) of one image."""
     from semlab.preprocess import prepare_patches
 
     m = ws.read(rec.hash, crop=recipe.crop_databar)
-    return prepare_patches(m, recipe, key=rec.hash, pixel_size=rec.pixel_size_um, name=rec.original_name)
+    p, boxes = prepare_patches(m, recipe, key=rec.hash, pixel_size=rec.pixel_size_um, name=rec.original_name)
+    shape = tuple(np.shape(getattr(m, "image", m))[:2])
+    return p, boxes, {"image_shape": shape, "pixel_size": rec.pixel_size_um}
+
+
+def _chunk_features(job: _Job, bb: Any, chunk: list[tuple[Any, np.ndarray, np.ndarray, dict]]) -> dict:
+    """``{feature set: (n, d)}`` of a chunk's patches: the job's set (and its CNN sibling)."""
+    from semlab.features import extract
+    from semlab.features.texture import nuisance_features, texture_features
+
+    patches = np.concatenate([p for _, p, _, _ in chunk])
+    if job.feature_set == "texture":
+        return {"texture": texture_features(patches)}
+    if job.feature_set == "nuisance":
+        rows = [
+            nuisance_features(p, image_shape=a["image_shape"], pixel_size=a["pixel_size"])
+            for _, p, _, a in chunk
+        ]
+        return {"nuisance": np.concatenate(rows)}
+    sets = (job.feature_set, *job.siblings)
+    return extract._run(bb, patches, job.batch_size, job.device, None, job.precision, sets=sets)
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -164,8 +184,9 @@ def embed_workspace(
     device: str = "auto",
     precision: str = "fp32",
     progress: Callable[[int, int], None] | None = None,
+    feature_set: str | None = None,
 ) -> FeatureTable:
-    """Backbone features of patches of every image in a workspace, cached.
+    """Features of patches of every image in a workspace, cached.
 
     Each image is prepared by the recipe (:func:`semlab.preprocess.prepare_patches`): data
     bar cropped, equalized (CLAHE by default), resampled to the recipe's pixel size — by
@@ -191,6 +212,12 @@ def embed_workspace(
         See :func:`extract_features`; the precision used is part of the cache key.
     progress : callable, optional
         ``progress(done, total)`` in images (cached images count as done at once).
+    feature_set : {"final", "multiscale", "texture", "nuisance"}, optional
+        What describes a patch (:data:`~semlab.features.FEATURE_SETS`); default
+        :data:`~semlab.features.DEFAULT_FEATURE_SET`.  Part of the cache key; the set and how
+        it is computed are in the table's ``config`` (``feature_set``, ``feature_config``).
+        The CNN sets come from one forward pass (embedding one caches the other too);
+        ``"nuisance"`` patches are cut at the same places, not equalized.
 
     Returns
     -------
@@ -206,41 +233,37 @@ def embed_workspace(
         Bad options; an image smaller than the patch size after cropping and resampling,
         or too far from the recipe's pixel size; unknown backbone; no pretrained weights.
     """
-    from semlab.features.backbones import Backbone
     from semlab.features.extract import resolve_precision
+    from semlab.features.sets import CNN_FEATURE_SETS, check_feature_set, feature_width
     from semlab.training import resolve_device
 
     ws = _open(workspace)
+    fset = check_feature_set(feature_set)
     batch_size = _int(batch_size, "batch_size", 1)
-    _check_backbone(backbone, weights)
+    cnn = fset in CNN_FEATURE_SETS
+    if cnn:
+        _check_backbone(backbone, weights)
     records, recipe = _check_fits(ws, preparation)
 
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
-    bb, name, label, sha, data_config = _identity(backbone, pretrained, weights)
-    config = {
-        **recipe.to_dict(),
-        "resample_order": 1,
-        "input_size": list(data_config["input_size"]),
-        "mean": list(data_config["mean"]),
-        "std": list(data_config["std"]),
-        "interpolation": data_config["interpolation"],
-        "resize": "whole patch to input_size (antialiased when shrinking); grey replicated to 3 channels",
-        "precision": precision,
+    bb, name, label, sha, configs = _setup(backbone, pretrained, weights, recipe, precision, fset)
+    config = configs[fset]
+    folders = {
+        s: ws.path / FEATURES_DIR / _folder_name(name, s, _key(name, sha, c)) for s, c in configs.items()
     }
-    if not isinstance(backbone, Backbone) and not pretrained and weights is None:
-        config["backbone_seed"] = 0  # random weights built by name: create_backbone's default seed
-    key = _key(name, sha, config)
-    folder = ws.path / FEATURES_DIR / f"{name}-{key}"
-    job = _Job(ws, folder / "images", recipe, batch_size, dev, precision, progress, len(records))
+    folder, key = folders[fset], folders[fset].name.rsplit("-", 1)[1]
+    siblings = {s: f / "images" for s, f in folders.items() if s != fset}
+    job = _Job(
+        ws, folder / "images", recipe, batch_size, dev, precision, progress, len(records), fset, siblings
+    )
     job.img_dir.mkdir(parents=True, exist_ok=True)
 
+    width = None if cnn and bb is None else feature_width(fset, bb)
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     todo = []
     for rec in records:
-        hit = _load_image_cache(
-            job.img_dir / f"{rec.hash}.npz", recipe.patches_per_image, bb.num_features if bb else None
-        )
+        hit = _load_image_cache(job.img_dir / f"{rec.hash}.npz", recipe.patches_per_image, width)
         if hit is None:
             todo.append(rec)
         else:
@@ -249,7 +272,7 @@ def embed_workspace(
         progress(len(records) - len(todo), len(records))
     computed_patches = 0
     if todo:
-        if bb is None:
+        if bb is None and cnn:
             from semlab.features.extract import get_backbone
 
             bb = get_backbone(name, pretrained=pretrained, weights=weights)
@@ -261,14 +284,73 @@ def embed_workspace(
 
     table = _assemble(records, results, name, label, sha, config)
     _write_embedding(folder, table, key)
-    _set_latest(ws, name, folder.name)
+    _set_latest(ws, name, folder.name, fset)
+    n_new = len(todo)
     cache = {
-        "computed": len(todo),
-        "cached": len(records) - len(todo),
+        "computed": n_new,
+        "cached": len(records) - n_new,
         "computed_patches": computed_patches,
         "path": str(folder),
     }
     return FeatureTable(table.features, table.index, name, label, sha, config, cache)
+
+
+def _setup(
+    backbone: Any, pretrained: bool, weights: Any, recipe: Any, precision: str, fset: str
+) -> tuple[Backbone | None, str, str, str | None, dict[str, dict[str, Any]]]:
+    """(model if built, name, weights label, weights SHA-256, config of each set computed together)."""
+    from semlab.features.backbones import Backbone
+    from semlab.features.sets import CNN_FEATURE_SETS
+
+    if fset not in CNN_FEATURE_SETS:
+        return None, "none", f"none ({fset} statistics, no CNN)", None, {fset: _plain_config(recipe, fset)}
+    bb, name, label, sha, data_config = _identity(backbone, pretrained, weights)
+    seeded = not isinstance(backbone, Backbone) and not pretrained and weights is None
+    configs = {s: _cnn_config(recipe, data_config, precision, s, seeded) for s in CNN_FEATURE_SETS}
+    return bb, name, label, sha, configs
+
+
+def _folder_name(name: str, feature_set: str, key: str) -> str:
+    """``<backbone>-<key>`` (final features, as before), ``<backbone>-multiscale-<key>``, ``<set>-<key>``."""
+    if feature_set == "final":
+        return f"{name}-{key}"
+    return f"{name}-{feature_set}-{key}" if name != "none" else f"{feature_set}-{key}"
+
+
+def _cnn_config(
+    recipe: Any, data_config: dict[str, Any], precision: str, fset: str, seeded: bool
+) -> dict[str, Any]:
+    from semlab.features.sets import feature_set_config
+
+    config = {
+        **recipe.to_dict(),
+        "resample_order": 1,
+        "input_size": list(data_config["input_size"]),
+        "mean": list(data_config["mean"]),
+        "std": list(data_config["std"]),
+        "interpolation": data_config["interpolation"],
+        "resize": "whole patch to input_size (antialiased when shrinking); grey replicated to 3 channels",
+        "precision": precision,
+        "feature_set": fset,
+        "feature_config": feature_set_config(fset),
+    }
+    if seeded:
+        config["backbone_seed"] = 0  # random weights built by name: create_backbone's default seed
+    return config
+
+
+def _plain_config(recipe: Any, fset: str) -> dict[str, Any]:
+    from semlab.features.sets import feature_set_config
+
+    config = {
+        **recipe.to_dict(),
+        "resample_order": 1,
+        "feature_set": fset,
+        "feature_config": feature_set_config(fset),
+    }
+    if fset == "nuisance":  # the patches keep their own grey values
+        config.update(equalize="none", recipe_equalize=recipe.equalize)
+    return config
 
 
 def _check_backbone(backbone: Any, weights: Any) -> None:
@@ -312,27 +394,30 @@ class _Job:
     precision: str
     progress: Callable[[int, int], None] | None
     n_total: int
+    feature_set: str = "final"
+    #: Per-image cache folders of the other CNN set, filled from the same forward pass.
+    siblings: dict[str, Path] = field(default_factory=dict)
 
 
 def _compute(
-    job: _Job, bb: Backbone, todo: list[Any], results: dict[str, tuple[np.ndarray, np.ndarray]]
+    job: _Job, bb: Backbone | None, todo: list[Any], results: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> int:
     """Embed the images in ``todo`` in chunks, caching each; returns the patches computed."""
-    from semlab.features.extract import _run
-
     done, computed = job.n_total - len(todo), 0
-    chunk: list[tuple[Any, np.ndarray, np.ndarray]] = []
+    chunk: list[tuple[Any, np.ndarray, np.ndarray, dict[str, Any]]] = []
 
     def flush() -> None:
         nonlocal done, computed
-        feats = _run(
-            bb, np.concatenate([p for _, p, _ in chunk]), job.batch_size, job.device, None, job.precision
-        )
+        feats = _chunk_features(job, bb, chunk)
         start = 0
-        for rec, p, boxes in chunk:
-            f = feats[start : start + len(p)]
-            start += len(p)
+        for rec, p, boxes, _ in chunk:
+            stop = start + len(p)
+            f = feats[job.feature_set][start:stop]
             _save_npz(job.img_dir / f"{rec.hash}.npz", features=f, boxes=boxes)
+            for s, d in job.siblings.items():
+                d.mkdir(parents=True, exist_ok=True)
+                _save_npz(d / f"{rec.hash}.npz", features=feats[s][start:stop], boxes=boxes)
+            start = stop
             results[rec.hash] = (f, boxes)
             done += 1
             computed += len(p)
@@ -340,9 +425,10 @@ def _compute(
                 job.progress(done, job.n_total)
         chunk.clear()
 
+    recipe = job.recipe if job.feature_set != "nuisance" else replace(job.recipe, equalize="none")
     for rec in todo:
-        p, boxes = _image_patches(job.ws, rec, job.recipe)
-        chunk.append((rec, p, boxes))
+        p, boxes, about = _image_patches(job.ws, rec, recipe)
+        chunk.append((rec, p, boxes, about))
         if sum(len(c[1]) for c in chunk) >= max(_CHUNK_PATCHES, job.batch_size):
             flush()
     if chunk:
@@ -422,14 +508,40 @@ def _read_latest(ws: Workspace) -> dict[str, Any]:
     return data
 
 
-def _set_latest(ws: Workspace, name: str, folder: str) -> None:
+def _set_latest(ws: Workspace, name: str, folder: str, feature_set: str = "final") -> None:
+    """Record the embedding: latest per set and per (set, backbone); ``latest`` overall and per
+    backbone unless it is the nuisance set (a diagnostic, never what a model is trained on by default)."""
     data = _read_latest(ws)
-    data["latest"] = folder
-    data["by_backbone"][name] = folder
+    by_set = data.setdefault("by_set", {})
+    by_set[feature_set] = folder
+    by_set[f"{feature_set}/{name}"] = folder
+    if feature_set != "nuisance":
+        data["latest"] = folder
+        if name != "none":
+            data["by_backbone"][name] = folder
     write_json(_latest_path(ws), data)
 
 
-def load_features(workspace: Workspace | str | os.PathLike, *, backbone: str | None = None) -> FeatureTable:
+def _folder_of_set(ws: Workspace, latest: dict[str, Any], feature_set: str, backbone: str | None) -> str:
+    from semlab.features.sets import CNN_FEATURE_SETS, check_feature_set
+
+    fset = check_feature_set(feature_set)
+    by_set = latest.get("by_set", {})
+    if backbone is None or fset not in CNN_FEATURE_SETS:
+        found = by_set.get(fset)
+    else:
+        found = by_set.get(f"{fset}/{backbone}")
+    if not found:
+        bb = f" --backbone {backbone}" if backbone and fset in CNN_FEATURE_SETS else ""
+        raise WorkspaceError(
+            f"{ws.path}: no {fset!r} features yet; run `semlab embed {ws.path} --features {fset}{bb}`"
+        )
+    return str(found)
+
+
+def load_features(
+    workspace: Workspace | str | os.PathLike, *, backbone: str | None = None, feature_set: str | None = None
+) -> FeatureTable:
     """The feature table stored in a workspace by :func:`embed_workspace`.
 
     Parameters
@@ -437,6 +549,9 @@ def load_features(workspace: Workspace | str | os.PathLike, *, backbone: str | N
     workspace : Workspace or path
     backbone : str, optional
         The latest embedding of this backbone; default: the latest embedding of any.
+    feature_set : str, optional
+        The latest embedding of this feature set (with ``backbone``: of both; the backbone is
+        ignored for ``"texture"`` and ``"nuisance"``); default: any set but ``"nuisance"``.
 
     Returns
     -------
@@ -450,7 +565,10 @@ def load_features(workspace: Workspace | str | os.PathLike, *, backbone: str | N
     """
     ws = _open(workspace)
     latest = _read_latest(ws)
-    if backbone is None:
+    folder_name: Any
+    if feature_set is not None:
+        folder_name = _folder_of_set(ws, latest, feature_set, backbone)
+    elif backbone is None:
         folder_name = latest.get("latest")
         if not folder_name:
             raise WorkspaceError(f"{ws.path}: no features yet; run `semlab embed {ws.path} --backbone NAME`")
@@ -462,7 +580,7 @@ def load_features(workspace: Workspace | str | os.PathLike, *, backbone: str | N
                 f"{ws.path}: no features for backbone {backbone!r} yet (have: {have}); "
                 f"run `semlab embed {ws.path} --backbone {backbone}`"
             )
-    folder = ws.path / FEATURES_DIR / folder_name
+    folder = ws.path / FEATURES_DIR / str(folder_name)
     meta_path, table_path = folder / _META, folder / _TABLE
     if not meta_path.is_file() or not table_path.is_file():
         raise WorkspaceError(f"{folder}: feature files are missing; run `semlab embed {ws.path}` again")

@@ -374,6 +374,73 @@ def _model_for(bb: Backbone, dev: Any, n: int) -> tuple[Any, bool]:
     return bb.model.to(dev), False
 
 
+def _stage_names(model: Any) -> list[str]:
+    """Module names of a timm model's feature stages (``feature_info``: one per reduction)."""
+    info = getattr(model, "feature_info", None)
+    names = [d.get("module") for d in info] if isinstance(info, (list, tuple)) else []
+    names = [n for n in names if isinstance(n, str) and n]
+    if not names:
+        raise ParameterError(
+            f"backbone {type(model).__name__} lists no feature stages (timm feature_info); "
+            "use feature_set='final' or another timm model"
+        )
+    return names
+
+
+def stage_channels(bb: Backbone) -> list[int]:
+    """Channels of each feature stage of a backbone (timm ``feature_info``)."""
+    info = getattr(bb.model, "feature_info", None) or []
+    return [int(d["num_chs"]) for d in info if isinstance(d.get("module"), str) and d.get("module")]
+
+
+#: Channels the Gram statistic of a stage is computed on (a fixed projection of wider stages).
+GRAM_CHANNELS = 16
+#: Seed of the fixed orthonormal channel projections of the Gram statistic.
+GRAM_SEED = 0
+
+
+def multiscale_width(channels: list[int]) -> int:
+    """Width of the multiscale features of stages with these channel counts."""
+    return sum(2 * c + _gram_k(c) * (_gram_k(c) + 1) // 2 for c in channels)
+
+
+def _gram_k(c: int) -> int:
+    return min(int(c), GRAM_CHANNELS)
+
+
+def _projection(c: int, device: Any) -> Any:
+    """(c, k) matrix with orthonormal columns (identity for c <= k), seeded."""
+    import torch
+
+    k = _gram_k(c)
+    if c <= k:
+        return torch.eye(c, device=device)
+    g = np.random.default_rng([GRAM_SEED, c]).standard_normal((c, k))
+    q, _ = np.linalg.qr(g)
+    return torch.from_numpy(q.astype(np.float32)).to(device)
+
+
+def stage_statistics(f: Any) -> Any:
+    """(b, 2C + k(k+1)/2) statistics of a stage's activations ``f`` (b, C, h, w), float32.
+
+    Per channel the spatial mean and standard deviation; then the Gram matrix (second
+    moments about the mean, divided by h·w) of the map projected on ``k = min(C, 16)``
+    fixed orthonormal channel directions (seeded), its upper triangle with the diagonal.
+    """
+    import torch
+
+    f = f.float()
+    b, c = f.shape[:2]
+    flat = f.reshape(b, c, -1)
+    mean = flat.mean(dim=2)
+    centred = flat - mean[:, :, None]
+    std = centred.pow(2).mean(dim=2).sqrt()
+    z = torch.einsum("bcn,ck->bkn", centred, _projection(c, f.device))
+    gram = torch.bmm(z, z.transpose(1, 2)) / max(1, z.shape[2])
+    iu = torch.triu_indices(gram.shape[1], gram.shape[1], device=f.device)
+    return torch.cat([mean, std, gram[:, iu[0], iu[1]]], dim=1)
+
+
 def _run(
     bb: Backbone,
     a: np.ndarray,
@@ -381,24 +448,49 @@ def _run(
     dev: Any,
     progress: Callable | None,
     precision: str = "fp32",
-) -> np.ndarray:
+    sets: tuple[str, ...] | None = None,
+) -> Any:
+    """Pooled final-layer features (n, d) of patches ``a`` (n, H, W); with ``sets``, a dict
+    ``{"final": (n, d), "multiscale": (n, m)}`` of those asked, from one forward pass per batch.
+
+    The multiscale features are :func:`stage_statistics` of each feature stage, caught by
+    forward hooks, concatenated in stage order.
+    """
     import torch
 
+    if sets is None:
+        return _run(bb, a, batch_size, dev, progress, precision, ("final",))["final"]
     n = a.shape[0]
-    out = np.empty((n, bb.num_features), dtype=np.float32)
+    want_ms = "multiscale" in sets
+    width = {"final": bb.num_features, "multiscale": multiscale_width(stage_channels(bb)) if want_ms else 0}
+    out = {s: np.empty((n, width[s]), dtype=np.float32) for s in sets}
     if n == 0:
         return out
     with _threads():
         model, channels_last = _model_for(bb, dev, n)
+    caught: list[Any] = []
+    hooks = []
+    if want_ms:
+        modules = dict(model.named_modules())
+        for name in _stage_names(model):
+            hooks.append(
+                modules[name].register_forward_hook(lambda m, i, o: caught.append(stage_statistics(o)))
+            )
     low = precision == "bf16"
-    with _threads(), torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=low):
-        for start in range(0, n, batch_size):
-            stop = min(n, start + batch_size)
-            x = make_input(a[start:stop], bb.data_config, device=dev, channels_last=channels_last)
-            y = _pooled(model, x)
-            if y.ndim != 2:
-                y = y.flatten(1)
-            out[start:stop] = y.float().cpu().numpy()
-            if progress is not None:
-                progress(stop, n)
+    try:
+        with _threads(), torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=low):
+            for start in range(0, n, batch_size):
+                stop = min(n, start + batch_size)
+                x = make_input(a[start:stop], bb.data_config, device=dev, channels_last=channels_last)
+                caught.clear()
+                y = _pooled(model, x) if "final" in sets else model.forward_features(x)
+                if "final" in sets:
+                    out["final"][start:stop] = (y if y.ndim == 2 else y.flatten(1)).float().cpu().numpy()
+                if want_ms:
+                    out["multiscale"][start:stop] = torch.cat(caught, dim=1).float().cpu().numpy()
+                if progress is not None:
+                    progress(stop, n)
+    finally:
+        for h in hooks:
+            h.remove()
     return out
