@@ -214,6 +214,7 @@ def test_add_with_table_records_samples_and_columns(tmp_path, images_dir):
         "original_name",
         "sample",
         "pixel_size_um",
+        "pixel_size_source",
         "databar_row",
         "anneal_temperature_c",
         "cooling",

@@ -1,4 +1,4 @@
-"""``semlab init`` / ``semlab add`` / ``semlab status``: workspaces of micrographs and their samples."""
+"""``semlab init`` / ``add`` / ``status`` / ``set-pixel-size``: workspaces of micrographs and their samples."""
 
 from __future__ import annotations
 
@@ -145,8 +145,88 @@ def status(
         ("categorical", ", ".join(st.categorical_columns) or "-"),
         ("tables", str(st.n_tables)),
     ]
+    if st.pixel_size_sources:
+        rows.insert(4, ("px sources", ", ".join(f"{s} ×{n}" for s, n in st.pixel_size_sources)))
     lines = [f"{label:<12} {value}" for label, value in rows]
     typer.echo("\n".join(lines))
+
+
+_UNITS_UM = {"um": 1.0, "µm": 1.0, "nm": 1e-3, "mm": 1e3}
+
+
+def _pixel_size_rows(csv: Path, unit: str) -> list[tuple[str, float]]:
+    """(image, µm) pairs from a CSV with columns image, pixel_size (and optionally unit)."""
+    import math
+
+    from semlab.dataset import read_table
+    from semlab.errors import TableError
+
+    frame = read_table(csv)
+    for col in ("image", "pixel_size"):
+        if col not in frame.columns:
+            raise TableError(
+                f"{csv} row 1: no column {col!r}; the CSV needs columns image, pixel_size (and optionally unit)"
+            )
+    out = []
+    for i, row in enumerate(frame.itertuples(index=False), start=2):
+        u = str(getattr(row, "unit", unit) or unit).strip()
+        try:
+            value = float(row.pixel_size)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if u not in _UNITS_UM or not math.isfinite(value) or value <= 0:
+            raise TableError(
+                f"{csv} row {i}: pixel_size {row.pixel_size!r} {u} is not a positive number in um, µm, nm or mm"
+            )
+        out.append((str(row.image), value * _UNITS_UM[u]))
+    return out
+
+
+@app.command("set-pixel-size", rich_help_panel="Ingest")
+def set_pixel_size(
+    workspace: Path = typer.Argument(..., help="Workspace folder."),
+    image: str | None = typer.Argument(
+        None, help="Image: its original file name, hash or hash prefix (omit with --csv)."
+    ),
+    value: float | None = typer.Argument(None, help="Pixel size, in --unit per pixel (omit with --csv)."),
+    unit: str = typer.Option(
+        "um", "--unit", help="Unit of VALUE (and of the CSV's pixel_size): um, nm or mm."
+    ),
+    csv: Path | None = typer.Option(
+        None,
+        "--csv",
+        help="CSV/XLSX with columns image, pixel_size (optional unit) to set many images at once.",
+    ),
+) -> None:
+    """Set the pixel size of images whose files lack it (or state it wrongly).
+
+    The value is stored in the workspace catalog with the source "user" (shown by `semlab
+    status` and the table's pixel_size_source column); only these images' cached features are
+    dropped, so the next `semlab embed` recomputes them at the new scale.
+    """
+    from semlab.dataset import Workspace
+    from semlab.errors import ParameterError
+
+    if unit not in _UNITS_UM:
+        raise ParameterError(f"--unit {unit!r} is not one of um, nm, mm")
+    if csv is not None:
+        if image is not None or value is not None:
+            raise ParameterError("give either IMAGE VALUE or --csv FILE, not both")
+        pairs = _pixel_size_rows(csv, unit)
+    elif image is None or value is None:
+        raise ParameterError(
+            "give IMAGE and VALUE (e.g. `semlab set-pixel-size WS a.tif 7.3 --unit nm`) or --csv FILE"
+        )
+    else:
+        pairs = [(image, value * _UNITS_UM[unit])]
+    ws = Workspace.open(workspace)
+    records = [ws.find(name) for name, _ in pairs]  # every name checked before anything changes
+    for rec, (_, um) in zip(records, pairs, strict=True):
+        new = ws.set_pixel_size(rec.hash, um)
+        typer.echo(
+            f"{new.original_name}: {new.pixel_size_um:.6g} µm per pixel (set by user; was "
+            f"{'unknown' if rec.pixel_size_um is None else f'{rec.pixel_size_um:.6g} µm, {rec.pixel_size_source}'})"
+        )
 
 
 def _size(n: int) -> str:

@@ -6,6 +6,7 @@
 from .table import REQUIRED_COLUMNS, TABLE_SUFFIXES, Dataset, read_table
 from .workspace import (
     CATALOG_NAME,
+    PIXEL_SIZE_SOURCES,
     SCHEMA_VERSION,
     AddResult,
     ImageRecord,
@@ -18,6 +19,7 @@ __all__ = [
     "CATALOG_NAME",
     "Dataset",
     "ImageRecord",
+    "PIXEL_SIZE_SOURCES",
     "REQUIRED_COLUMNS",
     "SCHEMA_VERSION",
     "TABLE_SUFFIXES",

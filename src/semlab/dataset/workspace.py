@@ -53,7 +53,23 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x53454D4C
 
 #: Columns of :meth:`Workspace.table` that a descriptor table may not use.
-WORKSPACE_COLUMNS = ("hash", "stored_path", "original_name", "sample", "pixel_size_um", "databar_row")
+WORKSPACE_COLUMNS = (
+    "hash",
+    "stored_path",
+    "original_name",
+    "sample",
+    "pixel_size_um",
+    "pixel_size_source",
+    "databar_row",
+)
+
+#: Where a catalogued pixel size came from: set by the user (``semlab set-pixel-size``,
+#: ``add --pixel-size``), a descriptor table, vendor metadata (``fei``, ``zeiss``,
+#: ``imagej``, ``semlab``), the burned-in scale bar, or ``unknown`` (no pixel size).
+PIXEL_SIZE_SOURCES = ("user", "table", "fei", "zeiss", "imagej", "semlab", "scale_bar", "unknown")
+
+# Folder of cached features inside a workspace (semlab.features.embed.FEATURES_DIR).
+_FEATURES_DIR = "features"
 
 _STALE_TMP_S = 3600.0  # temporary files older than this are leftovers of a killed run
 
@@ -72,7 +88,7 @@ CREATE TABLE images (
     cols              INTEGER NOT NULL,             -- image width in pixels
     dtype             TEXT NOT NULL,
     pixel_size_um     REAL,                         -- µm per pixel, NULL when unknown
-    pixel_size_source TEXT,                         -- user, table, fei, zeiss, imagej, semlab or NULL
+    pixel_size_source TEXT,                         -- user, table, fei, zeiss, imagej, semlab, scale_bar or NULL
     databar_row       INTEGER,                      -- first row of the data bar, NULL when none
     databar_source    TEXT,                         -- metadata, detected or NULL
     crop_row0         INTEGER NOT NULL,             -- crop box without the data bar, half-open,
@@ -159,7 +175,8 @@ class ImageRecord:
     pixel_size_um : float or None
         µm per pixel, or ``None`` when unknown.
     pixel_size_source : str or None
-        ``user``, ``table``, ``fei``, ``zeiss``, ``imagej``, ``semlab`` or ``None``.
+        ``user``, ``table``, ``fei``, ``zeiss``, ``imagej``, ``semlab``, ``scale_bar`` or
+        ``None`` (unknown); see :data:`PIXEL_SIZE_SOURCES`.
     databar_row : int or None
         First row of the burned-in data bar, or ``None`` when there is none.
     databar_source : str or None
@@ -222,6 +239,9 @@ class WorkspaceStatus:
         Images with a data bar (cropped by :meth:`Workspace.read`).
     pixel_sizes_um : tuple of (float or None, int)
         Each pixel size seen (µm per pixel, ``None`` = unknown) with its image count.
+    pixel_size_sources : tuple of (str, int)
+        Where the pixel sizes came from (``user``, ``zeiss``, ``scale_bar``, ``unknown`` …)
+        with image counts.
     numeric_columns, categorical_columns : tuple of str
         Descriptor columns recorded.
     n_tables : int
@@ -243,10 +263,12 @@ class WorkspaceStatus:
     n_tables: int
     store_bytes: int
     schema_version: int
+    pixel_size_sources: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["pixel_sizes_um"] = [{"pixel_size_um": p, "n_images": n} for p, n in self.pixel_sizes_um]
+        out["pixel_size_sources"] = [{"source": s, "n_images": n} for s, n in self.pixel_size_sources]
         out["numeric_columns"] = list(self.numeric_columns)
         out["categorical_columns"] = list(self.categorical_columns)
         return out
@@ -882,9 +904,72 @@ class Workspace:
             image=image, pixel_size=rec.pixel_size_um, metadata=metadata, source=str(rec.stored_path)
         )
 
+    def find(self, image: str) -> ImageRecord:
+        """The record of one image by its original file name, or by hash / unique hash prefix.
+
+        Raises
+        ------
+        WorkspaceError
+            No image, or several, match.
+        """
+        name = Path(str(image)).name
+        with self._connect() as conn:
+            rows = conn.execute(
+                self._SELECT + " WHERE i.original_name = ? ORDER BY i.rowid LIMIT 2", (name,)
+            ).fetchall()
+        if len(rows) == 1:
+            return self._record(rows[0])
+        if len(rows) > 1:
+            raise WorkspaceError(
+                f"{self.path}: several images are named {name!r}; give the image's hash "
+                "(Workspace.table() lists them)"
+            )
+        key = str(image).strip().lower()
+        if len(key) >= 6 and all(c in "0123456789abcdef" for c in key):
+            return self.get(key)
+        raise WorkspaceError(
+            f"{self.path}: no image named {name!r}; give a file name or hash as Workspace.table() lists them"
+        )
+
+    def set_pixel_size(self, image: str, pixel_size: float | None, *, source: str = "user") -> ImageRecord:
+        """Set (or clear) one image's pixel size and drop only its cached features.
+
+        Parameters
+        ----------
+        image : str
+            Original file name, hash or unique hash prefix (:meth:`find`).
+        pixel_size : float or None
+            µm per pixel; ``None`` marks it unknown.
+        source : str, default "user"
+            Recorded as ``pixel_size_source`` (:data:`PIXEL_SIZE_SOURCES`).
+
+        Returns
+        -------
+        ImageRecord
+            The updated record.  Cached patch features of this image (every embedding under
+            ``features/``) are deleted, so the next ``embed`` recomputes them at the new scale;
+            other images' caches stay.
+        """
+        from semlab._util import check_pixel_size
+
+        if source not in PIXEL_SIZE_SOURCES:
+            raise WorkspaceError(f"source={source!r} is not one of {', '.join(PIXEL_SIZE_SOURCES)}")
+        px = None if pixel_size is None else check_pixel_size(pixel_size)
+        rec = self.find(image)
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE images SET pixel_size_um = ?, pixel_size_source = ? WHERE hash = ?",
+                (px, None if px is None else source, rec.hash),
+            )
+        for cached in (self.path / _FEATURES_DIR).glob(f"*/images/{rec.hash}*.npz"):
+            with contextlib.suppress(OSError):
+                cached.unlink()
+        return self.get(rec.hash)
+
     def table(self) -> pd.DataFrame:
         """One row per image: ``hash``, ``stored_path`` (absolute), ``original_name``,
-        ``sample``, ``pixel_size_um`` (µm, NaN when unknown), ``databar_row`` (nullable
+        ``sample``, ``pixel_size_um`` (µm, NaN when unknown), ``pixel_size_source`` (where it
+        came from, :data:`PIXEL_SIZE_SOURCES`; ``unknown`` when NaN), ``databar_row`` (nullable
         integer), then every descriptor column recorded (numeric as numbers, categorical
         as text; missing where an image has no value).  Rows in the order images were added.
         """
@@ -893,7 +978,8 @@ class Workspace:
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT i.hash, i.stored_path, i.original_name, r.sample, i.pixel_size_um, i.databar_row, "
-                "r.values_json FROM images i LEFT JOIN records r ON r.image_hash = i.hash ORDER BY i.rowid"
+                "r.values_json, i.pixel_size_source FROM images i LEFT JOIN records r "
+                "ON r.image_hash = i.hash ORDER BY i.rowid"
             ).fetchall()
             columns = conn.execute("SELECT name, kind FROM columns ORDER BY position").fetchall()
         values = [json.loads(r[6]) if r[6] else {} for r in rows]
@@ -903,6 +989,9 @@ class Workspace:
             "original_name": pd.Series([r[2] for r in rows], dtype="str"),
             "sample": pd.Series([r[3] for r in rows], dtype="str"),
             "pixel_size_um": pd.Series([r[4] for r in rows], dtype="float64"),
+            "pixel_size_source": pd.Series(
+                ["unknown" if r[4] is None else (r[7] or "unknown") for r in rows], dtype="str"
+            ),
             "databar_row": pd.Series([r[5] for r in rows], dtype="Int64"),
         }
         for name, kind in columns:
@@ -930,6 +1019,11 @@ class Workspace:
             sizes = conn.execute(
                 "SELECT pixel_size_um, COUNT(*) FROM images GROUP BY pixel_size_um"
             ).fetchall()
+            sources = conn.execute(
+                "SELECT CASE WHEN pixel_size_um IS NULL THEN 'unknown' "
+                "ELSE COALESCE(pixel_size_source, 'unknown') END AS s, COUNT(*) FROM images "
+                "GROUP BY s ORDER BY COUNT(*) DESC, s"
+            ).fetchall()
             columns = conn.execute("SELECT name, kind FROM columns ORDER BY position").fetchall()
         return WorkspaceStatus(
             path=str(self.path),
@@ -943,6 +1037,7 @@ class Workspace:
             n_tables=n_tables,
             store_bytes=store,
             schema_version=version,
+            pixel_size_sources=tuple((str(s), int(n)) for s, n in sources),
         )
 
 
