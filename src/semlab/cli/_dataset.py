@@ -64,6 +64,12 @@ def add(
     no_detect: bool = typer.Option(
         False, "--no-detect-databar", help="Do not look for a data bar where the metadata does not say."
     ),
+    scale_bar: str | None = typer.Option(
+        None,
+        "--scale-bar",
+        help="What the burned-in scale bar stands for, as printed next to it (e.g. '200 nm', '500 µm'): "
+        "images without a pixel size in their metadata get label / measured bar length (source scale_bar).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Copy images into a workspace and catalogue them, with their table rows.
@@ -81,6 +87,13 @@ def add(
 
     if not images and table is None:
         raise ParameterError("nothing to add: give image files or folders, or --table TABLE")
+    scale_bar_um = None
+    if scale_bar is not None:
+        from semlab.io.scalebar import parse_length_label
+
+        scale_bar_um = parse_length_label(scale_bar)
+        if scale_bar_um is None or scale_bar_um <= 0:
+            raise ParameterError(f"--scale-bar {scale_bar!r} is not a length such as '200 nm' or '500 µm'")
     ws = Workspace.open(workspace)
     console = Console(stderr=True)
     with Progress(
@@ -108,6 +121,7 @@ def add(
                 numeric=numeric or None,
                 categorical=categorical or None,
                 detect_databar=not no_detect,
+                scale_bar_um=scale_bar_um,
                 progress=progress,
             )
     for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
@@ -116,6 +130,13 @@ def add(
     if table is not None:
         line += f", table rows recorded {result.annotated}"
     typer.echo(line)
+    unknown = dict(ws.status().pixel_size_sources).get("unknown", 0)
+    if unknown:
+        typer.echo(
+            f"note: {unknown} image(s) have no pixel size (used at their own scale, recorded as unknown); "
+            f"set it with `semlab set-pixel-size {workspace} IMAGE VALUE` or add them with --scale-bar LABEL",
+            err=True,
+        )
 
 
 @app.command("status", rich_help_panel="Ingest")

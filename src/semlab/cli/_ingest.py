@@ -13,11 +13,17 @@ from semlab.cli import app
 @app.command("info", rich_help_panel="Ingest")
 def info(
     images: list[Path] = typer.Argument(..., help="SEM image files (TIFF, PNG, JPEG, BMP)."),
-    pixel_size: float | None = typer.Option(None, "--pixel-size", help="Override the pixel size (µm per pixel)."),
+    pixel_size: float | None = typer.Option(
+        None, "--pixel-size", help="Override the pixel size (µm per pixel)."
+    ),
     page: int = typer.Option(0, "--page", help="Page of a multipage TIFF."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line instead of a table."),
 ) -> None:
-    """Show each image's size, pixel size (µm), vendor metadata and data-bar row (--json: all fields)."""
+    """Show each image's size, pixel size (µm) and its source, vendor metadata and data-bar row (--json: all fields).
+
+    A file without a pixel-size tag but with a field width (Zeiss ap_width) shows field width /
+    image width, as `semlab add` records it (source field_width).
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -29,6 +35,9 @@ def info(
         m = read_micrograph(path, pixel_size=pixel_size, page=page)
         d = m.to_dict()
         d["databar_row_detected"] = find_databar(m.image)
+        hfw = d.get("horizontal_field_width_um")
+        if d.get("pixel_size_um") is None and isinstance(hfw, int | float) and hfw > 0:
+            d["pixel_size_um"], d["pixel_size_source"] = hfw / m.image.shape[1], "field_width"
         rows.append(d)
     if as_json:
         for d in rows:
@@ -45,7 +54,7 @@ def info(
         table.add_row(
             Path(d["source"]).name,
             f"{d['shape'][0]}×{d['shape'][1]}\n{d['dtype']}",
-            f"{px:.4g}" if px else "unknown",
+            f"{px:.4g}\n({d.get('pixel_size_source') or '?'})" if px else "unknown",
             str(d.get("vendor") or ""),
             f"{d['accelerating_voltage_kv']:g}" if d.get("accelerating_voltage_kv") is not None else "",
             f"{d['magnification']:g}" if d.get("magnification") is not None else "",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import time
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semlab._util import atomic_path, file_sha256
-from semlab.errors import FileFormatError, MissingFileError, TableError, WorkspaceError
+from semlab.errors import FileFormatError, MissingFileError, SemlabError, TableError, WorkspaceError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,8 +66,20 @@ WORKSPACE_COLUMNS = (
 
 #: Where a catalogued pixel size came from: set by the user (``semlab set-pixel-size``,
 #: ``add --pixel-size``), a descriptor table, vendor metadata (``fei``, ``zeiss``,
-#: ``imagej``, ``semlab``), the burned-in scale bar, or ``unknown`` (no pixel size).
-PIXEL_SIZE_SOURCES = ("user", "table", "fei", "zeiss", "imagej", "semlab", "scale_bar", "unknown")
+#: ``imagej``, ``semlab``), the metadata's field width over the image width (``field_width``,
+#: Zeiss files without a pixel-size tag), the burned-in scale bar (``scale_bar``), or
+#: ``unknown`` (no pixel size).
+PIXEL_SIZE_SOURCES = (
+    "user",
+    "table",
+    "fei",
+    "zeiss",
+    "imagej",
+    "semlab",
+    "field_width",
+    "scale_bar",
+    "unknown",
+)
 
 # Folder of cached features inside a workspace (semlab.features.embed.FEATURES_DIR).
 _FEATURES_DIR = "features"
@@ -567,6 +580,7 @@ class Workspace:
         numeric: Iterable[str] | None = None,
         categorical: Iterable[str] | None = None,
         detect_databar: bool = True,
+        scale_bar_um: float | None = None,
         progress: Callable[[int, int, Path], None] | None = None,
     ) -> AddResult:
         """Store and catalogue images, with their descriptor-table rows.
@@ -596,6 +610,14 @@ class Workspace:
             Column types for the table (see :meth:`Dataset.from_table`).
         detect_databar : bool, default True
             Look for a data bar in images whose metadata does not say where it starts.
+        scale_bar_um : float, optional
+            Length (µm) the burned-in scale bars of the new images stand for, as printed
+            next to them (semlab does no OCR).  An image without a pixel size from the
+            user, the table or its metadata (pixel-size tag, else field width / image width)
+            gets ``label / bar length in pixels`` from its measured scale bar
+            (:func:`semlab.io.read_scale_bar`; also ``scale_bar_um`` / ``scale_bar_label``
+            in its metadata), recorded with source ``scale_bar``; the measured bar is kept in
+            the image's metadata (``scale_bar``).  Images still without one stay unknown.
         progress : callable, optional
             Called as ``progress(done, total, path)`` before the first image (``done=0``)
             and after each image.
@@ -612,6 +634,7 @@ class Workspace:
         from semlab.dataset.table import Dataset
 
         user_pixel = None if pixel_size is None else check_pixel_size(pixel_size)
+        bar_um = None if scale_bar_um is None else check_pixel_size(scale_bar_um, "scale_bar_um")
         ds: Dataset | None
         if table is None:
             if images_dir is not None:
@@ -656,7 +679,9 @@ class Workspace:
                         annotated += changed
                 else:
                     px = user_pixel if user_pixel is not None else table_pixels.get(str(src))
-                    row = self._image_row(src, digest, px, detect_databar, from_table=user_pixel is None)
+                    row = self._image_row(
+                        src, digest, px, detect_databar, from_table=user_pixel is None, scale_bar_um=bar_um
+                    )
                     inserted, changed = _insert_image(conn, row, record)
                     added += inserted
                     skipped += not inserted
@@ -687,11 +712,19 @@ class Workspace:
         return records, table_pixels
 
     def _image_row(
-        self, src: Path, digest: str, px: float | None, detect_databar: bool, *, from_table: bool
+        self,
+        src: Path,
+        digest: str,
+        px: float | None,
+        detect_databar: bool,
+        *,
+        from_table: bool,
+        scale_bar_um: float | None = None,
     ) -> dict[str, Any]:
         """Read a new image, copy it into the store, and return its catalog row.
 
         ``px`` overrides the file's pixel size; ``from_table`` says it came from the table.
+        Without any, the field width or the scale bar may give it (:func:`_fallback_pixel_size`).
         """
         from semlab.io import read_micrograph
 
@@ -705,6 +738,9 @@ class Workspace:
         source = m.metadata.get("pixel_size_source")
         if from_table and px is not None:
             source = "table"
+        pixel_um = m.pixel_size
+        if pixel_um is None:
+            pixel_um, source = _fallback_pixel_size(m, bar, scale_bar_um)
         return {
             "hash": digest,
             "stored_path": rel.as_posix(),
@@ -714,7 +750,7 @@ class Workspace:
             "rows": int(m.image.shape[0]),
             "cols": int(m.image.shape[1]),
             "dtype": str(m.image.dtype),
-            "pixel_size_um": m.pixel_size,
+            "pixel_size_um": pixel_um,
             "pixel_size_source": source,
             "databar_row": bar,
             "databar_source": bar_source,
@@ -1039,6 +1075,32 @@ class Workspace:
             schema_version=version,
             pixel_size_sources=tuple((str(s), int(n)) for s, n in sources),
         )
+
+
+def _fallback_pixel_size(
+    m: Any, bar: int | None, scale_bar_um: float | None
+) -> tuple[float | None, str | None]:
+    """(µm per pixel, source) of an image whose file gives no pixel size: the metadata's
+    horizontal field width over the image width, else the measured scale bar with a known
+    label (``scale_bar_um`` or the metadata's); ``(None, None)`` otherwise.  A measured bar is
+    recorded in ``m.metadata["scale_bar"]``."""
+    from semlab.io import read_scale_bar
+
+    hfw = m.metadata.get("horizontal_field_width_um")
+    if isinstance(hfw, int | float) and not isinstance(hfw, bool) and math.isfinite(hfw) and hfw > 0:
+        return float(hfw) / int(m.image.shape[1]), "field_width"
+    if bar is None or m.image.ndim != 2:
+        return None, None
+    try:
+        sb = read_scale_bar(m.image, int(bar), label_um=scale_bar_um, metadata=m.metadata)
+    except SemlabError:
+        return None, None
+    if sb is None:
+        return None, None
+    m.metadata["scale_bar"] = sb.to_dict()
+    if sb.pixel_size is None:
+        return None, None
+    return float(sb.pixel_size), "scale_bar"
 
 
 def _text(value: Any) -> str:

@@ -173,6 +173,10 @@ def parse_zeiss(sem: dict[str, Any], source: str) -> tuple[float | None, dict]:
     if wd is not None:
         wd = wd * (unit_to_um(wd_unit or "mm") or 1e3) / 1e3
     mag = _zeiss_mag(*_zeiss_value(sem, "ap_mag"))
+    width, width_unit = _zeiss_value(sem, "ap_width")  # field width of the scan (the image's columns)
+    width_factor = unit_to_um(width_unit or "")
+    hfw = _positive(width)
+    hfw = None if hfw is None or width_factor is None else hfw * width_factor
     detector = _zeiss_value(sem, "dp_detector_type")[0] or _zeiss_value(sem, "dp_detector_channel")[0]
     instrument = _zeiss_value(sem, "dp_sem")[0] or _zeiss_value(sem, "sv_serial_number")[0]
     summary = {
@@ -183,6 +187,8 @@ def parse_zeiss(sem: dict[str, Any], source: str) -> tuple[float | None, dict]:
         "working_distance_mm": wd,
         "detector": detector,
     }
+    if hfw is not None:
+        summary["horizontal_field_width_um"] = hfw
     return pixel_um, summary
 
 
