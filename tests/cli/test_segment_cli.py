@@ -35,7 +35,8 @@ def data(tmp_path: Path) -> dict[str, Path]:
 
 def test_segment_otsu_writes_labels_overlays_and_fractions(data, capsys):
     out = data["root"] / "seg"
-    rc = main(["segment", str(data["img"]), "--method", "otsu", "--out", str(out), "--truth", str(data["lab"])])
+    rc = main(["segment", str(data["img"]), "--method", "otsu", "--out", str(out), "--truth", str(data["lab"]),
+               "--foreground", "dark", "--phase-name", "pore"])  # fmt: skip
     assert rc == 0, capsys.readouterr().err
     for i in range(3):
         labels = read_micrograph(out / f"s{i}.tif")
@@ -45,7 +46,8 @@ def test_segment_otsu_writes_labels_overlays_and_fractions(data, capsys):
         assert (out / f"s{i}_overlay.png").is_file()
     rows = list(csv.DictReader((out / "phase_fractions.csv").open()))
     assert [r["file"].endswith(f"s{i}.tif") for i, r in enumerate(rows)] == [True] * 3
-    assert abs(float(rows[0]["fraction_pore"]) + float(rows[0]["fraction_solid"]) - 1) < 1e-5
+    # thresholds name their classes background / <phase name> (API change, issue 14)
+    assert abs(float(rows[0]["fraction_pore"]) + float(rows[0]["fraction_background"]) - 1) < 1e-5
     # scoring the result against the truth
     rc = main(["score-segmentation", "--truth", str(data["lab"]), "--pred", str(out), "--out", str(out / "s.csv")])
     assert rc == 0
@@ -115,12 +117,15 @@ def test_errors_are_one_line(data, capsys, tmp_path):
 def test_segment_crops_the_data_bar(tmp_path):
     from semlab.data import render_sintered_film
     from semlab.io import read_micrograph, write_micrograph
+    from semlab.segment import NO_DATA
 
     m = render_sintered_film(2, shape=(128, 128), rng=0)
     src = write_micrograph(tmp_path / "film.tif", m.image, pixel_size=m.pixel_size)  # no databar_row metadata
     assert main(["segment", str(src), "--method", "otsu", "--out", str(tmp_path / "seg")]) == 0
     labels = read_micrograph(tmp_path / "seg" / "film.tif")
-    assert labels.image.shape == (m.databar_row, 128)  # bar detected in the pixels and cut
+    # bar detected in the pixels: labels keep the input's shape, the bar's rows are no data (issue 14)
+    assert labels.image.shape == (128, 128)
+    assert (labels.image[m.databar_row :] == NO_DATA).all() and (labels.image[: m.databar_row] != NO_DATA).all()
     assert labels.pixel_size == pytest.approx(m.pixel_size)
     assert main(["segment", str(src), "--method", "otsu", "--no-crop", "--out", str(tmp_path / "raw")]) == 0
     assert read_micrograph(tmp_path / "raw" / "film.tif").image.shape == (128, 128)

@@ -54,7 +54,8 @@ def test_api_writes_the_same_files_as_the_cli(data, capsys):
     cli_out, api_out = data["root"] / "cli", data["root"] / "api"
     argv = ["segment", str(data["img"]), "--method", "hybrid", "--out", str(cli_out), "--truth", str(data["lab"])]
     assert main(argv) == 0
-    printed = capsys.readouterr().out.splitlines()
+    # one line per file; indented lines under it name the measured phase (API change, issue 14)
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
     table = segment_files(
         [data["img"]], api_out, method="hybrid", truth=data["lab"],
         options={"segment_area": 50.0, "compactness": 0.3, "smoothing": 1.0},
@@ -83,7 +84,10 @@ def test_api_stack_and_3d_labels(data):
         write_micrograph(stack_dir / f"z{i:02d}.tif", _pair(10 + i)[0], pixel_size=0.02)
     out = data["root"] / "seg3d"
     progress: list[tuple[int, int]] = []
-    table = segment_files(stack_dir, out, method="otsu", stack=True, progress=lambda d, t: progress.append((d, t)))
+    table = segment_files(
+        stack_dir, out, method="otsu", stack=True, foreground="dark", phase_name="pore",
+        progress=lambda d, t: progress.append((d, t)),
+    )  # fmt: skip
     assert progress == [(0, 1), (1, 1)]
     assert table.loc[0, "shape"] == (3, 48, 64)
     vol = read_volume(out / "stack.tif")

@@ -28,10 +28,14 @@ def quantify(
     pixel_size: float | None = typer.Option(
         None,
         "--pixel-size",
-        help="µm per pixel (voxel) for all inputs; default each file's calibration, else pixels.",
+        help="µm per pixel (voxel) for ALL inputs, overriding their own calibration. Default: each file's own "
+        "pixel size (files without one are reported in pixels in their own rows, never mixed with µm rows).",
     ),
     phase: list[int] = typer.Option(
-        [1], "--phase", help="Label value of the phase described (repeat for a union)."
+        [],
+        "--phase",
+        help="Label value of the phase described (repeat for a union). Default: each file's measured phase as "
+        "named by semlab segment (its <name>_labels.json: e.g. 1, or 1+2 for hybrid), else 1.",
     ),
     three_d: bool = typer.Option(False, "--3d", help="Inputs are volumes: 3-D descriptors."),
     threshold: str | None = typer.Option(
@@ -58,25 +62,29 @@ def quantify(
         help="Folder for plots: size histogram (2-D), H-K density (3-D), mean persistence image.",
     ),
 ) -> None:
-    """Quantify label images or volumes: one row per input with unit-suffixed descriptor columns."""
+    """Quantify label images or volumes: one row per input with unit-suffixed descriptor columns.
+
+    Reads the output folder of `semlab segment` directly (label TIFFs; overlays, sidecars and CSVs are skipped): each file's measured phase (named in the phase_name column) and its own pixel size; the data-bar rows (no data) are left out. A folder mixing calibrated and uncalibrated files gives µm rows and px rows (length_unit column) with a warning; calibrate the uncalibrated files rather than overriding all with --pixel-size.
+
+    Example: semlab segment imgs/ -m otsu --phase-name particle -o seg/ && semlab quantify seg/ -o seg.csv --plots plots/
+    """
+    import warnings
+
     from semlab._util import atomic_path
     from semlab.errors import ParameterError
-    from semlab.quantify import descriptor_table
+    from semlab.quantify import QuantifyWarning, descriptor_table
 
     files = _expand(inputs, three_d)
     if out.suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise ParameterError(f"--out {out}: use a .parquet or .csv file name")
-    ph = phase[0] if len(phase) == 1 else tuple(phase)
-    df = descriptor_table(
-        files,
-        pixel_size=pixel_size,
-        phase=ph,
-        three_d=three_d,
-        threshold=threshold,
-        table=table,
-        topology=topology,
-        connectivity=connectivity,
-    )
+    ph = None if not phase else (phase[0] if len(phase) == 1 else tuple(phase))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", QuantifyWarning)
+        df = _table(
+            descriptor_table, files, pixel_size, ph, three_d, threshold, table, topology, connectivity
+        )
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
     if out.suffix.lower() == ".csv":
         with atomic_path(out) as tmp:
             df.to_csv(tmp, index=False)
@@ -88,8 +96,14 @@ def quantify(
         if csv:
             with atomic_path(out.with_suffix(".csv")) as tmp:
                 df.to_csv(tmp, index=False)
+    for _, row in df.iterrows():
+        typer.echo(
+            f"{row['image']}: measured phase {row['phase_name']} (label {row['phase']}), lengths in {row['length_unit']}"
+        )
+    unit = df.attrs["length_unit"]
     typer.echo(
-        f"wrote {len(df)} row(s) × {df.shape[1]} columns to {out} (lengths in {df.attrs['length_unit']})"
+        f"wrote {len(df)} row(s) × {df.shape[1]} columns to {out} "
+        f"(lengths in {'µm and px: per-row length_unit' if unit == 'mixed' else unit})"
     )
     if plots is not None:
         written = _plots(
@@ -98,6 +112,19 @@ def quantify(
         )  # fmt: skip
         for p in written:
             typer.echo(f"plot: {p}")
+
+
+def _table(descriptor_table, files, pixel_size, phase, three_d, threshold, table, topology, connectivity):
+    return descriptor_table(
+        files, pixel_size=pixel_size, phase=phase, three_d=three_d, threshold=threshold, table=table,
+        topology=topology, connectivity=connectivity,
+    )  # fmt: skip
+
+
+def _row_phase(value):
+    """The ``phase`` column of a descriptor row as descriptor functions take it (int or tuple)."""
+    parts = [int(v) for v in str(value).split(",")]
+    return parts[0] if len(parts) == 1 else tuple(parts)
 
 
 def _plots(files, df, folder: Path, *, pixel_size, phase, three_d, threshold, connectivity=8) -> list[Path]:
@@ -113,15 +140,21 @@ def _plots(files, df, folder: Path, *, pixel_size, phase, three_d, threshold, co
         from semlab.quantify import surface_curvature
 
         arr, px = arrays[0]
-        curv = surface_curvature(arr, pixel_size=px, phase=phase)
+        curv = surface_curvature(arr, pixel_size=px, phase=_row_phase(df["phase"].iloc[0]))
         written.append(plots.plot_curvature_density(curv, path=folder / "curvature_density.png"))
     else:
         import pandas as pd
 
         from semlab.quantify import region_table
 
-        tables = [region_table(a, pixel_size=px, phase=phase, connectivity=connectivity) for a, px in arrays]
-        written.append(plots.plot_size_histogram(pd.concat(tables), path=folder / "size_histogram.png"))
+        # one histogram per length unit: files in µm and files in pixels are never pooled
+        by_unit: dict[str, list] = {}
+        for (a, px), ph in zip(arrays, df["phase"], strict=True):
+            t = region_table(a, pixel_size=px, phase=_row_phase(ph), connectivity=connectivity)
+            by_unit.setdefault("um" if px is not None else "px", []).append(t)
+        for unit, tables in by_unit.items():
+            name = "size_histogram.png" if len(by_unit) == 1 else f"size_histogram_{unit}.png"
+            written.append(plots.plot_size_histogram(pd.concat(tables), path=folder / name))
     pi_cols = [c for c in df.columns if c.startswith("pi_h1_")]
     if pi_cols:
         n = int(round(np.sqrt(len(pi_cols))))

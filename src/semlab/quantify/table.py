@@ -43,9 +43,12 @@ def load_labels(
     Returns
     -------
     labels : ndarray
-        (M, N) or (P, M, N) labels.
+        (M, N) or (P, M, N) labels.  Label files of ``semlab segment`` (sidecar
+        ``<stem>_labels.json`` naming a ``no_data`` value) lose their trailing rows that hold
+        no data (the data bar), so descriptors see the micrograph only.
     pixel_size : float, tuple of float or None
-        From the argument, else the file's metadata (``None`` when unknown: results in pixels).
+        From the argument, else the file's metadata or sidecar (``None`` when unknown: results
+        in pixels).
     """
     from semlab.io import read_micrograph, read_volume
 
@@ -74,11 +77,40 @@ def load_labels(
                 f"pixel_size={pixel_size!r}: a 2-D image takes one number of µm per pixel; "
                 "give a float, or three_d=True for a volume"
             )
+        if threshold is None:
+            info = _label_file(p, pixel_size)
+            return info["labels"], info["pixel_size"]
         m = read_micrograph(p, pixel_size=pixel_size)
         arr, px = m.image, m.pixel_size
     if threshold is not None:
         arr = _threshold(arr, threshold, str(p))
     return arr, px
+
+
+def _label_file(path: Path, pixel_size: Any) -> dict[str, Any]:
+    """A 2-D label file with its sidecar (semlab.segment.read_labels): labels without the
+    trailing no-data rows, pixel size, measured label values and phase name."""
+    from semlab.segment import read_labels
+
+    lf = read_labels(path, pixel_size=pixel_size)
+    arr = lf.labels
+    if lf.no_data is not None and arr.ndim == 2:
+        has_data = (arr != lf.no_data).any(axis=1)
+        last = int(np.flatnonzero(has_data)[-1]) + 1 if has_data.any() else 0
+        if last == 0:
+            raise ParameterError(f"{path}: every pixel is 'no data' ({lf.no_data}); nothing to quantify")
+        arr = arr[:last]
+        if (arr == lf.no_data).any():
+            warnings.warn(
+                f"{path.name}: {int((arr == lf.no_data).sum())} no-data pixels ({lf.no_data}) inside the image "
+                "count as matrix", QuantifyWarning, stacklevel=3,
+            )  # fmt: skip
+    return {
+        "labels": arr,
+        "pixel_size": lf.pixel_size,
+        "phase": lf.measured_labels if lf.has_names else None,
+        "phase_name": lf.measured_phase if lf.has_names else None,
+    }
 
 
 def _threshold(arr: np.ndarray, threshold: str | float, source: str) -> np.ndarray:
@@ -151,8 +183,10 @@ def _join(df, table):
 
 def _load_sources(
     sources: Any, names: Sequence[str] | None, pixel_size: Any, *, three_d: bool, threshold: Any
-) -> tuple[list[tuple[str, str | None, np.ndarray]], list[Any]]:
-    """``(name, source file or None, labels)`` per source and each one's pixel size (see descriptor_table)."""
+) -> tuple[list[tuple[str, str | None, np.ndarray]], list[Any], list[dict[str, Any]]]:
+    """``(name, source file or None, labels)`` per source, each one's pixel size, and what its
+    file says about the phase measured (``{"phase": ..., "phase_name": ...}``, ``None`` values
+    for arrays and files without a sidecar); see descriptor_table."""
     if isinstance(sources, (str, os.PathLike, np.ndarray)):
         sources = [sources]
     if len(sources) == 0:
@@ -163,10 +197,17 @@ def _load_sources(
         )
     arrays: list[tuple[str, str | None, np.ndarray]] = []
     sizes: list[Any] = []
+    infos: list[dict[str, Any]] = []
     for k, src in enumerate(sources):
+        info: dict[str, Any] = {"phase": None, "phase_name": None}
         if isinstance(src, (str, os.PathLike)):
-            arr, px = load_labels(src, three_d=three_d, threshold=threshold, pixel_size=pixel_size)
-            name, source = Path(src).name, str(src)
+            p = Path(src)
+            if not three_d and threshold is None and p.suffix.lower() != ".npy" and p.is_file():
+                info = _label_file(p, pixel_size)
+                arr, px = info.pop("labels"), info.pop("pixel_size")
+            else:
+                arr, px = load_labels(src, three_d=three_d, threshold=threshold, pixel_size=pixel_size)
+            name, source = p.name, str(src)
         else:
             arr = np.asarray(src)
             arr = _threshold(arr, threshold, f"sources[{k}]") if threshold is not None else arr
@@ -175,14 +216,17 @@ def _load_sources(
             name = names[k]
         arrays.append((name, source, arr))
         sizes.append(px)
+        infos.append(info)
     known = [s is not None for s in sizes]
     if any(known) and not all(known):
         missing = [a[0] for a, k in zip(arrays, known, strict=True) if not k]
-        raise ParameterError(
-            f"pixel size unknown for {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''} but known for others; "
-            "pass pixel_size (--pixel-size) so all lengths share one unit"
-        )
-    return arrays, sizes
+        warnings.warn(
+            f"pixel size unknown for {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}: their rows are in "
+            "pixels (length_unit px), the others in µm; calibrate those files (e.g. the TIFF's resolution, or "
+            "semlab segment --pixel-size for them alone) rather than one --pixel-size for all",
+            QuantifyWarning, stacklevel=3,
+        )  # fmt: skip
+    return arrays, sizes, infos
 
 
 def _describe(
@@ -212,7 +256,7 @@ def descriptor_table(
     *,
     names: Sequence[str] | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
-    phase: int | Sequence[int] = 1,
+    phase: int | Sequence[int] | None = None,
     three_d: bool = False,
     threshold: str | float | None = None,
     table: Any = None,
@@ -229,10 +273,13 @@ def descriptor_table(
     names : sequence of str, optional
         Row names (``image`` column); default the file names, or ``image_0`` … for arrays.
     pixel_size : float or tuple of float, optional
-        µm per pixel (voxel) for all images; default each file's calibration.  Images
-        must either all have a pixel size or none (then every length is in pixels).
-    phase : int or sequence of int
-        The phase described (e.g. 1 = pore in semlab.segment labels).
+        µm per pixel (voxel) for all images; default each file's own calibration.  Images
+        without one are described in pixels in their own rows (``length_unit`` "px", columns
+        ``*_px``), never mixed with the µm rows; a :class:`QuantifyWarning` names them.
+    phase : int or sequence of int, optional
+        The phase described.  Default: each label file's measured phase as its
+        ``semlab segment`` sidecar names it (e.g. 1, or 1 and 2 for hybrid pore +
+        shine-through), else 1.
     three_d : bool
         Sources are volumes: :func:`~semlab.quantify.describe_3d` instead of
         :func:`~semlab.quantify.describe_2d`.
@@ -258,26 +305,35 @@ def descriptor_table(
     -------
     pandas.DataFrame
         ``image``, the table's ``sample`` and other columns (when given), ``source``, then
-        the descriptors with unit-suffixed names (``specific_perimeter_per_um`` …; 2-D
-        tables also ``connectivity``, 4 or 8).  ``df.attrs["length_unit"]`` is ``"µm"`` or ``"px"``.
+        ``phase_name`` (the measured phase's name, from the file's sidecar, else
+        ``"label <values>"``), ``length_unit`` (µm or px, per row), then the descriptors
+        with unit-suffixed names (``specific_perimeter_per_um`` …; 2-D tables also
+        ``connectivity``, 4 or 8).  ``df.attrs["length_unit"]`` is ``"µm"``, ``"px"`` or
+        ``"mixed"`` (rows of both; compare only rows of one unit).
     """
     import pandas as pd
 
     neighbourhood(connectivity)
-    arrays, sizes = _load_sources(sources, names, pixel_size, three_d=three_d, threshold=threshold)
+    arrays, sizes, infos = _load_sources(sources, names, pixel_size, three_d=three_d, threshold=threshold)
     known = [s is not None for s in sizes]
     rows: list[dict[str, Any]] = []
     diagrams: list[Any] = []
-    for (name, source, arr), px in zip(arrays, sizes, strict=True):
-        d = _describe(name, arr, px, phase, three_d=three_d, connectivity=connectivity)
-        row = {"image": name, "source": source, **d}
+    for (name, source, arr), px, info in zip(arrays, sizes, infos, strict=True):
+        ph = phase if phase is not None else (info["phase"] or 1)
+        if isinstance(ph, (tuple, list)) and len(ph) == 1:
+            ph = ph[0]
+        d = _describe(name, arr, px, ph, three_d=three_d, connectivity=connectivity)
+        label_text = ",".join(str(v) for v in ph) if isinstance(ph, (tuple, list)) else str(ph)
+        pname = info["phase_name"] if phase is None and info["phase_name"] else f"label {label_text}"
+        row = {"image": name, "source": source, "phase_name": pname,
+               "length_unit": "px" if px is None else "µm", **d}  # fmt: skip
         if topology:
             from semlab.quantify.topology import persistence_diagram
 
             lab = as_labels(arr, ndim=(2, 3))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", QuantifyWarning)
-                dg = persistence_diagram(lab, phase=phase, pixel_size=px)
+                dg = persistence_diagram(lab, phase=ph, pixel_size=px)
             diagrams.append(dg)
             s = "px" if px is None else "um"
             for dim in (0, 1):
@@ -297,5 +353,5 @@ def descriptor_table(
         df.attrs["pi_persistence_range"] = pr
     if table is not None:
         df = _join(df, _read_table(table))
-    df.attrs["length_unit"] = "px" if not any(known) else "µm"
+    df.attrs["length_unit"] = "px" if not any(known) else ("µm" if all(known) else "mixed")
     return df

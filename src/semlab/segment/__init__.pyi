@@ -12,11 +12,29 @@ from .api import (
     segment_labelled,
     segment_stack,
 )
-from .files import read_array, score_folders, segment_files, write_labels
+from .files import (
+    LabelFile,
+    read_array,
+    read_labels,
+    score_folders,
+    segment_files,
+    sidecar_path,
+    write_labels,
+)
 from .hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
 from .infer import Segmenter, load_segmenter, network_input
 from .metrics import SegmentationScores, confusion_matrix, score_segmentation
-from .overlay import overlay_panels, save_overlay
+from .overlay import legend_entries, overlay_panels, save_overlay
+from .particles import (
+    InstanceScores,
+    LogNormalFit,
+    fit_lognormal,
+    particle_table,
+    plot_size_distribution,
+    save_particle_overlay,
+    score_instances,
+    split_particles,
+)
 from .phases import FOREGROUND_RULES, FOREGROUNDS, NO_DATA, ForegroundChoice, auto_foreground
 from .threshold import (
     THRESHOLD_METHODS,
@@ -36,6 +54,18 @@ from .train import (
 from .unet import UNetConfig, build_unet
 
 __all__ = [
+    "InstanceScores",
+    "LogNormalFit",
+    "fit_lognormal",
+    "particle_table",
+    "plot_size_distribution",
+    "save_particle_overlay",
+    "score_instances",
+    "split_particles",
+    "LabelFile",
+    "legend_entries",
+    "read_labels",
+    "sidecar_path",
     "FOREGROUNDS",
     "FOREGROUND_RULES",
     "ForegroundChoice",

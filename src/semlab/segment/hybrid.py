@@ -134,12 +134,8 @@ def hybrid_annotation(
     smoothing : float, default 1.0
         Gaussian σ in pixels applied by SLIC before clustering (0 = none).
     foreground : {"dark", "bright", "auto"}, default "dark"
-        The phase annotated as labels 1 and 2 (the three-label scheme stays: 0 = the other
-        phase, 1 = the phase of interest found by the pixel threshold, 2 = found only by the
-        superpixels).  ``"bright"`` annotates the negated image (bright pores, or bright
-        particles whose dim parts "shine through"); ``"auto"`` chooses by
-        :func:`semlab.segment.auto_foreground`.  Numeric ``threshold`` values are grey values
-        of the image as given; they are negated with it.
+        The phase annotated 1 and 2 (0 = the other).  ``"bright"`` annotates the negated
+        image (numeric thresholds are negated with it); ``"auto"``: :func:`auto_foreground`.
 
     Returns
     -------

@@ -1,9 +1,17 @@
-"""Side-by-side overlay images: micrograph, truth, prediction, errors."""
+"""Side-by-side overlay images: micrograph, truth, prediction, errors; colour key and scale bar.
+
+With ``classes`` the picture gets a colour key under the panels (class name per colour, and
+"no data" for the data-bar rows, which are left untinted); with ``pixel_size`` a scale bar on
+the micrograph panel.  :func:`legend_entries` gives the key's ``(name, rgb)`` pairs, for front
+ends that draw their own key.  Colours go to the label values present, sorted (blue, orange,
+green, red, …), "no data" excluded.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +19,7 @@ from semlab.errors import ParameterError
 from semlab.segment._common import image_2d
 from semlab.segment.metrics import check_label_pair
 
-__all__ = ["overlay_panels", "save_overlay"]
+__all__ = ["legend_entries", "overlay_panels", "save_overlay"]
 
 # Colour of the k-th label value (sorted); chosen to be told apart on grey micrographs.
 _PALETTE = np.array(
@@ -45,15 +53,147 @@ def _grey_u8(image: np.ndarray) -> np.ndarray:
     return np.rint(u * 255).astype(np.uint8)
 
 
-def _blend(grey: np.ndarray, labels: np.ndarray, values: np.ndarray, alpha: float) -> np.ndarray:
+def _blend(
+    grey: np.ndarray, labels: np.ndarray, values: np.ndarray, alpha: float, no_data: int | None = None
+) -> np.ndarray:
     rgb = np.repeat(grey[..., None].astype(np.float64), 3, axis=2)
-    idx = np.searchsorted(values, labels)
+    idx = np.clip(np.searchsorted(values, labels), 0, max(len(values) - 1, 0))
     colour = _PALETTE[idx % len(_PALETTE)]
-    return np.rint((1 - alpha) * rgb + alpha * colour).astype(np.uint8)
+    out = (1 - alpha) * rgb + alpha * colour
+    if no_data is not None:
+        out[labels == no_data] = rgb[labels == no_data]
+    return np.rint(out).astype(np.uint8)
+
+
+#: Key colour of the "no data" (data-bar) pixels, which the panels leave untinted.
+NO_DATA_RGB = (200, 200, 200)
+
+
+def _present(arrays: list[np.ndarray], no_data: int | None) -> np.ndarray:
+    values = np.unique(np.concatenate([np.unique(a) for a in arrays]))
+    return values[values != no_data] if no_data is not None else values
+
+
+def legend_entries(
+    labels: np.ndarray, classes: dict[int, str] | None = None, *, no_data: int | None = None
+) -> list[tuple[str, tuple[int, int, int]]]:
+    """The colour key of an overlay: ``(class name, (r, g, b))`` per label value present.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        Label image (or the truth and prediction stacked: all values drawn).
+    classes : dict of int to str, optional
+        Label value → name; default ``"label <value>"``.
+    no_data : int, optional
+        Label value of pixels without data; listed last as ``"no data (data bar)"`` when present.
+
+    Returns
+    -------
+    list of (str, tuple of int)
+        In the order of the sorted label values, the colours :func:`overlay_panels` uses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> legend_entries(np.array([[0, 1], [1, 255]]), {0: "background", 1: "particle"}, no_data=255)
+    [('background', (31, 119, 180)), ('particle', (255, 127, 14)), ('no data (data bar)', (200, 200, 200))]
+    """
+    lab = np.asarray(labels)
+    names = dict(classes or {})
+    values = _present([lab], no_data)
+    out = [
+        (str(names.get(int(v), f"label {int(v)}")), tuple(int(c) for c in _PALETTE[i % len(_PALETTE)]))
+        for i, v in enumerate(values)
+    ]
+    if no_data is not None and bool((lab == no_data).any()):
+        out.append(("no data (data bar)", NO_DATA_RGB))
+    return out  # type: ignore[return-value]
+
+
+def _font(size: int = 12) -> tuple[Any, str]:
+    """A TrueType font with a µ glyph (DejaVu Sans: system, else matplotlib's copy) and the
+    micro sign to write; Pillow's default font and ``"u"`` when neither is found."""
+    import importlib.util
+
+    from PIL import ImageFont
+
+    candidates = ["DejaVuSans.ttf"]
+    spec = importlib.util.find_spec("matplotlib")  # its bundled font file, without importing it
+    if spec is not None and spec.origin:
+        candidates.append(str(Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"))
+    for name in candidates:
+        try:
+            return ImageFont.truetype(name, size), "µ"
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size), "u"
+
+
+def _nice_length(width_px: int, pixel_size: float, micro: str = "µ") -> tuple[float, str]:
+    """A 1-2-5 length (µm) near a fifth of the width, and its label in nm, µm or mm."""
+    target = width_px * pixel_size / 5
+    exp = np.floor(np.log10(target))
+    best = max((m * 10**exp for m in (1, 2, 5) if m * 10**exp <= target), default=10**exp)
+    if best < 1:
+        text = f"{best * 1000:g} nm"
+    elif best >= 1000:
+        text = f"{best / 1000:g} mm"
+    else:
+        text = f"{best:g} {micro}m"
+    return float(best), text
+
+
+def _draw_scale_bar(
+    draw: Any, x0: int, y1: int, width: int, pixel_size: float, font: Any, micro: str
+) -> None:
+    """A white bar on a black box with its length, bottom-left of a panel ending at row ``y1``."""
+    length, text = _nice_length(width, pixel_size, micro)
+    n = max(1, int(round(length / pixel_size)))
+    h = max(3, width // 120)
+    x, y = x0 + 8, y1 - 10 - h
+    tw = int(draw.textlength(text, font=font))
+    draw.rectangle([x - 3, y - 17, x + max(n, tw) + 3, y + h + 3], fill=(0, 0, 0))
+    draw.rectangle([x, y, x + n - 1, y + h - 1], fill=(255, 255, 255))
+    draw.text((x, y - 15), text, fill=(255, 255, 255), font=font)
+
+
+def _key_strip(entries: list[tuple[str, tuple[int, int, int]]], width: int, font: object) -> np.ndarray:
+    """White strip with a swatch and name per entry, wrapped over as many rows as needed."""
+    from PIL import Image, ImageDraw
+
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    items = [("key:", None)] + list(entries)
+    rows: list[list[tuple[int, str, Any]]] = [[]]
+    x, row = 4, 0
+    for text, colour in items:
+        w = int(probe.textlength(text, font=font)) + (18 if colour is not None else 0) + 12  # type: ignore[arg-type]
+        if x + w > width and rows[row]:
+            rows.append([])
+            row, x = row + 1, 4
+        rows[row].append((x, text, colour))
+        x += w
+    im = Image.new("RGB", (width, 18 * len(rows) + 4), (255, 255, 255))
+    d = ImageDraw.Draw(im)
+    for r, items_r in enumerate(rows):
+        y = 3 + 18 * r
+        for x0, text, colour in items_r:
+            if colour is not None:
+                d.rectangle([x0, y + 1, x0 + 13, y + 13], fill=colour, outline=(0, 0, 0))
+                x0 += 18
+            d.text((x0, y), text, fill=(0, 0, 0), font=font)  # type: ignore[arg-type]
+    return np.asarray(im)
 
 
 def overlay_panels(
-    image: np.ndarray, labels: np.ndarray, *, truth: np.ndarray | None = None, alpha: float = 0.45
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    truth: np.ndarray | None = None,
+    alpha: float = 0.45,
+    classes: dict[int, str] | None = None,
+    pixel_size: float | None = None,
+    no_data: int | None = None,
 ) -> np.ndarray:
     """Side-by-side RGB panels: image | [truth] | prediction | [errors].
 
@@ -69,11 +209,20 @@ def overlay_panels(
         the dimmed micrograph).
     alpha : float, default 0.45
         Opacity of the label colours.
+    classes : dict of int to str, optional
+        Class names: adds a colour key under the panels (:func:`legend_entries`).
+    pixel_size : float, optional
+        µm per pixel: adds a scale bar (1-2-5 length near a fifth of the width) to the
+        micrograph panel.
+    no_data : int, optional
+        Label value of pixels without data (default :data:`~semlab.segment.NO_DATA` when
+        ``classes`` are given and do not name it): left untinted, not scored as errors.
 
     Returns
     -------
-    (M + 14, K * N + 4 (K - 1), 3) ndarray of uint8
-        K = 2 panels, or 4 with ``truth``; a 14-pixel title strip on top.
+    (M + 14 [+ key], K * N + 4 (K - 1), 3) ndarray of uint8
+        K = 2 panels, or 4 with ``truth``; a 14-pixel title strip on top; with ``classes``
+        a key strip (18 px per row of entries) below.
     """
     a = image_2d(image, "overlay_panels")
     if not 0 <= float(alpha) <= 1:
@@ -81,19 +230,27 @@ def overlay_panels(
     lab, _ = check_label_pair(labels, labels)
     if lab.shape != a.shape:
         raise ParameterError(f"labels have shape {lab.shape} but the image {a.shape}; they must match")
-    grey = _grey_u8(a)
+    if no_data is None and classes is not None:
+        from semlab.segment.phases import NO_DATA
+
+        no_data = NO_DATA if NO_DATA not in classes else None
+    data = np.ones(a.shape, bool) if no_data is None else lab != no_data
+    grey = _grey_u8(a) if data.all() or not data.any() else _grey_data(a, data)
     panels = [("image", np.repeat(grey[..., None], 3, axis=2))]
+    shown = [lab]
     if truth is not None:
         tru, lab = check_label_pair(truth, lab, name="overlay")
-        values = np.union1d(np.unique(tru), np.unique(lab))
-        panels.append(("truth", _blend(grey, tru, values, alpha)))
-        panels.append(("prediction", _blend(grey, lab, values, alpha)))
-        wrong = tru != lab
+        shown = [tru, lab]
+        values = _present(shown, no_data)
+        panels.append(("truth", _blend(grey, tru, values, alpha, no_data)))
+        panels.append(("prediction", _blend(grey, lab, values, alpha, no_data)))
+        wrong = (tru != lab) & data
         err = np.repeat((grey[..., None] * 0.6), 3, axis=2)
         err[wrong] = (230, 30, 30)
-        panels.append((f"errors {wrong.mean():.1%}", np.rint(err).astype(np.uint8)))
+        share = wrong.sum() / max(int(data.sum()), 1)
+        panels.append((f"errors {share:.1%}", np.rint(err).astype(np.uint8)))
     else:
-        panels.append(("labels", _blend(grey, lab, np.unique(lab), alpha)))
+        panels.append(("labels", _blend(grey, lab, _present(shown, no_data), alpha, no_data)))
     rows, cols = a.shape
     k = len(panels)
     out = np.full((rows + _TITLE, k * cols + _GAP * (k - 1), 3), 255, dtype=np.uint8)
@@ -106,7 +263,23 @@ def overlay_panels(
     draw = ImageDraw.Draw(im)
     for i, (title, _) in enumerate(panels):
         draw.text((i * (cols + _GAP) + 2, 1), title, fill=(0, 0, 0))
-    return np.asarray(im)
+    if classes is None and pixel_size is None:
+        return np.asarray(im)
+    font, micro = _font()
+    if pixel_size is not None:
+        y1 = _TITLE + (int(np.flatnonzero(data.any(axis=1))[-1]) + 1 if data.any() else rows)
+        _draw_scale_bar(draw, 0, y1, cols, float(pixel_size), font, micro)
+    if classes is None:
+        return np.asarray(im)
+    key = _key_strip(legend_entries(np.stack(shown), classes, no_data=no_data), im.width, font)
+    return np.concatenate([np.asarray(im), key], axis=0)
+
+
+def _grey_data(a: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """8-bit grey with the contrast stretch of the pixels with data (the bar keeps its own)."""
+    grey = _grey_u8(a)
+    grey[data] = _grey_u8(a[data][None, :])[0]
+    return grey
 
 
 def save_overlay(
@@ -116,6 +289,9 @@ def save_overlay(
     *,
     truth: np.ndarray | None = None,
     alpha: float = 0.45,
+    classes: dict[int, str] | None = None,
+    pixel_size: float | None = None,
+    no_data: int | None = None,
 ) -> Path:
     """Write :func:`overlay_panels` as a PNG (atomically) and return its path.
 
@@ -123,14 +299,17 @@ def save_overlay(
     ----------
     path : str or Path
         Destination ``.png``.
-    image, labels, truth, alpha
-        As in :func:`overlay_panels`.
+    image, labels, truth, alpha, classes, pixel_size, no_data
+        As in :func:`overlay_panels` (``classes`` adds the colour key, ``pixel_size`` a
+        scale bar).
     """
     from PIL import Image
 
     from semlab._util import atomic_path
 
-    rgb = overlay_panels(image, labels, truth=truth, alpha=alpha)
+    rgb = overlay_panels(
+        image, labels, truth=truth, alpha=alpha, classes=classes, pixel_size=pixel_size, no_data=no_data
+    )
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise ParameterError(f"path {target} must end with .png")
