@@ -25,16 +25,6 @@ from .hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
 from .infer import Segmenter, load_segmenter, network_input
 from .metrics import SegmentationScores, confusion_matrix, score_segmentation
 from .overlay import legend_entries, overlay_panels, save_overlay
-from .particles import (
-    InstanceScores,
-    LogNormalFit,
-    fit_lognormal,
-    particle_table,
-    plot_size_distribution,
-    save_particle_overlay,
-    score_instances,
-    split_particles,
-)
 from .phases import FOREGROUND_RULES, FOREGROUNDS, NO_DATA, ForegroundChoice, auto_foreground
 from .threshold import (
     THRESHOLD_METHODS,
@@ -54,14 +44,6 @@ from .train import (
 from .unet import UNetConfig, build_unet
 
 __all__ = [
-    "InstanceScores",
-    "LogNormalFit",
-    "fit_lognormal",
-    "particle_table",
-    "plot_size_distribution",
-    "save_particle_overlay",
-    "score_instances",
-    "split_particles",
     "LabelFile",
     "legend_entries",
     "read_labels",
