@@ -155,3 +155,108 @@ def test_upload_results_history_and_download_in_chromium(
         assert page.locator("section.route h3", has_text="POST /api/uploads").count() == 1
         assert not errors, errors
         page.close()
+
+
+def test_method_phase_choice_key_downloads_and_model_in_chromium(
+    chromium_browser, trained_workspace, tmp_path, live_server
+):
+    """The upload form's method/phase/model choices reach the results; the page names the
+    measured phase and how `auto` chose it, shows the colour key, the model used and the
+    in-domain flag, and the label TIFF and particle CSV download."""
+    import numpy as np
+    import tifffile
+    from PIL import Image
+
+    from semlab.io import write_micrograph
+    from semlab.serve import create_app
+
+    rr, cc = np.mgrid[:240, :320]
+    inside = np.zeros((240, 320), bool)
+    for r in range(40, 240, 50):
+        for c in range(40, 320, 60):
+            inside |= (rr - r) ** 2 + (cc - c) ** 2 <= 144
+    noise = np.random.default_rng(0).normal(0, 6, inside.shape)
+    bright = tmp_path / "bright_disks.tif"
+    write_micrograph(
+        bright, np.clip(np.where(inside, 200.0, 50.0) + noise, 0, 255).astype(np.uint8), pixel_size=0.01
+    )
+    dark = tmp_path / "dark_disks.tif"
+    write_micrograph(
+        dark, np.clip(np.where(inside, 50.0, 200.0) + noise, 0, 255).astype(np.uint8), pixel_size=0.01
+    )
+    black = tmp_path / "black_frame.png"
+    Image.fromarray(np.zeros((256, 256), np.uint8)).save(black)
+
+    app = create_app(trained_workspace)
+    learning = app.state.analyses.capabilities()["predict"]["available"]
+    with live_server(app) as srv:
+        page = chromium_browser.new_page(accept_downloads=True, viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#workspace:not(:empty)")
+        if learning:
+            run = app.state.analyses.runs()[0]
+            assert page.locator("#opt-model option").count() == len(app.state.analyses.runs())
+            assert run["name"] in page.locator("#model-info").inner_text()
+            assert "burst_count" in page.locator("#model-info").inner_text()
+        page.select_option("#opt-method", "otsu")
+        page.select_option("#opt-foreground", "bright")
+        page.fill("#opt-phase", "particles")
+        page.set_input_files("#picker", [str(bright), str(black)])
+        page.wait_for_function(
+            "document.querySelectorAll('#queue li .state.ok').length === 2", timeout=180_000
+        )
+        page.select_option("#opt-foreground", "auto")
+        page.fill("#opt-phase", "")
+        page.set_input_files("#picker", [str(dark)])
+        page.wait_for_function(  # the workspace is shared with other tests: count these three uploads
+            "names => [...document.querySelectorAll('#history .upload h3 a')]"
+            ".filter(a => names.includes(a.textContent)).length === 3 && "
+            "!document.querySelector('#history .job[data-status=queued], #history .job[data-status=running]')",
+            arg=[bright.name, dark.name, black.name],
+            timeout=180_000,
+        )
+        assert not page.locator("#history .job[data-status=failed]").count()
+        shot = tmp_path / "serve-choices.png"
+        page.screenshot(path=str(shot), full_page=True)
+
+        card = page.locator("#history .upload", has_text=bright.name)
+        seg = card.locator(".job[data-task=segment]")
+        assert seg.locator(".phase-name").inner_text() == "particles"
+        assert "bright phase (chosen on upload)" in seg.locator(".choice").inner_text()
+        assert seg.locator(".legend .key.measured").inner_text().startswith("particles")
+        with page.expect_download() as dl:
+            seg.locator("a.dl-labels").click()
+        labels_path = tmp_path / "labels.tif"
+        dl.value.save_as(labels_path)
+        with tifffile.TiffFile(labels_path) as tif:
+            labels = tif.asarray()
+            assert "particles" in tif.pages[0].description
+        assert labels.shape == inside.shape
+        with page.expect_download() as dl:
+            card.locator(".job[data-task=quantify] a.dl-particles").click()
+        particles = tmp_path / "particles.csv"
+        dl.value.save_as(particles)
+        assert len(list(csv.DictReader(particles.open(encoding="utf-8")))) == 20
+
+        auto = page.locator("#history .upload", has_text=dark.name).locator(".job[data-task=segment] .choice")
+        assert auto.inner_text().startswith("auto → dark phase")
+        blank = page.locator("#history .upload", has_text=black.name)
+        assert "blank" in blank.locator(".quality").first.get_attribute("data-flags")
+        if learning:
+            pred = card.locator(".job[data-task=predict]")
+            assert run["name"] in pred.locator(".model-used").inner_text()
+            if pred.locator(".domain.unknown").count() == 0:  # the run has an in-domain model
+                assert blank.locator(".job[data-task=predict] .domain.out").count() == 1
+
+        # the image page: preview with its scale bar, the phase named in the results
+        card.locator("h3 a").click()
+        page.wait_for_url(re.compile(r"/image/[0-9a-f]{64}$"))
+        page.wait_for_selector("#results .job[data-task=segment] .phase-name")
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth === 320", arg=page.locator("#preview").element_handle()
+        )
+        page.screenshot(path=str(tmp_path / "serve-choices-image.png"), full_page=True)
+        assert not errors, errors
+        page.close()
