@@ -257,7 +257,8 @@ def blank_warning(image: np.ndarray) -> str | None:
     """One line when ``image`` is blank or near-constant, else ``None``.
 
     Uses :func:`semlab.preprocess.image_quality` (its ``"blank"`` flag) where available,
-    else a check of the grey range (all pixels equal, or 98 % within 4 grey levels).
+    then a check of the grey range: all pixels equal, or 98 % of them within 4 grey levels
+    and 2 % of the image's largest value (noise around one level).
     """
     quality: Any = None
     try:
@@ -271,7 +272,6 @@ def blank_warning(image: np.ndarray) -> str | None:
         if "blank" in q.flags:
             msg = [m for m in q.messages if "blank" in m]
             return (msg[0] if msg else "image is blank") + ": the segmentation means nothing"
-        return None
     a = np.asarray(image, dtype=np.float64)
     a = a[np.isfinite(a)]
     if a.size == 0:
