@@ -15,7 +15,11 @@ from semlab.errors import ParameterError
 
 __all__ = [
     "aggregate_by_image",
+    "apply_temperature",
+    "calibration_report",
     "classification_metrics",
+    "expected_calibration_error",
+    "fit_temperature",
     "grouped_bootstrap_interval",
     "regression_metrics",
     "wilson_interval",
@@ -253,3 +257,122 @@ def grouped_bootstrap_interval(
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(stats, [alpha, 1 - alpha])
     return float(lo), float(hi)
+
+
+# --------------------------------------------------------------------------- calibration
+
+#: Bounds of a fitted temperature (a softer or sharper model than this is not trusted).
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
+def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities ``(n, C)`` rescaled by a temperature: ``softmax(log p / T)``.
+
+    ``T > 1`` softens over-confident probabilities, ``T < 1`` sharpens; the most probable
+    class never changes.  Rows still sum to 1.
+    """
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)
+    z = np.log(p) / float(temperature)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(proba: np.ndarray, y_true: np.ndarray) -> float:
+    """Temperature minimising the negative log-likelihood of held-out probabilities.
+
+    Parameters
+    ----------
+    proba : (n, C) ndarray
+        Out-of-fold probabilities (e.g. image-level means of patch probabilities).
+    y_true : (n,) ndarray of int
+        Class indices.
+
+    Returns
+    -------
+    float
+        ``T`` in :data:`TEMPERATURE_BOUNDS` (1.0 for fewer than two rows).
+    """
+    from scipy.optimize import minimize_scalar
+
+    p = np.asarray(proba, dtype=np.float64)
+    y = np.asarray(y_true, dtype=np.int64)
+    if p.ndim != 2 or y.shape != (p.shape[0],):
+        raise ParameterError(f"proba has shape {p.shape} and y_true {y.shape}; give (n, C) and (n,)")
+    if y.size < 2:
+        return 1.0
+
+    def nll(log_t: float) -> float:
+        q = apply_temperature(p, math.exp(log_t))
+        return float(-np.mean(np.log(np.clip(q[np.arange(y.size), y], 1e-12, 1.0))))
+
+    lo, hi = (math.log(b) for b in TEMPERATURE_BOUNDS)
+    res = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
+    best = float(res.x) if nll(float(res.x)) <= nll(0.0) else 0.0
+    return float(math.exp(best))
+
+
+def expected_calibration_error(
+    proba: np.ndarray, y_true: np.ndarray, *, n_bins: int = 10
+) -> tuple[float, list[dict[str, Any]]]:
+    """Expected calibration error of the top-class confidence, and the reliability bins.
+
+    Confidences (the largest probability of each row) fall into ``n_bins`` equal-width bins
+    over [0, 1]; ECE is the count-weighted mean of ``|accuracy − mean confidence|``.
+
+    Returns
+    -------
+    ece : float
+        In [0, 1] (NaN without rows).
+    bins : list of dict
+        Per bin: ``lower``, ``upper``, ``count``, ``confidence`` (mean), ``accuracy``
+        (``None`` for empty bins).
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    y = np.asarray(y_true, dtype=np.int64)
+    if n_bins < 1:
+        raise ParameterError(f"n_bins={n_bins} must be at least 1")
+    conf = p.max(axis=1) if p.size else np.zeros(0)
+    correct = (p.argmax(axis=1) == y).astype(np.float64) if p.size else np.zeros(0)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        m = which == b
+        k = int(m.sum())
+        acc = float(correct[m].mean()) if k else None
+        c = float(conf[m].mean()) if k else None
+        if k:
+            ece += k * abs(float(acc) - float(c))  # type: ignore[arg-type]
+        bins.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "count": k,
+                "confidence": c,
+                "accuracy": acc,
+            }
+        )
+    return (ece / y.size if y.size else float("nan")), bins
+
+
+def calibration_report(proba: np.ndarray, y_true: np.ndarray, *, n_bins: int = 10) -> dict[str, Any]:
+    """Temperature scaling of held-out probabilities, with ECE and reliability bins before and after.
+
+    Returns ``{"temperature", "ece_before", "ece_after", "n_bins", "n", "level",
+    "reliability": {"before": bins, "after": bins}}`` (see :func:`fit_temperature`,
+    :func:`expected_calibration_error`).  The temperature is fitted and scored on the same
+    out-of-fold rows, so ``ece_after`` is optimistic for very few rows.
+    """
+    t = fit_temperature(proba, y_true)
+    before, bins_before = expected_calibration_error(proba, y_true, n_bins=n_bins)
+    after, bins_after = expected_calibration_error(apply_temperature(proba, t), y_true, n_bins=n_bins)
+    return {
+        "temperature": t,
+        "ece_before": _num(before),
+        "ece_after": _num(after),
+        "n_bins": int(n_bins),
+        "n": int(np.asarray(y_true).size),
+        "method": "temperature scaling of out-of-fold probabilities (negative log-likelihood)",
+        "reliability": {"before": bins_before, "after": bins_after},
+    }

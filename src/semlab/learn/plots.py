@@ -1,4 +1,5 @@
-"""PNG plots of a training run: loss curves, ROC curves, confusion matrices, PCA scatter.
+"""PNG plots of a training run: loss curves, ROC curves, confusion matrices, PCA scatter,
+reliability diagram.
 
 matplotlib (Agg backend) is imported inside each function.
 """
@@ -14,7 +15,14 @@ import numpy as np
 
 from semlab._util import atomic_path
 
-__all__ = ["plot_confusion", "plot_loss_curves", "plot_pca", "plot_regression", "plot_roc"]
+__all__ = [
+    "plot_confusion",
+    "plot_loss_curves",
+    "plot_pca",
+    "plot_regression",
+    "plot_reliability",
+    "plot_roc",
+]
 
 
 def _plt() -> Any:
@@ -179,3 +187,40 @@ def _natural(s: str) -> tuple:
         return (0, float(s), s)
     except ValueError:
         return (1, 0.0, s)
+
+
+def plot_reliability(calibration: dict[str, Any], path: str | os.PathLike, *, title: str = "") -> Path:
+    """Reliability diagram: accuracy against mean confidence per bin, before and after temperature
+    scaling (:func:`semlab.learn.metrics.calibration_report`), with the diagonal of perfect
+    calibration and each bin's image count."""
+    plt = _plt()
+    fig, (ax, axc) = plt.subplots(
+        2, 1, figsize=(5.2, 6.0), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    ax.plot([0, 1], [0, 1], color="0.5", ls=":", lw=1, label="perfect calibration")
+    rel = calibration["reliability"]
+    t = calibration["temperature"]
+    width = 1.0 / max(int(calibration["n_bins"]), 1)
+    for k, (key, label) in enumerate(
+        (
+            ("before", f"before (ECE {calibration['ece_before']:.3f})"),
+            ("after", f"after T = {t:.2f} (ECE {calibration['ece_after']:.3f})"),
+        )
+    ):
+        bins = [b for b in rel[key] if b["count"]]
+        if not bins:
+            continue
+        conf = [b["confidence"] for b in bins]
+        acc = [b["accuracy"] for b in bins]
+        ax.plot(conf, acc, "o-" if k == 0 else "s--", color=f"C{k}", ms=5, lw=1.2, label=label)
+        centres = [(b["lower"] + b["upper"]) / 2 + (k - 0.5) * width * 0.4 for b in rel[key]]
+        axc.bar(centres, [b["count"] for b in rel[key]], width=width * 0.4, color=f"C{k}", label=key)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("observed accuracy (fraction correct)")
+    ax.set_title(title or "reliability diagram")
+    ax.legend(fontsize=8, loc="upper left")
+    axc.set_xlabel("predicted confidence (probability of the predicted class)")
+    axc.set_ylabel("images per bin")
+    axc.legend(fontsize=7)
+    return _save(fig, path)

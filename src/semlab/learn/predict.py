@@ -155,41 +155,160 @@ class Predictor:
         rows = []
         for k, im in enumerate(images):
             patches = self.patches([im], names=[names[k]])[0]
-            prob = self._predict_patches(patches)
-            mean = prob.mean(axis=0)
-            if self.task == "classify":
-                assert self.classes is not None
-                c = int(np.argmax(mean))
-                row = {
-                    "image": names[k],
-                    "prediction": self.classes[c],
-                    "confidence": float(mean[c]),
-                    "n_patches": int(len(patches)),
-                }
-                row.update({f"p_{name}": float(mean[i]) for i, name in enumerate(self.classes)})
-            else:
-                row = {
-                    "image": names[k],
-                    "prediction": float(mean),
-                    "confidence": float("nan"),
-                    "n_patches": int(len(patches)),
-                }
+            prob, feats = self._predict_patches(patches)
+            row = self._row(names[k], prob, feats)
+            row.update(_quality(im))
             rows.append(row)
             if progress is not None:
                 progress(k + 1, len(images))
         return pd.DataFrame(rows)
 
-    def _predict_patches(self, patches: np.ndarray) -> np.ndarray:
-        """Probabilities (n, C) or values (n,) of prepared patches."""
+    def _row(self, name: str, prob: np.ndarray, feats: np.ndarray | None) -> dict[str, Any]:
+        """One image's row: prediction, calibrated confidence and probabilities, domain score."""
+        mean = prob.mean(axis=0)
+        n = int(prob.shape[0])
+        if self.task == "classify":
+            assert self.classes is not None
+            from semlab.learn.metrics import apply_temperature
+
+            cal = apply_temperature(mean[None, :], self.temperature)[0]
+            c = int(np.argmax(cal))
+            row: dict[str, Any] = {
+                "image": name,
+                "prediction": self.classes[c],
+                "confidence": float(cal[c]),
+                "n_patches": n,
+            }
+            row.update({f"p_{label}": float(cal[i]) for i, label in enumerate(self.classes)})
+        else:
+            row = {"image": name, "prediction": float(mean), "confidence": float("nan"), "n_patches": n}
+        dom = self.domain
+        score = (
+            float(dom.score(feats.mean(axis=0)[None, :])[0])
+            if dom is not None and feats is not None
+            else None
+        )
+        row["domain_score"] = float("nan") if score is None else score
+        row["domain_threshold"] = float("nan") if dom is None else float(dom.threshold)
+        row["in_domain"] = None if score is None else bool(score <= dom.threshold)
+        return row
+
+    def _predict_patches(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (n, C) or values (n,) of prepared patches, and their features (None for a
+        fine-tuned model)."""
         if self.kind == "finetuned":
             from semlab.learn.finetune import predict_patches
 
-            return predict_patches(self._model, patches, self.preprocessing)
-        from semlab.features import extract_features
+            return predict_patches(self._model, patches, self.preprocessing), None
         from semlab.learn.train import _predict_module
 
-        feats = extract_features(patches, backbone=self._backbone(), device="cpu")
-        return _predict_module(self._model, feats, self.task)
+        feats = self.features(patches)
+        return _predict_module(self._model, feats, self.task), feats
+
+    @property
+    def feature_set(self) -> str:
+        """The feature set the head was trained on (``"final"`` for runs before feature sets)."""
+        return str(self._run.get("feature_set") or "final")
+
+    @property
+    def _run(self) -> dict[str, Any]:
+        return dict((self.config.get("extra") or {}).get("run") or {})
+
+    def features(self, patches: np.ndarray) -> np.ndarray:
+        """The run's features ``(n, d)`` of prepared patches (feature-head runs)."""
+        if self.feature_set != "final":
+            from semlab import features as F
+
+            bb = None if self.feature_set == "texture" else self._backbone()
+            kw = {} if bb is None else {"backbone": bb, "device": "cpu"}
+            return np.asarray(
+                F.patch_features(patches, feature_set=self.feature_set, **kw),
+                dtype=np.float32,
+            )
+        from semlab.features import extract_features
+
+        return extract_features(patches, backbone=self._backbone(), device="cpu")
+
+    @property
+    def temperature(self) -> float:
+        """Temperature applied to the image probabilities (fitted out of fold; 1.0 when the run has none)."""
+        cal = self._run.get("calibration") or {}
+        return float(cal.get("temperature") or 1.0)
+
+    @property
+    def domain(self) -> Any:
+        """The run's :class:`~semlab.learn.domain.DomainModel`, or None (fine-tuned or older runs)."""
+        if "domain" not in self._cache:
+            from semlab.learn.domain import load_domain
+
+            self._cache["domain"] = load_domain(self.path) if self.kind == "head" else None
+        return self._cache["domain"]
+
+    def info(self) -> dict[str, Any]:
+        """Which model this is, for people and the web page (JSON-ready).
+
+        Keys: ``name`` (run folder name), ``path``, ``kind``, ``target``, ``task``,
+        ``classes``, ``model`` (head), ``created`` (UTC, ISO 8601), ``feature_set``,
+        ``backbone``, ``cv_metric`` (``accuracy`` or ``r2``, image level, held out),
+        ``cv_score``, ``cv_interval`` (95 %), ``temperature``, ``domain_threshold``,
+        ``shortcut_warning`` (the training's shortcut message or None).
+        """
+        return run_info(self.path, self.config)
+
+
+def _quality(image: Any) -> dict[str, Any]:
+    """``quality_flags`` (``;``-joined among blank, saturated, out_of_focus; "" when fine) and
+    ``quality_messages`` of an image before prediction (its data bar cut off when known)."""
+    from semlab.preprocess.quality import image_quality
+
+    data = getattr(image, "image", image)
+    arr = np.asarray(data)
+    row = (getattr(image, "metadata", None) or {}).get("databar_row")
+    if isinstance(row, (int, np.integer)) and 1 <= int(row) < arr.shape[0]:
+        arr = arr[: int(row)]
+    try:
+        q = image_quality(arr)
+    except ParameterError as exc:
+        return {"quality_flags": "unreadable", "quality_messages": str(exc)}
+    return {"quality_flags": ";".join(q.flags), "quality_messages": " | ".join(q.messages)}
+
+
+def run_info(path: str | os.PathLike, config: dict[str, Any]) -> dict[str, Any]:
+    """:meth:`Predictor.info` of a run folder and its ``config.json`` (metrics read from ``metrics.json``)."""
+    import json
+
+    path = Path(path)
+    run = dict((config.get("extra") or {}).get("run") or {})
+    metrics: dict[str, Any] = {}
+    if (path / "metrics.json").is_file():
+        try:
+            metrics = json.loads((path / "metrics.json").read_text())
+        except (OSError, ValueError):
+            metrics = {}
+    u = metrics.get("uncertainty") or {}
+    image = metrics.get("image") or {}
+    metric = "accuracy" if run.get("task") == "classify" else "r2"
+    interval = u.get("wilson_95") or u.get("bootstrap_95")
+    return {
+        "name": path.name,
+        "path": str(path),
+        "kind": config.get("kind"),
+        "target": run.get("target"),
+        "task": run.get("task"),
+        "classes": run.get("classes"),
+        "model": run.get("model"),
+        "created": config.get("created"),
+        "feature_set": run.get("feature_set") or ("final" if config.get("kind") == "head" else None),
+        "backbone": run.get("backbone"),
+        "cv_metric": metric,
+        "cv_score": image.get(metric),
+        "cv_interval": interval,
+        "cv_folds": run.get("folds"),
+        "split": run.get("split"),
+        "temperature": (run.get("calibration") or {}).get("temperature"),
+        "domain_threshold": (run.get("domain") or {}).get("threshold"),
+        "shortcut_warning": (metrics.get("shortcut") or {}).get("message"),
+    }
 
 
 def load_predictor(run_dir: str | os.PathLike) -> Predictor:

@@ -124,8 +124,51 @@ class RunResult:
         if m.get("uncertainty"):
             lines.append(uncertainty_line(m["uncertainty"]))
         lines += [f"warning: {w}" for w in m.get("warnings", [])]
+        lines += check_lines(m)
         lines.append(f"run folder: {self.run_dir}")
+        shortcut = m.get("shortcut") or {}
+        if shortcut.get("warning"):
+            lines.insert(0, "!" * 78)
+            lines.insert(1, str(shortcut["message"]))
+            lines.insert(2, "!" * 78)
         return lines
+
+
+def check_lines(m: dict[str, Any]) -> list[str]:
+    """Lines for people: calibration, the feature-set table, the shortcut check, the domain threshold."""
+    lines = []
+    cal = m.get("calibration")
+    if cal:
+        lines.append(
+            f"calibration: temperature {cal['temperature']:.3f}; image ECE {cal['ece_before']:.3f} before, "
+            f"{cal['ece_after']:.3f} after ({cal['n']} out-of-fold images, {cal['n_bins']} bins)"
+        )
+    table = m.get("feature_sets") or {}
+    if len(table) > 1:
+        lines.append("feature sets (same grouped splits and head; image score, 95 % interval):")
+        for name, e in table.items():
+            ci = e.get("interval_95")
+            span = f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "n/a"
+            score = "n/a" if e.get("image_score") is None else f"{e['image_score']:.3f}"
+            mark = "  <- chosen" if e.get("chosen") else ""
+            lines.append(f"  {name:12s} {e['metric']} {score} ({span}), {e['n_features']} features{mark}")
+    sc = m.get("shortcut")
+    if sc and not sc.get("warning"):
+        nui = sc.get("nuisance_score")
+        lines.append(
+            "shortcut check: the nuisance-only model (grey values, sharpness, size, pixel size) scores "
+            + ("n/a" if nui is None else f"{nui:.3f}")
+            + f" against chance {sc['chance']:.3f}: no sign the label follows acquisition differences"
+        )
+    elif sc:
+        lines.append(str(sc["message"]))
+    dom = m.get("domain")
+    if dom:
+        lines.append(
+            f"domain: images scoring above {dom['threshold']:.3f} (the {dom['quantile']:.0%} quantile of "
+            "out-of-fold training scores) are flagged outside the training domain at prediction"
+        )
+    return lines
 
 
 def uncertainty_line(u: dict[str, Any]) -> str:
@@ -291,16 +334,18 @@ def train_workspace(
     >>> run = train_workspace("study", target="burst_count", model="logreg", folds=3)  # doctest: +SKIP
     """
     from semlab.dataset import Workspace
-    from semlab.features import load_features
+    from semlab.learn.compare import compare_list, fit_run_domain, load_feature_set, run_checks
     from semlab.learn.train import MODELS, HeadConfig, train_head
 
     t0 = time.perf_counter()
+    feature_set, compare = options.pop("feature_set", None), options.pop("compare", None)
     model = options.get("model", config.model if config is not None else "mlp")
     if model not in MODELS:
         raise ParameterError(f"--model {model!r} is unknown; choose one of {', '.join(MODELS)}")
     cfg = HeadConfig.from_options(config, options)
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
-    ft = load_features(ws, backbone=backbone)
+    ft, feature_set = load_feature_set(ws, feature_set, backbone=backbone)
+    sets = compare_list(ws, feature_set, compare, backbone)
     rows = _target_rows(ws, ft, target)
     task, reason = choose_task(rows.values, task)
     classes, y = _encode_target(rows.values, task, target)
@@ -318,27 +363,46 @@ def train_workspace(
         progress=progress,
     )
     result.metrics["split"]["group_column"] = rows.group_column
+    how: dict[str, Any] = {"target": target, "task": task, "classes": classes, "config": cfg, "split": split}
+    how.update(folds=folds, seed=seed, backbone=backbone, feature_set=feature_set)
+    result.metrics.update(run_checks(ws, rows, result, how=how, sets=sets))
+    domain = fit_run_domain(rows)
+    result.metrics["domain"] = domain.to_dict()
     run_name = f"{target}-{cfg.model}-{split}" + (f"-k{folds}" if folds else "") + f"-seed{seed}"
     run_dir = Path(out) if out is not None else ws.path / "runs" / run_name
-    run_cfg = {
-        "target": target,
-        "task": task,
-        "task_reason": reason,
-        "classes": classes,
-        "model": cfg.model,
-        "split": split,
-        "leaky": split == "patch",
-        "folds": folds,
-        "seed": seed,
-        "epochs": cfg.epochs,
-        "options": {k: v for k, v in options.items() if k not in ("model", "epochs")},
-        **_provenance(ws, ft, rows),
-    }
+    run_cfg = _run_config(how, reason, options, result.metrics, _provenance(ws, ft, rows))
     pca_values = rows.values if classes is None else [classes[k] for k in y]
     files = _write_workspace_run(result, run_dir, run_cfg, ft, rows, pca_values, plots=plots)
+    files["domain"] = str(domain.save(run_dir))
     return RunResult(
         run_dir, task, reason, target, cfg.model, classes, result.metrics, files, time.perf_counter() - t0
     )
+
+
+def _run_config(
+    how: dict[str, Any], reason: str, options: dict[str, Any], metrics: dict[str, Any], provenance: dict
+) -> dict[str, Any]:
+    """``extra.run`` of a workspace run's config.json."""
+    cfg = how["config"]
+    run_cfg = {
+        "target": how["target"],
+        "task": how["task"],
+        "task_reason": reason,
+        "classes": how["classes"],
+        "model": cfg.model,
+        "split": how["split"],
+        "leaky": how["split"] == "patch",
+        "folds": how["folds"],
+        "seed": how["seed"],
+        "epochs": cfg.epochs,
+        "options": {k: v for k, v in options.items() if k not in ("model", "epochs")},
+        **provenance,
+        "feature_set": how["feature_set"],
+        "domain": metrics["domain"],
+    }
+    if "calibration" in metrics:
+        run_cfg["calibration"] = {"temperature": metrics["calibration"]["temperature"]}
+    return run_cfg
 
 
 @dataclass(frozen=True, eq=False)
@@ -551,6 +615,14 @@ def _plots(result: Any, run_dir: Path, run_cfg: dict[str, Any], features: Any, v
         )
         cms = {lvl: result.metrics[lvl]["confusion_matrix"] for lvl in ("patch", "image")}
         out["confusion"] = str(P.plot_confusion(cms, cls, run_dir / "confusion.png", title=f"{target}{leak}"))
+        if result.metrics.get("calibration"):
+            out["reliability"] = str(
+                P.plot_reliability(
+                    result.metrics["calibration"],
+                    run_dir / "reliability.png",
+                    title=f"{target}: image-level calibration (out of fold){leak}",
+                )
+            )
     else:
         panels = {
             "patch": (pred["true"].to_numpy(float), pred["prediction"].to_numpy(float)),

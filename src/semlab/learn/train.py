@@ -647,6 +647,8 @@ def train_head(
         )
     )
     metrics["warnings"] = _sample_warnings(y, groups, classes) if task == "classify" else []
+    if task == "classify":
+        metrics["calibration"] = _calibration(img, classes or [])
     return TrainResult(
         task,
         cfg.model,
@@ -659,6 +661,17 @@ def train_head(
         splits,
         time.perf_counter() - t0,
     )
+
+
+def _calibration(img: Any, classes: list[str]) -> dict[str, Any]:
+    """Temperature scaling of the out-of-fold image probabilities (what ``predict`` reports)."""
+    from semlab.learn.metrics import calibration_report
+
+    pos = {c: i for i, c in enumerate(classes)}
+    proba = img[[f"p_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    report = calibration_report(proba, img["true"].map(pos).to_numpy(dtype=np.int64), n_bins=10)
+    report["level"] = "image (mean of patch probabilities), out of fold"
+    return report
 
 
 def _fit_splits(data: tuple, splits: list[Split], cfg: HeadConfig, how: tuple, progress: Any) -> tuple:
