@@ -44,9 +44,16 @@ def test_segment_then_quantify_with_overlays_in_the_folder(folder, tmp_path, cap
     assert main(["segment", str(folder), "-m", "otsu", "--phase-name", "particle", "-o", str(seg)]) == 0
     out = capsys.readouterr().out
     assert "measured phase: particle = bright (auto, rule border" in out
-    assert sorted(p.name for p in seg.glob("*_overlay.png")) == ["f0_overlay.png", "f1_overlay.png", "f2_overlay.png"]
+    assert sorted(p.name for p in seg.glob("*_overlay.png")) == [
+        "f0_overlay.png",
+        "f1_overlay.png",
+        "f2_overlay.png",
+    ]
     side = json.loads((seg / "f0_labels.json").read_text())
-    assert side["classes"] == {"0": "background", "1": "particle"} and side["foreground"]["foreground"] == "bright"
+    assert (
+        side["classes"] == {"0": "background", "1": "particle"}
+        and side["foreground"]["foreground"] == "bright"
+    )
     # quantify reads the labels (not the overlays, sidecars or CSV) with each file's pixel size
     table = tmp_path / "q.csv"
     rc = main(["quantify", str(seg), "-o", str(table)])
@@ -106,9 +113,14 @@ def test_score_cli_reports_the_mapping(tmp_path, capsys):
     src = write_micrograph(tmp_path / "img" / "a.tif", image)
     segment_files([src], tmp_path / "seg", method="otsu", overlay=False)
     write_micrograph(tmp_path / "truth" / "a.png", (mask * 255).astype(np.uint8))
-    assert main(["score-segmentation", "--truth", str(tmp_path / "truth"), "--pred", str(tmp_path / "seg")]) == 0
+    assert (
+        main(["score-segmentation", "--truth", str(tmp_path / "truth"), "--pred", str(tmp_path / "seg")]) == 0
+    )
     out = capsys.readouterr().out
-    assert "truth values mapped: truth 255->1" in out and "prediction classes: 0 = background, 1 = bright phase" in out
+    assert (
+        "truth values mapped: truth 255->1" in out
+        and "prediction classes: 0 = background, 1 = bright phase" in out
+    )
 
 
 def test_real_sem_files_keep_their_shape_and_chain(tmp_path, capsys):

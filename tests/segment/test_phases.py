@@ -157,10 +157,9 @@ def test_auto_rule_picks_the_particles_on_real_emps_images():
             truth = read_micrograph(EMPS / "segmaps" / f.name).image > 0
         bright = otsu_threshold(image).labels == 0
 
-        def iou(m):
-            return (m & truth).sum() / max((m | truth).sum(), 1)
+        def iou(m, t=truth):
+            return (m & t).sum() / max((m | t).sum(), 1)
 
         oracle = "bright" if iou(bright) > iou(~bright) else "dark"
         hits.append(auto_foreground(image).foreground == oracle)
     assert np.mean(hits) >= 0.9, f"{np.sum(hits)} of {len(hits)}"
-
