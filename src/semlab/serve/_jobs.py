@@ -221,7 +221,7 @@ class Analyses:
             seg = _segjob.segment(m.image, bar, opts, self._method_object(opts.method), m.pixel_size)
             _segjob.save(seg, labels_path)
         if not overlay.is_file():
-            _segjob.write_overlay(overlay, m.image, seg)
+            _segjob.write_overlay(overlay, m.image, seg, m.pixel_size)
         return m, seg, overlay, labels_path
 
     def segment(self, image_hash: str, options: dict[str, Any]) -> tuple[dict[str, Any], str]:

@@ -207,37 +207,30 @@ def library(
     """With :func:`semlab.segment.segment_labelled` (named phases, input-shaped labels, its rule for ``auto``)."""
     import semlab.segment as S
 
-    seg = getattr(S, "segment_labelled")(  # noqa: B009 - present only in newer semlab.segment
+    seg = S.segment_labelled(
         image, method=method, foreground=opts.foreground, phase_name=opts.phase, pixel_size=pixel_size,
         crop_databar=int(bar) if bar else True,
     )  # fmt: skip
     labels = np.asarray(seg.labels)
     classes = {int(k): str(v) for k, v in dict(seg.classes).items()}
-    choice = getattr(seg, "foreground", None)
+    choice = seg.foreground
     if choice is None:  # a trained segmenter writes its own classes
         fg = {"requested": opts.foreground, "chosen": "model", "rule": "the model's classes", "detail": ""}
     else:
         fg = {"requested": opts.foreground, "chosen": str(choice.foreground), "rule": str(choice.rule),
               "detail": str(choice.detail)}  # fmt: skip
-    measured = tuple(int(v) for v in getattr(seg, "measured_labels", ()) or ()) or tuple(
-        _measured_values(getattr(seg, "measured_phase", None), classes)
+    measured = tuple(int(v) for v in seg.measured_labels) or tuple(
+        _measured_values(seg.measured_phase, classes)
     )
-    legend_fn = getattr(S, "overlay_legend", None) or getattr(S, "legend_entries", None)
-    try:
-        entries = legend_fn(labels, classes) if legend_fn is not None else None
-    except TypeError:
-        entries = None
-    legend = (
-        [(str(n), tuple(int(c) for c in rgb)) for n, rgb in entries]
-        if entries is not None
-        else _palette_legend(labels, classes)
-    )
-    no_data = int(getattr(seg, "no_data", NO_DATA))
+    no_data = int(seg.no_data)
+    legend = [
+        (str(n), tuple(int(c) for c in rgb)) for n, rgb in S.legend_entries(labels, classes, no_data=no_data)
+    ]
     out = labels if no_data == NO_DATA else np.where(labels == no_data, NO_DATA, labels)
     return WebSegmentation(
         labels=out.astype(np.uint8), classes=classes, measured=measured,
-        phase=str(getattr(seg, "measured_phase", None) or " + ".join(classes[v] for v in measured)),
-        foreground=fg, warnings=[str(w) for w in (getattr(seg, "warnings", None) or [])],
+        phase=str(seg.measured_phase or " + ".join(classes[v] for v in measured)),
+        foreground=fg, warnings=[str(w) for w in seg.warnings],
         legend=legend,  # type: ignore[arg-type]
         engine="segment_labelled",
     )  # fmt: skip
@@ -336,12 +329,14 @@ def with_key(rgb: np.ndarray, legend: list[tuple[str, tuple[int, int, int]]], ph
     return np.concatenate([rgb, np.asarray(strip)], axis=0)
 
 
-def write_overlay(path: Path, image: np.ndarray, seg: WebSegmentation) -> None:
+def write_overlay(
+    path: Path, image: np.ndarray, seg: WebSegmentation, pixel_size: float | None = None
+) -> None:
     """The overlay PNG (micrograph | labels) with its colour key.
 
     The library's :func:`semlab.segment.save_overlay` when it takes the class names (it then
-    draws the key and the no-data rows itself); else the panels of the micrograph without its
-    data bar with a key strip added here.
+    draws the key, the no-data rows and a scale bar with ``pixel_size``, µm per pixel); else
+    the panels of the micrograph without its data bar with a key strip added here.
     """
     import inspect
 
@@ -351,8 +346,8 @@ def write_overlay(path: Path, image: np.ndarray, seg: WebSegmentation) -> None:
     from semlab._util import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    if "classes" in inspect.signature(S.save_overlay).parameters:
-        getattr(S, "save_overlay")(path, image, seg.labels, classes=seg.classes)  # noqa: B009 - newer signature
+    if seg.engine == "segment_labelled" and "classes" in inspect.signature(S.save_overlay).parameters:
+        S.save_overlay(path, image, seg.labels, classes=seg.classes, pixel_size=pixel_size, no_data=NO_DATA)
         return
     lab = seg.micrograph_labels()
     rgb = with_key(S.overlay_panels(image[: lab.shape[0]], lab), seg.legend, seg.phase)
