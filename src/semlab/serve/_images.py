@@ -135,42 +135,10 @@ def read(ws: Any, store: Store, image_hash: str, *, crop: bool = True) -> Any:
     return Micrograph(image=image, pixel_size=m.pixel_size, metadata=metadata, source=str(path))
 
 
-def quality(image: Any) -> dict[str, Any]:
-    """Arrival checks of an image (data bar cut): ``flags`` and ``messages`` for the page.
+def quality(image: Any, pixel_size: float | None = None) -> dict[str, Any]:
+    """Arrival checks of an image (data bar cut) by :func:`semlab.preprocess.image_quality`:
+    ``flags`` (blank, saturated, out_of_focus) and one-line ``messages`` for the page."""
+    from semlab.preprocess import image_quality
 
-    :func:`semlab.preprocess.image_quality` when this semlab has it; else a check for
-    blank (one grey value), near-constant and saturated images.
-    """
-    import numpy as np
-
-    import semlab.preprocess as P
-
-    if hasattr(P, "image_quality"):
-        q = P.image_quality(image)
-        return {
-            "flags": [str(f) for f in q.flags],
-            "messages": [str(m) for m in q.messages],
-            "checked_by": "image_quality",
-        }
-    a = np.asarray(image, dtype=np.float64)
-    finite = a[np.isfinite(a)]
-    flags, messages = [], []
-    if finite.size == 0 or float(finite.max()) == float(finite.min()):
-        flags.append("blank")
-        messages.append("blank image: every pixel has the same value; results on it mean nothing")
-    else:
-        lo, hi = np.percentile(finite, [1, 99])
-        top, bottom = float(finite.max()), float(finite.min())
-        if hi - lo <= 1e-3 * max(abs(top), 1.0):
-            flags.append("near_constant")
-            messages.append(
-                "near-constant image: 98 % of pixels lie within 0.1 % of the range; check the file"
-            )
-        for name, value in (("saturated_white", top), ("saturated_black", bottom)):
-            share = float(np.mean(finite == value))
-            if share > 0.25:
-                flags.append(name)
-                messages.append(
-                    f"{share:.0%} of pixels at the {'top' if 'white' in name else 'bottom'} grey value: clipped"
-                )
-    return {"flags": flags, "messages": messages, "checked_by": "semlab.serve"}
+    q = image_quality(image, pixel_size=pixel_size)
+    return {"flags": [str(f) for f in q.flags], "messages": [str(m) for m in q.messages]}

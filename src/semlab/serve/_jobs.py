@@ -306,7 +306,15 @@ class Analyses:
         if isinstance(prediction, np.generic):
             prediction = prediction.item()
         confidence = row.get("confidence")
-        crop = self.read(image_hash, crop=True)
+        if "quality_flags" in row:  # the predictor checked the image it predicted
+            flags, messages = str(row["quality_flags"] or ""), str(row.get("quality_messages") or "")
+            quality = {
+                "flags": [f for f in flags.split(";") if f],
+                "messages": [x for x in messages.split(" | ") if x],
+            }
+        else:
+            crop = self.read(image_hash, crop=True)
+            quality = _images.quality(crop.image, crop.pixel_size)
         return {
             "task": getattr(predictor, "task", None),
             "target": getattr(predictor, "target", None),
@@ -316,7 +324,7 @@ class Analyses:
             "model": str(model),
             "model_info": self._model_info(model, predictor),
             "domain": _domain(row),
-            "quality": _images.quality(crop.image),
+            "quality": quality,
         }
 
     def _map_folder(self) -> Path:

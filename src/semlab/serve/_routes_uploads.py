@@ -91,7 +91,8 @@ def _store_upload(
     except SemlabError as exc:
         message = str(exc).replace(str(staged), name).replace(str(folder), "")
         raise UploadError(422, message) from None
-    quality = images.quality(images.read(st.workspace, st.store, image_hash, crop=True).image)
+    m = images.read(st.workspace, st.store, image_hash, crop=True)
+    quality = images.quality(m.image, m.pixel_size)
     return st.store.add_upload(image_hash, display, size, not new, wanted, options=options, quality=quality)
 
 
