@@ -52,10 +52,41 @@ def test_version_1_catalog_is_migrated_with_its_history(workspace):
     assert store.latest_result("ab", "segment")["result"]["pore_fraction"] == 0.25
 
 
+def test_version_2_catalog_gains_upload_options_and_quality(workspace):
+    """Uploads of a version-2 catalog keep their jobs; their options read as {} (the server's
+    defaults), their quality as unknown; a job of theirs starts with those options."""
+    with sqlite3.connect(workspace.catalog) as conn:
+        for version in (1, 2):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+        conn.execute("INSERT INTO serve_meta (key, value) VALUES ('schema_version', '2')")
+        conn.execute(
+            "INSERT INTO serve_uploads (image_hash, original_name, size_bytes, duplicate, uploaded_at) "
+            "VALUES ('ab', 'old.tif', 10, 0, '2024-01-01T00:00:00')"
+        )
+        conn.execute(
+            "INSERT INTO serve_jobs (upload_id, image_hash, task, status, created_at) "
+            "VALUES (1, 'ab', 'segment', 'queued', '2024-01-01T00:00:00')"
+        )
+    store = Store(workspace)
+    with sqlite3.connect(workspace.catalog) as conn:
+        assert schema_version(conn) == SCHEMA_VERSION == 3
+    (upload,) = store.uploads()
+    assert upload["options"] == {} and upload["quality"] is None
+    assert store.start(1)["options_json"] is None
+    _, (job,) = store.add_upload("cd", "new.tif", 1, False, ["segment"], options={"foreground": "bright"},
+                                 quality={"flags": ["blank"], "messages": ["m"]})  # fmt: skip
+    new = store.uploads(upload_id=2)[0]
+    assert new["options"] == {"foreground": "bright"} and new["quality"]["flags"] == ["blank"]
+    assert store.start(job)["options_json"] == '{"foreground": "bright"}'
+
+
 def test_newer_catalog_is_refused(workspace):
     Store(workspace)
     with sqlite3.connect(workspace.catalog) as conn:
-        conn.execute("UPDATE serve_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+        conn.execute(
+            "UPDATE serve_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+        )
     with pytest.raises(WorkspaceError, match="newer than this semlab reads") as info:
         Store(workspace)
     assert len(str(info.value).splitlines()) == 1

@@ -4,15 +4,26 @@ Routes (all JSON errors are ``{"detail": "one line for people"}``):
 
 ``GET /``                          the single-page app (upload, results, history)
 ``GET /image/{hash}``              the page of one image
-``GET /api/info``                  workspace, limits, which tasks can run (and why not)
-``POST /api/uploads``              multipart ``file`` (one file) + ``tasks`` (comma-separated) → 201
+``GET /api/info``                  workspace, limits, which tasks can run (and why not), the
+                                   segmentation methods and trained runs an upload may choose
+``GET /api/models``                trained runs (name, target, task, date, CV score), newest first,
+                                   and the default (the newest, or ``--model``)
+``POST /api/uploads``              multipart ``file`` (one file) + ``tasks`` (comma-separated) and the
+                                   options ``method`` (otsu, derivative, hybrid, model:NAME),
+                                   ``foreground`` (auto, bright, dark), ``phase`` (a name for the
+                                   measured phase), ``model`` (a run name) → 201 with ``options``
+                                   and ``quality`` (arrival image checks)
 ``GET /api/uploads``               history, newest first; filters ``q``, ``task``, ``status``
 ``GET /api/uploads/{id}``          one upload with its jobs
 ``GET /api/history.csv|.json``     the (filtered) history as a download
 ``GET /api/jobs/{id}``             one job; ``POST /api/jobs/{id}/retry`` queues a failed one again
-``GET /api/jobs/{id}/overlay.png`` the segmentation overlay of a segment job
+``GET /api/jobs/{id}/overlay.png`` the segmentation overlay of a segment job (with its colour key)
+``GET /api/jobs/{id}/labels.tif``  a segment job's labels: the upload's shape, 255 = no data (the
+                                   data bar), class names in the TIFF description and a header
+``GET /api/jobs/{id}/particles.csv`` a quantify job's per-particle table
 ``GET /api/images/{hash}``         catalogue record, metadata, uploads and results of an image
-``GET /api/images/{hash}/preview.png``  the image as an 8-bit PNG for the browser
+``GET /api/images/{hash}/preview.png``  the image as an 8-bit PNG for the browser, with a scale
+                                   bar when the pixel size is known
 ``GET /openapi.json``              the API description (OpenAPI 3)
 ``GET /docs``                      the API reference, drawn from ``/openapi.json`` by a page served
                                    here (works offline); ``/docs/swagger`` is FastAPI's Swagger UI,
@@ -70,13 +81,15 @@ def create_app(
     token : str, optional
         Required on every request when given (see the module docstring).
     model : path, optional
-        Trained run folder for predictions; default: the newest ``<workspace>/runs/*``.
+        Default trained run folder for predictions; default: the newest ``<workspace>/runs/*``.
+        An upload may choose any run of the workspace (``GET /api/models``).
     workers : int, default 1
         Background threads running analyses.
     max_file_bytes, max_pixels : int
         Upload limits (100 MB, 100 megapixels).
     segment_method : str, default "hybrid"
-        Method of :func:`semlab.segment.segment_image` for segment and quantify.
+        Default segmentation method of segment and quantify; an upload may choose another,
+        the phase of interest and its name (:mod:`semlab.serve._segjob`).
 
     Returns
     -------
