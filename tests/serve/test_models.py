@@ -120,3 +120,18 @@ def test_black_frame_and_a_chart_are_flagged_out_of_domain(two_runs):
         assert d["available"] and d["in_domain"] is False, d
         assert d["score"] > d["threshold"]
     assert "blank" in black["domain"].get("quality_flags", "") or "blank" in black["quality"]["flags"]
+
+
+def test_real_black_frame_and_navcam_photo_are_flagged_out_of_domain(two_runs, sem_dir):
+    """The FEI Helios black frame and its navigation-camera photo (no SEM image) are outside the
+    synthetic study's domain; the frame is also flagged blank on arrival."""
+    ws, _, new = two_runs
+    if not (new / "domain.npz").is_file():
+        pytest.skip("this semlab's runs have no in-domain model (learn.domain) yet")
+    with TestClient(create_app(ws)) as c:
+        for name in ("FEI-Helios-Ebeam-8bits.tif", "FEI-Helios-navcam-with-no-IRBeam-bad-floats.tif"):
+            up, result = _predict(c, name, (sem_dir / name).read_bytes())
+            d = result["domain"]
+            assert d["available"] and d["in_domain"] is False and d["score"] > d["threshold"], (name, d)
+            if "Ebeam-8bits" in name:
+                assert "blank" in up["quality"]["flags"]
