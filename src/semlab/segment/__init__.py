@@ -7,7 +7,11 @@ annotations (or on a ground truth) segments whole images and stacks.
 
 >>> from semlab.segment import segment_image, save_overlay, score_segmentation
 
-Thresholds (0 = solid/bright, 1 = pore/dark)
+Named phases (``docs/segmentation.md``)
+    :func:`auto_foreground` (:class:`ForegroundChoice`), :data:`NO_DATA` (255: data-bar rows),
+    :func:`segment_labelled` (:class:`Segmentation`: labels of the input's shape, class names,
+    measured phase, warnings), :func:`read_labels`, :func:`legend_entries`
+Thresholds (1 = the ``foreground`` phase; default dark = pore, 0 = the other)
     :func:`otsu_threshold`, :func:`derivative_threshold`, :func:`threshold_image`
 Hybrid annotation (0 = solid, 1 = pore, 2 = shine-through)
     :func:`hybrid_annotation`
