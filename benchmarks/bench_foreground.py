@@ -10,6 +10,10 @@ Datasets (real, from ../shared/data/segmentation; skipped when absent):
   the EMPS maps); the hit rate for membranes as the phase of interest is ``1 - hit rate``
   and is written beside it.
 
+``default_rule_uncertain`` counts the images whose automatic choice is flagged uncertain
+(``|margin| < UNCERTAIN_MARGIN``, a warning in ``segment_labelled``), and how many of the
+default rule's misses are among them.
+
 For every rule of ``semlab.segment.FOREGROUND_RULES`` the hit rate is the share of images
 where ``auto_foreground(image, rule=...)`` names that polarity.  On the EMPS test split of
 bench_segment (the last 16 images by name) and on all 80 images the particle IoU of the
@@ -45,7 +49,7 @@ def measure(images, truths, *, test_from: int | None = None) -> dict:
     from semlab.segment import FOREGROUND_RULES, auto_foreground, otsu_threshold
 
     hits: dict[str, list[bool]] = {r: [] for r in FOREGROUND_RULES}
-    polarity, chosen, seconds = [], [], 0.0
+    polarity, chosen, seconds, uncertain = [], [], 0.0, []
     for im, fg in zip(images, truths, strict=True):
         bright = otsu_threshold(im).labels == 0
         oracle = "bright" if _iou(bright, fg) > _iou(~bright, fg) else "dark"
@@ -56,12 +60,17 @@ def measure(images, truths, *, test_from: int | None = None) -> dict:
             if rule == FOREGROUND_RULES[0]:
                 seconds += time.process_time() - t0
                 chosen.append(choice.foreground)
+                uncertain.append(choice.uncertain)
             hits[rule].append(choice.foreground == oracle)
     out: dict = {
         "n_images": len(images),
         "hit_rate": {r: round(float(np.mean(v)), 4) for r, v in hits.items()},
         "hits": {r: int(np.sum(v)) for r, v in hits.items()},
         "default_rule": FOREGROUND_RULES[0],
+        "default_rule_uncertain": int(np.sum(uncertain)),
+        "default_rule_misses_flagged_uncertain": int(
+            sum(u and not h for u, h in zip(uncertain, hits[FOREGROUND_RULES[0]], strict=True))
+        ),
         "auto_cpu_s_per_image": round(seconds / max(len(images), 1), 4),
     }
     return out, polarity, chosen, hits

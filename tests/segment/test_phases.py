@@ -163,3 +163,18 @@ def test_auto_rule_picks_the_particles_on_real_emps_images():
         oracle = "bright" if iou(bright) > iou(~bright) else "dark"
         hits.append(auto_foreground(image).foreground == oracle)
     assert np.mean(hits) >= 0.9, f"{np.sum(hits)} of {len(hits)}"
+
+
+def test_an_uncertain_automatic_choice_is_a_warning():
+    """Two phases in equal halves, both on the border: the rule cannot tell them apart."""
+    image = np.zeros((64, 64))
+    image[:, 32:] = 200.0
+    image += np.random.default_rng(1).normal(0, 5, image.shape)
+    choice = auto_foreground(image)
+    assert choice.uncertain and abs(choice.margin) < 0.1
+    seg = segment_labelled(image, method="otsu", crop_databar=False)
+    assert any("uncertain" in w for w in seg.warnings)
+    given = segment_labelled(image, method="otsu", foreground="bright", crop_databar=False)
+    assert not given.foreground.uncertain and given.warnings == ()
+    particles, _ = _particles(True)
+    assert not auto_foreground(particles).uncertain

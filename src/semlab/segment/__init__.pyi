@@ -25,7 +25,14 @@ from .hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
 from .infer import Segmenter, load_segmenter, network_input
 from .metrics import SegmentationScores, confusion_matrix, score_segmentation
 from .overlay import legend_entries, overlay_panels, save_overlay
-from .phases import FOREGROUND_RULES, FOREGROUNDS, NO_DATA, ForegroundChoice, auto_foreground
+from .phases import (
+    FOREGROUND_RULES,
+    FOREGROUNDS,
+    NO_DATA,
+    UNCERTAIN_MARGIN,
+    ForegroundChoice,
+    auto_foreground,
+)
 from .threshold import (
     THRESHOLD_METHODS,
     ThresholdResult,
@@ -52,6 +59,7 @@ __all__ = [
     "FOREGROUND_RULES",
     "ForegroundChoice",
     "NO_DATA",
+    "UNCERTAIN_MARGIN",
     "Segmentation",
     "auto_foreground",
     "segment_labelled",

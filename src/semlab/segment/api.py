@@ -260,13 +260,12 @@ def blank_warning(image: np.ndarray) -> str | None:
     then a check of the grey range: all pixels equal, or 98 % of them within 4 grey levels
     and 2 % of the image's largest value (noise around one level).
     """
-    quality: Any = None
-    try:
-        from semlab.preprocess import image_quality
+    import importlib
 
-        quality = image_quality
-    except ImportError:
-        pass
+    try:  # semlab.preprocess.image_quality, where this version has it
+        quality: Any = getattr(importlib.import_module("semlab.preprocess"), "image_quality", None)
+    except AttributeError:
+        quality = None
     if quality is not None:
         q = quality(image)
         if "blank" in q.flags:
@@ -382,6 +381,11 @@ def segment_labelled(
         measured_labels=measured, no_data=no_data, databar_row=row,
         method=str(method) if isinstance(method, (str, os.PathLike)) else "model", pixel_size=pixel_size,
     )  # fmt: skip
+    if choice is not None and choice.uncertain and choice.rule != "constant":
+        warn.append(
+            f"automatic phase choice is uncertain (rule {choice.rule}, margin {choice.margin:+.2f}, "
+            f"|margin| < 0.1): check the overlay, or pass foreground='bright' or 'dark'"
+        )
     frac = seg.measured_fraction
     if not blank and (frac == 0.0 or frac == 1.0):
         warn.append(
