@@ -89,6 +89,8 @@ def test_runs_are_listed_with_target_date_and_cv_score_and_the_choice_is_used(tw
         for m in listing["models"]:
             assert m["target"] == "burst_count" and m["task"] == "classify" and m["created"]
             assert 0.0 <= m["cv"]["value"] <= 1.0 and "accuracy" in m["cv"]["label"]
+            lo, hi = m["cv"]["interval_95"]
+            assert lo <= m["cv"]["value"] <= hi
         caps = c.get("/api/info").json()["capabilities"]["predict"]
         assert caps["default"] == new.name and [m["name"] for m in caps["models"]] == names
 

@@ -29,8 +29,11 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _cv_score(metrics: dict[str, Any], task: str | None) -> dict[str, Any] | None:
-    """The grouped-CV image-level score of a run: accuracy (classification) or R² (regression)."""
+    """The grouped-CV image-level score of a run: accuracy (classification) or R² (regression),
+    with its 95 % interval when ``metrics.json`` has one."""
     image = metrics.get("image") or {}
+    u = metrics.get("uncertainty") or {}
+    interval = u.get("wilson_95") or u.get("bootstrap_95")
     for key, label in (
         ("accuracy", "image accuracy"),
         ("balanced_accuracy", "balanced accuracy"),
@@ -38,7 +41,10 @@ def _cv_score(metrics: dict[str, Any], task: str | None) -> dict[str, Any] | Non
     ):
         value = image.get(key)
         if isinstance(value, int | float):
-            return {"metric": key, "label": f"{label} (grouped CV)", "value": float(value)}
+            out: dict[str, Any] = {"metric": key, "label": f"{label} (grouped CV)", "value": float(value)}
+            if isinstance(interval, list | tuple) and len(interval) == 2:
+                out["interval_95"] = [float(v) for v in interval]
+            return out
     return None
 
 
@@ -62,6 +68,10 @@ def run_info(path: Path) -> dict[str, Any]:
         "n_images": run.get("n_images"),
         "cv": _cv_score(metrics, task),
         "warnings": list(metrics.get("warnings") or [])[:5],
+        "shortcut_warning": (metrics.get("shortcut") or {}).get("message")
+        if metrics.get("shortcut")
+        else None,
+        "domain_threshold": (run.get("domain") or {}).get("threshold"),
     }
 
 

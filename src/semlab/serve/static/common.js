@@ -25,11 +25,13 @@ async function getJSON(url) {
 // One line describing a trained run: target, task, date, CV score, feature set.
 function modelLine(m) {
   if (!m) return "";
-  const cv = m.cv ? `${esc(m.cv.label)} ${fmt(m.cv.value, 3)}` : "no CV score recorded";
+  const ci = m.cv && m.cv.interval_95 ? ` (95 % ${fmt(m.cv.interval_95[0], 2)}–${fmt(m.cv.interval_95[1], 2)})` : "";
+  const cv = m.cv ? `${esc(m.cv.label)} ${fmt(m.cv.value, 3)}${ci}` : "no CV score recorded";
   const date = m.created ? esc(String(m.created).replace("T", " ").slice(0, 16)) + " UTC" : "date unknown";
   return `<span class="model" data-model="${esc(m.name)}"><b>${esc(m.name)}</b>: predicts ${esc(m.target || "?")} ` +
     `(${esc(m.task || "?")}, ${esc(m.model || "?")}${m.feature_set ? ", features " + esc(m.feature_set) : ""}) · ` +
-    `trained ${date} · ${cv}</span>`;
+    `trained ${date} · ${cv}</span>` +
+    (m.shortcut_warning ? `<div class="warn shortcut">⚠ ${esc(m.shortcut_warning)}</div>` : "");
 }
 
 // Warnings of the arrival checks of an image (blank, saturated, out of focus …).
