@@ -211,7 +211,10 @@ def test_scale_policy_resample_ignores_the_ratio_and_states_are_recorded():
     recipe = Preparation(pixel_size=0.01, scale_policy="resample", max_rescale=2)
     out = prepare_image(_image((100, 100)), recipe, pixel_size=0.05)  # 5× > max_rescale
     assert out.image.shape == (500, 500) and out.scale == "target"
-    unknown = prepare_image(_image((100, 100)), recipe)
+    from semlab.errors import ScaleWarning
+
+    with pytest.warns(ScaleWarning, match=r"im\.tif: pixel size unknown; used at its own scale"):
+        unknown = prepare_image(_image((100, 100)), recipe, name="im.tif")
     assert unknown.scale == "unknown" and unknown.pixel_size is None
     own = prepare_image(_image((100, 100)), Preparation(), pixel_size=0.05)
     assert own.scale == "own" and own.pixel_size == pytest.approx(0.05)

@@ -339,6 +339,29 @@ def _resample_pair(recipe: Preparation, pixel_size: float | None, name: str) -> 
     return 1.0, 1.0 / recipe.scale
 
 
+def _warn_scale(state: str, recipe: Preparation, px: float | None, name: str) -> None:
+    """One-line :class:`~semlab.errors.ScaleWarning` for a native or unknown-scale image."""
+    import warnings
+
+    from semlab.errors import ScaleWarning
+
+    if state == "native":
+        assert px is not None
+        message = (
+            _scale_gap(recipe, float(px), name)
+            + "; tiled at its native resolution, so its patches cover a different field of view "
+            "(scale_policy='native')"
+        )
+    elif state == "unknown" and recipe.pixel_size is not None:
+        message = (
+            f"{name}: pixel size unknown; used at its own scale, not the recipe's "
+            f"{recipe.pixel_size:.4g} µm (set it with `semlab set-pixel-size` or pixel_size=)"
+        )
+    else:
+        return
+    warnings.warn(message, ScaleWarning, stacklevel=3)
+
+
 def prepared_shape(
     shape: tuple[int, int], recipe: Preparation, *, pixel_size: float | None = None, name: str = "image"
 ) -> tuple[int, int]:
@@ -401,18 +424,7 @@ def prepare_image(
     shape = prepared_shape(a.shape, recipe, pixel_size=px, name=label)
     src, dst = _resample_pair(recipe, px, label)
     state = scale_state(recipe, px, label)
-    if state == "native":
-        import warnings
-
-        from semlab.errors import ScaleWarning
-
-        warnings.warn(
-            _scale_gap(recipe, float(px), label)
-            + "; tiled at its native resolution, so its patches cover a different field of view "
-            "(scale_policy='native')",
-            ScaleWarning,
-            stacklevel=2,
-        )
+    _warn_scale(state, recipe, px, label)
     out = equalize(a, method=recipe.equalize)
     if src != dst:
         if shape[0] * shape[1] > MAX_PREPARED_PIXELS:
