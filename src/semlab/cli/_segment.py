@@ -67,13 +67,13 @@ def segment(
         None, "--sigma-um", help="otsu/derivative: σ in µm instead of --sigma (needs the pixel size)."
     ),
     min_size: float = typer.Option(
-        16.0, "--min-size", help="otsu/derivative: pore regions below this many pixels become solid (0 = keep all)."
+        16.0, "--min-size", help="otsu/derivative: regions of the phase of interest below this many pixels become background (0 = keep all)."
     ),
     min_size_um2: float | None = typer.Option(
         None, "--min-size-um2", help="otsu/derivative: --min-size in µm² (needs the pixel size)."
     ),
     fill_holes: bool = typer.Option(
-        True, "--fill-holes/--no-fill-holes", help="otsu/derivative: solid specks below --min-size become pore."
+        True, "--fill-holes/--no-fill-holes", help="otsu/derivative: background specks below --min-size inside the phase of interest join it."
     ),
     tile_size: int = typer.Option(256, "--tile-size", help="model: tile side in pixels."),
     overlap: int = typer.Option(32, "--overlap", help="model: tile overlap in pixels (blended)."),
@@ -88,7 +88,8 @@ def segment(
         "auto", "--foreground", "-f",
         help="The phase of interest, labelled 1: bright, dark, or auto (default). auto: the phase under-represented "
         "on the image border and less often cut by it (rule 'border'; right on 93.8 % of the EMPS particle images, "
-        "benchmarks/results/foreground.json). hybrid: the phase annotated pore/shine-through.",
+        "benchmarks/results/foreground.json); a choice decided by a small margin is printed as a warning. "
+        "hybrid: the phase annotated pore/shine-through.",
     ),
     phase_name: str | None = typer.Option(
         None, "--phase-name", help="Name of the phase of interest, e.g. particle (default: 'bright phase' / 'dark phase'; hybrid on a dark phase: pore)."

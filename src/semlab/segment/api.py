@@ -256,21 +256,16 @@ def _phase_classes(
 def blank_warning(image: np.ndarray) -> str | None:
     """One line when ``image`` is blank or near-constant, else ``None``.
 
-    Uses :func:`semlab.preprocess.image_quality` (its ``"blank"`` flag) where available,
-    then a check of the grey range: all pixels equal, or 98 % of them within 4 grey levels
-    and 2 % of the image's largest value (noise around one level).
+    Uses :func:`semlab.preprocess.image_quality` (its ``"blank"`` flag), then a check of the
+    grey range: all pixels equal, or 98 % of them within 4 grey levels and 2 % of the image's
+    largest value (noise around one level).
     """
-    import importlib
+    from semlab.preprocess import image_quality
 
-    try:  # semlab.preprocess.image_quality, where this version has it
-        quality: Any = getattr(importlib.import_module("semlab.preprocess"), "image_quality", None)
-    except AttributeError:
-        quality = None
-    if quality is not None:
-        q = quality(image)
-        if "blank" in q.flags:
-            msg = [m for m in q.messages if "blank" in m]
-            return (msg[0] if msg else "image is blank") + ": the segmentation means nothing"
+    q = image_quality(image)
+    if "blank" in q.flags:
+        msg = [m for m in q.messages if "blank" in m]
+        return (msg[0] if msg else "image is blank") + ": the segmentation means nothing"
     a = np.asarray(image, dtype=np.float64)
     a = a[np.isfinite(a)]
     if a.size == 0:
