@@ -49,6 +49,7 @@ from semlab.cli import _ingest  # noqa: E402,F401,I001
 from semlab.cli import _dataset  # noqa: E402,F401
 from semlab.cli import _preprocess  # noqa: E402,F401
 from semlab.cli import _segment  # noqa: E402,F401
+from semlab.cli import _particles  # noqa: E402,F401
 from semlab.cli import _features  # noqa: E402,F401
 from semlab.cli import _learn  # noqa: E402,F401
 from semlab.cli import _maps  # noqa: E402,F401

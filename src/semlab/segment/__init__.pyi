@@ -25,6 +25,17 @@ from .hybrid import HYBRID_CLASSES, HybridAnnotation, hybrid_annotation
 from .infer import Segmenter, load_segmenter, network_input
 from .metrics import SegmentationScores, confusion_matrix, score_segmentation
 from .overlay import legend_entries, overlay_panels, save_overlay
+from .particle_files import particle_files
+from .particles import (
+    InstanceScores,
+    LogNormalFit,
+    fit_lognormal,
+    particle_table,
+    plot_size_distribution,
+    save_particle_overlay,
+    score_instances,
+    split_particles,
+)
 from .phases import (
     FOREGROUND_RULES,
     FOREGROUNDS,
@@ -51,6 +62,15 @@ from .train import (
 from .unet import UNetConfig, build_unet
 
 __all__ = [
+    "InstanceScores",
+    "particle_files",
+    "LogNormalFit",
+    "fit_lognormal",
+    "particle_table",
+    "plot_size_distribution",
+    "save_particle_overlay",
+    "score_instances",
+    "split_particles",
     "LabelFile",
     "legend_entries",
     "read_labels",
