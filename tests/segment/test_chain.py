@@ -143,5 +143,7 @@ def test_real_sem_files_keep_their_shape_and_chain(tmp_path, capsys):
     # the FEI 16-bit test frame is blank: a warning, printed
     assert "blank" in captured.err and "FEI-Helios-Ebeam-16bits" in captured.out
     assert main(["quantify", str(seg), "-o", str(tmp_path / "q.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "FEI-Helios-Ebeam-16bits.tif (from segment): blank" in err  # the warning travels with the labels
     rows = list(csv.DictReader((tmp_path / "q.csv").open()))
     assert len(rows) == 2 and all(r["length_unit"] == "µm" for r in rows)

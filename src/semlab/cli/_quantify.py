@@ -85,6 +85,8 @@ def quantify(
         )
     for w in caught:
         typer.echo(f"warning: {w.message}", err=True)
+    if not three_d and threshold is None:
+        _segment_warnings(files)
     if out.suffix.lower() == ".csv":
         with atomic_path(out) as tmp:
             df.to_csv(tmp, index=False)
@@ -119,6 +121,23 @@ def _table(descriptor_table, files, pixel_size, phase, three_d, threshold, table
         files, pixel_size=pixel_size, phase=phase, three_d=three_d, threshold=threshold, table=table,
         topology=topology, connectivity=connectivity,
     )  # fmt: skip
+
+
+def _segment_warnings(files) -> None:
+    """Print the warnings semlab segment stored in each label file's sidecar (e.g. a blank frame)."""
+    import json
+
+    from semlab.segment import sidecar_path
+
+    for f in files:
+        side = sidecar_path(f)
+        if side.is_file():
+            try:
+                notes = json.loads(side.read_text(encoding="utf-8")).get("warnings") or []
+            except ValueError:
+                continue
+            for note in notes:
+                typer.echo(f"warning: {Path(f).name} (from segment): {note}", err=True)
 
 
 def _row_phase(value):
