@@ -101,3 +101,155 @@ def test_shortcut_verdict():
     assert not low["warning"]
     # regression: R² 0.8 from nuisance against 0.85
     assert shortcut_verdict(0.85, 0.8, task="regress", chance=0.0, nuisance_interval=[0.6, 0.9])["warning"]
+
+
+# --------------------------------------------------------------------------- on a workspace
+
+
+def _drawing(shape: tuple[int, int] = (256, 256)) -> np.ndarray:
+    """A non-SEM image: black lines, a box and text on white (a rendered figure)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (shape[1], shape[0]), 255)
+    d = ImageDraw.Draw(img)
+    for k in range(8):
+        d.line([(10, 20 + 28 * k), (shape[1] - 10, 30 + 25 * k)], fill=0, width=3)
+    d.text((30, 120), "Figure 3: TEM of TiO2", fill=0)
+    d.rectangle([60, 150, 200, 230], outline=0, width=4)
+    return np.asarray(img)
+
+
+@pytest.fixture(scope="module")
+def limits_run(series_ws, tmp_path_factory):
+    from semlab.learn import train_workspace
+
+    out = tmp_path_factory.mktemp("limits") / "run"
+    return train_workspace(series_ws, target="burst_count", model="logreg", folds=2, out=out)
+
+
+def test_run_records_calibration_domain_comparison_and_model_info(limits_run):
+    import json
+
+    from semlab.learn import load_predictor
+
+    run = limits_run.run_dir
+    m = json.loads((run / "metrics.json").read_text())
+    cal = m["calibration"]
+    assert cal["temperature"] > 0 and cal["n"] == 16 and cal["n_bins"] == 10
+    assert cal["ece_after"] <= cal["ece_before"] + 1e-9  # the NLL fit, scored on the same rows
+    assert sum(b["count"] for b in cal["reliability"]["before"]) == 16
+    assert (run / "reliability.png").is_file() and (run / "domain.npz").is_file()
+    assert set(m["feature_sets"]) == {"final", "nuisance"} and m["feature_sets"]["final"]["chosen"]
+    assert m["feature_sets"]["final"]["image_score"] == m["image"]["accuracy"]
+    sc = m["shortcut"]
+    assert sc["chance"] == 0.25 and sc["nuisance_score"] == m["feature_sets"]["nuisance"]["image_score"]
+    cfg = json.loads((run / "config.json").read_text())["extra"]["run"]
+    assert cfg["feature_set"] == "final" and cfg["calibration"]["temperature"] == cal["temperature"]
+    assert cfg["domain"]["threshold"] == m["domain"]["threshold"] > 0
+    info = load_predictor(run).info()
+    assert info["name"] == run.name and info["target"] == "burst_count" and info["task"] == "classify"
+    assert info["cv_score"] == m["image"]["accuracy"] and info["feature_set"] == "final"
+    assert info["created"] and info["temperature"] == cal["temperature"]
+    assert any(line.startswith("calibration: temperature") for line in limits_run.summary_lines())
+
+
+@pytest.mark.slow
+def test_black_frame_and_drawing_are_outside_the_domain(limits_run, tmp_path):
+    """Held-out series images (another seed) stay inside the training domain; a black frame and a
+    rendered line drawing at the same pixel size are flagged, and the quality check marks the frame."""
+    from semlab.data import sintering_series
+    from semlab.io import Micrograph, read_micrograph
+    from semlab.learn import load_predictor
+
+    sintering_series(tmp_path / "new", shape=(256, 256), samples_per_level=1, images_per_sample=1, seed=7)
+    held = [read_micrograph(f) for f in sorted((tmp_path / "new" / "images").glob("*.tif"))]
+    ps = held[0].pixel_size
+    odd = [Micrograph(np.zeros((256, 256), np.uint8), ps, {}), Micrograph(_drawing(), ps, {})]
+    p = load_predictor(limits_run.run_dir)
+    out = p.predict(held + odd, names=[f"held{k}" for k in range(len(held))] + ["black", "drawing"])
+    for col in ("domain_score", "domain_threshold", "in_domain", "quality_flags", "quality_messages"):
+        assert col in out.columns
+    inside = out["in_domain"].iloc[: len(held)].astype(bool)
+    assert inside.mean() >= 0.75, out[["image", "domain_score", "domain_threshold"]]
+    assert not out.loc[out["image"] == "black", "in_domain"].item()
+    assert not out.loc[out["image"] == "drawing", "in_domain"].item()
+    # measured: held-out ≤ 0.25 × threshold, black 3.5 ×, drawing 5.3 × (logreg, 2 folds)
+    thr = out["domain_threshold"].iloc[0]
+    assert out["domain_score"].iloc[-2:].min() > 1.5 * thr
+    assert "blank" in out.loc[out["image"] == "black", "quality_flags"].item()
+    assert out["quality_flags"].iloc[: len(held)].eq("").all()
+    assert np.allclose(out[[f"p_{c}" for c in p.classes]].sum(axis=1), 1.0)
+
+
+def test_cli_predict_names_the_model_and_flags_the_black_frame(limits_run, tmp_path, capsys):
+    import json
+
+    from semlab.cli import main
+    from semlab.io import write_micrograph
+
+    path = tmp_path / "black.tif"
+    write_micrograph(path, np.zeros((256, 256), np.uint8), pixel_size=0.008)
+    code = main(["predict", str(limits_run.run_dir), str(path), "--out", str(tmp_path / "p.json")])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert f"model: {limits_run.run_dir.name}" in text and "held-out image accuracy" in text
+    assert "OUTSIDE THE TRAINING DOMAIN" in text and "image flagged: blank" in text
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["model"]["target"] == "burst_count"
+    row = doc["predictions"][0]
+    assert row["in_domain"] is False and row["domain_score"] > row["domain_threshold"]
+
+
+def _two_class_ws(root, *, shortcut: bool, seed: int = 0):
+    """16 images (8 samples per class, 96 px, 0.05 µm/px).  ``shortcut``: both classes share a
+    noise texture and only the brightness tells them apart.  Otherwise the class is the stripe
+    orientation and the brightness is random in both classes."""
+    from scipy.ndimage import gaussian_filter
+
+    from semlab.dataset import Workspace
+    from semlab.features import embed_workspace
+    from semlab.io import write_micrograph
+    from semlab.preprocess import Preparation
+
+    rng = np.random.default_rng(seed)
+    (root / "img").mkdir(parents=True)
+    lines = ["image,sample,label"]
+    yy, xx = np.mgrid[:96, :96]
+    for s in range(16):
+        c = s % 2
+        noise = gaussian_filter(rng.normal(0, 1, (96, 96)), 1.5)
+        noise /= noise.std()
+        if shortcut:
+            level, tex = (0.3 if c == 0 else 0.7), noise
+        else:
+            phase = rng.uniform(0, 2 * np.pi)
+            tex = np.sin((yy if c == 0 else xx) * 2 * np.pi / 8 + phase) + 0.5 * noise
+            level = rng.uniform(0.3, 0.7)
+        img = np.clip(level + 0.1 * tex, 0, 1)
+        write_micrograph(root / "img" / f"s{s:02d}.tif", (img * 255).astype(np.uint8), pixel_size=0.05)
+        lines.append(f"img/s{s:02d}.tif,S{s:02d},{'AB'[c]}")
+    (root / "table.csv").write_text("\n".join(lines) + "\n")
+    ws = Workspace.init(root / "ws")
+    ws.add(table=root / "table.csv", images_dir=root)
+    embed_workspace(
+        ws, backbone="efficientnet_lite0", preparation=Preparation(patch_size=96, patches_per_image=1)
+    )
+    return ws
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_shortcut_check_fires_only_when_brightness_gives_the_class_away(shortcut, tmp_path, one_torch_thread):
+    from semlab.learn import train_workspace
+
+    ws = _two_class_ws(tmp_path, shortcut=shortcut)
+    res = train_workspace(ws, target="label", model="logreg", folds=4, out=tmp_path / "run", permutations=0)
+    sc = res.metrics["shortcut"]
+    assert sc["warning"] is shortcut, sc
+    text = "\n".join(res.summary_lines())
+    assert (SHORTCUT_MESSAGE in text) is shortcut
+    if shortcut:
+        assert sc["nuisance_score"] >= 0.9  # brightness alone separates the classes
+        assert text.splitlines()[1].startswith("WARNING")
+    else:
+        assert sc["nuisance_score"] <= 0.75 and res.metrics["image"]["accuracy"] >= 0.75

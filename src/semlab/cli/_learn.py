@@ -57,6 +57,19 @@ def train_cmd(
         "seconds for logreg/svm, N times the training for mlp); 0 skips it. Default: 50 for "
         "logreg/svm/pca-logreg, 0 for mlp.",
     ),
+    feature_set: str | None = typer.Option(
+        None,
+        "--feature-set",
+        help="Features the kept model learns from: final, multiscale or texture (see `semlab embed "
+        "--help`; default the package default). Missing ones are computed from the latest embedding's patches.",
+    ),
+    compare: str | None = typer.Option(
+        None,
+        "--compare",
+        help="Feature sets scored beside it with the same grouped splits and head: comma-separated "
+        "names, 'all', or 'none' (no comparison and no shortcut check). Default: the chosen set and "
+        "the nuisance-only set (the shortcut check).",
+    ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run folder (default WORKSPACE/runs/<target>-<model>-<split>-seed<seed>)."
     ),
@@ -66,7 +79,9 @@ def train_cmd(
 
     Splits are grouped by sample (no sample on both sides) and stratified; a `specimen` (or `micrograph`) column in the descriptor table groups samples cut from one specimen. --split patch reproduces the paper's patch-level split and is labelled LEAKY. Metrics at patch and image level (mean of patch probabilities): accuracy, balanced accuracy, macro F1, per-class ROC-AUC, confusion matrix; R², MAE, RMSE for regression. Image accuracy (or R²) comes with 95 % intervals (Wilson; bootstrap over samples) and a permutation p-value; a class with fewer than 3 independent samples is warned about.
 
-    Writes RUN/config.json, model.pt, metrics.json, predictions.csv, image_predictions.csv and PNG plots (loss curves, ROC curves, confusion matrix, PCA scatter).
+    Also: a nuisance-only model (grey values, sharpness, image size, pixel size) with the same splits and head; when it comes close to the image model the summary warns "the label may be predictable from acquisition differences". Probabilities are calibrated by temperature scaling on the out-of-fold predictions (ECE before/after in metrics.json, reliability.png), and a domain model (distance to the training images, threshold from the training folds) lets `semlab predict` flag images outside the training domain.
+
+    Writes RUN/config.json, model.pt, metrics.json, domain.npz, predictions.csv, image_predictions.csv and PNG plots (loss curves, ROC curves, confusion matrix, reliability diagram, PCA scatter).
 
     Example: semlab train study/ --target burst_count --folds 3
     """
@@ -92,6 +107,8 @@ def train_cmd(
             out=out,
             plots=plots,
             progress=progress,
+            feature_set=feature_set,
+            compare=compare,
         )
     for line in res.summary_lines():
         typer.echo(line)
@@ -204,16 +221,20 @@ def predict_cmd(
     model: Path = typer.Argument(..., help="Run folder from `semlab train` or `semlab finetune`."),
     images: list[Path] = typer.Argument(..., help="Image files or folders of images."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="CSV of predictions (default MODEL/predict.csv)."
+        None,
+        "--out",
+        "-o",
+        help="Predictions file: .csv, or .json (with the model's description); default MODEL/predict.csv.",
     ),
     pixel_size: float | None = typer.Option(None, "--pixel-size", help="µm per pixel, overriding the files."),
 ) -> None:
     """Predict the class (with confidence) or value of each image with a trained run.
 
-    The preprocessing recorded at training is applied (data-bar crop, equalization, resampling to the training pixel size, patches); the prediction is the mean of the patch probabilities. Prints one line per image and writes a CSV (image, prediction, confidence, n_patches, p_<class>...).
+    The preprocessing recorded at training is applied (data-bar crop, equalization, resampling to the training pixel size, patches); the prediction is the mean of the patch probabilities, temperature-scaled (calibrated on the training folds). Every image also gets a domain score: an image scoring above the run's threshold is OUTSIDE THE TRAINING DOMAIN and its prediction is an extrapolation; blank, saturated or out-of-focus images are flagged (the prediction is still given, marked). Prints the model used, one line per image, and writes a CSV or JSON (image, prediction, confidence, n_patches, p_<class>..., domain_score, domain_threshold, in_domain, quality_flags, quality_messages).
 
     Example: semlab predict study/runs/burst_count-mlp-sample-seed0 new/*.tif
     """
+    import json
     import warnings
 
     from semlab._util import atomic_write_text
@@ -221,6 +242,7 @@ def predict_cmd(
     from semlab.learn import load_predictor
 
     predictor = load_predictor(model)
+    typer.echo(model_line(predictor.info()))
     files = list_images(images)
     mics = []
     for f in files:
@@ -234,11 +256,49 @@ def predict_cmd(
         )
     for _, row in table.iterrows():
         if predictor.task == "classify":
-            typer.echo(
-                f"{row['image']}: {predictor.target} = {row['prediction']} (confidence {row['confidence']:.3f})"
-            )
+            line = f"{row['image']}: {predictor.target} = {row['prediction']} (confidence {row['confidence']:.3f})"
         else:
-            typer.echo(f"{row['image']}: {predictor.target} = {row['prediction']:.4g}")
+            line = f"{row['image']}: {predictor.target} = {row['prediction']:.4g}"
+        typer.echo(line + _limits_note(row))
     target = out if out is not None else Path(model) / "predict.csv"
-    atomic_write_text(target, table.to_csv(index=False))
+    if target.suffix.lower() == ".json":
+        from semlab._util import write_json
+
+        rows = json.loads(table.to_json(orient="records"))
+        write_json(target, {"model": predictor.info(), "predictions": rows})
+    else:
+        atomic_write_text(target, table.to_csv(index=False))
     typer.echo(f"wrote {target}")
+
+
+def model_line(info: dict) -> str:
+    """One line naming the model a prediction used: run, target, date, feature set, CV score."""
+    score = info.get("cv_score")
+    metric = "accuracy" if info.get("cv_metric") == "accuracy" else "R²"
+    cv = "n/a" if score is None else f"{score:.3f}"
+    ci = info.get("cv_interval")
+    if score is not None and ci:
+        cv += f" (95 % CI {ci[0]:.2f}–{ci[1]:.2f})"
+    line = (
+        f"model: {info['name']} ({info.get('model')} {info.get('task')} of {info.get('target')}, "
+        f"{info.get('feature_set') or info.get('kind')} features of {info.get('backbone')}, trained "
+        f"{info.get('created')}; held-out image {metric} {cv})"
+    )
+    if info.get("shortcut_warning"):
+        line += "\nwarning (from training): " + str(info["shortcut_warning"])
+    return line
+
+
+def _limits_note(row: object) -> str:
+    """`` — OUTSIDE THE TRAINING DOMAIN (score x > threshold y)`` and quality flags, or ``""``."""
+    get = row.get  # type: ignore[attr-defined]
+    notes = []
+    flag = get("in_domain")
+    if flag is not None and flag == flag and not bool(flag):  # False, not None/NaN (no domain model)
+        notes.append(
+            f"OUTSIDE THE TRAINING DOMAIN (domain score {get('domain_score'):.3g} > threshold "
+            f"{get('domain_threshold'):.3g}; the prediction is an extrapolation)"
+        )
+    if get("quality_flags"):
+        notes.append(f"image flagged: {str(get('quality_flags')).replace(';', ', ')}")
+    return "".join(f" — {n}" for n in notes)

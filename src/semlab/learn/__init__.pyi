@@ -3,21 +3,36 @@
 # first use.  Add a public name here (import + ``__all__``); tests/test_public_api.py
 # checks that every name resolves and that ``__all__`` matches the imports.
 
+from .domain import DomainModel, fit_domain, load_domain
 from .finetune import FINETUNE_TRAINING, FinetuneConfig, finetune, finetune_folder, finetune_workspace
 from .heads import FinetunedConfig, LinearHeadConfig, MLPHeadConfig
 from .metrics import (
     aggregate_by_image,
+    apply_temperature,
+    calibration_report,
     classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
     grouped_bootstrap_interval,
     regression_metrics,
     wilson_interval,
 )
 from .predict import Predictor, load_predictor
 from .run import RunResult, choose_task, train_workspace, write_run
+from .shortcut import SHORTCUT_MESSAGE, shortcut_verdict
 from .splits import SPLIT_SCHEMES, Split, make_splits
 from .train import MODELS, TASKS, FittedHead, HeadConfig, TrainResult, fit_head, train_head
 
 __all__ = [
+    "DomainModel",
+    "SHORTCUT_MESSAGE",
+    "apply_temperature",
+    "calibration_report",
+    "expected_calibration_error",
+    "fit_domain",
+    "fit_temperature",
+    "load_domain",
+    "shortcut_verdict",
     "FINETUNE_TRAINING",
     "FinetuneConfig",
     "FinetunedConfig",

@@ -95,8 +95,8 @@ def shortcut_verdict(
 
     The warning fires when the nuisance model is clearly above chance (the lower end of its
     95 % interval above ``chance``; for regression R² > 0.1 when there is no interval) and
-    either reaches :data:`SHORTCUT_MARGIN` (90 %) of the image model's score above chance,
-    or lies inside the image model's 95 % interval.
+    either matches the image model, reaches :data:`SHORTCUT_MARGIN` (90 %) of its score above
+    chance, or lies inside its 95 % interval (or above).
 
     Returns
     -------
@@ -105,8 +105,9 @@ def shortcut_verdict(
         ``nuisance_score``, ``chance``, ``ratio_above_chance``, ``rule``.
     """
     rule = (
-        f"warn when the nuisance-only model is above chance (95 % interval) and reaches "
-        f"{SHORTCUT_MARGIN:.0%} of the image model's score above chance, or lies within its 95 % interval"
+        f"warn when the nuisance-only model is above chance (lower end of its 95 % interval) and matches "
+        f"the image model, reaches {SHORTCUT_MARGIN:.0%} of its score above chance, or lies within its "
+        "95 % interval"
     )
     out: dict[str, Any] = {
         "metric": "accuracy" if task == "classify" else "r2",
@@ -127,8 +128,10 @@ def shortcut_verdict(
         above = nuisance_interval[0] > chance
     else:
         above = nuisance_score - chance > (0.1 if task == "regress" else 0.0)
-    close = (ratio is not None and ratio >= SHORTCUT_MARGIN) or (
-        image_interval is not None and nuisance_score >= image_interval[0]
+    close = (
+        nuisance_score >= image_score
+        or (ratio is not None and ratio >= SHORTCUT_MARGIN)
+        or (image_interval is not None and nuisance_score >= image_interval[0])
     )
     if above and close:
         out["warning"] = True
