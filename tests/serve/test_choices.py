@@ -226,3 +226,25 @@ def test_classic_fallback_names_the_chosen_phase(client, monkeypatch):
     result = _jobs(client, up.json())["segment"]["result"]
     assert result["engine"] == "classic" and result["foreground"]["chosen"] == "dark"
     assert result["phase_fraction"] == pytest.approx(1 - inside.mean(), abs=0.01)
+
+
+def test_trained_segmenters_are_methods_and_not_prediction_runs(client, workspace):
+    """A folder with a segmenter's config.json (kind segmenter) is offered as `model:NAME`, a
+    head's (kind head) as a prediction run; neither is mistaken for the other."""
+    for sub, name, kind in (("segmenters", "emps-unet", "segmenter"), ("runs", "porosity-logreg", "head")):
+        folder = workspace.path / sub / name
+        folder.mkdir(parents=True)
+        cfg = {
+            "kind": kind,
+            "created": "2026-01-02T03:04:05+00:00",
+            "extra": {"run": {"target": "porosity", "task": "regress"}},
+        }
+        (folder / "config.json").write_text(json.dumps(cfg))
+    (workspace.path / "runs" / "porosity-logreg" / "metrics.json").write_text(
+        json.dumps({"image": {"r2": 0.71}})
+    )
+    caps = client.get("/api/info").json()["capabilities"]
+    assert "model:emps-unet" in caps["segment"]["methods"]
+    (run,) = client.get("/api/models").json()["models"]
+    assert run["name"] == "porosity-logreg" and run["cv"]["metric"] == "r2" and run["cv"]["value"] == 0.71
+    assert caps["predict"]["default"] == "porosity-logreg"

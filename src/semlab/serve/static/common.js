@@ -102,7 +102,7 @@ function jobHTML(job) {
       const p = r.particles || {};
       const keys = Object.keys(d).filter(k => !["phase", "length_unit", "shape"].includes(k));
       body = (r.phase ? `<div class="phase">of the <b class="phase-name">${esc(r.phase)}</b></div>` : "") +
-        (p.n_particles !== undefined ? `<div>${p.n_particles} particles (${esc(p.separation)})` +
+        (p.n_particles !== undefined ? `<div>particle table: ${p.n_particles} particles (${esc(p.separation)})` +
           (p.median_equivalent_diameter !== null && p.median_equivalent_diameter !== undefined ?
             `, median equivalent diameter ${fmt(p.median_equivalent_diameter, 3)} ${esc(p.unit)}` : "") +
           ` · <a class="dl-particles" href="/api/jobs/${job.id}/particles.csv" download>particles CSV</a></div>` : "") +
