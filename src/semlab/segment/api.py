@@ -50,7 +50,9 @@ def _resolve(method: Any) -> Any:
 
 
 def method_classes(method: Any) -> dict[int, str]:
-    """Label value → class name of the labels a method writes."""
+    """Label value → class name of the labels a method writes through :func:`segment_image`
+    with its default ``foreground="dark"`` (thresholds 0 = solid, 1 = pore); for named phases
+    (any foreground, ``phase_name``) use :attr:`Segmentation.classes` of :func:`segment_labelled`."""
     from semlab.segment.hybrid import HYBRID_CLASSES
 
     m = _resolve(method)
