@@ -3,9 +3,9 @@
 - **Feature sets** (``compare=``): the same head, the same grouped splits (same groups,
   labels and seed), scored on every feature set compared; a table in ``metrics.json``
   (``feature_sets``).
-- **Shortcut check**: the same head on nuisance features only (grey-value statistics,
-  sharpness, image size, pixel size; the ``nuisance`` feature set of
-  :mod:`semlab.features` when it has one), with the verdict of
+- **Shortcut check**: the same head on nuisance features only (the ``nuisance`` feature
+  set of :mod:`semlab.features`: grey-value statistics, sharpness, image size, pixel
+  size), with the verdict of
   :func:`semlab.learn.shortcut.shortcut_verdict` (``shortcut``).
 - **Domain model**: :func:`semlab.learn.domain.fit_domain` on the training images' mean
   features (``domain``).
@@ -35,14 +35,12 @@ def _features_module() -> Any:
 
 
 def feature_set_names() -> tuple[str, ...]:
-    """Feature sets this semlab offers (``semlab.features.FEATURE_SETS``, else just ``final``)."""
-    F = _features_module()
-    names = tuple(getattr(F, "FEATURE_SETS", ("final",)))
-    return names if NUISANCE in names else (*names, NUISANCE)
+    """Feature sets this semlab offers (:data:`semlab.features.FEATURE_SETS`)."""
+    return tuple(_features_module().FEATURE_SETS)
 
 
 def default_feature_set() -> str:
-    return str(getattr(_features_module(), "DEFAULT_FEATURE_SET", "final"))
+    return str(_features_module().DEFAULT_FEATURE_SET)
 
 
 def load_feature_set(
@@ -63,14 +61,10 @@ def load_feature_set(
             + ", ".join(n for n in known if n != NUISANCE)
         )
     latest = F.load_features(ws, backbone=backbone)  # WorkspaceError: run `semlab embed` first
-    if hasattr(F, "feature_table"):
-        if latest.config.get("feature_set", "final") == name:
-            return latest, name
-        # the other sets of the same patches (the latest embedding's recipe and backbone), cached per image
-        return F.feature_table(ws, name, backbone=backbone, progress=progress), name
-    if name != "final":
-        raise ParameterError(f"--feature-set {name!r} needs a newer semlab.features; use 'final'")
-    return latest, name
+    if latest.config.get("feature_set", "final") == name:
+        return latest, name
+    # the other sets of the same patches (the latest embedding's recipe and backbone), cached per image
+    return F.feature_table(ws, name, backbone=backbone, progress=progress), name
 
 
 def compare_list(
@@ -99,35 +93,10 @@ def compare_list(
     return list(dict.fromkeys(names))
 
 
-def _own_nuisance(ws: Any, hashes: np.ndarray) -> np.ndarray:
-    """One :func:`~semlab.learn.shortcut.nuisance_vector` per image hash (raw, data bar cut off)."""
-    from semlab.learn.shortcut import nuisance_vector
-
-    out = []
-    for h in hashes:
-        m = ws.read(str(h), crop=True)
-        out.append(nuisance_vector(m.image, m.pixel_size))
-    return np.asarray(out, dtype=np.float32)
-
-
-def _set_rows(ws: Any, name: str, target: str, backbone: str | None, base: Any) -> Any:
-    """Target rows of another feature set (per-image nuisance statistics computed here when
-    :mod:`semlab.features` has no ``nuisance`` set)."""
+def _set_rows(ws: Any, name: str, target: str, backbone: str | None) -> Any:
+    """Target rows of another feature set of the workspace (computed where missing)."""
     from semlab.learn.run import _target_rows
 
-    F = _features_module()
-    if name == NUISANCE and NUISANCE not in tuple(getattr(F, "FEATURE_SETS", ())):
-        ids, first = np.unique(base.hashes, return_index=True)
-        order = np.sort(first)
-        return dataclasses.replace(
-            base,
-            x=_own_nuisance(ws, base.hashes[order]),
-            values=base.values[order],
-            hashes=base.hashes[order],
-            samples=base.samples[order],
-            groups=base.groups[order],
-            names=base.names[order],
-        )
     ft, _ = load_feature_set(ws, name, backbone=backbone, chosen=False)
     return _target_rows(ws, ft, target)
 
@@ -169,7 +138,7 @@ def run_checks(
         if name == chosen:
             continue
         t0 = time.perf_counter()
-        other = _set_rows(ws, name, how["target"], how["backbone"], rows)
+        other = _set_rows(ws, name, how["target"], how["backbone"])
         _, y = _encode_target(other.values, task, how["target"])
         res = train_head(
             other.x,
@@ -206,16 +175,8 @@ def run_checks(
             image_interval=img["interval_95"] if task == "classify" else None,
             nuisance_interval=nui["interval_95"],
         )
-        out["shortcut"]["nuisance_features"] = _nuisance_names(rows, table[NUISANCE])
+        out["shortcut"]["nuisance_features"] = str(_features_module().FEATURE_SET_HELP[NUISANCE])
     return out
-
-
-def _nuisance_names(rows: Any, entry: dict[str, Any]) -> str:
-    from semlab.learn.shortcut import NUISANCE_FEATURES
-
-    if NUISANCE in tuple(getattr(_features_module(), "FEATURE_SETS", ())):
-        return "semlab.features 'nuisance' feature set"
-    return ", ".join(NUISANCE_FEATURES)
 
 
 def fit_run_domain(rows: Any) -> Any:

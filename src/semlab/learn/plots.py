@@ -222,5 +222,6 @@ def plot_reliability(calibration: dict[str, Any], path: str | os.PathLike, *, ti
     ax.legend(fontsize=8, loc="upper left")
     axc.set_xlabel("predicted confidence (probability of the predicted class)")
     axc.set_ylabel("images per bin")
+    axc.set_title(f"{calibration['n']} out-of-fold images in {calibration['n_bins']} bins", fontsize=8)
     axc.legend(fontsize=7)
     return _save(fig, path)

@@ -142,8 +142,17 @@ class Predictor:
         -------
         pandas.DataFrame
             One row per image: ``image``, ``prediction`` (class label, or value in the
-            target's unit), ``confidence`` (mean probability of the predicted class; NaN
-            for regression), ``n_patches``, then ``p_<class>`` columns (classification).
+            target's unit), ``confidence`` (probability of the predicted class; NaN for
+            regression), ``n_patches``, then ``p_<class>`` columns (classification: the mean
+            patch probabilities, temperature-scaled by :attr:`temperature`), then
+            ``domain_score`` (distance of the image's mean feature to its nearest training
+            images, unitless), ``domain_threshold`` (the run's threshold), ``in_domain``
+            (``domain_score <= domain_threshold``; ``None`` and NaN scores for runs without a
+            domain model, e.g. fine-tuned ones), ``quality_flags`` (``;``-joined among
+            ``blank``, ``saturated``, ``out_of_focus`` from
+            :func:`semlab.preprocess.image_quality`; empty when fine) and
+            ``quality_messages``.  Out-of-domain and flagged images still get a prediction:
+            read it as an extrapolation.
         """
         import pandas as pd
 

@@ -9,11 +9,17 @@ A run folder holds::
     model.pt                 the head's weights
     metrics.json             patch- and image-level metrics, per-fold scores, split details,
                              image-level 95 % intervals and permutation p-value (uncertainty),
-                             warnings (e.g. a class with fewer than 3 independent samples)
+                             warnings (e.g. a class with fewer than 3 independent samples),
+                             calibration (temperature, ECE before/after, reliability bins),
+                             feature_sets (name → image score and 95 % interval, same splits and
+                             head), shortcut (the nuisance-only model's verdict), domain
+    domain.npz               the domain model (training images' standardised mean features;
+                             threshold in config.json extra.run.domain); plain arrays, no pickle
     predictions.csv          held-out patch predictions
     image_predictions.csv    held-out image predictions (mean of patch probabilities/values)
     loss_curves.png          MLP only: train loss per epoch, validation loss every 10 epochs
     roc.png, confusion.png   classification: one-vs-rest ROC curves; confusion matrices
+    reliability.png          classification: reliability diagram before/after temperature scaling
     pred_vs_true.png         regression: predicted against true values
     pca.png                  the features' first two principal components coloured by the target
 """
@@ -313,7 +319,18 @@ def train_workspace(
         "pca-logreg"}), ``epochs=60`` (MLP epochs), ``permutations=50`` (label permutations
         of the permutation test, each refitting the head per split; 0 skips; default 50 for the
         linear heads, 0 for the MLP) … (see
-        :class:`semlab.learn.HeadConfig`).
+        :class:`semlab.learn.HeadConfig`).  Two run options are not head fields:
+        ``feature_set="final"`` (the features the kept model learns from, one of
+        :data:`semlab.features.FEATURE_SETS` except ``nuisance``; default
+        :data:`semlab.features.DEFAULT_FEATURE_SET`; missing ones are computed from the
+        latest embedding's patches) and ``compare`` (feature sets scored beside it with the
+        same grouped splits and head, permutation test skipped: a list or comma-separated
+        names, ``"all"``, or ``"none"``; default the chosen set and ``nuisance``).  With
+        ``nuisance`` compared, ``metrics["shortcut"]`` says whether the label may be
+        predictable from acquisition differences
+        (:func:`semlab.learn.shortcut.shortcut_verdict`).  Every run also gets a temperature
+        (classification, ``metrics["calibration"]``) and a domain model
+        (``metrics["domain"]``, ``domain.npz``) that :meth:`Predictor.predict` applies.
 
     Returns
     -------

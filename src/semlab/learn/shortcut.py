@@ -2,84 +2,23 @@
 
 When each class comes from its own session, brightness, focus or magnification can give
 the class away; a model can then score well for the wrong reason.  :func:`train_workspace`
-fits the same head on *nuisance* features only (grey-value statistics, sharpness, image
+fits the same head on *nuisance* features only (the ``nuisance`` feature set of
+:mod:`semlab.features`: grey-value statistics of the unequalised patches, sharpness, image
 size, pixel size) with the same grouped splits; :func:`shortcut_verdict` compares the
 two image-level scores and warns when the nuisance model comes close.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
-
-__all__ = ["NUISANCE_FEATURES", "SHORTCUT_MESSAGE", "nuisance_vector", "shortcut_verdict"]
-
-#: Names of the columns of :func:`nuisance_vector`.
-NUISANCE_FEATURES = (
-    "mean",
-    "std",
-    "p01",
-    "p50",
-    "p99",
-    "dark_fraction",
-    "saturated_fraction",
-    "log10_laplacian_variance",
-    "log10_height_px",
-    "log10_width_px",
-    "log10_pixel_size_um",
-    "pixel_size_known",
-)
+__all__ = ["SHORTCUT_MARGIN", "SHORTCUT_MESSAGE", "shortcut_verdict"]
 
 #: The warning of a run whose label may be a shortcut.
 SHORTCUT_MESSAGE = "the label may be predictable from acquisition differences"
 
 #: Share of the image model's score above chance that a nuisance-only model must reach to warn.
 SHORTCUT_MARGIN = 0.9
-
-
-def _unit(image: np.ndarray) -> np.ndarray:
-    """Grey values in [0, 1] by the data type's range (integers) or as given (floats, clipped)."""
-    a = np.asarray(image)
-    if a.ndim == 3:
-        a = a[..., :3].mean(axis=-1) if a.shape[-1] in (3, 4) else a[..., 0]
-    if np.issubdtype(a.dtype, np.integer):
-        return a.astype(np.float64) / float(np.iinfo(a.dtype).max)
-    a = a.astype(np.float64)
-    top = float(np.nanmax(a)) if a.size else 1.0
-    return np.clip(a / top if top > 1.0 else a, 0.0, 1.0)
-
-
-def nuisance_vector(image: np.ndarray, pixel_size: float | None) -> np.ndarray:
-    """Acquisition statistics of one raw (data-bar-cropped, not equalised) image.
-
-    Grey values scaled by the data type's range: mean, standard deviation, 1st/50th/99th
-    percentiles, fractions of pixels at ≤ 1 % and ≥ 99 % of the range; sharpness as
-    log10 of the variance of the 4-neighbour Laplacian; log10 of the height and width (px)
-    and of the pixel size (µm; 0 with ``pixel_size_known`` 0 when unknown).  See
-    :data:`NUISANCE_FEATURES`.
-    """
-    u = _unit(image)
-    p01, p50, p99 = np.percentile(u, [1, 50, 99])
-    lap = -4 * u[1:-1, 1:-1] + u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:]
-    known = pixel_size is not None and math.isfinite(float(pixel_size)) and float(pixel_size) > 0
-    return np.array(
-        [
-            u.mean(),
-            u.std(),
-            p01,
-            p50,
-            p99,
-            float((u <= 0.01).mean()),
-            float((u >= 0.99).mean()),
-            math.log10(float(lap.var()) + 1e-12) if lap.size else -12.0,
-            math.log10(u.shape[0]),
-            math.log10(u.shape[1]),
-            math.log10(float(pixel_size)) if known else 0.0,  # type: ignore[arg-type]
-            1.0 if known else 0.0,
-        ]
-    )
 
 
 def shortcut_verdict(

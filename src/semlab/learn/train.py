@@ -509,7 +509,10 @@ class TrainResult:
         (accuracy), ``bootstrap_95`` (percentile bootstrap over sample groups, seeded) and
         ``permutation_p`` (labels shuffled across sample groups, same splits, head refitted
         ``permutations`` times; ``None`` when skipped).  ``warnings``: one line per class
-        with fewer than 3 independent samples (groups).
+        with fewer than 3 independent samples (groups).  ``calibration`` (classification):
+        temperature scaling of the out-of-fold image probabilities
+        (:func:`~semlab.learn.metrics.calibration_report`: ``temperature``, ``ece_before``,
+        ``ece_after``, ``n_bins``, ``reliability``).
     predictions : pandas.DataFrame
         One row per held-out row: ``row``, ``image``, ``group``, ``fold``, ``true``,
         ``prediction``, ``confidence`` (classification; NaN for regression) and
