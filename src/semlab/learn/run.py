@@ -319,18 +319,12 @@ def train_workspace(
         "pca-logreg"}), ``epochs=60`` (MLP epochs), ``permutations=50`` (label permutations
         of the permutation test, each refitting the head per split; 0 skips; default 50 for the
         linear heads, 0 for the MLP) … (see
-        :class:`semlab.learn.HeadConfig`).  Two run options are not head fields:
-        ``feature_set="final"`` (the features the kept model learns from, one of
-        :data:`semlab.features.FEATURE_SETS` except ``nuisance``; default
-        :data:`semlab.features.DEFAULT_FEATURE_SET`; missing ones are computed from the
-        latest embedding's patches) and ``compare`` (feature sets scored beside it with the
-        same grouped splits and head, permutation test skipped: a list or comma-separated
-        names, ``"all"``, or ``"none"``; default the chosen set and ``nuisance``).  With
-        ``nuisance`` compared, ``metrics["shortcut"]`` says whether the label may be
-        predictable from acquisition differences
-        (:func:`semlab.learn.shortcut.shortcut_verdict`).  Every run also gets a temperature
-        (classification, ``metrics["calibration"]``) and a domain model
-        (``metrics["domain"]``, ``domain.npz``) that :meth:`Predictor.predict` applies.
+        :class:`semlab.learn.HeadConfig`).  Not head fields: ``feature_set`` (the kept model's
+        features, one of :data:`semlab.features.FEATURE_SETS` but ``nuisance``; default
+        ``DEFAULT_FEATURE_SET``) and ``compare`` (sets scored with the same splits and head:
+        names, ``"all"`` or ``"none"``; default the chosen set and ``nuisance``, whose score
+        gives ``metrics["shortcut"]``).  Runs also get ``calibration`` and ``domain``
+        (module docstring), which :meth:`Predictor.predict` applies.
 
     Returns
     -------
