@@ -16,7 +16,7 @@ set                       contrast (min)          saturated fraction (max)   blu
 nanowires (15)            0.50                    0.003                      0.28
 nanofibres (85)           0.15                    0.10                       0.61
 EMPS (80)                 0.16                    0.17                       0.62
-Zeiss SEM TIFFs (3)       0.60                    0.15                       0.54
+Zeiss SEM TIFFs (3)       0.60                    0.15                       0.50
 ========================  ======================  =========================  ====================
 
 The two FEI Helios files and the FEI navcam file of ``sem-metadata/`` are black frames (98.6 %
