@@ -58,8 +58,9 @@ SATURATED_FRACTION = 0.25
 
 #: An image is ``"out_of_focus"`` when its blur effect (Crété-Roffet et al. 2007,
 #: :func:`skimage.measure.blur_effect`; 0 = sharp, 1 = fully blurred), measured on its central
-#: 1024 × 1024 px, exceeds this value.  Real micrographs: at most 0.62; real images blurred
-#: with a Gaussian of sigma 3 px: 0.58 to 0.80, of sigma 5 px: above 0.75.
+#: 1024 × 1024 px, exceeds this value.  Real micrographs: at most 0.62; every third image of
+#: the three shared sets blurred with a Gaussian of sigma 3 px: 0.59 to 0.91 (partly flagged),
+#: of sigma 5 px: 0.76 or more (all flagged).
 BLUR_LIMIT = 0.7
 
 _BLUR_WINDOW = 1024
