@@ -253,3 +253,16 @@ def test_shortcut_check_fires_only_when_brightness_gives_the_class_away(shortcut
         assert text.splitlines()[1].startswith("WARNING")
     else:
         assert sc["nuisance_score"] <= 0.75 and res.metrics["image"]["accuracy"] >= 0.75
+
+
+def test_a_temperature_that_raises_the_ece_is_not_applied():
+    """15 right at 0.9 and one confident miss: the likelihood fit softens everything (T > 1) and
+    makes the ECE worse, so the report keeps temperature 1 and says why."""
+    p = np.tile([0.9, 0.1], (16, 1))
+    y = np.zeros(16, int)
+    y[0] = 1
+    p[0] = [0.99, 0.01]
+    assert fit_temperature(p, y) > 1.0
+    rep = calibration_report(p, y)
+    assert rep["temperature"] == 1.0 and rep["fitted_temperature"] > 1.0
+    assert rep["ece_after"] == rep["ece_before"] and "raised the ECE" in rep["note"]

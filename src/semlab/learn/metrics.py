@@ -359,20 +359,33 @@ def expected_calibration_error(
 def calibration_report(proba: np.ndarray, y_true: np.ndarray, *, n_bins: int = 10) -> dict[str, Any]:
     """Temperature scaling of held-out probabilities, with ECE and reliability bins before and after.
 
-    Returns ``{"temperature", "ece_before", "ece_after", "n_bins", "n", "level",
-    "reliability": {"before": bins, "after": bins}}`` (see :func:`fit_temperature`,
-    :func:`expected_calibration_error`).  The temperature is fitted and scored on the same
-    out-of-fold rows, so ``ece_after`` is optimistic for very few rows.
+    Returns ``{"temperature", "fitted_temperature", "ece_before", "ece_after", "n_bins",
+    "n", "method", "note", "reliability": {"before": bins, "after": bins}}`` (see
+    :func:`fit_temperature`, :func:`expected_calibration_error`).  The temperature is fitted
+    and scored on the same out-of-fold rows, so ``ece_after`` is optimistic for very few
+    rows; a fitted temperature that raises the ECE (one confident miss among few rows can
+    drive the likelihood) is not applied: ``temperature`` is then 1 and ``note`` says why.
     """
-    t = fit_temperature(proba, y_true)
+    fitted = fit_temperature(proba, y_true)
     before, bins_before = expected_calibration_error(proba, y_true, n_bins=n_bins)
-    after, bins_after = expected_calibration_error(apply_temperature(proba, t), y_true, n_bins=n_bins)
+    after, bins_after = expected_calibration_error(apply_temperature(proba, fitted), y_true, n_bins=n_bins)
+    note = None
+    t = fitted
+    if np.isfinite(after) and after > before:  # few rows: one confident miss can drive the NLL fit
+        t, after, bins_after = 1.0, before, bins_before
+        note = (
+            f"the fitted temperature {fitted:.3g} raised the ECE on these {np.asarray(y_true).size} rows; "
+            "probabilities left as they are (temperature 1)"
+        )
     return {
         "temperature": t,
+        "fitted_temperature": fitted,
         "ece_before": _num(before),
         "ece_after": _num(after),
         "n_bins": int(n_bins),
         "n": int(np.asarray(y_true).size),
-        "method": "temperature scaling of out-of-fold probabilities (negative log-likelihood)",
+        "method": "temperature scaling of out-of-fold probabilities (negative log-likelihood); kept "
+        "only when it does not raise the ECE",
+        "note": note,
         "reliability": {"before": bins_before, "after": bins_after},
     }
