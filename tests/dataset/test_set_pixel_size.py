@@ -59,6 +59,11 @@ def test_only_that_images_cached_features_are_recomputed(small_ws):
     # its patches were cut at the new scale: 1.5x upsampled image, so boxes reach further
     assert not np.array_equal(again.features[rows], first.features[rows])
     np.testing.assert_array_equal(again.features[~rows], first.features[~rows])
+    # the cache key holds the pixel size the image was prepared from
+    from pathlib import Path
+
+    cached = {p.name for p in (Path(again.cache["path"]) / "images").glob(f"{h}*.npz")}
+    assert cached == {f"{h}-px{1.5 * px:.6g}.npz"}
 
 
 def test_cli_single_value_in_nm_and_csv(small_ws, tmp_path, capsys):

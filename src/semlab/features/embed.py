@@ -6,13 +6,14 @@ Layout inside a workspace::
         latest.json                      which embedding is the latest, overall and per backbone
         <backbone>-<key>/                one embedding: backbone + weights hash + preprocessing config
             embedding.json               backbone, weights source and SHA-256, config, counts
-            images/<image hash>.npz      per-image cache: features (k, d) float32, boxes (k, 4)
+            images/<hash>-px<µm>.npz     per-image cache: features (k, d) float32, boxes (k, 4)
             table.npz                    the feature table of the workspace's images (features + index)
             index.csv                    its index (image_hash, patch, row, col, size_px)
 
 ``<key>`` is a hash of the backbone name, the weights' SHA-256 and the preprocessing
-config, and the per-image files are named by the image's SHA-256: an image is embedded once
-per (image, preprocessing, backbone, weights).  Every file is written atomically.
+config, and the per-image files are named by the image's SHA-256 and the pixel size it was
+prepared from: an image is embedded once per (image, pixel size, preprocessing, backbone,
+weights).  Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
 # semlab.features.scale; re-exported here for callers of the old names.
 from semlab.features.scale import (  # noqa: E402
     _check_fits,
+    image_cache_name,
     max_patch_size,
     target_pixel_size,
     workspace_preparation,
@@ -263,7 +265,7 @@ def embed_workspace(
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     todo = []
     for rec in records:
-        hit = _load_image_cache(job.img_dir / f"{rec.hash}.npz", recipe.patches_per_image, width)
+        hit = _load_image_cache(job.img_dir / image_cache_name(rec), recipe.patches_per_image, width)
         if hit is None:
             todo.append(rec)
         else:
@@ -413,10 +415,10 @@ def _compute(
         for rec, p, boxes, _ in chunk:
             stop = start + len(p)
             f = feats[job.feature_set][start:stop]
-            _save_npz(job.img_dir / f"{rec.hash}.npz", features=f, boxes=boxes)
+            _save_npz(job.img_dir / image_cache_name(rec), features=f, boxes=boxes)
             for s, d in job.siblings.items():
                 d.mkdir(parents=True, exist_ok=True)
-                _save_npz(d / f"{rec.hash}.npz", features=feats[s][start:stop], boxes=boxes)
+                _save_npz(d / image_cache_name(rec), features=feats[s][start:stop], boxes=boxes)
             start = stop
             results[rec.hash] = (f, boxes)
             done += 1

@@ -23,7 +23,7 @@ from semlab.errors import ParameterError, WorkspaceError
 if TYPE_CHECKING:
     from semlab.dataset import Workspace
 
-__all__ = ["image_scales", "max_patch_size", "target_pixel_size", "workspace_preparation"]
+__all__ = ["image_cache_name", "image_scales", "max_patch_size", "target_pixel_size", "workspace_preparation"]
 
 
 def _open(workspace: Workspace | str | os.PathLike) -> Workspace:
@@ -82,6 +82,14 @@ def image_scales(records: list[Any], recipe: Any) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def image_cache_name(rec: Any) -> str:
+    """File name of an image's cached patch features: its hash and the pixel size it was
+    prepared from (``<hash>-px<µm>.npz``, ``<hash>-px-unknown.npz``), so a changed pixel size
+    (``semlab set-pixel-size``) never reuses features cut at the old scale."""
+    px = rec.pixel_size_um
+    return f"{rec.hash}-px{'-unknown' if px is None else f'{float(px):.6g}'}.npz"
 
 
 def _prepared_shape(rec: Any, recipe: Any) -> tuple[int, int]:
