@@ -266,3 +266,20 @@ def test_a_temperature_that_raises_the_ece_is_not_applied():
     rep = calibration_report(p, y)
     assert rep["temperature"] == 1.0 and rep["fitted_temperature"] > 1.0
     assert rep["ece_after"] == rep["ece_before"] and "raised the ECE" in rep["note"]
+
+
+@pytest.mark.slow
+def test_an_image_at_twice_the_magnification_is_predicted_inside_the_domain(limits_run, series_ws):
+    """The run's recipe resamples a 2× zoomed micrograph (half the pixel size) back to the training
+    scale: it is predicted, with a finite domain score inside the threshold like its original."""
+    from semlab.dataset import Workspace
+    from semlab.io import Micrograph
+    from semlab.learn import load_predictor
+    from semlab.preprocess import resample
+
+    ws = Workspace.open(series_ws)
+    m = ws.read(ws.table()["hash"].iloc[0])
+    zoomed = Micrograph(resample(m.image, m.pixel_size, m.pixel_size / 2), m.pixel_size / 2, {})
+    out = load_predictor(limits_run.run_dir).predict([m, zoomed], names=["original", "zoomed"])
+    assert out["n_patches"].min() > 0 and np.isfinite(out["domain_score"]).all()
+    assert out["in_domain"].astype(bool).all(), out[["image", "domain_score", "domain_threshold"]]
