@@ -45,12 +45,12 @@ def embed(
         None,
         "--features",
         "-f",
-        help="Feature set (default: the package default, "
-        "semlab.features.DEFAULT_FEATURE_SET). final: pooled final-layer embedding of the backbone; "
+        help="Feature set (default final). final: pooled final-layer embedding of the backbone; "
         "multiscale: mean, std and Gram statistics of each intermediate stage of the backbone "
         "(texture-aware); texture: classical LBP/GLCM/Gabor statistics, no CNN; nuisance: "
         "acquisition only (grey-value statistics of the unequalized patch, sharpness, image and pixel "
-        "size), for checking shortcuts. final and multiscale come from one forward pass (both cached).",
+        "size), for checking shortcuts. final and multiscale come from one forward pass: embedding "
+        "one caches both. `semlab train` uses multiscale unless told otherwise (benchmarks/results/learn.json).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -69,12 +69,12 @@ def embed(
 
     from semlab.dataset import Workspace
     from semlab.errors import ParameterError
-    from semlab.features import DEFAULT_FEATURE_SET, FEATURE_SETS, embed_workspace
+    from semlab.features import FEATURE_SETS, embed_workspace
     from semlab.preprocess import Preparation
 
     if features is not None and features not in FEATURE_SETS:
         raise ParameterError(f"--features {features!r} is not one of {', '.join(FEATURE_SETS)}")
-    features = features or DEFAULT_FEATURE_SET
+    features = features or "final"
     ws = Workspace.open(workspace)
     console = Console(stderr=True)
     with Progress(

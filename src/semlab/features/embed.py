@@ -186,7 +186,7 @@ def embed_workspace(
     device: str = "auto",
     precision: str = "fp32",
     progress: Callable[[int, int], None] | None = None,
-    feature_set: str | None = None,
+    feature_set: str = "final",
 ) -> FeatureTable:
     """Features of patches of every image in a workspace, cached.
 
@@ -214,9 +214,10 @@ def embed_workspace(
         See :func:`extract_features`; the precision used is part of the cache key.
     progress : callable, optional
         ``progress(done, total)`` in images (cached images count as done at once).
-    feature_set : {"final", "multiscale", "texture", "nuisance"}, optional
-        What describes a patch (:data:`~semlab.features.FEATURE_SETS`); default
-        :data:`~semlab.features.DEFAULT_FEATURE_SET`.  Part of the cache key; the set and how
+    feature_set : {"final", "multiscale", "texture", "nuisance"}, default "final"
+        What describes a patch (:data:`~semlab.features.FEATURE_SETS`;
+        :func:`~semlab.features.feature_table` defaults to
+        :data:`~semlab.features.DEFAULT_FEATURE_SET`).  Part of the cache key; the set and how
         it is computed are in the table's ``config`` (``feature_set``, ``feature_config``).
         The CNN sets come from one forward pass (embedding one caches the other too);
         ``"nuisance"`` patches are cut at the same places, not equalized.
