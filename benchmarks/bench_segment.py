@@ -29,8 +29,22 @@ MODEL`` / ``semlab score-segmentation`` lines on the same split, written as PNG 
 ``<dataset>.unet_cli_reproduction`` (both pooled mean IoUs and their difference).
 tests/segment/test_bench_cli_recipe.py checks that the recorded lines still run.
 
+Thresholds with the automatic foreground rule (``*_auto_foreground``: ``foreground="auto"``,
+:func:`semlab.segment.auto_foreground`, no truth used) label the phase the rule picks as the
+object class (EMPS particle, ISBI cell interior), beside the old dark/minority/oracle rows.
+
+Pretrained U-Nets (issue 14 item 4; ``--recipe emps_pretrained`` etc., rows ``unet_<recipe
+suffix>`` in ``emps``): an EfficientNet-Lite0 encoder (ImageNet weights of the offline package)
+under a U-Net decoder, strong augmentation (scale, gamma, contrast, inversion, blur, noise), trained
+on several real sources at once: the 64 EMPS training images plus the 24 ISBI training images
+(cell interior = object 1, membrane = 0); tested on the same 16 held-out EMPS images (names
+sorted, the last 16) as every other EMPS row.  ``emps_plain_strong`` is the same recipe on the plain
+U-Net (``encoder none``), to decide the default by measurement.  Each row records steps, images seen,
+wall time, device (the card), encoder and weights source, augmentation and its CLI lines.
+
 Run:  .venv/bin/python benchmarks/bench_segment.py [--steps N] [--time-budget S] [--only isbi|emps]
-      [--reproduce-cli] [--thresholds-only]
+      [--reproduce-cli] [--thresholds-only] [--recipe emps_pretrained ...] [--device cuda]
+      [--data FOLDER] [--results FILE]
 Writes benchmarks/results/segment.json (--thresholds-only: only the threshold rows are
 recomputed, the stored U-Net rows are kept).
 """
@@ -92,20 +106,27 @@ def pooled(truths, preds, classes, names):
     }
 
 
-def _dark(image, method, denoise):
-    """Dark-phase mask of a threshold (or of hybrid: pore and shine-through pore)."""
+def _dark(image, method, denoise, foreground="dark"):
+    """Dark-phase mask of a threshold (or of hybrid: pore and shine-through pore); with
+    ``foreground="auto"`` the mask of the phase :func:`semlab.segment.auto_foreground` picks."""
     from semlab.segment import hybrid_annotation, threshold_image
 
     if method == "hybrid":
         return hybrid_annotation(image).labels > 0
-    return threshold_image(image, method=method, denoise=denoise).labels == 1
+    return threshold_image(image, method=method, denoise=denoise, foreground=foreground).labels == 1
 
 
-def threshold_preds(images, truths, method, dark_value, bright_value, *, oracle, minority=False, denoise=False):
+def threshold_preds(images, truths, method, dark_value, bright_value, *, oracle, minority=False, denoise=False,
+                    auto=False):  # fmt: skip
     from semlab.segment import score_segmentation
 
     preds = []
     for im, tr in zip(images, truths, strict=True):
+        if auto:  # the automatically chosen phase is the object class (EMPS particle, ISBI interior)
+            obj = _dark(im, method, denoise, foreground="auto")
+            hi, lo = max(dark_value, bright_value), min(dark_value, bright_value)
+            preds.append(np.where(obj, hi, lo).astype(np.uint8))
+            continue
         dark = _dark(im, method, denoise)
         a = np.where(dark, dark_value, bright_value).astype(np.uint8)
         if minority and dark.mean() > 0.5:  # the smaller phase is the particles
@@ -118,9 +139,15 @@ def threshold_preds(images, truths, method, dark_value, bright_value, *, oracle,
     return preds
 
 
+def _threshold_scores(out: dict) -> dict:
+    """Mean IoU of every threshold row (everything scored but the U-Net rows)."""
+    return {k: v["mean_iou"] for k, v in out.items()
+            if isinstance(v, dict) and "mean_iou" in v and not k.startswith("unet")}  # fmt: skip
+
+
 def _ratios(out: dict) -> None:
     """U-Net mean IoU over the best threshold that needs no truth, and over the oracle ones."""
-    scored = {k: v["mean_iou"] for k, v in out.items() if isinstance(v, dict) and "mean_iou" in v and k != "unet"}
+    scored = _threshold_scores(out)
     fair = max(v for k, v in scored.items() if "oracle" not in k)
     out["unet_over_best_threshold_iou_ratio"] = round(out["unet"]["mean_iou"] / fair, 3)
     oracle = [v for k, v in scored.items() if "oracle" in k]
@@ -137,13 +164,27 @@ def _scored(te_i, te_l, method, polarity, classes, names, **kw):
     return {**pooled(te_l, preds, classes, names), "cpu_seconds_per_image": round(cpu, 4)}
 
 
+def _auto_rule(images, truths, polarity) -> dict:
+    """How often :func:`semlab.segment.auto_foreground` picks the object phase (EMPS particle,
+    ISBI cell interior): the object is the bright phase when its mean grey value is the higher."""
+    from semlab.segment import auto_foreground
+
+    obj = max(polarity)
+    right = 0
+    for im, tr in zip(images, truths, strict=True):
+        g = np.asarray(im, dtype=np.float64)
+        bright = g[tr == obj].mean() > g[tr != obj].mean()
+        right += auto_foreground(im).foreground == ("bright" if bright else "dark")
+    return {"object_phase_picked": int(right), "images": len(images), "share": round(right / len(images), 4)}
+
+
 def threshold_rows(name, te_i, te_l, classes, names, polarity):
     """Rows of the thresholds on the test images: raw pixels (``otsu``, ``derivative``, as before
     denoising became their default) and ``*_denoised`` (the defaults: Gaussian σ = 1 px, regions
     below 16 px merged); on EMPS also the polarity rules and the hybrid annotation (pore and
     shine-through = dark), for its cost."""
     out = {}
-    variants = [("", {"oracle": False})]
+    variants = [("", {"oracle": False}), ("_auto_foreground", {"oracle": False, "auto": True})]
     if name == "emps":
         variants += [("_minority_is_particle", {"oracle": False, "minority": True}),
                      ("_oracle_polarity", {"oracle": True})]  # fmt: skip
@@ -153,6 +194,7 @@ def threshold_rows(name, te_i, te_l, classes, names, polarity):
             out[f"{method}_denoised{suffix}"] = _scored(
                 te_i, te_l, method, polarity, classes, names, denoise=True, **kw
             )
+    out["auto_foreground_rule"] = _auto_rule(te_i, te_l, polarity)
     if name == "emps":
         out["hybrid_minority_is_particle"] = _scored(
             te_i, te_l, "hybrid", polarity, classes, names, oracle=False, minority=True
@@ -170,6 +212,25 @@ RECIPES = {
     "isbi": {**UNET, "invert": False, "downsample": 1, "steps": 328},
     "emps": {**UNET, "invert": True, "downsample": 4, "steps": 408},
 }
+# Pretrained encoder + strong augmentation + several sources (issue 14 item 4).  The row is
+# ``unet_<suffix>`` (the recipe name without ``emps_``) in the ``emps`` results.
+PRETRAINED = {"depth": 4, "width": 16, "patch_size": 256, "batch_size": 16, "val_every": 100, "patience": 30,
+              "val_fraction": 0.125, "invert": True, "downsample": 2, "encoder": "efficientnet_lite0",
+              "encoder_weights": "pretrained", "augmentation": "strong", "lr": 1e-3,
+              "sources": ["emps", "isbi"]}  # fmt: skip
+RECIPES.update(
+    {
+        "emps_pretrained": {**PRETRAINED, "steps": 1500},
+        "emps_plain_strong": {
+            **PRETRAINED,
+            "encoder": "none",
+            "encoder_weights": "random",
+            "lr": 2e-3,
+            "steps": 1500,
+        },  # fmt: skip
+        "emps_pretrained_cpu": {**PRETRAINED, "batch_size": 8, "val_every": 50, "steps": 150},
+    }
+)
 TILE, OVERLAP = 256, 32
 SPLIT = Path(tempfile.gettempdir()) / "semlab-bench-segment"
 
@@ -189,8 +250,9 @@ def write_split(folder: Path, tr_i, tr_l, te_i, te_l) -> None:
                 Image.fromarray(np.asarray(a, dtype=np.uint8)).save(d / f"{k:03d}.png")
 
 
-def cli_commands(folder: Path, recipe: dict, classes, names, *, steps: int, seed: int,
-                 time_budget: float | None = None) -> list[list[str]]:
+def cli_commands(
+    folder: Path, recipe: dict, classes, names, *, steps: int, seed: int, time_budget: float | None = None
+) -> list[list[str]]:
     """The ``semlab`` command lines equivalent to :func:`run`'s U-Net on the split in ``folder``:
     train-segmenter, segment (the model on the test images) and score-segmentation."""
     f = str(folder)
@@ -203,6 +265,9 @@ def cli_commands(folder: Path, recipe: dict, classes, names, *, steps: int, seed
              "--seed", str(seed)]  # fmt: skip
     if recipe["invert"]:
         train.append("--invert")
+    if "encoder" in recipe:  # the pretrained recipes (older lines stay as they were)
+        train += ["--encoder", recipe["encoder"], "--encoder-weights", recipe["encoder_weights"],
+                  "--augmentation", recipe["augmentation"], "--lr", str(recipe["lr"])]  # fmt: skip
     if time_budget is not None:
         train += ["--time-budget", str(time_budget)]
     segment = ["semlab", "segment", f"{f}/test/images", "--method", f"{f}/model", "--out", f"{f}/pred",
@@ -290,24 +355,166 @@ def run(name, loader, steps, seed, polarity, time_budget=None, split=SPLIT):
     return out
 
 
+def _sources(recipe: dict):
+    """Training pairs of the pretrained recipes: EMPS's first 64 images, then each other source's
+    training images with its object class as 1 (ISBI: the first 24, cell interior 1, membrane 0);
+    and EMPS's held-out 16 as the test set."""
+    files, images, labels, classes, names, n_train = load_emps()
+    tr_i, tr_l, counts = list(images[:n_train]), list(labels[:n_train]), {"emps": n_train}
+    if "isbi" in recipe["sources"]:
+        _, i_ims, i_lbs, _, _, i_train = load_isbi()
+        tr_i += i_ims[:i_train]
+        tr_l += [(lb == 255).astype(np.uint8) for lb in i_lbs[:i_train]]
+        counts["isbi"] = i_train
+    return tr_i, tr_l, images[n_train:], labels[n_train:], classes, names, counts
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def run_pretrained(recipe_name, steps, seed, time_budget=None, split=SPLIT, device="auto"):
+    """The U-Net row of a pretrained/strong-augmentation recipe on the held-out EMPS images."""
+    from semlab.segment import train_segmenter
+
+    recipe = RECIPES[recipe_name]
+    tr_i, tr_l, te_i, te_l, classes, names, counts = _sources(recipe)
+    t0 = time.perf_counter()
+    res = train_segmenter(
+        tr_i, tr_l, classes=classes, class_names=names,
+        model_options={"depth": recipe["depth"], "width": recipe["width"], "encoder": recipe["encoder"]},
+        encoder_weights=recipe["encoder_weights"], augmentation=recipe["augmentation"], lr=recipe["lr"],
+        patch_size=recipe["patch_size"], batch_size=recipe["batch_size"], invert=recipe["invert"],
+        downsample=recipe["downsample"], time_budget_s=time_budget, max_steps=steps,
+        val_every=recipe["val_every"], patience=recipe["patience"], val_fraction=recipe["val_fraction"],
+        seed=seed, device=device,
+        log=lambda r: print(f"  {recipe_name} step {r['step']:5d} {r['seconds']:6.0f}s "
+                            f"loss {r['train_loss']:.3f} val IoU {r['val_mean_iou']:.3f}", file=sys.stderr),
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    preds = [res.segmenter.predict(im, tile_size=TILE, overlap=OVERLAP, device=device) for im in te_i]
+    infer_s = time.perf_counter() - t1
+    folder = Path(split) / recipe_name
+    write_split(folder, tr_i, tr_l, te_i, te_l)
+    cli = cli_commands(folder, recipe, classes, names, steps=steps, seed=seed, time_budget=time_budget)
+    extra = res.segmenter.meta.get("extra") or {}
+    row = pooled(te_l, preds, classes, names)
+    row.update(
+        {
+            "recipe": recipe_name,
+            "sources": {k: f"{v} training images" for k, v in counts.items()},
+            "test": f"EMPS held-out: the last {len(te_i)} of 80 images sorted by name (none used in training)",
+            "train_seconds": round(res.seconds, 1),
+            "wall_seconds_with_setup": round(wall, 1),
+            "time_budget_s": time_budget,
+            "max_steps": steps,
+            "steps": res.steps,
+            "images_seen": res.steps * recipe["batch_size"],
+            "best_step": res.best_step,
+            "best_val_iou": round(res.best_val_iou, 4),
+            "stopped": res.stopped,
+            "inference_seconds_per_image": round(infer_s / len(te_i), 3),
+            "device": _device_name(res.device),
+            "encoder": _encoder_record(res),
+            "augmentation": {"kind": recipe["augmentation"], "polarity_inversion": recipe["invert"]},
+            "config": {k: v for k, v in recipe.items() if k != "steps"},
+            "training_record": extra.get("training"),
+            "cli_folder": str(folder),
+            "cli": [shlex.join(c) for c in cli],
+        }
+    )
+    return row
+
+
+def _encoder_record(res) -> dict:
+    """Encoder name, weights source and SHA-256 (what train_segmenter stored with the model)."""
+    name = getattr(getattr(res.segmenter.model, "config", None), "encoder", "none")
+    return {"name": name, **((res.segmenter.meta.get("extra") or {}).get("encoder") or {})}
+
+
+def _row_ratios(row: dict, thresholds: dict) -> None:
+    """The U-Net row's mean IoU over the best threshold needing no truth, and over the oracle."""
+    fair = {k: v for k, v in thresholds.items() if "oracle" not in k}
+    best = max(fair, key=fair.get)
+    row["over_best_threshold_without_truth"] = {
+        "threshold": best,
+        "ratio": round(row["mean_iou"] / fair[best], 3),
+    }
+    oracle = {k: v for k, v in thresholds.items() if "oracle" in k}
+    if oracle:
+        b = max(oracle, key=oracle.get)
+        row["over_best_oracle_polarity_threshold"] = {
+            "threshold": b,
+            "ratio": round(row["mean_iou"] / oracle[b], 3),
+        }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=None,
-                    help="U-Net optimiser steps per dataset (default: the recipe's, ISBI 328, EMPS 408)")
-    ap.add_argument("--time-budget", "--budget", dest="time_budget", type=float, default=None,
-                    help="optional wall-clock cap in seconds on the U-Net training (makes runs machine-dependent)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="U-Net optimiser steps per dataset (default: the recipe's, ISBI 328, EMPS 408)",
+    )
+    ap.add_argument(
+        "--time-budget",
+        "--budget",
+        dest="time_budget",
+        type=float,
+        default=None,
+        help="optional wall-clock cap in seconds on the U-Net training (makes runs machine-dependent)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=("isbi", "emps"), default=None)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--split-dir", type=Path, default=SPLIT,
-                    help="where the train/test split is written as files for the recorded CLI commands")
-    ap.add_argument("--thresholds-only", action="store_true",
-                    help="recompute only the threshold rows (raw and denoised); keep the stored U-Net rows")
-    ap.add_argument("--reproduce-cli", action="store_true",
-                    help="after the U-Net, run its recorded semlab commands and record unet_cli_reproduction")
+    ap.add_argument(
+        "--split-dir",
+        type=Path,
+        default=SPLIT,
+        help="where the train/test split is written as files for the recorded CLI commands",
+    )
+    ap.add_argument(
+        "--thresholds-only",
+        action="store_true",
+        help="recompute only the threshold rows (raw and denoised); keep the stored U-Net rows",
+    )
+    ap.add_argument(
+        "--reproduce-cli",
+        action="store_true",
+        help="after the U-Net, run its recorded semlab commands and record unet_cli_reproduction",
+    )
+    ap.add_argument(
+        "--recipe",
+        action="append",
+        default=None,
+        choices=sorted(k for k in RECIPES if "_" in k),
+        help="train only this pretrained/strong-augmentation recipe (repeatable): row unet_<suffix> "
+        "in emps; thresholds and the other rows are kept",
+    )
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda (the pretrained recipes)")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="the segmentation data folder (default ../shared/data/segmentation)",
+    )
+    ap.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="results JSON to update (default benchmarks/results/segment.json)",
+    )
     args = ap.parse_args(argv)
     import torch
 
+    global DATA, RESULTS
+    DATA, RESULTS = args.data or DATA, args.results or RESULTS
     torch.set_num_threads(args.threads)
     if not DATA.is_dir():
         print(f"skipped: {DATA} not found", file=sys.stderr)
@@ -323,6 +530,8 @@ def main(argv=None) -> int:
             "seed": args.seed,
         }
     )
+    if args.recipe:
+        return _main_recipes(args, results)
     jobs = {"isbi": (load_isbi, (0, 255)), "emps": (load_emps, (1, 0))}
     for name, (loader, polarity) in jobs.items():
         if args.only and name != args.only:
@@ -343,6 +552,26 @@ def main(argv=None) -> int:
         print(json.dumps({name: r}, indent=2))
         from semlab._util import atomic_write_text
 
+        atomic_write_text(RESULTS, json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+def _main_recipes(args, results: dict) -> int:
+    """Train the ``--recipe`` rows one after the other, writing the results after each."""
+    from semlab._util import atomic_write_text
+
+    for recipe in args.recipe:
+        row_name = "unet_" + recipe.removeprefix("emps_")
+        steps = args.steps or RECIPES[recipe]["steps"]
+        row = run_pretrained(recipe, steps, args.seed, args.time_budget, args.split_dir, args.device)
+        emps = results.setdefault("emps", {})
+        _row_ratios(row, _threshold_scores(emps))
+        print("equivalent CLI:\n  " + "\n  ".join(row["cli"]), file=sys.stderr)
+        if args.reproduce_cli:
+            row["cli_reproduction"] = reproduce_cli(recipe, row)
+        emps[row_name] = row
+        print(json.dumps({row_name: row}, indent=2))
         atomic_write_text(RESULTS, json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
     return 0

@@ -32,9 +32,25 @@ def _bench():
 
 
 def _recorded() -> dict[str, dict]:
-    """U-Net rows of the stored results that record their CLI lines."""
+    """U-Net rows of the stored results that record their CLI lines: ``isbi``, ``emps`` (the
+    plain U-Nets) and ``emps/unet_<recipe>`` (the pretrained/strong-augmentation recipes)."""
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    return {k: v["unet"] for k, v in results.items() if isinstance(v, dict) and "cli" in v.get("unet", {})}
+    rows = {}
+    for ds, v in results.items():
+        if not isinstance(v, dict):
+            continue
+        for key, row in v.items():
+            if key.startswith("unet") and isinstance(row, dict) and "cli" in row:
+                rows[ds if key == "unet" else f"{ds}/{key}"] = row
+    return rows
+
+
+def _names(slow_encoder_rows: bool = False) -> list:
+    """Test ids; running the pretrained-encoder rows is slow on CPU (EfficientNet, 512-px images)."""
+    mark = [pytest.mark.slow] if slow_encoder_rows else []
+    return [pytest.param(n, marks=mark) if "/" in n else n for n in sorted(_recorded())] or [
+        pytest.param("none", marks=pytest.mark.skip("no cli rows"))
+    ]
 
 
 def _split(folder: Path, classes: list[int], n_train: int = 8, n_test: int = 2, size: int = 128) -> None:
@@ -64,9 +80,7 @@ def _retarget(line: str, old: str, new: Path) -> list[str]:
     return argv[1:]
 
 
-@pytest.mark.parametrize(
-    "name", sorted(_recorded()) or [pytest.param("none", marks=pytest.mark.skip("no cli rows"))]
-)
+@pytest.mark.parametrize("name", _names(slow_encoder_rows=True))
 def test_recorded_cli_runs_on_a_tiny_split(name: str, tmp_path: Path) -> None:
     row = _recorded()[name]
     train = shlex.split(row["cli"][0])
@@ -78,9 +92,7 @@ def test_recorded_cli_runs_on_a_tiny_split(name: str, tmp_path: Path) -> None:
     assert (tmp_path / "scores.csv").is_file()
 
 
-@pytest.mark.parametrize(
-    "name", sorted(_recorded()) or [pytest.param("none", marks=pytest.mark.skip("no cli rows"))]
-)
+@pytest.mark.parametrize("name", _names())
 def test_recorded_cli_is_what_the_benchmark_writes_now(name: str) -> None:
     bench, row = _bench(), _recorded()[name]
     train = shlex.split(row["cli"][0])
@@ -90,7 +102,7 @@ def test_recorded_cli_is_what_the_benchmark_writes_now(name: str) -> None:
 
     classes = tuple(int(c) for c in opt("--classes").split(","))
     now = bench.cli_commands(
-        Path(row["cli_folder"]), bench.RECIPES[name], classes, opt("--class-names").split(","),
+        Path(row["cli_folder"]), bench.RECIPES[row.get("recipe", name)], classes, opt("--class-names").split(","),
         steps=row["max_steps"], seed=int(opt("--seed")), time_budget=row["time_budget_s"],
     )  # fmt: skip
     assert [shlex.join(c) for c in now] == row["cli"]
@@ -106,3 +118,16 @@ def test_cli_commands_follow_the_recipe(tmp_path: Path) -> None:
     assert "--invert" in train and train[train.index("--time-budget") + 1] == "60.0"
     assert "--no-crop" in segment and segment[segment.index("--method") + 1] == str(tmp_path / "model")
     assert score[score.index("--pred") + 1] == str(tmp_path / "pred")
+
+
+def test_pretrained_recipe_lines_name_the_encoder_and_augmentation(tmp_path: Path) -> None:
+    bench = _bench()
+    train = bench.cli_commands(
+        tmp_path, bench.RECIPES["emps_pretrained"], (0, 1), ("background", "particle"), steps=5, seed=0
+    )[0]
+    assert train[train.index("--encoder") + 1] == "efficientnet_lite0"
+    assert train[train.index("--encoder-weights") + 1] == "pretrained"
+    assert train[train.index("--augmentation") + 1] == "strong" and "--invert" in train
+    # the plain recipes' lines stay as they were recorded (no encoder options)
+    plain = bench.cli_commands(tmp_path, bench.RECIPES["emps"], (0, 1), ("b", "p"), steps=5, seed=0)[0]
+    assert "--encoder" not in plain and "--augmentation" not in plain

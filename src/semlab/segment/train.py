@@ -215,6 +215,71 @@ def _augment(
     return bx, by
 
 
+#: Ranges of the strong augmentation (``augmentation="strong"``), drawn per patch.
+STRONG_AUGMENTATION: dict[str, Any] = {
+    "scale": (0.7, 1.4),  # crop side / patch side, log-uniform, resized back (scale jitter)
+    "gamma": (0.6, 1.6),  # log-uniform, on the patch's min-max range
+    "contrast": (0.7, 1.3),
+    "brightness_sd": 0.2,  # in units of the image's standard deviation
+    "blur_p": 0.3,
+    "blur_sigma": (0.5, 1.5),  # px
+    "noise_p": 0.5,
+    "noise_sd": (0.0, 0.3),  # in units of the image's standard deviation
+}
+AUGMENTATIONS = ("mild", "strong")
+
+
+def _crop_scaled(xs, ys, rng, n, size, p, scale):  # noqa: ANN001, ANN202
+    """Like :func:`_crop`, but each patch covers ``s × size`` pixels (``s`` log-uniform in
+    ``scale``, at most the image) resized to ``size`` (bilinear image, nearest labels)."""
+    from scipy.ndimage import zoom
+
+    k = rng.choice(len(xs), size=n, p=p)
+    bx = np.empty((n, size, size), dtype=np.float32)
+    by = np.empty((n, size, size), dtype=np.int64)
+    lo, hi = np.log(scale[0]), np.log(scale[1])
+    for j, i in enumerate(k):
+        x, y = xs[i], ys[i]
+        side = int(min(round(size * np.exp(rng.uniform(lo, hi))), x.shape[0], x.shape[1]))
+        r = rng.integers(0, x.shape[0] - side + 1)
+        c = rng.integers(0, x.shape[1] - side + 1)
+        px, py = x[r : r + side, c : c + side], y[r : r + side, c : c + side]
+        if side != size:
+            f = size / side
+            px = zoom(px, f, order=1, grid_mode=True, mode="nearest")[:size, :size]
+            py = zoom(py, f, order=0, grid_mode=True, mode="nearest")[:size, :size]
+        bx[j], by[j] = px, py
+    return bx, by
+
+
+def _augment_strong(
+    bx: np.ndarray, by: np.ndarray, rng: np.random.Generator, invert: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """90° turns and flips, then gamma, contrast, brightness, polarity inversion (with
+    ``invert``), Gaussian blur and Gaussian noise (:data:`STRONG_AUGMENTATION`), on the
+    per-image standardised grey values."""
+    from scipy.ndimage import gaussian_filter
+
+    a = STRONG_AUGMENTATION
+    for j in range(len(bx)):
+        k = int(rng.integers(0, 4))
+        x, y = np.rot90(bx[j], k), np.rot90(by[j], k)
+        if rng.random() < 0.5:
+            x, y = x[:, ::-1], y[:, ::-1]
+        lo, hi = float(x.min()), float(x.max())
+        if hi > lo:
+            g = np.exp(rng.uniform(np.log(a["gamma"][0]), np.log(a["gamma"][1])))
+            x = lo + (hi - lo) * ((x - lo) / (hi - lo)) ** g
+        sign = -1.0 if invert and rng.random() < 0.5 else 1.0
+        x = sign * x * rng.uniform(*a["contrast"]) + rng.normal(0.0, a["brightness_sd"])
+        if rng.random() < a["blur_p"]:
+            x = gaussian_filter(x, rng.uniform(*a["blur_sigma"]))
+        if rng.random() < a["noise_p"]:
+            x = x + rng.normal(0.0, rng.uniform(*a["noise_sd"]), x.shape)
+        bx[j], by[j] = x, y
+    return bx, by
+
+
 @dataclass(frozen=True)
 class SegmenterConfig:
     """The network and its training data pipeline (:func:`train_segmenter`).
@@ -224,7 +289,13 @@ class SegmenterConfig:
     model : str
         Registered segmenter name (:func:`semlab.registry.available` ``("segmenter")``).
     model_options : dict
-        Config fields, e.g. ``{"depth": 4, "width": 16}``; ``n_classes`` is set for you.
+        Config fields, e.g. ``{"depth": 4, "width": 16}`` or ``{"encoder": "efficientnet_lite0"}``
+        (:class:`UNetConfig`); ``n_classes`` is set for you.
+    encoder_weights : str
+        With an ``encoder``: ``"pretrained"`` (ImageNet weights of the offline package, never a
+        download), ``"random"``, or the path of a local weights file
+        (:func:`semlab.segment.unet.load_encoder_weights`); the source and its SHA-256 are stored
+        with the model.  Ignored for the plain U-Net.
     classes : sequence of int, optional
         Label values in output order; default the sorted values found.
     class_names : sequence of str, optional
@@ -240,7 +311,12 @@ class SegmenterConfig:
     dice_weight : float
         Weight of the soft-Dice term (0 = cross-entropy only).
     augment : bool
-        Random 90° rotations, flips and mild contrast jitter.
+        Augment the training patches (see ``augmentation``).
+    augmentation : {"mild", "strong"}
+        ``"mild"``: random 90° rotations, flips and mild contrast jitter.  ``"strong"``: also
+        scale jitter (0.7…1.4× crops resized), gamma, stronger contrast and brightness, Gaussian
+        blur and noise (:data:`STRONG_AUGMENTATION`), for models meant to transfer to other
+        microscopes.
     invert : bool
         Also invert the grey values of half the patches (with ``augment``): for data whose
         phases are dark on some images and bright on others.
@@ -257,6 +333,7 @@ class SegmenterConfig:
 
     model: str = "unet"
     model_options: dict[str, Any] | None = None
+    encoder_weights: str = "pretrained"
     classes: Sequence[int] | None = None
     class_names: Sequence[str] | None = None
     patch_size: int = 128
@@ -265,6 +342,7 @@ class SegmenterConfig:
     class_weights: str | Sequence[float] | None = "auto"
     dice_weight: float = 1.0
     augment: bool = True
+    augmentation: str = "mild"
     invert: bool = False
     val_fraction: float = 0.15
     val_patches: int = 32
@@ -403,11 +481,14 @@ def _check(cfg: SegmenterConfig, n_classes: int) -> Any:
     positive_float(cfg.dice_weight, "dice_weight", allow_zero=True)
     if not 0 < float(cfg.val_fraction) < 1:
         raise ParameterError(f"val_fraction={cfg.val_fraction!r} must be between 0 and 1")
+    if cfg.augmentation not in AUGMENTATIONS:
+        raise ParameterError(f"augmentation={cfg.augmentation!r} must be one of {', '.join(AUGMENTATIONS)}")
     config = make_config("segmenter", cfg.model, {**(cfg.model_options or {}), "n_classes": n_classes})
     multiple = getattr(config, "multiple", 1)
     if cfg.patch_size % multiple:
         raise ParameterError(
-            f"patch_size={cfg.patch_size} must be a multiple of {multiple} for depth {config.depth}"
+            f"patch_size={cfg.patch_size} must be a multiple of {multiple} for this network "
+            f"(depth {config.depth}, encoder {getattr(config, 'encoder', 'none')})"
         )
     return config
 
@@ -430,8 +511,8 @@ def train_segmenter(
     """Train a segmentation network on images and their label images.
 
     Each step draws ``batch_size`` random ``patch_size`` patches (images picked in
-    proportion to their area) with random 90° rotations, flips and mild contrast jitter,
-    and minimises class-weighted cross-entropy plus ``dice_weight`` × (1 − soft Dice).  The
+    proportion to their area) with random 90° rotations, flips and mild contrast jitter
+    (``augmentation="strong"``: also scale, gamma, blur and noise), and minimises class-weighted cross-entropy plus ``dice_weight`` × (1 − soft Dice).  The
     training engine (:func:`semlab.training.fit`) validates the mean IoU on fixed patches
     every ``validate_every`` steps, keeps the best weights, and stops after ``patience``
     validations without improvement, after ``max_steps`` (default 5000) or at the optional
@@ -493,7 +574,13 @@ def train_segmenter(
 
     from semlab.registry import create
 
-    net = create("segmenter", cfg.model, config=net_config).to(dev)
+    net = create("segmenter", cfg.model, config=net_config)
+    encoder = None
+    if getattr(net_config, "encoder", "none") != "none":
+        from semlab.segment.unet import load_encoder_weights
+
+        encoder = load_encoder_weights(net, cfg.encoder_weights)
+    net = net.to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=float(cfg.lr), weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
     trainer = _Steps(net, opt, sched, loss_fn, data, cfg, rng, dev)
@@ -518,6 +605,7 @@ def train_segmenter(
         "classes": list(cls),
         "class_names": list(names),
         "training": {**_training_record(cfg, tr, data.weights, str(dev)), **data.record()},
+        "encoder": encoder,
     }
     return _finish(
         run, net, (cfg, net_config, seed, preprocessing, extra), cls, names, data.leaky, (out, input_paths)
@@ -558,9 +646,15 @@ class _Steps:
         import torch
 
         cfg = self.cfg
-        bx, by = _crop(self.data.tx, self.data.ty, self.rng, cfg.batch_size, cfg.patch_size, self.data.p)
-        if cfg.augment:
-            bx, by = _augment(bx, by, self.rng, invert=cfg.invert)
+        strong = cfg.augment and cfg.augmentation == "strong"
+        if strong:
+            bx, by = _crop_scaled(self.data.tx, self.data.ty, self.rng, cfg.batch_size, cfg.patch_size,
+                                  self.data.p, STRONG_AUGMENTATION["scale"])  # fmt: skip
+            bx, by = _augment_strong(bx, by, self.rng, invert=cfg.invert)
+        else:
+            bx, by = _crop(self.data.tx, self.data.ty, self.rng, cfg.batch_size, cfg.patch_size, self.data.p)
+            if cfg.augment:
+                bx, by = _augment(bx, by, self.rng, invert=cfg.invert)
         self.opt.zero_grad(set_to_none=True)
         loss = self.loss_fn(
             self.net(torch.from_numpy(np.ascontiguousarray(bx[:, None])).to(self.dev)),
@@ -635,6 +729,7 @@ def _training_record(
         "class_weights": weights.tolist(),
         "dice_weight": cfg.dice_weight,
         "augment": bool(cfg.augment),
+        "augmentation": cfg.augmentation if cfg.augment else "none",
         "invert": bool(cfg.invert),
         "val_every": tr.validate_every,
         "val_patches": cfg.val_patches,
@@ -676,7 +771,12 @@ def _finish(
         )
         atomic_write_text(out_path / "history.csv", hist.to_csv(index=False))
     seg = Segmenter(
-        model=net, classes=cls, class_names=names, preprocessing=preprocessing, path=out_path, meta={}
+        model=net,
+        classes=cls,
+        class_names=names,
+        preprocessing=preprocessing,
+        path=out_path,
+        meta={"extra": {**extra, "best_step": run.best_step, "best_val_mean_iou": best_iou}},
     )
     return SegmenterTrainResult(
         segmenter=seg,
