@@ -163,3 +163,17 @@ def test_cli_embed_features(small_ws, capsys):
     assert "features texture" in out and "134 features per patch" in out
     assert main([*args, "--features", "gram"]) == 2
     assert "--features 'gram' is not one of final, multiscale, texture, nuisance" in capsys.readouterr().err
+
+
+def test_default_set_is_the_measured_best_on_average():
+    import json
+    from pathlib import Path
+
+    from semlab.features import DEFAULT_FEATURE_SET
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "learn.json"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    result = json.loads(path.read_text(encoding="utf-8"))
+    means = {k: v for k, v in result["mean_score"].items() if k != "nuisance"}
+    assert DEFAULT_FEATURE_SET == result["best_on_average"] == max(means, key=means.get)

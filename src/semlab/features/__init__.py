@@ -13,6 +13,11 @@ copy of the model with batch norms folded, channels-last, in exact fp32 by defau
 bf16 where the CPU/GPU computes it natively (``precision="auto"``, faster, features within
 cosine 0.999 of fp32; features then differ between machines).  Importing this package
 loads neither torch nor timm; they are imported on first use.
+Named feature sets (:data:`FEATURE_SETS`: ``final``, ``multiscale``, ``texture``, ``nuisance``;
+:func:`feature_table`, :func:`patch_features`) describe a patch by the final layer, by
+statistics of the backbone's intermediate stages, by classical texture, or by acquisition
+only (the shortcut check); :data:`DEFAULT_FEATURE_SET` is the best on average in
+benchmarks/results/learn.json.
 Without torch at all, :func:`intensity_features` gives hand-made per-image features (grey-value
 histogram and radial power spectrum), e.g. for a map.
 """

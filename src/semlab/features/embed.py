@@ -215,10 +215,9 @@ def embed_workspace(
     progress : callable, optional
         ``progress(done, total)`` in images (cached images count as done at once).
     feature_set : {"final", "multiscale", "texture", "nuisance"}, default "final"
-        What describes a patch (:data:`~semlab.features.FEATURE_SETS`;
-        :func:`~semlab.features.feature_table` defaults to
-        :data:`~semlab.features.DEFAULT_FEATURE_SET`).  Part of the cache key; the set and how
-        it is computed are in the table's ``config`` (``feature_set``, ``feature_config``).
+        What describes a patch (:data:`~semlab.features.FEATURE_SETS`; :func:`feature_table`
+        defaults to :data:`DEFAULT_FEATURE_SET`).  Part of the cache key; the set and how it
+        is computed are in the table's ``config`` (``feature_set``, ``feature_config``).
         The CNN sets come from one forward pass (embedding one caches the other too);
         ``"nuisance"`` patches are cut at the same places, not equalized.
 

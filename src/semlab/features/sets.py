@@ -115,7 +115,7 @@ def patch_features(
     patches: Any,
     *,
     feature_set: str,
-    backbone: str | Backbone = "efficientnet_lite0",
+    backbone: str | Backbone | None = None,
     pretrained: bool = True,
     weights: str | os.PathLike | None = None,
     batch_size: int = 32,
@@ -134,8 +134,8 @@ def patch_features(
     feature_set : {"final", "multiscale", "texture", "nuisance"}
         See :data:`FEATURE_SETS`; a run records the one it was trained on.
     backbone, pretrained, weights, batch_size, device, precision
-        The backbone and how it runs (:func:`extract_features`); unused by ``"texture"`` and
-        ``"nuisance"``.
+        The backbone (default ``"efficientnet_lite0"``) and how it runs
+        (:func:`extract_features`); unused by ``"texture"`` and ``"nuisance"``.
     image_shape : (int, int), optional
         ``"nuisance"`` only: height, width (px) of the image the patches come from.
     pixel_size : float, optional
@@ -158,7 +158,7 @@ def patch_features(
         return nuisance_features(a, image_shape=image_shape, pixel_size=pixel_size)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ParameterError(f"batch_size={batch_size!r} must be an integer >= 1")
-    bb = get_backbone(backbone, pretrained=pretrained, weights=weights)
+    bb = get_backbone(backbone or "efficientnet_lite0", pretrained=pretrained, weights=weights)
     dev = resolve_device(device)
     out = _run(bb, a, batch_size, dev, None, resolve_precision(precision, dev), sets=(feature_set,))
     return out[feature_set]

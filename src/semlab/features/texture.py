@@ -13,6 +13,7 @@ Both work on (n, H, W) grey patches in [0, 1] and return one row per patch.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -76,8 +77,9 @@ def nuisance_width() -> int:
     return len(NUISANCE_NAMES)
 
 
+@functools.lru_cache(maxsize=4)
 def _gabor_bank(shape: tuple[int, int]) -> list[np.ndarray]:
-    """FFTs of the Gabor kernels of :data:`TEXTURE_CONFIG`, zero-padded to ``shape``."""
+    """FFTs of the Gabor kernels of :data:`TEXTURE_CONFIG`, zero-padded to ``shape`` (kept per shape)."""
     from skimage.filters import gabor_kernel
 
     bank = []
@@ -141,7 +143,7 @@ def texture_features(patches: np.ndarray) -> np.ndarray:
     if a.ndim != 3 or min(a.shape[1:]) < 8:
         raise ParameterError(f"patches have shape {a.shape}; give (n, H, W) with H, W >= 8 px")
     out = np.empty((a.shape[0], texture_width()), dtype=np.float32)
-    bank = _gabor_bank(a.shape[1:]) if a.shape[0] else []
+    bank = _gabor_bank(tuple(a.shape[1:])) if a.shape[0] else []
     for i, p in enumerate(a):
         out[i] = _one_texture(p, bank)
     return out
