@@ -124,7 +124,9 @@ def limits_run(series_ws, tmp_path_factory):
     from semlab.learn import train_workspace
 
     out = tmp_path_factory.mktemp("limits") / "run"
-    return train_workspace(series_ws, target="burst_count", model="logreg", folds=2, out=out)
+    return train_workspace(
+        series_ws, target="burst_count", model="logreg", folds=2, out=out, feature_set="final"
+    )
 
 
 def test_run_records_calibration_domain_comparison_and_model_info(limits_run):
@@ -283,3 +285,22 @@ def test_an_image_at_twice_the_magnification_is_predicted_inside_the_domain(limi
     out = load_predictor(limits_run.run_dir).predict([m, zoomed], names=["original", "zoomed"])
     assert out["n_patches"].min() > 0 and np.isfinite(out["domain_score"]).all()
     assert out["in_domain"].astype(bool).all(), out[["image", "domain_score", "domain_threshold"]]
+
+
+@pytest.mark.slow
+def test_default_comparison_takes_the_sets_embedded_before(tmp_path, one_torch_thread):
+    from semlab.learn import train_workspace
+
+    ws = _two_class_ws(tmp_path, shortcut=False)
+    kw = {"target": "label", "model": "logreg", "folds": 4, "permutations": 0, "feature_set": "final"}
+    first = train_workspace(ws, out=tmp_path / "a", **kw)
+    assert {"final", "nuisance"} <= set(first.metrics["feature_sets"])
+    assert "texture" not in first.metrics["feature_sets"]
+    train_workspace(ws, out=tmp_path / "b", compare="texture", **kw)
+    again = train_workspace(ws, out=tmp_path / "c", **kw)
+    assert set(first.metrics["feature_sets"]) | {"texture"} <= set(again.metrics["feature_sets"])
+    # the same grouped splits: the chosen set's score does not depend on what it is compared with
+    assert again.metrics["feature_sets"]["final"] == first.metrics["feature_sets"]["final"]
+    assert again.metrics["feature_sets"]["final"]["chosen"]
+    none = train_workspace(ws, out=tmp_path / "d", compare="none", **kw)
+    assert set(none.metrics["feature_sets"]) == {"final"} and "shortcut" not in none.metrics

@@ -67,8 +67,8 @@ def train_cmd(
         None,
         "--compare",
         help="Feature sets scored beside it with the same grouped splits and head: comma-separated "
-        "names, 'all', or 'none' (no comparison and no shortcut check). Default: the chosen set and "
-        "the nuisance-only set (the shortcut check).",
+        "names, 'all', or 'none' (no comparison and no shortcut check). Default: the chosen set, "
+        "the nuisance-only set (the shortcut check) and any set embedded before.",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run folder (default WORKSPACE/runs/<target>-<model>-<split>-seed<seed>)."

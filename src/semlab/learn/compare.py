@@ -67,17 +67,33 @@ def load_feature_set(
     return F.feature_table(ws, name, backbone=backbone, progress=progress), name
 
 
+def _embedded_sets(ws: Any, backbone: str | None) -> list[str]:
+    """Feature sets the workspace has an embedding of (no new embedding needed to compare them)."""
+    from semlab.errors import WorkspaceError
+
+    F = _features_module()
+    out = []
+    for name in F.FEATURE_SETS:
+        try:
+            F.load_features(ws, backbone=backbone, feature_set=name)
+        except WorkspaceError:
+            continue
+        out.append(str(name))
+    return out
+
+
 def compare_list(
     ws: Any, chosen: str, compare: str | Sequence[str] | None, backbone: str | None
 ) -> list[str]:
     """The feature sets to compare (the chosen one first, nuisance always included unless ``none``).
 
-    ``None``: the chosen set and nuisance; ``"all"``: every set;
+    ``None``: the chosen set, nuisance and every set embedded before for the workspace;
+    ``"all"``: every set;
     ``"none"``: the chosen set only (no shortcut check); a list or comma-separated names.
     """
     known = feature_set_names()
     if compare is None:
-        names = [chosen, NUISANCE]
+        names = [chosen, NUISANCE, *_embedded_sets(ws, backbone)]
     elif isinstance(compare, str) and compare.strip().lower() == "none":
         return [chosen]
     elif isinstance(compare, str) and compare.strip().lower() == "all":

@@ -322,8 +322,8 @@ def train_workspace(
         :class:`semlab.learn.HeadConfig`).  Not head fields: ``feature_set`` (the kept model's
         features, one of :data:`semlab.features.FEATURE_SETS` but ``nuisance``; default
         ``DEFAULT_FEATURE_SET``) and ``compare`` (sets scored with the same splits and head:
-        names, ``"all"`` or ``"none"``; default the chosen set and ``nuisance``, whose score
-        gives ``metrics["shortcut"]``).  Runs also get ``calibration`` and ``domain``
+        names, ``"all"`` or ``"none"``; default the chosen set, ``nuisance`` (whose score gives
+        ``metrics["shortcut"]``) and the sets embedded before).  Runs also get ``calibration`` and ``domain``
         (module docstring), which :meth:`Predictor.predict` applies.
 
     Returns
