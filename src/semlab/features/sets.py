@@ -48,7 +48,8 @@ CNN_FEATURE_SETS = ("final", "multiscale")
 #: The feature set :func:`feature_table` (and ``semlab train``) use when none is named: the best
 #: on average over the synthetic series and the two real labelled SEM sets in
 #: benchmarks/results/learn.json (grouped-CV image accuracy or R², same patches, splits and
-#: logistic/ridge head; mean 0.65 against 0.60 for "final" and 0.62 for "texture").
+#: logistic/ridge head, 3 fold deals; mean 0.641 against 0.635 for "texture" and 0.38 for
+#: "final", mean rank 1.7 against 2.3 and 2.0; no set is best on every data set).
 #: :func:`embed_workspace` and ``semlab embed`` default to "final" (as before); the same
 #: forward pass caches "multiscale" too.
 DEFAULT_FEATURE_SET = "multiscale"
