@@ -57,9 +57,9 @@ def embed(
 ) -> None:
     """Extract features (a named feature set) of random patches of every image in a workspace.
 
-    Each image loses its data bar, is equalized (CLAHE) and resampled to the workspace's coarsest pixel size; random patches go through the backbone in batches. Features are cached per (image, preprocessing, backbone, weights): re-running computes only images not embedded before. Prints the weights' source and how many images were new or cached.
+    Each image loses its data bar, is equalized (CLAHE; not for nuisance) and resampled to the workspace's pixel size (semlab.features.scale); random patches go through the backbone in batches (or the texture/nuisance statistics). Features are cached per (image, pixel size, preprocessing, feature set, backbone, weights): re-running computes only images not embedded before. Prints the weights' source and how many images were new or cached.
 
-    Writes WORKSPACE/features/<backbone>-<key>/table.npz (features + index), index.csv (image_hash, patch, row, col, size_px) and embedding.json (backbone, weights source and SHA-256, preprocessing); `semlab.features.load_features(WORKSPACE)` reads them back.
+    Writes WORKSPACE/features/<backbone>-<key>/ (final; <backbone>-multiscale-<key>/, texture-<key>/, nuisance-<key>/ for the other sets): table.npz (features + index), index.csv (image_hash, patch, row, col, size_px) and embedding.json (backbone, weights source and SHA-256, preprocessing); `semlab.features.load_features(WORKSPACE, feature_set=NAME)` reads them back.
 
     Example: semlab embed study --backbone efficientnet_lite0
     """
