@@ -177,3 +177,12 @@ def test_default_set_is_the_measured_best_on_average():
     result = json.loads(path.read_text(encoding="utf-8"))
     means = {k: v for k, v in result["mean_score"].items() if k != "nuisance"}
     assert DEFAULT_FEATURE_SET == result["best_on_average"] == max(means, key=means.get)
+
+
+def test_feature_table_keeps_the_latest_embeddings_random_weights(small_ws):
+    first = embed_workspace(
+        small_ws, backbone="test_efficientnet", pretrained=False, preparation=PREP, device="cpu"
+    )
+    ms = feature_table(small_ws, "multiscale", backbone="test_efficientnet")
+    assert ms.config["backbone_seed"] == 0 and ms.weights_sha256 == first.weights_sha256
+    assert ms.cache["computed"] == 0  # filled by the first embedding's forward pass

@@ -199,7 +199,8 @@ def feature_table(
     feature_set : str, optional
         One of :data:`FEATURE_SETS`; default :data:`DEFAULT_FEATURE_SET`.
     backbone : str or Backbone, optional
-        Default: the backbone of the workspace's latest embedding, else ``"efficientnet_lite0"``.
+        Default: the backbone of the workspace's latest embedding (with its weights: pretrained,
+        file or seeded random), else ``"efficientnet_lite0"``.
     preparation : Preparation, optional
         Default: the recipe of the workspace's latest embedding (so that every feature set of
         a comparison describes the same patches), else ``Preparation()``.
@@ -218,7 +219,7 @@ def feature_table(
     name, recipe, pretrained, weights = _earlier_settings(ws)
     if backbone is None:
         backbone = name or "efficientnet_lite0"
-    else:
+    elif not isinstance(backbone, str) or backbone != name:  # another model: its own weights
         pretrained, weights = True, None
     return embed_workspace(
         ws,
