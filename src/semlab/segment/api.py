@@ -341,10 +341,11 @@ def segment_labelled(
     >>> import numpy as np
     >>> from semlab.segment import segment_labelled
     >>> image = np.full((64, 64), 30.0)
-    >>> image[20:40, 20:40] = 200.0
+    >>> image[16:48, 16:48] = 200.0                    # a bright square of 25 % of the image
+    >>> image += np.random.default_rng(0).normal(0, 20, image.shape)
     >>> seg = segment_labelled(image, method="otsu", phase_name="particle", crop_databar=False)
     >>> seg.classes, seg.foreground.foreground, round(seg.measured_fraction, 3)
-    ({0: 'background', 1: 'particle'}, 'bright', 0.098)
+    ({0: 'background', 1: 'particle'}, 'bright', 0.25)
     """
     from semlab.segment.phases import check_foreground, resolve_foreground
     from semlab.segment.threshold import THRESHOLD_METHODS
