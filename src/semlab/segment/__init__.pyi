@@ -52,14 +52,16 @@ from .threshold import (
     threshold_image,
 )
 from .train import (
+    AUGMENTATIONS,
     SEGMENTER_TRAINING,
+    STRONG_AUGMENTATION,
     SegmenterConfig,
     SegmenterTrainResult,
     check_training_pairs,
     class_weights_from_labels,
     train_segmenter,
 )
-from .unet import UNetConfig, build_unet
+from .unet import ENCODERS, UNetConfig, build_unet, load_encoder_weights
 
 __all__ = [
     "InstanceScores",
@@ -94,6 +96,10 @@ __all__ = [
     "ThresholdResult",
     "SegmenterTrainResult",
     "UNetConfig",
+    "AUGMENTATIONS",
+    "ENCODERS",
+    "STRONG_AUGMENTATION",
+    "load_encoder_weights",
     "build_unet",
     "check_training_pairs",
     "class_weights_from_labels",
