@@ -245,7 +245,7 @@ def _phase_classes(
             return dict(HYBRID_CLASSES), (1, 2)
         name = phase_name or f"{fg} phase"
         if method == "hybrid":
-            return {0: "background", 1: name, 2: f"{name} shine-through"}, (1, 2)
+            return {0: "background", 1: name, 2: f"{name} (shine-through part)"}, (1, 2)
         return {0: "background", 1: name}, (1,)
     classes = dict(zip(method.classes, method.class_names, strict=True))
     values = sorted(classes)
@@ -253,6 +253,13 @@ def _phase_classes(
     if phase_name is not None and len(measured) == 1:
         classes[measured[0]] = phase_name
     return classes, measured
+
+
+def _measured_name(classes: dict[int, str], measured: tuple[int, ...]) -> str:
+    """The measured phase's name: its classes joined by " + ", or the first class's name when
+    the others are its parts (a named hybrid phase and its shine-through part)."""
+    names = [classes[v] for v in measured]
+    return names[0] if all(n.startswith(names[0]) for n in names) else " + ".join(names)
 
 
 def blank_warning(image: np.ndarray) -> str | None:
@@ -375,7 +382,7 @@ def segment_labelled(
     labels = np.full(a.shape, no_data, dtype=dtype)
     labels[: work.shape[0]] = lab
     seg = Segmentation(
-        labels=labels, classes=classes, foreground=choice, measured_phase=" + ".join(classes[v] for v in measured),
+        labels=labels, classes=classes, foreground=choice, measured_phase=_measured_name(classes, measured),
         measured_labels=measured, no_data=no_data, databar_row=row,
         method=str(method) if isinstance(method, (str, os.PathLike)) else "model", pixel_size=pixel_size,
     )  # fmt: skip
