@@ -5,18 +5,22 @@
 
 from .databar import find_databar, locate_databar
 from .files import list_images
+from .limits import DEFAULT_MAX_DECODED_BYTES, check_decoded_size, max_decoded_bytes
 from .micrograph import Micrograph, Volume
 from .readers import IMAGE_SUFFIXES, read_micrograph, read_volume, write_micrograph
 from .scalebar import ScaleBar, read_scale_bar
 
 __all__ = [
+    "DEFAULT_MAX_DECODED_BYTES",
     "IMAGE_SUFFIXES",
     "Micrograph",
     "ScaleBar",
     "Volume",
+    "check_decoded_size",
     "find_databar",
     "list_images",
     "locate_databar",
+    "max_decoded_bytes",
     "read_micrograph",
     "read_scale_bar",
     "read_volume",

@@ -13,6 +13,7 @@ import numpy as np
 
 from semlab._util import atomic_path, check_pixel_size
 from semlab.errors import FileFormatError, MetadataWarning, MissingFileError, ParameterError
+from semlab.io.limits import check_decoded_size, decoded_size, max_decoded_bytes
 from semlab.io.metadata import _positive as _positive_or_none
 from semlab.io.metadata import jsonable, parse_fei, parse_imagej, parse_zeiss, unit_to_um
 from semlab.io.micrograph import Micrograph, Volume
@@ -71,7 +72,9 @@ def _to_grey(array: np.ndarray, axes: str, source: str) -> np.ndarray:
     raise FileFormatError(f"{source}: image has shape {array.shape}; expected a 2-D grey image")
 
 
-def _tiff_metadata(tif: Any, page: Any, source: str, height: int) -> tuple[float | None, dict, str | None, dict]:
+def _tiff_metadata(
+    tif: Any, page: Any, source: str, height: int
+) -> tuple[float | None, dict, str | None, dict]:
     """(pixel size µm, summary, pixel-size source, raw) for one TIFF page."""
     if tif.is_imagej or tif.imagej_metadata:
         ij = tif.imagej_metadata or {}
@@ -109,7 +112,9 @@ def _read_tiff(path: Path, page: int) -> tuple[np.ndarray, float | None, dict, s
             if n == 0:
                 raise FileFormatError(f"{source}: TIFF holds no image pages; is the file complete?")
             if not -n <= page < n:
-                raise ParameterError(f"{source}: page={page} is out of range; the file has {n} page(s) (0…{n - 1})")
+                raise ParameterError(
+                    f"{source}: page={page} is out of range; the file has {n} page(s) (0…{n - 1})"
+                )
             tp = tif.pages[page]
             array = tp.asarray()
             image = _to_grey(np.asarray(array), getattr(tp, "axes", ""), source)
@@ -138,16 +143,16 @@ def _read_pil(path: Path) -> np.ndarray:
             elif mode == "1":
                 im = im.convert("L")
             array = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise FileFormatError(f"{source}: refused as a decompression bomb ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise FileFormatError(f"{source}: cannot read as an image ({exc}); is the file complete?") from None
     if array.dtype == np.int32 and mode.startswith("I;16"):
         array = array.astype(np.uint16)
     return _to_grey(array, "YXS" if array.ndim == 3 else "YX", source)
 
 
-def read_micrograph(
-    path: str | os.PathLike, *, pixel_size: float | None = None, page: int = 0
-) -> Micrograph:
+def read_micrograph(path: str | os.PathLike, *, pixel_size: float | None = None, page: int = 0) -> Micrograph:
     """Read a 2-D SEM image and its pixel size.
 
     Parameters
@@ -183,8 +188,12 @@ def read_micrograph(
     user = _check_pixel_size(pixel_size)
     p = _existing(path)
     if p.is_dir():
-        raise FileFormatError(f"{p}: is a folder; give an image file (use read_volume for a folder of slices)")
+        raise FileFormatError(
+            f"{p}: is a folder; give an image file (use read_volume for a folder of slices)"
+        )
     suffix = p.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:  # from the header, before any pixel is decoded
+        check_decoded_size(p, page=page)
     if suffix in TIFF_SUFFIXES:
         image, file_pixel, summary, origin, raw = _read_tiff(p, page)
     elif suffix in PIL_SUFFIXES:
@@ -216,9 +225,7 @@ def read_micrograph(
     )
 
 
-def read_volume(
-    path: str | os.PathLike, *, voxel_size: float | tuple[float, ...] | None = None
-) -> Volume:
+def read_volume(path: str | os.PathLike, *, voxel_size: float | tuple[float, ...] | None = None) -> Volume:
     """Read a 3-D stack: a multipage TIFF or a folder of 2-D slices (sorted by name).
 
     Parameters
@@ -242,7 +249,9 @@ def read_volume(
         if isinstance(voxel_size, Iterable) and not isinstance(voxel_size, str):
             sizes = tuple(voxel_size)
         if len(sizes) != 3:
-            raise ParameterError(f"voxel_size={voxel_size!r} must be one number or three (slice, row, column)")
+            raise ParameterError(
+                f"voxel_size={voxel_size!r} must be one number or three (slice, row, column)"
+            )
         z, r, c = (check_pixel_size(s, "voxel_size") for s in sizes)
         user: tuple[float, float, float] | None = (z, r, c)
     else:
@@ -254,6 +263,7 @@ def read_volume(
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise FileFormatError(f"{p}: folder holds no image slices ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        _check_total(p, files)
         slices = [read_micrograph(f) for f in files]
         shapes = {s.image.shape for s in slices}
         if len(shapes) != 1:
@@ -265,6 +275,7 @@ def read_volume(
             metadata["voxel_size_note"] = "slice spacing assumed equal to the in-plane pixel size"
         metadata.update({k: slices[0].metadata.get(k) for k in _SUMMARY_KEYS})
     else:
+        check_decoded_size(p)
         try:
             with tifffile.TiffFile(p) as tif:
                 data = tif.asarray()
@@ -280,7 +291,9 @@ def read_volume(
                         z = spacing * factor if spacing and factor else pixel
                         file_voxel = (z, pixel, pixel)
         except Exception as exc:
-            raise FileFormatError(f"{p}: cannot read as a TIFF stack ({exc}); is the file complete?") from None
+            raise FileFormatError(
+                f"{p}: cannot read as a TIFF stack ({exc}); is the file complete?"
+            ) from None
         data = np.squeeze(data)
         if data.ndim == 4 and data.shape[-1] in (3, 4):
             data = np.stack([_to_grey(s, "YXS", str(p)) for s in data])
@@ -288,6 +301,19 @@ def read_volume(
             raise FileFormatError(f"{p}: stack has shape {data.shape}; expected (slices, rows, columns)")
     metadata["voxel_size_source"] = "user" if user else ("file" if file_voxel else None)
     return Volume(data=data, voxel_size=user or file_voxel, metadata=jsonable(metadata), source=str(p))
+
+
+def _check_total(folder: Path, files: list[Path]) -> None:
+    """Refuse a folder of slices whose decoded total is over the decoded-size limit."""
+    cap = max_decoded_bytes()
+    total = 0
+    for f in files:
+        total += decoded_size(f, page=0)[0]
+        if total > cap:
+            raise FileFormatError(
+                f"{folder}: the slices decode to more than {cap / 1024**2:.0f} MiB in all; use fewer slices, "
+                "or raise the limit with SEMLAB_MAX_DECODED_BYTES (e.g. 4G) if you trust the files"
+            )
 
 
 def write_micrograph(
