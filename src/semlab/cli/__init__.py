@@ -39,8 +39,24 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    max_decoded_bytes: str | None = typer.Option(
+        None,
+        "--max-decoded-bytes",
+        envvar="SEMLAB_MAX_DECODED_BYTES",
+        help=(
+            "Largest image any command decodes: pixels × channels × bytes per sample, read from the "
+            "file's header before decoding (e.g. 2G, 512M; default 512M). Also set by the "
+            "SEMLAB_MAX_DECODED_BYTES environment variable. Give it before the sub-command."
+        ),
+    ),
 ) -> None:
     """semlab: from SEM micrographs to process-structure-property knowledge."""
+    if max_decoded_bytes is not None:
+        import os
+
+        from semlab.io.limits import ENV_VAR, parse_size
+
+        os.environ[ENV_VAR] = str(parse_size(max_decoded_bytes, "--max-decoded-bytes"))
 
 
 # Sub-command modules register themselves on ``app``; the order here is the order of the
@@ -82,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:
         return exc.exit_code
+    except MemoryError:
+        typer.echo(
+            "error: out of memory; use a smaller image or a lower --max-decoded-bytes "
+            "(SEMLAB_MAX_DECODED_BYTES) so large files are refused before decoding",
+            err=True,
+        )
+        return 2
     except Exception as exc:
         # Usage errors (bad option, missing argument) come from the click that typer uses,
         # which may be typer's own vendored copy: recognise them by their interface.
