@@ -18,6 +18,8 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+LOCAL = "http://127.0.0.1"  # a Host the app accepts (other names get 400)
+
 from semlab.io import read_micrograph  # noqa: E402
 from semlab.serve import create_app, is_loopback  # noqa: E402
 
@@ -70,7 +72,7 @@ def _png_bytes(seed: int, shape=(96, 128)) -> bytes:
 @pytest.fixture
 def client(workspace):
     app = create_app(workspace)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 
@@ -195,7 +197,7 @@ def test_missing_file_field_and_unknown_task(client):
 
 def test_size_limit_is_checked_before_reading(workspace, sem_dir):
     app = create_app(workspace, max_file_bytes=100_000, max_pixels=10_000)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         r = _upload(c, "big.tif", (sem_dir / "test_tiff_Zeiss_SEM_1k.tif").read_bytes())
         assert r.status_code == 413 and "limit" in r.json()["detail"]
         r = _upload(c, "wide.png", _png_bytes(6, shape=(100, 200)))  # 20 000 px > 10 000
@@ -206,7 +208,7 @@ def test_size_limit_is_checked_before_reading(workspace, sem_dir):
 def test_token_is_required_on_every_request(workspace):
     token = "s3cret-token-for-tests"
     app = create_app(workspace, token=token)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         for path in ("/", "/api/info", "/api/uploads", "/openapi.json", "/static/app.js"):
             r = c.get(path)
             assert r.status_code == 401 and "token" in r.json()["detail"], path
@@ -297,7 +299,7 @@ def test_segment_job_names_the_method_classes(workspace):
 
     data = _png_bytes(3)
     app = create_app(workspace, segment_method="otsu")
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         up = _upload(c, "noise.png", data, tasks="segment").json()
         assert c.app.state.runner.wait_idle(60)
         (job,) = c.get(f"/api/uploads/{up['id']}").json()["jobs"]

@@ -16,6 +16,8 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+LOCAL = "http://127.0.0.1"  # a Host the app accepts (other names get 400)
+
 from semlab.serve import create_app  # noqa: E402
 
 PIXEL_SIZE = 0.01  # µm
@@ -62,7 +64,7 @@ def _jobs(client, upload):
 
 @pytest.fixture
 def client(workspace):
-    with TestClient(create_app(workspace, segment_method="otsu")) as c:
+    with TestClient(create_app(workspace, segment_method="otsu"), base_url=LOCAL) as c:
         yield c
 
 

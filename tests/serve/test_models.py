@@ -14,6 +14,8 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+LOCAL = "http://127.0.0.1"  # a Host the app accepts (other names get 400)
+
 from semlab.serve import create_app  # noqa: E402
 
 pytestmark = pytest.mark.slow  # two trained runs: about 30 s on a shared machine
@@ -81,7 +83,7 @@ def _predict(client, name, data, **options):
 
 def test_runs_are_listed_with_target_date_and_cv_score_and_the_choice_is_used(two_runs):
     ws, old, new = two_runs
-    with TestClient(create_app(ws)) as c:
+    with TestClient(create_app(ws), base_url=LOCAL) as c:
         listing = c.get("/api/models").json()
         names = [m["name"] for m in listing["models"]]
         assert names == [new.name, old.name]  # newest first
@@ -110,7 +112,7 @@ def test_black_frame_and_a_chart_are_flagged_out_of_domain(two_runs):
     ws, _, new = two_runs
     if not (new / "domain.npz").is_file():
         pytest.skip("this semlab's runs have no in-domain model (learn.domain) yet")
-    with TestClient(create_app(ws)) as c:
+    with TestClient(create_app(ws), base_url=LOCAL) as c:
         study = np.asarray(ws.read(ws.table()["hash"].iloc[0], crop=False).image).astype(np.uint8)
         _, inside = _predict(c, "study.png", _png(study))
         up, black = _predict(c, "black.png", _png(np.zeros((256, 256), np.uint8)))
@@ -130,7 +132,7 @@ def test_real_black_frame_and_navcam_photo_are_flagged_out_of_domain(two_runs, s
     ws, _, new = two_runs
     if not (new / "domain.npz").is_file():
         pytest.skip("this semlab's runs have no in-domain model (learn.domain) yet")
-    with TestClient(create_app(ws)) as c:
+    with TestClient(create_app(ws), base_url=LOCAL) as c:
         for name in ("FEI-Helios-Ebeam-8bits.tif", "FEI-Helios-navcam-with-no-IRBeam-bad-floats.tif"):
             up, result = _predict(c, name, (sem_dir / name).read_bytes())
             d = result["domain"]

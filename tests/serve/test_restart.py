@@ -11,6 +11,8 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+LOCAL = "http://127.0.0.1"  # a Host the app accepts (other names get 400)
+
 from semlab.dataset import Workspace  # noqa: E402
 from semlab.io import read_micrograph  # noqa: E402
 from semlab.serve import create_app  # noqa: E402
@@ -19,7 +21,7 @@ from semlab.serve._store import MAX_ATTEMPTS  # noqa: E402
 
 def test_history_and_results_survive_a_restart(workspace, sem_dir):
     path = sem_dir / "test_tiff_Zeiss_SEM_512pix.tif"
-    with TestClient(create_app(workspace)) as c:
+    with TestClient(create_app(workspace), base_url=LOCAL) as c:
         up = c.post(
             "/api/uploads", files={"file": (path.name, path.read_bytes())}, data={"tasks": "segment"}
         ).json()
@@ -29,7 +31,7 @@ def test_history_and_results_survive_a_restart(workspace, sem_dir):
     assert before[0]["jobs"][0]["status"] == "done"
 
     # a new app on the same folder (a fresh Workspace object: nothing shared in memory)
-    with TestClient(create_app(Workspace.open(workspace.path))) as c:
+    with TestClient(create_app(Workspace.open(workspace.path)), base_url=LOCAL) as c:
         after = c.get("/api/uploads").json()["uploads"]
         assert after == before
         assert c.get("/api/history.csv").text == csv_before
@@ -40,7 +42,7 @@ def test_history_and_results_survive_a_restart(workspace, sem_dir):
 
 def test_jobs_running_at_shutdown_are_requeued_or_failed_with_retry(workspace, sem_dir):
     path = sem_dir / "imagej_scaled.tif"
-    with TestClient(create_app(workspace)) as c:
+    with TestClient(create_app(workspace), base_url=LOCAL) as c:
         up = c.post(
             "/api/uploads", files={"file": (path.name, path.read_bytes())}, data={"tasks": "none"}
         ).json()
@@ -55,7 +57,7 @@ def test_jobs_running_at_shutdown_are_requeued_or_failed_with_retry(workspace, s
             "UPDATE serve_jobs SET status = 'running', attempts = ? WHERE id = ?", (MAX_ATTEMPTS, stuck)
         )
 
-    with TestClient(create_app(workspace)) as c:
+    with TestClient(create_app(workspace), base_url=LOCAL) as c:
         assert c.app.state.runner.wait_idle(120)
         jobs = {j: c.get(f"/api/jobs/{j}").json() for j in (running, stuck, queued)}
         assert jobs[running]["status"] == "done" and jobs[running]["attempts"] == 2

@@ -11,6 +11,8 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+LOCAL = "http://127.0.0.1"  # a Host the app accepts (other names get 400)
+
 from semlab.cli import main  # noqa: E402
 
 
@@ -27,7 +29,7 @@ def test_loopback_needs_no_token(workspace, fake_run, capsys):
     assert "open http://127.0.0.1:8765/\n" in out and "access token" not in out
     app, kw = fake_run[0]
     assert kw["host"] == "127.0.0.1" and kw["port"] == 8765
-    assert TestClient(app).get("/api/info").status_code == 200
+    assert TestClient(app, base_url=LOCAL).get("/api/info").status_code == 200
     assert "predict" in out and "segment   ready" in out
 
 
@@ -38,7 +40,7 @@ def test_other_host_gets_a_generated_token(workspace, fake_run, capsys):
     assert len(token) >= 24 and f"?token={token}" in out
     app, kw = fake_run[0]
     assert kw["host"] == "0.0.0.0"
-    c = TestClient(app)
+    c = TestClient(app, base_url=LOCAL)
     assert c.get("/api/info").status_code == 401
     assert c.get("/api/info", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
@@ -47,9 +49,12 @@ def test_given_token_is_used(workspace, fake_run, capsys):
     assert main(["serve", str(workspace.path), "--token", "my-long-token"]) == 0
     app, _ = fake_run[0]
     assert (
-        TestClient(app).get("/api/info", headers={"Authorization": "Bearer my-long-token"}).status_code == 200
+        TestClient(app, base_url=LOCAL)
+        .get("/api/info", headers={"Authorization": "Bearer my-long-token"})
+        .status_code
+        == 200
     )
-    assert TestClient(app).get("/api/info").status_code == 401
+    assert TestClient(app, base_url=LOCAL).get("/api/info").status_code == 401
 
 
 def test_errors_are_one_line(tmp_path, workspace, fake_run, capsys):

@@ -46,7 +46,7 @@ def serve(
         raise ParameterError("--token must have at least 8 characters; or leave it out to get a random one")
     if token is None and not is_loopback(host):
         token = new_token()
-    application = create_app(ws, token=token, model=model, workers=workers)
+    application = create_app(ws, token=token, model=model, workers=workers, hosts=(host,))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

@@ -29,6 +29,10 @@ Routes (all JSON errors are ``{"detail": "one line for people"}``):
                                    here (works offline); ``/docs/swagger`` is FastAPI's Swagger UI,
                                    which loads its JavaScript from a CDN (needs internet access)
 
+Checks before any route (:mod:`semlab.serve._guard`): a ``Host`` that is not a loopback name or a
+bound host gets 400; a write (POST) a browser marks as from another origin gets 403; an upload
+body is counted while it streams and refused with 413 once past the limit.
+
 Access: with a token, every request must carry it — header ``Authorization: Bearer TOKEN``,
 or the ``semlab_token`` cookie that a first visit to ``/?token=TOKEN`` sets (HttpOnly,
 SameSite=Strict) before redirecting to the same page without the token in the address.
@@ -48,11 +52,12 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from semlab.errors import SemlabError
 from semlab.serve import _routes_images, _routes_jobs, _routes_pages, _routes_uploads
+from semlab.serve._guard import BODY_SLACK, RequestGuard, allowed_hosts
 from semlab.serve._jobs import Analyses, Runner
 from semlab.serve._routes_common import STATIC, ServeState, error
 from semlab.serve._store import Store
@@ -70,6 +75,7 @@ def create_app(
     max_file_bytes: int = MAX_FILE_BYTES,
     max_pixels: int = MAX_PIXELS,
     segment_method: str = "hybrid",
+    hosts: tuple[str, ...] = (),
 ) -> FastAPI:
     """The web app over one workspace.
 
@@ -90,6 +96,10 @@ def create_app(
     segment_method : str, default "hybrid"
         Default segmentation method of segment and quantify; an upload may choose another,
         the phase of interest and its name (:mod:`semlab.serve._segjob`).
+    hosts : tuple of str
+        Host names besides the loopback ones accepted in the ``Host`` header (the ``--host``
+        the server is bound to; a wildcard adds this machine's names).  Any other ``Host`` gets
+        400, and a write from another origin 403 (:mod:`semlab.serve._guard`).
 
     Returns
     -------
@@ -133,7 +143,12 @@ def create_app(
     app.state.runner = runner
     app.state.analyses = analyses
     app.state.token = token
-    app.middleware("http")(_guard)
+    app.add_middleware(
+        RequestGuard,
+        hosts=allowed_hosts(hosts),
+        max_body={"/api/uploads": int(max_file_bytes) + BODY_SLACK},
+        access=_access,
+    )  # Host, token, origin and streamed body size before anything else (pure ASGI, no task group)
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(SemlabError)(_semlab_error)
     for module in (_routes_pages, _routes_uploads, _routes_jobs, _routes_images):
@@ -152,8 +167,8 @@ def _given_token(request: Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
-async def _guard(request: Request, call_next):  # noqa: ANN001, ANN202
-    """Access and size checks before anything is read."""
+def _access(request: Request) -> Response | None:
+    """Token and declared-size checks before anything is read: a refusal, or None to go on."""
     st: ServeState = request.app.state.serve
     token = st.token
     if token is not None:
@@ -175,11 +190,11 @@ async def _guard(request: Request, call_next):  # noqa: ANN001, ANN202
     if request.method == "POST" and request.url.path == "/api/uploads":
         length = request.headers.get("content-length")
         limit = st.max_file_bytes
-        if length is not None and length.isdigit() and int(length) > limit + 1_000_000:
+        if length is not None and length.isdigit() and int(length) > limit + BODY_SLACK:
             return error(
                 413, f"upload is {int(length) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB per file"
             )
-    return await call_next(request)
+    return None
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
