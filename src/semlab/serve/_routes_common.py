@@ -28,6 +28,7 @@ class ServeState:
     incoming: Path
     max_file_bytes: int
     max_pixels: int
+    max_decoded_bytes: int | None = None
 
 
 def state(request: Request) -> ServeState:

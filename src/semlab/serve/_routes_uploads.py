@@ -42,7 +42,11 @@ def info(st: ServeState = Depends(state)) -> dict[str, Any]:
         "n_images": len(st.workspace),
         "tasks": list(TASKS),
         "capabilities": st.analyses.capabilities(),
-        "limits": {"max_file_bytes": st.max_file_bytes, "max_pixels": st.max_pixels},
+        "limits": {
+            "max_file_bytes": st.max_file_bytes,
+            "max_pixels": st.max_pixels,
+            "max_decoded_bytes": st.max_decoded_bytes,
+        },
         "accepted": ["image/tiff", "image/png", "image/jpeg"],
         "history": st.store.counts(),
         "version": __version__,
@@ -80,7 +84,9 @@ def _store_upload(
     from semlab.serve import _images as images
 
     raw, image_hash, size = _receive(st, file, name, folder)
-    checked = check_file(raw, name, max_bytes=st.max_file_bytes, max_pixels=st.max_pixels)
+    checked = check_file(
+        raw, name, max_bytes=st.max_file_bytes, max_pixels=st.max_pixels, max_decoded=st.max_decoded_bytes
+    )
     suffix = Path(name).suffix.lower()
     stem = Path(name).stem if suffix in (".tif", ".tiff", ".png", ".jpg", ".jpeg") else name
     display = f"{stem}{checked.suffix}" if suffix not in _SUFFIXES[checked.suffix] else name
@@ -199,12 +205,26 @@ def history_csv(
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns or ["upload_id"], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     return Response(
         buf.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="semlab-history.csv"'},
     )
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string starting like a formula gets a ``'``.
+
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("-x.tif"), csv_cell(-1.5), csv_cell("a.tif")
+    ("'=HYPERLINK(1)", "'-x.tif", -1.5, 'a.tif')
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _job_columns(row: dict[str, Any], job: dict[str, Any]) -> None:

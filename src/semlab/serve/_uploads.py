@@ -95,15 +95,23 @@ def sniff(head: bytes) -> tuple[str, str] | None:
 
 
 def check_file(
-    path: Path, name: str, *, max_bytes: int = MAX_FILE_BYTES, max_pixels: int = MAX_PIXELS
+    path: Path,
+    name: str,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    max_decoded: int | None = None,
 ) -> Checked:
     """Check an uploaded file (already on disk) without decoding its pixels.
+
+    ``max_decoded`` (bytes; default :func:`semlab.io.max_decoded_bytes`, shared with the CLI)
+    bounds pixels × channels × bytes per sample over every page, read from the header.
 
     Raises
     ------
     UploadError
-        400 empty; 413 over ``max_bytes`` or ``max_pixels``; 415 not a TIFF/PNG/JPEG;
-        422 a header that cannot be read (truncated or corrupt file).
+        400 empty; 413 over ``max_bytes``, ``max_pixels`` or ``max_decoded``; 415 not a
+        TIFF/PNG/JPEG; 422 a header that cannot be read (truncated or corrupt file).
     """
     size = path.stat().st_size
     if size == 0:
@@ -129,7 +137,20 @@ def check_file(
         )
     if rows < 1 or cols < 1:
         raise UploadError(422, f"{name}: the header says the image has no pixels ({cols} × {rows})")
+    _check_decoded(path, name, max_decoded)
     return Checked(kind=kind, suffix=suffix, rows=rows, cols=cols)
+
+
+def _check_decoded(path: Path, name: str, limit: int | None) -> None:
+    """413 when the decoded size (all pages, channels, bytes per sample) is over ``limit``."""
+    from semlab.errors import FileFormatError
+    from semlab.io import check_decoded_size
+
+    try:
+        check_decoded_size(path, limit=limit)
+    except FileFormatError as exc:
+        message = str(exc).replace(str(path), name).splitlines()[0]
+        raise UploadError(413 if "limit" in message else 422, message) from None
 
 
 def _header_shape(path: Path, name: str, kind: str) -> tuple[int, int]:

@@ -74,6 +74,7 @@ def create_app(
     workers: int = 1,
     max_file_bytes: int = MAX_FILE_BYTES,
     max_pixels: int = MAX_PIXELS,
+    max_decoded_bytes: int | None = None,
     segment_method: str = "hybrid",
     hosts: tuple[str, ...] = (),
 ) -> FastAPI:
@@ -93,6 +94,10 @@ def create_app(
         Background threads running analyses.
     max_file_bytes, max_pixels : int
         Upload limits (100 MB, 100 megapixels).
+    max_decoded_bytes : int, optional
+        Largest decoded size of an upload (pixels × channels × bytes per sample, every page),
+        read from its header before decoding; default :func:`semlab.io.max_decoded_bytes`
+        (``$SEMLAB_MAX_DECODED_BYTES``, else 512 MiB), the limit the CLI uses.
     segment_method : str, default "hybrid"
         Default segmentation method of segment and quantify; an upload may choose another,
         the phase of interest and its name (:mod:`semlab.serve._segjob`).
@@ -110,6 +115,7 @@ def create_app(
     """
     from semlab import __version__
     from semlab.dataset import Workspace
+    from semlab.io import max_decoded_bytes as max_decoded
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     serve_dir = ws.path / "serve"
@@ -137,6 +143,7 @@ def create_app(
     app.state.serve = ServeState(
         workspace=ws, store=store, analyses=analyses, runner=runner, token=token, serve_dir=serve_dir,
         incoming=incoming, max_file_bytes=int(max_file_bytes), max_pixels=int(max_pixels),
+        max_decoded_bytes=max_decoded(max_decoded_bytes),
     )  # fmt: skip
     app.state.workspace = ws
     app.state.store = store
@@ -151,6 +158,7 @@ def create_app(
     )  # Host, token, origin and streamed body size before anything else (pure ASGI, no task group)
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(SemlabError)(_semlab_error)
+    app.exception_handler(MemoryError)(_out_of_memory)
     for module in (_routes_pages, _routes_uploads, _routes_jobs, _routes_images):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -201,6 +209,14 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
     return error(422, f"{where or 'request'}: {first.get('msg', 'invalid value')}")
+
+
+async def _out_of_memory(request: Request, exc: MemoryError) -> JSONResponse:
+    return error(
+        413,
+        "not enough memory for this request; upload a smaller (cropped or binned) image, "
+        "or lower SEMLAB_MAX_DECODED_BYTES so such files are refused at once",
+    )
 
 
 async def _semlab_error(request: Request, exc: SemlabError) -> JSONResponse:
