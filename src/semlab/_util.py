@@ -12,13 +12,29 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's umask (read from /proc where possible, so no other thread sees it change)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     The write is atomic on POSIX and Windows: readers see either the old file or the
     complete new one, never a half-written file.  On error the temporary file is removed
-    and ``path`` is left untouched.
+    and ``path`` is left untouched.  The file gets ``mode`` (default ``0o666`` less the
+    umask, as an ordinary new file would), so colleagues sharing a folder can read it
+    when the umask lets them.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,6 +43,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        with contextlib.suppress(OSError):  # e.g. a file system without POSIX modes
+            os.chmod(tmp_path, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -79,6 +97,24 @@ def check_pixel_size(value: object, name: str = "pixel_size", *, hint: str | Non
     return size
 
 
+def shown_text(text: str) -> str:
+    """``text`` with undecodable file-name bytes (lone surrogates) shown as ``\\xNN`` escapes.
+
+    Python decodes a non-UTF-8 file name's bytes to lone surrogates, which no UTF-8 file,
+    catalog or terminal accepts; this makes such a name printable and storable.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate that no file-name byte gives
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def to_jsonable(value: object, *, _depth: int = 0) -> Any:
     """``value`` as strict JSON data: semlab's one rule for every JSON file it writes.
 
@@ -92,13 +128,15 @@ def to_jsonable(value: object, *, _depth: int = 0) -> Any:
 
     if _depth > 32:
         return str(value)
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return shown_text(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     d = _depth + 1
     if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v, _depth=d) for k, v in value.items()}
+        return {shown_text(str(k)): to_jsonable(v, _depth=d) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v, _depth=d) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

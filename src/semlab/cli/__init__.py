@@ -77,7 +77,9 @@ from semlab.cli import _demo  # noqa: E402,F401
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    typer.echo(f"warning: {message}", err=True)
+    from semlab._util import shown_text
+
+    typer.echo(f"warning: {shown_text(str(message))}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,12 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     Warnings (e.g. metadata that could not be interpreted) are printed as one line each,
     ``warning: …``, on stderr.
     """
+    import os
+
+    limit_env = os.environ.get("SEMLAB_MAX_DECODED_BYTES")  # --max-decoded-bytes sets it for one run
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_line
             app(args=argv, prog_name="semlab", standalone_mode=False)
     except SemlabError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        from semlab._util import shown_text
+
+        typer.echo(f"error: {shown_text(str(exc))}", err=True)
         return 2
     except typer.Abort:
         typer.echo("aborted", err=True)
@@ -113,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             show()
             return code
         raise
+    finally:
+        if limit_env is None:
+            os.environ.pop("SEMLAB_MAX_DECODED_BYTES", None)
+        else:
+            os.environ["SEMLAB_MAX_DECODED_BYTES"] = limit_env
     return 0
 
 

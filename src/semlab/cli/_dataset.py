@@ -82,6 +82,7 @@ def add(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from semlab._util import shown_text
     from semlab.dataset import Workspace
     from semlab.errors import ParameterError
 
@@ -109,7 +110,7 @@ def add(
         task = bar.add_task("", total=None)
 
         def progress(done: int, total: int, path: Path) -> None:
-            bar.update(task, completed=done, total=total, description=Path(path).name)
+            bar.update(task, completed=done, total=total, description=shown_text(Path(path).name))
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

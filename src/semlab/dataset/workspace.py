@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from semlab._util import atomic_path, file_sha256
+from semlab._util import atomic_path, file_sha256, shown_text, to_jsonable
 from semlab.errors import FileFormatError, MissingFileError, SemlabError, TableError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -660,35 +660,92 @@ class Workspace:
             paths = [Path(p) for p in ds.table["path"] if p not in listed] + paths
 
         self._remove_stale_temporaries()
+        # 1. validate every file (read it, no copy) before anything is stored
+        plan = self._plan(paths, records, table_pixels, user_pixel, detect_databar, bar_um, progress)
+        # 2. store the table, then copy and catalogue each image
+        if ds is not None:
+            self._store_table(ds)
+        return self._commit(plan, records)
+
+    def _plan(
+        self,
+        paths: list[Path],
+        records: dict[str, dict[str, Any]],
+        table_pixels: dict[str, float],
+        user_pixel: float | None,
+        detect_databar: bool,
+        bar_um: float | None,
+        progress: Callable[[int, int, Path], None] | None,
+    ) -> list[tuple[Path, str, dict[str, Any] | None]]:
+        """(source, hash, new catalog row or None when already stored) per file; raises if any fails."""
         total = len(paths)
-        added = skipped = annotated = 0
+        plan: list[tuple[Path, str, dict[str, Any] | None]] = []
+        failures: list[tuple[Path, SemlabError]] = []
         if progress is not None:
             progress(0, total, paths[0] if paths else self.path)
         with self._connect() as conn:
             for done, src in enumerate(paths, start=1):
-                digest = file_sha256(src)
-                record = records.get(str(src))
-                existing = conn.execute("SELECT stored_path FROM images WHERE hash = ?", (digest,)).fetchone()
-                if existing is not None:
-                    stored = self.path / existing[0]
-                    if not stored.is_file() or stored.stat().st_size != src.stat().st_size:
-                        _copy_verified(src, stored, digest)  # repair a store file lost outside semlab
-                    skipped += 1
-                    if record is not None:
-                        _, changed = _insert_image_record_only(conn, digest, record)
-                        annotated += changed
-                else:
-                    px = user_pixel if user_pixel is not None else table_pixels.get(str(src))
-                    row = self._image_row(
-                        src, digest, px, detect_databar, from_table=user_pixel is None, scale_bar_um=bar_um
-                    )
-                    inserted, changed = _insert_image(conn, row, record)
-                    added += inserted
-                    skipped += not inserted
-                    annotated += changed
+                try:
+                    digest = file_sha256(src)
+                    known = conn.execute("SELECT 1 FROM images WHERE hash = ?", (digest,)).fetchone()
+                    row = None
+                    if known is None and not any(d == digest for _, d, _ in plan):
+                        px = user_pixel if user_pixel is not None else table_pixels.get(str(src))
+                        row = self._image_row(
+                            src,
+                            digest,
+                            px,
+                            detect_databar,
+                            from_table=user_pixel is None,
+                            scale_bar_um=bar_um,
+                        )
+                    plan.append((src, digest, row))
+                except SemlabError as exc:
+                    failures.append((src, exc))
+                except (OSError, MemoryError) as exc:
+                    why = getattr(exc, "strerror", None) or type(exc).__name__
+                    failures.append((src, FileFormatError(f"{shown_text(str(src))}: cannot read ({why})")))
                 if progress is not None:
                     progress(done, total, src)
-        return AddResult(added=added, skipped_existing=skipped, total=total, annotated=annotated)
+        if failures:
+            _raise_failures(failures, total)
+        return plan
+
+    def _commit(
+        self, plan: list[tuple[Path, str, dict[str, Any] | None]], records: dict[str, dict[str, Any]]
+    ) -> AddResult:
+        """Copy and catalogue validated files, one transaction per image."""
+        added = skipped = annotated = 0
+        done: list[Path] = []
+        with self._connect() as conn:
+            for src, digest, row in plan:
+                record = records.get(str(src))
+                try:
+                    existing = conn.execute(
+                        "SELECT stored_path FROM images WHERE hash = ?", (digest,)
+                    ).fetchone()
+                    if existing is not None:
+                        stored = self.path / existing[0]
+                        if not stored.is_file() or stored.stat().st_size != src.stat().st_size:
+                            _copy_verified(src, stored, digest)  # repair a store file lost outside semlab
+                        skipped += 1
+                        if record is not None:
+                            annotated += _insert_image_record_only(conn, digest, record)[1]
+                        continue
+                    if row is None:  # the same bytes twice in this run: catalogued above
+                        skipped += 1
+                        continue
+                    stored = self.path / row["stored_path"]
+                    if not (stored.is_file() and stored.stat().st_size == row["size_bytes"]):
+                        _copy_verified(src, stored, digest)
+                    inserted, changed = _insert_image(conn, row, record)
+                except OSError as exc:
+                    raise _StoreError(_partial_line(src, exc, done, len(plan))) from None
+                added += inserted
+                skipped += not inserted
+                annotated += changed
+                done.append(src)
+        return AddResult(added=added, skipped_existing=skipped, total=len(plan), annotated=annotated)
 
     def _table_records(self, ds: Dataset) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
         """Store ``ds``'s table; its catalog records and filled ``pixel_size_um`` cells by image path."""
@@ -721,7 +778,7 @@ class Workspace:
         from_table: bool,
         scale_bar_um: float | None = None,
     ) -> dict[str, Any]:
-        """Read a new image, copy it into the store, and return its catalog row.
+        """Read a new image and return its catalog row (the copy is made by :meth:`_commit`).
 
         ``px`` overrides the file's pixel size; ``from_table`` says it came from the table.
         Without any, the field width or the scale bar may give it (:func:`_fallback_pixel_size`).
@@ -731,10 +788,7 @@ class Workspace:
         m = read_micrograph(src, pixel_size=px)
         bar, bar_source, box = _crop_box(m.image, m.metadata, detect_databar)
         rel = Path(FILES_DIR) / digest[:2] / f"{digest}{src.suffix.lower()}"
-        stored = self.path / rel
         size = src.stat().st_size
-        if not (stored.is_file() and stored.stat().st_size == size):
-            _copy_verified(src, stored, digest)
         source = m.metadata.get("pixel_size_source")
         if from_table and px is not None:
             source = "table"
@@ -744,8 +798,8 @@ class Workspace:
         return {
             "hash": digest,
             "stored_path": rel.as_posix(),
-            "original_name": src.name,
-            "original_path": str(src),
+            "original_name": shown_text(src.name),
+            "original_path": shown_text(str(src)),
             "size_bytes": size,
             "rows": int(m.image.shape[0]),
             "cols": int(m.image.shape[1]),
@@ -758,7 +812,7 @@ class Workspace:
             "crop_row1": box[1],
             "crop_col0": box[2],
             "crop_col1": box[3],
-            "metadata_json": json.dumps(m.metadata, ensure_ascii=False),
+            "metadata_json": json.dumps(to_jsonable(m.metadata), ensure_ascii=False),
             "added_at": _now(),
         }
 
@@ -1117,6 +1171,35 @@ def _group_sizes(sizes: list[tuple[float | None, int]]) -> tuple[tuple[float | N
         key = None if p is None else float(f"{p:.6g}")
         counts[key] = counts.get(key, 0) + n
     return tuple(sorted(counts.items(), key=lambda t: (t[0] is None, t[0] or 0.0)))
+
+
+class _StoreError(WorkspaceError, OSError):
+    """A copy into the file store failed part-way through an ``add``."""
+
+
+def _raise_failures(failures: list[tuple[Path, SemlabError]], total: int) -> None:
+    """One line naming every file that cannot be added; nothing was added."""
+    kinds = {type(e) for _, e in failures}
+    cls: type[SemlabError] = kinds.pop() if len(kinds) == 1 else WorkspaceError
+    if len(failures) == 1:
+        raise cls(f"{failures[0][1]} — nothing was added ({total} file(s) given)")
+    shown = "; ".join(str(e) for _, e in failures[:5])
+    more = f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
+    raise cls(
+        f"{len(failures)} of {total} files cannot be added, so nothing was added: {shown}{more}; "
+        "fix or leave out these files and run add again"
+    )
+
+
+def _partial_line(src: Path, exc: OSError, done: list[Path], total: int) -> str:
+    """A copy failed after ``done`` were stored: say what was added and what was not."""
+    why = exc.strerror or str(exc) or type(exc).__name__
+    names = ", ".join(shown_text(p.name) for p in done[:5]) + (" …" if len(done) > 5 else "")
+    added = f"added {len(done)} of {total} before it ({names})" if done else f"none of {total} was added"
+    return (
+        f"{shown_text(str(src))}: cannot copy into the workspace ({why}); {added}, the rest were not "
+        "added; fix the cause and run add again to finish"
+    )
 
 
 def _insert_image_record_only(
