@@ -161,8 +161,12 @@ def split_particles(
         d = ndi.gaussian_filter(d, sig)
     logd = np.log(np.maximum(d, 0.5))
     peaks = h_maxima(logd, -math.log(1.0 - ratio)).astype(bool) & fg
-    markers, _ = ndi.label(peaks, structure=np.ones((3, 3)))
-    inst = watershed(-d, markers, mask=fg).astype(np.int32)
+    markers, n_peaks = ndi.label(peaks, structure=np.ones((3, 3)))
+    # A component the smoothing flattened below every peak (a small speck) is one particle.
+    comp, _ = ndi.label(fg, structure=np.ones((3, 3)))
+    unmarked = fg & ~np.isin(comp, np.unique(comp[markers > 0]))
+    markers[unmarked] = n_peaks + comp[unmarked]
+    inst = watershed(-d, markers, mask=fg, connectivity=2).astype(np.int32)
     if floor > 0:
         inst = _absorb_small(inst, fg, -d, floor)
     return _renumber(inst)
@@ -183,7 +187,7 @@ def _absorb_small(inst: np.ndarray, fg: np.ndarray, surface: np.ndarray, floor: 
     has_big = np.zeros(n + 1, bool)
     has_big[np.unique(comp[markers > 0])] = True
     has_big[0] = False
-    return watershed(surface, markers, mask=has_big[comp]).astype(np.int32)
+    return watershed(surface, markers, mask=has_big[comp], connectivity=2).astype(np.int32)
 
 
 def _renumber(inst: np.ndarray) -> np.ndarray:
