@@ -68,6 +68,18 @@ def map_cmd(
     if method not in METHODS:
         raise ParameterError(f"--method {method!r} is not one of {', '.join(METHODS)}")
     params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric} if method == "umap" else {}
+    # Checked before the map is built: a failure later would leave maps/latest replaced.
+    if method == "umap":
+        from semlab.maps.embedding import UMAP_METRICS
+
+        if metric not in UMAP_METRICS:
+            raise ParameterError(
+                f"--metric {metric!r} is not a UMAP metric; use one of {', '.join(sorted(UMAP_METRICS))}"
+            )
+    if export is not None:
+        _check_export(export)
+    elif port is not None:
+        _check_port(port)
     console = Console(stderr=True)
     bars: list[Progress] = []  # started on the first thumbnail, so that early errors print alone
 
@@ -130,3 +142,41 @@ def map_cmd(
         server.serve_forever()
     except KeyboardInterrupt:
         typer.echo("stopped")
+
+
+def _check_export(export: Path) -> None:
+    """A file path the page can be written to; else a one-line ``ParameterError``."""
+    import os
+
+    from semlab.errors import ParameterError
+
+    if export.is_dir():
+        raise ParameterError(
+            f"--export {export}: is a folder; give a file name such as {export / 'map.html'}"
+        )
+    parent = export.parent if str(export.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise ParameterError(f"--export {export}: {parent} is a file, not a folder")
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise ParameterError(f"--export {export}: cannot write in {probe}; choose another place")
+
+
+def _check_port(port: int) -> None:
+    """A port on 127.0.0.1 that is free now; else a one-line ``ParameterError``."""
+    import socket
+
+    from semlab.errors import ParameterError
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ParameterError(
+                f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); "
+                "choose another port or leave --port out"
+            ) from None

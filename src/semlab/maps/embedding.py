@@ -19,6 +19,13 @@ METHODS = ("umap", "pca", "tsne")
 
 #: UMAP defaults (umap-learn's own): neighbours, minimum distance in the embedding, input metric.
 UMAP_DEFAULTS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
+#: Metric names umap-learn accepts for numeric features (``umap.distances.named_distances``).
+UMAP_METRICS = frozenset(
+    "braycurtis canberra chebyshev correlation cosine dice euclidean hamming haversine hellinger jaccard "
+    "kulsinski l1 l2 linf linfinity linfty ll_dirichlet mahalanobis manhattan matching minkowski "
+    "rogerstanimoto russellrao seuclidean sokalmichener sokalsneath standardised_euclidean symmetric_kl "
+    "taxicab yule".split()
+)
 
 _MIN_UMAP_POINTS = 5  # below this UMAP's graph is meaningless: PCA instead
 
@@ -166,6 +173,12 @@ def fit_embedding(
         n_neighbors = int(unknown_ok["n_neighbors"])
         if n_neighbors < 2:
             raise ParameterError(f"n_neighbors={n_neighbors} must be at least 2")
+        metric = unknown_ok["metric"]
+        if not callable(metric) and metric not in UMAP_METRICS:
+            raise ParameterError(
+                f"metric={metric!r} is not a UMAP metric; use one of euclidean, cosine, correlation, "
+                "manhattan, chebyshev, … (umap-learn's named distances)"
+            )
         if n < _MIN_UMAP_POINTS:
             warnings.warn(
                 f"UMAP needs at least {_MIN_UMAP_POINTS} points, got {n}; using PCA instead", stacklevel=2
@@ -224,7 +237,13 @@ def fit_embedding(
             warnings.filterwarnings("ignore", message=".*n_jobs.*")
             warnings.filterwarnings("ignore", message=".*force_all_finite.*")
             warnings.filterwarnings("ignore", category=FutureWarning)
-            coords = np.asarray(estimator.fit_transform(x), dtype=np.float32)
+            try:
+                coords = np.asarray(estimator.fit_transform(x), dtype=np.float32)
+            except (ValueError, TypeError) as exc:
+                msg = str(exc).strip().splitlines()[0][:150] if str(exc).strip() else type(exc).__name__
+                raise ParameterError(
+                    f"UMAP failed on these features ({msg}); check --metric and --n-neighbors"
+                ) from None
         params = {k: v for k, v in p.items() if k != "n_jobs"}
     model = EmbeddingModel(
         method=used,
