@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from semlab.maps import export_html, serve_map
 
 VIEWPORT = {"width": 1200, "height": 800}
+#: Screenshots are kept here (git-ignored) to be looked at; SEMLAB_SCREENSHOTS moves them.
+SHOTS = Path(
+    os.environ.get("SEMLAB_SCREENSHOTS", Path(__file__).resolve().parents[1] / "_artifacts" / "screenshots")
+)
+
+
+def _shot(page, name, **kw):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    page.screenshot(path=str(path), **kw)
+    return path
 
 
 @pytest.fixture
@@ -42,9 +56,14 @@ def test_served_map_end_to_end(series_map, page, tmp_path):
         assert server.url.startswith("http://127.0.0.1:")
         page.goto(server.url)
         st = _all_drawn(page, n)
-        # Every image is drawn, as its thumbnail, coloured by burst count with a legend.
+        # Every image is drawn, as its thumbnail, coloured by burst count: a number, so an ordered
+        # colour bar; its levels as categories (a legend) when asked.
         assert st["n"] == n and st["visible"] == n and st["drawn"] == n and st["drawnDots"] == 0
         assert st["colorBy"] == "burst_count"
+        assert page.locator("#legend canvas.colour-bar").count() == 1
+        _shot(page, "map-served-burst-count.png")
+        page.select_option("#color-by", "burst_count::categories")
+        page.wait_for_function("semlabMap.state().asCategories")
         assert [t.strip() for t in page.locator("#legend .item").all_inner_texts()] == [
             f"{b} ({(table['burst_count'] == b).sum()})" for b in (1, 2, 4, 8)
         ]
@@ -125,8 +144,7 @@ def test_served_map_end_to_end(series_map, page, tmp_path):
         assert page.evaluate("semlabMap.state().shown") == table["burst_count"].isin([2, 4]).sum()
         page.wait_for_function(f"semlabMap.state().visible === {table['burst_count'].isin([2, 4]).sum()}")
 
-        shot = tmp_path / "map.png"
-        page.screenshot(path=str(shot))
+        shot = _shot(page, "map-served-filtered.png")
         assert shot.stat().st_size > 10_000
         assert page.errors == []
 
@@ -146,5 +164,90 @@ def test_standalone_html_opens_from_disk(series_map, page, tmp_path):
     with page.expect_download() as dl:
         page.click("#export-csv")
     assert len(pd.read_csv(dl.value.path())) == 3
-    page.screenshot(path=str(tmp_path / "standalone.png"))
+    _shot(page, "map-standalone.png")
     assert page.errors == []
+
+
+@pytest.fixture
+def annealing_map(tmp_path):
+    """Twelve 600 px micrographs of a 5-level annealing series with identifier columns beside."""
+    from PIL import Image
+
+    from semlab.maps import map_from_coords
+    from semlab.maps.thumbs import cached_picture
+
+    rng = np.random.default_rng(0)
+    temps = np.repeat([300.0, 400.0, 500.0, 600.0, 700.0], [3, 3, 2, 2, 2])
+    n = len(temps)
+    small, large, files = [], [], []
+    yy, xx = np.mgrid[0:600, 0:600]
+    for i, t in enumerate(temps):
+        period = 8 + (t - 300) / 20  # coarser structure at higher temperature
+        img = 128 + 90 * np.sin(xx / period + i) * np.cos(yy / period) + rng.normal(0, 8, (600, 600))
+        arr = np.clip(img, 0, 255).astype(np.uint8)
+        f = tmp_path / f"anneal_{i:02d}.png"
+        Image.fromarray(arr).save(f)
+        files.append(str(f))
+        small.append(cached_picture(tmp_path / "thumbs", f"p{i}", lambda a=arr: a, size=128))
+        large.append(cached_picture(tmp_path / "thumbs", f"p{i}", lambda a=arr: a, size=512))
+    table = pd.DataFrame(
+        {
+            "hash": [f"{i:064x}" for i in range(n)],
+            "original_name": [Path(f).name for f in files],
+            "sample": [f"A{int(t)}" for t in temps],
+            "pixel_size_um": 0.05,
+            "anneal_temperature_c": temps,
+            "mean_feature_size_um": 0.05 * (8 + (temps - 300) / 20),
+            "empty_column": np.nan,
+            "source_path": files,
+            "row_index": np.arange(n),
+        }
+    )
+    coords = np.column_stack([temps / 100 + rng.normal(0, 0.4, n), rng.normal(0, 1, n)])
+    return map_from_coords(
+        coords,
+        table,
+        color_by="anneal_temperature_c",
+        thumbnails=small,
+        thumbnails_large=large,
+        images=files,
+        title="Annealing series",
+        method="umap",
+        info={
+            "backbone": "EfficientNet-Lite0",
+            "patch_size_px": 224,
+            "target_pixel_size_um": 0.05,
+            "per_patch": False,
+        },
+    )
+
+
+def test_map_page_explains_itself(annealing_map, page):
+    """Title, what the coordinates are, an ordered colour bar with the unit; no identifier
+    columns offered; thumbnails sharpen when zoomed in."""
+    n = len(annealing_map)
+    with serve_map(annealing_map, port=0) as server:
+        page.goto(server.url)
+        _all_drawn(page, n)
+        assert page.locator("#title").inner_text() == "Annealing series"
+        coords = page.locator("#coordinates").inner_text()
+        assert "UMAP of EfficientNet-Lite0 features, 224 px patches at 0.05 µm/px" in coords
+        legend = page.locator("#legend")
+        assert legend.locator("canvas.colour-bar").count() == 1
+        assert legend.locator(".title").inner_text() == "anneal temperature (°C)"
+        assert "°C" in legend.locator(".bar-unit").inner_text()
+        labels = legend.locator(".bar-labels span").all_inner_texts()
+        assert float(labels[0]) == 300 and float(labels[-1]) == 700
+        offered = page.eval_on_selector_all("#color-by option", "os => os.map(o => o.value)")
+        assert "anneal_temperature_c" in offered and "mean_feature_size_um" in offered
+        assert not {"empty_column", "source_path", "row_index", "hash"} & set(offered)
+        _shot(page, "map-explains-itself.png")
+        st = page.evaluate("semlabMap.state()")
+        assert st["drawnLarge"] == 0  # the whole map: 128 px thumbnails are enough
+        page.evaluate("semlabMap.centerOn(0, semlabMap.state().view.scale * 8)")
+        page.wait_for_function(
+            "semlabMap.state().drawnLarge > 0 && semlabMap.state().thumbnailsPending === 0", timeout=20000
+        )
+        page.evaluate("semlabMap.render()")
+        _shot(page, "map-zoomed-sharp-thumbnails.png")
+        assert page.errors == []

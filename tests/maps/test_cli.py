@@ -46,7 +46,9 @@ def test_map_export_writes_a_standalone_file(uint16_ws, stored_features, tmp_pat
         "embedding": str(uint16_ws.path / "maps" / "latest"),
     }
     html = out.read_text(encoding="utf-8")
-    assert '"colorBy":"porosity"' in html and html.count("data:image/jpeg;base64,") == 16
+    assert (
+        '"colorBy":"porosity"' in html and html.count("data:image/jpeg;base64,") == 2 * 16
+    )  # 128 px + 512 px
     assert opened == [out.resolve().as_uri()]
 
 

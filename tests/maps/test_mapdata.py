@@ -66,7 +66,8 @@ def test_full_picture_converts_the_16bit_tiff_to_png(uint16_ws, series_map):
 def test_page_payload_kinds_of_columns(series_map):
     payload = page_payload(series_map)
     cols = {c["name"]: c for c in payload["columns"]}
-    assert cols["burst_count"]["kind"] == "categorical" and cols["burst_count"]["levels"] == [
+    # A number gets an ordered colour map by default; its few levels can be shown as categories.
+    assert cols["burst_count"]["kind"] == "continuous" and cols["burst_count"]["levels"] == [
         "1",
         "2",
         "4",
@@ -157,3 +158,79 @@ def test_arrays_only_map_and_standalone_export_is_self_contained(tmp_path):
     assert "</script><b>x" not in html  # data cannot end its script element
     with pytest.raises(ParameterError, match="12 points"):
         map_from_features(rng.normal(size=(12, 5)), table.iloc[:5], method="pca")
+
+
+def test_numeric_columns_are_ordered_with_unit_and_identifiers_are_not_offered():
+    """Numbers: continuous with the unit from the name; all-missing, path, hash and index columns left out."""
+    import pandas as pd
+
+    from semlab.maps import map_from_coords
+    from semlab.maps.mapdata import color_columns
+
+    n = 6
+    table = pd.DataFrame(
+        {
+            "hash": [f"{i:064x}" for i in range(n)],
+            "anneal_temperature_c": [20.0, 100.0, 200.0, 300.0, 400.0, 400.0],
+            "mean_diameter_um": np.linspace(0.1, 0.6, n),
+            "empty": [np.nan] * n,
+            "source_file_path": [f"/data/run/img_{i}.tif" for i in range(n)],
+            "checksum": [f"{i:032x}" for i in range(n)],
+            "row_number": np.arange(n),
+            "sample": ["a", "b", "a", "b", "a", "b"],
+        }
+    )
+    assert color_columns(table) == ["anneal_temperature_c", "mean_diameter_um", "sample"]
+    data = map_from_coords(
+        np.random.default_rng(0).normal(size=(n, 2)), table, color_by="anneal_temperature_c"
+    )
+    payload = page_payload(data)
+    cols = {c["name"]: c for c in payload["columns"]}
+    assert cols["anneal_temperature_c"]["kind"] == "continuous"
+    assert cols["anneal_temperature_c"]["label"] == "anneal temperature (°C)"
+    assert cols["mean_diameter_um"]["unit"] == "µm" and "levels" not in cols["mean_diameter_um"]
+    assert cols["sample"]["kind"] == "categorical"
+    assert payload["coordinates"].startswith("coordinates as given")
+    with pytest.raises(ParameterError):
+        map_from_coords(np.zeros((n, 2)), table, color_by="empty")
+
+
+def test_map_says_what_its_coordinates_are_and_has_sharper_thumbnails(series_map):
+    payload = page_payload(series_map)
+    assert payload["coordinates"].startswith("PCA of grey-histogram+spectrum features")
+    assert "one point per image" in payload["coordinates"]
+    assert len(series_map.thumbnails_large) == len(series_map)
+    with Image.open(series_map.thumbnails[0]) as small, Image.open(series_map.thumbnails_large[0]) as large:
+        full = Image.open(full_picture(series_map, 0))
+        assert max(small.size) == min(128, max(full.size)) and max(large.size) == min(512, max(full.size))
+
+
+def test_per_patch_points_show_their_patch(uint16_ws, series_features):
+    """A per-patch point's thumbnail is its 32 px box cut from the image, not the whole image."""
+    from semlab.features.table import FeatureTable
+
+    k = len(series_features)
+    feats = np.repeat(series_features.features, 2, axis=0)
+    feats = feats + np.random.default_rng(1).normal(0, 0.01, feats.shape)
+    index = pd.DataFrame(
+        {
+            "image_hash": np.repeat(series_features.index["image_hash"].to_numpy(), 2),
+            "patch": np.tile([0, 1], k),
+            "row": np.tile([0, 40], k),
+            "col": np.tile([0, 50], k),
+            "size_px": 32,
+        }
+    )
+    ft = FeatureTable(feats.astype(np.float32), index, "test", "none", None, {})
+    data = build_map(uint16_ws, method="pca", features=ft, per_patch=True)
+    image = uint16_ws.read(data.table["hash"].iloc[1], crop=True).image
+    with Image.open(data.thumbnails[1]) as thumb, Image.open(data.thumbnails_large[1]) as large:
+        assert thumb.size == (32, 32) and large.size == (32, 32)  # the patch, never enlarged
+        patch = np.asarray(large, dtype=float)
+    # The picture is the box at (40, 50): it matches that crop better than the box at the origin.
+    from semlab.maps.thumbs import to_uint8
+
+    want = to_uint8(image)[40:72, 50:82].astype(float)
+    other = to_uint8(image)[0:32, 0:32].astype(float)
+    assert np.abs(patch - want).mean() < np.abs(patch - other).mean()
+    assert data.thumbnails[0] != data.thumbnails[1]

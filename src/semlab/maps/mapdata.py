@@ -26,7 +26,7 @@ from semlab.maps.embedding import (
     pool_features,
     restore_embedding,
 )
-from semlab.maps.thumbs import THUMB_SIZE, cached_picture
+from semlab.maps.thumbs import LARGE_THUMB_SIZE, THUMB_SIZE, cached_picture
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +45,11 @@ HIDDEN_COLUMNS = (
     "patch_row",
     "patch_col",
 )
-#: A numeric column with at most this many distinct integer values gets a legend, not a colour bar.
+#: Name endings of identifier columns (file paths, hashes, indices): never offered as colours.
+IDENTIFIER_SUFFIXES = ("path", "_file", "hash", "_id", "_index", "_sha256")
+#: A numeric column with at most this many distinct integer values can also be shown as
+#: categories (the page offers "<name> (as categories)"); by default every number gets an
+#: ordered colour map with a colour bar.
 MAX_LEVELS_AS_CATEGORIES = 10
 _MODEL_FILE = "embedding.npz"
 _CONFIG_FILE = "config.json"
@@ -63,7 +67,8 @@ class MapData:
         n rows in the order of ``coords``: ``hash``, ``original_name``, ``sample``,
         ``pixel_size_um`` (µm per pixel) where known, and any descriptor columns.
     thumbnails : tuple of (str or None)
-        Path of an 8-bit thumbnail (JPEG/PNG) per point; ``None`` draws a dot only.
+        Path of an 8-bit thumbnail (JPEG/PNG) per point; ``None`` draws a dot only.  On a
+        per-patch map it shows the point's patch, not the whole image.
     images : tuple of (str or None)
         Path of the full image per point (any format semlab reads; converted to PNG for the
         browser when shown).
@@ -77,6 +82,9 @@ class MapData:
         Folder for converted full images (``<ws>/maps/full``); a temporary folder when ``None``.
     info : dict
         JSON-compatible provenance: backbone, weights, embedding parameters, seed, counts.
+    thumbnails_large : tuple of (str or None)
+        A sharper thumbnail per point (longest side 512 px), drawn when zoomed in; empty
+        when there are none.
     """
 
     coords: np.ndarray
@@ -88,6 +96,7 @@ class MapData:
     title: str = "semlab map"
     cache_dir: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    thumbnails_large: tuple[str | None, ...] = field(default=(), repr=False)
 
     def __len__(self) -> int:
         return int(self.coords.shape[0])
@@ -105,14 +114,57 @@ class MapData:
             "color_by": self.color_by,
             "columns": self.columns,
             "title": self.title,
+            "coordinates": describe_coordinates(self.method, self.info),
             "n_thumbnails": sum(t is not None for t in self.thumbnails),
             **{k: v for k, v in self.info.items() if k not in ("n_points", "method")},
         }
 
 
+def is_identifier(name: str, series: pd.Series) -> bool:
+    """Whether a column identifies rows rather than measures them: bookkeeping names, file
+    paths, hashes, ids and running indices (a colour of those tells nothing)."""
+    import pandas as pd
+
+    low = str(name).lower()
+    if name in HIDDEN_COLUMNS or low.endswith(IDENTIFIER_SUFFIXES) or low in ("index", "id", "file"):
+        return True
+    values = series.dropna()
+    if len(values) < 3 or not values.is_unique:
+        return False
+    if pd.api.types.is_integer_dtype(values):
+        v = np.sort(values.to_numpy())
+        return bool(np.all(np.diff(v) == 1))  # 0, 1, 2, ...: a row number
+    if pd.api.types.is_numeric_dtype(values):
+        return False
+    text = values.astype(str)
+    looks_like_path = text.str.contains(r"[/\\]", regex=True).all()
+    looks_like_hash = text.str.fullmatch(r"[0-9a-fA-F]{16,}").all()
+    return bool(looks_like_path or looks_like_hash)
+
+
 def color_columns(table: pd.DataFrame) -> list[str]:
-    """The columns of ``table`` to colour and filter by (bookkeeping columns left out)."""
-    return [c for c in table.columns if c not in HIDDEN_COLUMNS]
+    """The columns of ``table`` to colour and filter by: bookkeeping and identifier columns
+    (file paths, hashes, indices; :func:`is_identifier`) and all-missing columns left out."""
+    return [c for c in table.columns if not is_identifier(c, table[c]) and not table[c].isna().all()]
+
+
+def describe_coordinates(method: str, info: dict[str, Any]) -> str:
+    """One line saying what the map's coordinates are, e.g. ``"UMAP of efficientnet_lite0
+    features, 224 px patches at 0.5 µm/px; one point per image (patch features averaged)"``."""
+    if info.get("coordinates"):
+        return str(info["coordinates"])
+    names = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
+    if method not in names:
+        return "coordinates as given (no unit)"
+    what = f"{names[method]} of {info.get('backbone') or 'the'} features"
+    patch, px = info.get("patch_size_px"), info.get("target_pixel_size_um")
+    if patch:
+        what += f", {patch} px patches" + (f" at {px:g} µm/px" if px else " at each image's own pixel size")
+    if info.get("per_patch"):
+        what += "; one point per patch"
+    elif "per_patch" in info:
+        what += "; one point per image" + (" (patch features averaged)" if patch else "")
+    return what + ". Axes have no unit: nearby points have similar features."
 
 
 def check_color_by(table: pd.DataFrame, color_by: str | None, *, where: str = "the map") -> str | None:
@@ -189,10 +241,12 @@ def map_from_coords(
     method: str = "given",
     cache_dir: str | os.PathLike | None = None,
     info: dict[str, Any] | None = None,
+    thumbnails_large: Sequence[str | os.PathLike | None] | None = None,
 ) -> MapData:
     """A map of given 2-D coordinates with their metadata (no embedding).
 
-    Parameters are those of :func:`map_from_features`, with ``coords`` (n, 2) instead of features.
+    Parameters are those of :func:`map_from_features`, with ``coords`` (n, 2) instead of features,
+    and ``thumbnails_large``: per point, a sharper thumbnail drawn when zoomed in.
     """
     import pandas as pd
 
@@ -229,6 +283,7 @@ def map_from_coords(
         title=title,
         cache_dir=None if cache_dir is None else str(cache_dir),
         info=dict(info or {}),
+        thumbnails_large=() if thumbnails_large is None else per_point(thumbnails_large, "thumbnails_large"),
     )
 
 
@@ -254,6 +309,71 @@ def _load_features(ws: Workspace, backbone: str | None):  # noqa: ANN202
 def _cropped_image(ws: Any, image_hash: str) -> np.ndarray:
     """The stored image ``image_hash`` of ``ws`` without its data bar (thumbnail source)."""
     return ws.read(image_hash, crop=True).image
+
+
+def _patch_image(ws: Any, image_hash: str, box: tuple[int, int, int], target_um: float | None) -> np.ndarray:
+    """The patch of ``image_hash`` whose box (row, col, side) is given in pixels of the image
+    resampled to ``target_um`` µm/px (the feature table's frame), cut from the stored image."""
+    m = ws.read(image_hash, crop=True)
+    px = getattr(m, "pixel_size", None)
+    scale = float(target_um) / float(px) if target_um and px else 1.0
+    r, c, side = (int(round(v * scale)) for v in box)
+    crop = m.image[max(r, 0) : r + max(side, 1), max(c, 0) : c + max(side, 1)]
+    return crop if crop.size else m.image
+
+
+def _point_rows(
+    table: pd.DataFrame, index: pd.DataFrame, keep: list[int], hashes: list[str], *, per_patch: bool
+) -> tuple[pd.DataFrame, list[tuple[int, int, int] | None]]:
+    """The workspace rows of the map's points (with ``patch`` on a per-patch map) and each
+    point's patch box (row, col, side in the feature table's pixels; ``None``: whole image)."""
+    rows = table.set_index("hash", drop=False).loc[hashes].reset_index(drop=True)
+    boxes: list[tuple[int, int, int] | None] = [None] * len(keep)
+    if per_patch and "patch" in index.columns:
+        rows.insert(1, "patch", index["patch"].to_numpy()[keep].astype(int))
+        if {"row", "col", "size_px"} <= set(index.columns):
+            geo = index[["row", "col", "size_px"]].to_numpy()[keep].astype(int)
+            boxes = [None if g[2] <= 0 else (int(g[0]), int(g[1]), int(g[2])) for g in geo]
+    rows = rows.drop(columns=[c for c in ("stored_path", "databar_row") if c in rows.columns])
+    return rows, boxes
+
+
+def _thumbnails(
+    ws: Any,
+    hashes: Sequence[str],
+    boxes: Sequence[tuple[int, int, int] | None],
+    *,
+    target_um: float | None,
+    sizes: tuple[int, int],
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[str], list[str]]:
+    """Small and large cached thumbnails per point: the whole image, or the point's patch."""
+    thumbs_dir = ws.path / MAPS_DIR / "thumbs"
+    keys = [h if b is None else f"{h}_p{b[0]}-{b[1]}-{b[2]}" for h, b in zip(hashes, boxes, strict=True)]
+    first = {k: i for i, k in reversed(list(enumerate(keys)))}  # first point of each picture
+    todo = sorted(first.values())
+    made: dict[str, tuple[str, str]] = {}
+    for done, i in enumerate(todo):
+        h, b = hashes[i], boxes[i]
+        load = (
+            functools.partial(_cropped_image, ws, h)
+            if b is None
+            else functools.partial(_patch_image, ws, h, b, target_um)
+        )
+        cache: dict[str, np.ndarray] = {}
+
+        def once(load: Callable[[], np.ndarray] = load, cache: dict[str, np.ndarray] = cache) -> np.ndarray:
+            if "image" not in cache:
+                cache["image"] = load()
+            return cache["image"]
+
+        made[keys[i]] = (
+            str(cached_picture(thumbs_dir, keys[i], once, size=sizes[0])),
+            str(cached_picture(thumbs_dir, keys[i], once, size=sizes[1])),
+        )
+        if progress is not None:
+            progress(done + 1, len(todo))
+    return [made[k][0] for k in keys], [made[k][1] for k in keys]
 
 
 def build_map(
@@ -286,8 +406,8 @@ def build_map(
     per_patch : bool, default False
         One point per patch instead of one per image (patch features pooled by mean).
     thumb_size : int, default 128
-        Thumbnail size (longest side, pixels); thumbnails are cached under
-        ``<ws>/maps/thumbs/<hash>_<size>.jpg``.
+        Thumbnail side (pixels), cached as ``<ws>/maps/thumbs/<hash>_<size>.jpg`` with a sharper
+        512 px one for zoomed-in views; on a per-patch map they show the point's patch.
     features : FeatureTable, optional
         Features to use instead of the stored ones.
     progress : callable, optional
@@ -313,6 +433,7 @@ def build_map(
         )
     check_color_by(table, color_by, where=f"workspace {ws.path}")
     ft = features if features is not None else _load_features(ws, backbone)
+    has_patches = bool(len(ft.index)) and bool((ft.index["patch"].to_numpy() >= 0).any())
     if not per_patch:
         ft = ft.per_image()
     feats = np.asarray(ft.features, dtype=np.float32)
@@ -335,23 +456,20 @@ def build_map(
         )
     feats = feats[keep]
     hashes = [hashes[i] for i in keep]
-    by_hash = table.set_index("hash", drop=False)
-    rows = by_hash.loc[hashes].reset_index(drop=True)
-    if per_patch and "patch" in index.columns:
-        rows.insert(1, "patch", index["patch"].to_numpy()[keep].astype(int))
-    rows = rows.drop(columns=[c for c in ("stored_path", "databar_row") if c in rows.columns])
+    rows, boxes = _point_rows(table, index, keep, hashes, per_patch=per_patch)
 
     coords, model = fit_embedding(feats, method=method, seed=seed, **params)
 
-    thumbs_dir = ws.path / MAPS_DIR / "thumbs"
-    unique = list(dict.fromkeys(hashes))
-    thumb_of: dict[str, str] = {}
-    for k, h in enumerate(unique):
-        thumb_of[h] = str(
-            cached_picture(thumbs_dir, h, functools.partial(_cropped_image, ws, h), size=thumb_size)
-        )
-        if progress is not None:
-            progress(k + 1, len(unique))
+    cfg = getattr(ft, "config", None) or {}
+    target_um = cfg.get("pixel_size") if isinstance(cfg.get("pixel_size"), (int, float)) else None
+    small, large = _thumbnails(
+        ws,
+        hashes,
+        boxes,
+        target_um=target_um,
+        sizes=(int(thumb_size), max(int(thumb_size), LARGE_THUMB_SIZE)),
+        progress=progress,
+    )
     stored = dict(zip(table["hash"], table["stored_path"], strict=True))
     info = {
         "workspace": str(ws.path),
@@ -360,14 +478,17 @@ def build_map(
         "weights_sha256": getattr(ft, "weights_sha256", None),
         "embedding": model.to_dict(),
         "per_patch": bool(per_patch),
-        "n_images": len(unique),
+        "n_images": len(set(hashes)),
+        "patch_size_px": cfg.get("patch_size") if has_patches else None,
+        "target_pixel_size_um": target_um,
     }
     data = map_from_coords(
         coords,
         rows,
         color_by=color_by,
-        thumbnails=[thumb_of[h] for h in hashes],
+        thumbnails=small,
         images=[stored[h] for h in hashes],
+        thumbnails_large=large,
         title=f"semlab map · {ws.path.name}",
         method=model.method,
         cache_dir=ws.path / MAPS_DIR / "full",
@@ -486,23 +607,32 @@ def _json_number(v: Any) -> float | int | None:
 
 
 def _column_spec(name: str, series: pd.Series) -> dict[str, Any]:
+    """A column for the page: numbers are ``continuous`` (ordered colour map and colour bar,
+    ``label`` with the unit from the name's suffix); few integer levels also carry ``levels``
+    and ``codes`` so the page can show them as categories when asked; text is categorical."""
     import pandas as pd
+
+    from semlab._plot import axis_label, split_unit
 
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     if numeric:
         values = [_json_number(v) for v in series.tolist()]
         present = sorted({v for v in values if v is not None})
         integral = all(float(v).is_integer() for v in present)
-        spec: dict[str, Any] = {"name": name, "numeric": True, "values": values}
+        spec: dict[str, Any] = {
+            "name": name,
+            "numeric": True,
+            "kind": "continuous",
+            "label": axis_label(name),
+            "unit": split_unit(name)[1],
+            "values": values,
+        }
         if present:
             spec.update(min=present[0], max=present[-1])
         if present and integral and len(present) <= MAX_LEVELS_AS_CATEGORIES:
-            spec["kind"] = "categorical"
             spec["levels"] = [str(v) for v in present]
             pos = {v: i for i, v in enumerate(present)}
             spec["codes"] = [-1 if v is None else pos[v] for v in values]
-        else:
-            spec["kind"] = "continuous"
         return spec
     text: list[str | None] = [
         None if (v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA) else str(v)
@@ -515,6 +645,8 @@ def _column_spec(name: str, series: pd.Series) -> dict[str, Any]:
         "name": name,
         "numeric": False,
         "kind": "categorical",
+        "label": axis_label(name),
+        "unit": None,
         "levels": levels,
         "codes": [-1 if t is None else code[t] for t in text],
     }
@@ -525,14 +657,17 @@ def page_payload(
     *,
     thumb_urls: Sequence[str | None] | None = None,
     image_urls: Sequence[str | None] | None = None,
+    large_urls: Sequence[str | None] | None = None,
 ) -> dict[str, Any]:
-    """The JSON object the map page reads (columnar; categorical columns as codes + levels)."""
+    """The JSON object the map page reads (columnar; categorical columns as codes + levels;
+    ``large_urls``: sharper thumbnails for zoomed-in views)."""
     c = np.asarray(data.coords, dtype=np.float64)
     n = c.shape[0]
     t = data.table
     col = lambda name: t[name].tolist() if name in t.columns else [None] * n  # noqa: E731
     return {
         "title": data.title,
+        "coordinates": describe_coordinates(data.method, data.info),
         "n": n,
         "x": [float(f"{v:.6g}") for v in c[:, 0]] if n else [],
         "y": [float(f"{v:.6g}") for v in c[:, 1]] if n else [],
@@ -547,6 +682,7 @@ def page_payload(
         "colorBy": data.color_by,
         "method": data.method,
         "thumbs": list(thumb_urls) if thumb_urls is not None else [None] * n,
+        "thumbsLarge": list(large_urls) if large_urls is not None else None,
         "images": list(image_urls) if image_urls is not None else [None] * n,
         "info": to_jsonable(data.info),
     }

@@ -96,7 +96,12 @@ def _data_uri(path: str | os.PathLike | None) -> str | None:
 
 
 def export_html(
-    map_data: MapData, path: str | os.PathLike, *, full_images: bool = True, full_size: int = 1024
+    map_data: MapData,
+    path: str | os.PathLike,
+    *,
+    full_images: bool = True,
+    full_size: int = 1024,
+    large_thumbnails: bool = True,
 ) -> Path:
     """Write the map as one standalone HTML file (data, thumbnails and images embedded).
 
@@ -111,6 +116,8 @@ def export_html(
         without them the panel shows the thumbnail.
     full_size : int, default 1024
         Longest side of embedded full images in pixels.
+    large_thumbnails : bool, default True
+        Embed the sharper thumbnails drawn when zoomed in (512 px; larger file).
 
     Returns
     -------
@@ -129,7 +136,8 @@ def export_html(
             if src not in seen:
                 seen[src] = _data_uri(full_picture(map_data, i, max_side=full_size))
             images[i] = seen[src]
-    html = render_page(page_payload(map_data, thumb_urls=thumbs, image_urls=images))
+    large = [_data_uri(t) for t in map_data.thumbnails_large] if large_thumbnails else []
+    html = render_page(page_payload(map_data, thumb_urls=thumbs, image_urls=images, large_urls=large or None))
     out = Path(path)
     atomic_write_text(out, html)
     return out
@@ -152,6 +160,8 @@ class MapServer:
             data,
             thumb_urls=[f"thumb/{i}" if t is not None else None for i, t in enumerate(data.thumbnails)],
             image_urls=[f"image/{i}" if s is not None else None for i, s in enumerate(data.images)],
+            large_urls=[f"thumb-large/{i}" if t else None for i, t in enumerate(data.thumbnails_large)]
+            or None,
         )
         page = render_page(payload).encode("utf-8")
         data_json = json.dumps(payload, allow_nan=False).encode("utf-8")
@@ -186,14 +196,15 @@ class MapServer:
                         self._send(page, "text/html; charset=utf-8")
                     elif route == "data.json":
                         self._send(data_json, "application/json")
-                    elif route.startswith(("thumb/", "image/")):
+                    elif route.startswith(("thumb/", "image/", "thumb-large/")):
                         kind, _, idx = route.partition("/")
                         if not idx.isdigit() or int(idx) >= n:
                             self.send_error(404, "no such point")
                             return
                         i = int(idx)
-                        if kind == "thumb":
-                            t = data.thumbnails[i]
+                        if kind in ("thumb", "thumb-large"):
+                            pics = data.thumbnails if kind == "thumb" else data.thumbnails_large
+                            t = pics[i] if i < len(pics) else None
                             self._file(Path(t) if t else None)
                         else:
                             with lock:  # convert each image once even when asked twice at once

@@ -17,6 +17,8 @@ from semlab.errors import ParameterError
 
 #: Default thumbnail size: longest side in pixels.
 THUMB_SIZE = 128
+#: Size of the sharper thumbnails drawn when the map is zoomed in: longest side in pixels.
+LARGE_THUMB_SIZE = 512
 #: Longest side of the full images shown in the detail panel (larger images are reduced).
 FULL_MAX_SIDE = 2048
 

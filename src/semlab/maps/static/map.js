@@ -59,20 +59,25 @@
     if (m <= TAB.length) return TAB[k];
     return "hsl(" + Math.round((k * 137.508) % 360) + ",62%," + (k % 2 ? 42 : 56) + "%)";
   }
+  const CATS = "::categories";  // suffix of a colour choice that shows a numeric column's levels as categories
+  const isCat = (col) => col.kind === "categorical" || (state.asCategories && !!col.levels);
   const state = {
-    colorBy: null, palette: [MISSING], colour: new Int32Array(n), hiddenLevels: new Set(),
+    asCategories: false, colorBy: null, palette: [MISSING], colour: new Int32Array(n), hiddenLevels: new Set(),
     pass: new Uint8Array(n).fill(1), nPass: n, selected: new Uint8Array(n), nSelected: 0,
     view: { cx: 0, cy: 0, scale: 1 }, mode: "pan", showThumbs: true, hover: -1,
     stats: { visible: 0, dots: 0, thumbs: 0, ms: 0, frames: 0 }, firstRenderMs: null, frameTimes: [],
   };
   function setColorBy(name) {
+    const asCats = typeof name === "string" && name.endsWith(CATS);
+    if (asCats) name = name.slice(0, -CATS.length);
     const col = name == null || name === "" ? null : byName[name];
     if (name && !col) throw new Error("no column " + name + "; columns: " + columns.map((c) => c.name).join(", "));
     state.colorBy = col ? col.name : null;
+    state.asCategories = !!(asCats && col && col.levels);
     state.hiddenLevels.clear();
     const colour = state.colour;
     if (!col) { state.palette = ["#1f6feb"]; colour.fill(0); }
-    else if (col.kind === "categorical") {
+    else if (isCat(col)) {
       const m = col.levels.length;
       state.palette = col.levels.map((_, k) => categoricalColour(k, m)).concat([MISSING]);
       for (let i = 0; i < n; i++) colour[i] = col.codes[i] < 0 ? m : col.codes[i];
@@ -86,7 +91,7 @@
         colour[i] = v == null ? NBINS : Math.min(NBINS - 1, Math.max(0, Math.round(((v - lo) / span) * (NBINS - 1))));
       }
     }
-    $("color-by").value = state.colorBy || "";
+    $("color-by").value = state.colorBy ? state.colorBy + (state.asCategories ? CATS : "") : "";
     applyFilter();
     drawLegend();
     requestRender();
@@ -112,8 +117,8 @@
     if (!col) { box.hidden = true; return; }
     box.hidden = false;
     const title = document.createElement("div");
-    title.className = "title"; title.textContent = col.name; box.appendChild(title);
-    if (col.kind === "categorical") {
+    title.className = "title"; title.textContent = col.label || col.name; box.appendChild(title);
+    if (isCat(col)) {
       const counts = new Array(col.levels.length + 1).fill(0);
       for (let i = 0; i < n; i++) counts[col.codes[i] < 0 ? col.levels.length : col.codes[i]]++;
       const labels = col.levels.concat(counts[col.levels.length] ? ["missing"] : []);
@@ -140,10 +145,33 @@
       box.appendChild(bar);
       const labels = document.createElement("div");
       labels.className = "bar-labels";
-      [col.min, (col.min + col.max) / 2, col.max].forEach((v) => {
-        const s = document.createElement("span"); s.textContent = fmt(v); labels.appendChild(s);
-      });
+      if (col.levels && col.levels.length <= 8 && col.max > col.min) {
+        // Few levels (e.g. 5 temperatures): a tick label at each, where its colour is.
+        labels.classList.add("levels");
+        col.levels.forEach((v) => {
+          const s = document.createElement("span"); s.textContent = fmt(+v);
+          s.style.left = (100 * (+v - col.min)) / (col.max - col.min) + "%"; labels.appendChild(s);
+        });
+      } else {
+        [col.min, (col.min + col.max) / 2, col.max].forEach((v) => {
+          const s = document.createElement("span"); s.textContent = fmt(v); labels.appendChild(s);
+        });
+      }
       box.appendChild(labels);
+      if (col.unit) {
+        const unit = document.createElement("div");
+        unit.className = "bar-unit"; unit.textContent = "unit: " + col.unit; box.appendChild(unit);
+      }
+      let missing = 0;
+      for (let i = 0; i < n; i++) if (col.values[i] == null) missing++;
+      if (missing) {
+        const item = document.createElement("div");
+        item.className = "item";
+        const sw = document.createElement("span");
+        sw.className = "swatch"; sw.style.background = MISSING;
+        item.appendChild(sw); item.appendChild(document.createTextNode("missing (" + missing + ")"));
+        box.appendChild(item);
+      }
     }
   }
 
@@ -156,7 +184,7 @@
     const rc = filter.column ? byName[filter.column] : null;
     const lo = filter.min, hi = filter.max;
     const cc = state.colorBy ? byName[state.colorBy] : null;
-    const hideLevels = cc && cc.kind === "categorical" && state.hiddenLevels.size > 0;
+    const hideLevels = cc && isCat(cc) && state.hiddenLevels.size > 0;
     let count = 0;
     for (let i = 0; i < n; i++) {
       let ok = !text || searchable[i].indexOf(text) >= 0;
@@ -214,16 +242,26 @@
   const sy = (i) => (Y[i] - state.view.cy) * state.view.scale + H / 2;
   const toWorld = (px, py) => [(px - W / 2) / state.view.scale + state.view.cx, (py - H / 2) / state.view.scale + state.view.cy];
   const dotRadius = () => Math.min(7, Math.max(1.6, (state.view.scale * 0.12) / Math.sqrt(Math.max(n, 1))));
-  const thumbPx = () => Math.min(192, Math.max(28, (state.view.scale * 0.5) / Math.sqrt(Math.max(n, 1))));
+  const thumbPx = () => Math.min(D.thumbsLarge ? 512 : 192, Math.max(28, (state.view.scale * 0.5) / Math.sqrt(Math.max(n, 1))));
   const MAX_THUMBS = 400;
   let thumbNatural = 0;  // largest thumbnail side seen, px: thumbnails are never drawn larger
-  const thumbSize = () => (thumbNatural ? Math.min(thumbPx(), thumbNatural) : thumbPx());
+  const thumbSize = () => (D.thumbsLarge ? thumbPx() : thumbNatural ? Math.min(thumbPx(), thumbNatural) : thumbPx());
 
   // ---------------------------------------------------------------- thumbnails
   const images = new Map();
   let pending = 0;
-  function thumb(i) {
-    const url = D.thumbs[i];
+  // Above the small thumbnail's own size, the large one (when there is one) is fetched and drawn;
+  // the small one stands in until it has arrived.
+  function thumb(i, drawnPx) {
+    const small = thumbBitmap(D.thumbs[i]);
+    const big = D.thumbsLarge && D.thumbsLarge[i];
+    if (big && small && drawnPx * dpr > 1.1 * Math.max(small.naturalWidth || small.width, small.naturalHeight || small.height)) {
+      const b = thumbBitmap(big);
+      if (b) { b.large = true; return b; }
+    }
+    return small;
+  }
+  function thumbBitmap(url) {
     if (!url) return null;
     let entry = images.get(url);
     if (!entry) {
@@ -313,12 +351,12 @@
     ctx.fillRect(0, 0, W, H);
     const vis = visibleIndices();
     const useThumbs = state.showThumbs && vis.length <= MAX_THUMBS && D.thumbs.some((t) => t);
-    let dots = 0, thumbs = 0;
+    let dots = 0, thumbs = 0, large = 0;
     const sel = state.selected, colour = state.colour, pal = state.palette;
     if (useThumbs) {
       const s = thumbSize(), half = s / 2;
       for (const i of vis) {
-        const x = sx(i), y = sy(i), im = thumb(i);
+        const x = sx(i), y = sy(i), im = thumb(i, s);
         if (im) {
           const iw = im.naturalWidth || im.width, ih = im.naturalHeight || im.height;
           const k = Math.min(1, s / iw, s / ih), w = iw * k, h = ih * k;  // never enlarged
@@ -327,6 +365,7 @@
           ctx.drawImage(im, x - w / 2, y - h / 2, w, h);
           if (sel[i]) { ctx.strokeStyle = "#ff2d95"; ctx.lineWidth = 3; ctx.strokeRect(x - w / 2 - 5, y - h / 2 - 5, w + 10, h + 10); }
           thumbs++;
+          if (im.large) large++;
         } else {
           ctx.fillStyle = pal[colour[i]];
           ctx.fillRect(x - half / 3, y - half / 3, (2 * half) / 3, (2 * half) / 3);
@@ -370,7 +409,7 @@
       ctx.closePath(); ctx.fill(); ctx.stroke();
     }
     const ms = performance.now() - t0;
-    state.stats = { visible: vis.length, dots, thumbs, ms, frames: state.stats.frames + 1, useThumbs };
+    state.stats = { visible: vis.length, dots, thumbs, large, ms, frames: state.stats.frames + 1, useThumbs };
     state.frameTimes.push(ms);
     if (state.frameTimes.length > 600) state.frameTimes.shift();
     if (state.firstRenderMs === null && n > 0 && W > 1) state.firstRenderMs = performance.now();
@@ -441,7 +480,8 @@
     const panel = $("detail");
     $("detail-title").textContent = D.name[i] || D.hash[i] || "point " + i;
     const img = $("detail-image");
-    const src = D.images[i] || D.thumbs[i];
+    const patchPic = D.patch && D.patch[i] != null && D.patch[i] >= 0 ? (D.thumbsLarge && D.thumbsLarge[i]) || D.thumbs[i] : null;
+    const src = patchPic || D.images[i] || D.thumbs[i];
     if (src) { img.hidden = false; img.src = src; } else { img.hidden = true; img.removeAttribute("src"); }
     fillTable($("detail-table"), rowsFor(i, true));
     panel.hidden = false;
@@ -563,11 +603,15 @@
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") { closeDetail(); drag = null; requestRender(); } });
   const select = $("color-by");
   select.appendChild(new Option("(none)", ""));
-  columns.forEach((c) => select.appendChild(new Option(c.name + (c.kind === "continuous" ? " ▮" : ""), c.name)));
+  columns.forEach((c) => {
+    select.appendChild(new Option((c.label || c.name) + (c.kind === "continuous" ? " ▮" : ""), c.name));
+    if (c.numeric && c.levels) select.appendChild(new Option((c.label || c.name) + " (as categories)", c.name + CATS));
+  });
+  $("coordinates").textContent = D.coordinates || "";
   select.addEventListener("change", () => setColorBy(select.value || null));
   const rangeCol = $("range-column");
   rangeCol.appendChild(new Option("(none)", ""));
-  columns.filter((c) => c.numeric).forEach((c) => rangeCol.appendChild(new Option(c.name, c.name)));
+  columns.filter((c) => c.numeric).forEach((c) => rangeCol.appendChild(new Option(c.label || c.name, c.name)));
   const num = (s) => (s === "" || s == null || isNaN(+s) ? null : +s);
   function readFilterInputs() {
     filter.text = $("search").value;
@@ -593,8 +637,8 @@
     /** Counts of the last frame: points visible (after filters), drawn as dots and as thumbnails. */
     state: () => ({
       n, visible: state.stats.visible, drawnDots: state.stats.dots, drawnThumbs: state.stats.thumbs,
-      drawn: state.stats.dots + state.stats.thumbs, thumbnailsPending: pending, mode: state.mode,
-      colorBy: state.colorBy, legend: $("legend").textContent, shown: state.nPass, selected: state.nSelected,
+      drawn: state.stats.dots + state.stats.thumbs, drawnLarge: state.stats.large || 0, thumbnailsPending: pending, mode: state.mode,
+      colorBy: state.colorBy, asCategories: state.asCategories, coordinates: $("coordinates").textContent, legend: $("legend").textContent, shown: state.nPass, selected: state.nSelected,
       frames: state.stats.frames, lastFrameMs: state.stats.ms, firstRenderMs: state.firstRenderMs,
       view: Object.assign({}, state.view), width: W, height: H, detailOpen: !$("detail").hidden,
       detailIndex: $("detail").hidden ? -1 : +$("detail").dataset.index, hover: state.hover,
