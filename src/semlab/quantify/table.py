@@ -87,6 +87,21 @@ def load_labels(
     return arr, px
 
 
+def _trim_no_data(arr: np.ndarray, no_data: int, path: Path) -> np.ndarray:
+    """A 2-D label image without its trailing no-data rows (the data bar)."""
+    has_data = (arr != no_data).any(axis=1)
+    last = int(np.flatnonzero(has_data)[-1]) + 1 if has_data.any() else 0
+    if last == 0:
+        raise ParameterError(f"{path}: every pixel is 'no data' ({no_data}); nothing to quantify")
+    arr = arr[:last]
+    if (arr == no_data).any():
+        warnings.warn(
+            f"{path.name}: {int((arr == no_data).sum())} no-data pixels ({no_data}) inside the image "
+            "count as matrix", QuantifyWarning, stacklevel=4,
+        )  # fmt: skip
+    return arr
+
+
 def _label_file(path: Path, pixel_size: Any) -> dict[str, Any]:
     """A 2-D label file with its sidecar (semlab.segment.read_labels): labels without the
     trailing no-data rows, pixel size, measured label values and phase name."""
@@ -95,16 +110,9 @@ def _label_file(path: Path, pixel_size: Any) -> dict[str, Any]:
     lf = read_labels(path, pixel_size=pixel_size)
     arr = lf.labels
     if lf.no_data is not None and arr.ndim == 2:
-        has_data = (arr != lf.no_data).any(axis=1)
-        last = int(np.flatnonzero(has_data)[-1]) + 1 if has_data.any() else 0
-        if last == 0:
-            raise ParameterError(f"{path}: every pixel is 'no data' ({lf.no_data}); nothing to quantify")
-        arr = arr[:last]
-        if (arr == lf.no_data).any():
-            warnings.warn(
-                f"{path.name}: {int((arr == lf.no_data).sum())} no-data pixels ({lf.no_data}) inside the image "
-                "count as matrix", QuantifyWarning, stacklevel=3,
-            )  # fmt: skip
+        arr = _trim_no_data(arr, lf.no_data, path)
+    elif lf.no_data is not None and arr.ndim == 3:
+        arr = np.stack([_trim_no_data(page, lf.no_data, path) for page in arr])
     return {
         "labels": arr,
         "pixel_size": lf.pixel_size,
@@ -181,6 +189,19 @@ def _join(df, table):
     return out[front + [c for c in out.columns if c not in front]]
 
 
+def _pages(name: str, arr: np.ndarray, three_d: bool) -> list[tuple[str, np.ndarray]]:
+    """``[(name, labels)]``: a stack of label pages read without ``three_d`` (a multipage
+    micrograph segmented page by page) is one 2-D row per page, said in a warning."""
+    if three_d or arr.ndim != 3:
+        return [(name, arr)]
+    warnings.warn(
+        f"{name}: {arr.shape[0]} label pages quantified as separate 2-D images ({name} page 1 …); "
+        "pass --3d (three_d=True) if the pages are slices of one volume",
+        QuantifyWarning, stacklevel=4,
+    )  # fmt: skip
+    return [(f"{name} page {i + 1}", page) for i, page in enumerate(arr)]
+
+
 def _load_sources(
     sources: Any, names: Sequence[str] | None, pixel_size: Any, *, three_d: bool, threshold: Any
 ) -> tuple[list[tuple[str, str | None, np.ndarray]], list[Any], list[dict[str, Any]]]:
@@ -214,9 +235,10 @@ def _load_sources(
             px, name, source = pixel_size, f"image_{k}", None
         if names is not None:
             name = names[k]
-        arrays.append((name, source, arr))
-        sizes.append(px)
-        infos.append(info)
+        pages = _pages(name, arr, three_d)
+        arrays.extend((page_name, source, page) for page_name, page in pages)
+        sizes.extend([px] * len(pages))
+        infos.extend([info] * len(pages))
     known = [s is not None for s in sizes]
     if any(known) and not all(known):
         missing = [a[0] for a, k in zip(arrays, known, strict=True) if not k]
