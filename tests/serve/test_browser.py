@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow  # docs/conventions.md: slow tests are skipped by `make test-fast`
+
+#: Screenshots are kept here (git-ignored) to be looked at; SEMLAB_SCREENSHOTS moves them.
+SHOTS = Path(
+    os.environ.get("SEMLAB_SCREENSHOTS", Path(__file__).resolve().parents[1] / "_artifacts" / "screenshots")
+)
+SHOTS.mkdir(parents=True, exist_ok=True)
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -91,8 +98,8 @@ def test_upload_results_history_and_download_in_chromium(
             "!document.querySelector('#history .job[data-status=queued], #history .job[data-status=running]')",
             timeout=180_000,
         )
-        page.screenshot(path=str(tmp_path / "serve-results.png"), full_page=True)
-        assert (tmp_path / "serve-results.png").stat().st_size > 10_000
+        page.screenshot(path=str(SHOTS / "serve-results.png"), full_page=True)
+        assert (SHOTS / "serve-results.png").stat().st_size > 10_000
 
         cards = page.locator("#history .upload")
         names = cards.locator("h3 a").all_inner_texts()
@@ -147,7 +154,7 @@ def test_upload_results_history_and_download_in_chromium(
         if learning:
             page.wait_for_selector("#neighbours table tr td a")
             assert page.locator("#neighbours table tr").count() > 1
-        page.screenshot(path=str(tmp_path / "serve-image-page.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / "serve-image-page.png"), full_page=True)
 
         # the API reference renders offline from /openapi.json
         page.goto(srv.url + "/docs")
@@ -218,7 +225,7 @@ def test_method_phase_choice_key_downloads_and_model_in_chromium(
             timeout=180_000,
         )
         assert not page.locator("#history .job[data-status=failed]").count()
-        shot = tmp_path / "serve-choices.png"
+        shot = SHOTS / "serve-choices.png"
         page.screenshot(path=str(shot), full_page=True)
 
         card = page.locator("#history .upload", has_text=bright.name)
@@ -257,6 +264,6 @@ def test_method_phase_choice_key_downloads_and_model_in_chromium(
         page.wait_for_function(
             "img => img.complete && img.naturalWidth === 320", arg=page.locator("#preview").element_handle()
         )
-        page.screenshot(path=str(tmp_path / "serve-choices-image.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / "serve-choices-image.png"), full_page=True)
         assert not errors, errors
         page.close()

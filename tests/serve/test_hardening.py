@@ -122,3 +122,22 @@ def test_fuzzed_uploads_get_json_4xx_or_201_and_the_server_keeps_serving(client)
             assert isinstance(detail, str) and "\n" not in detail and "Traceback" not in detail
     assert client.get("/api/info").status_code == 200
     assert {400, 415, 422} <= set(seen) and 413 in seen  # the generator reaches each refusal
+
+
+def test_81_megapixel_png_is_refused_before_decoding_when_it_would_not_fit(workspace):
+    """The issue's 81-Mpx PNG (81 MB decoded, under the decoded-size limit) under an 8 GiB budget:
+    segmenting it needs 81e6 px x 200 B/px = 16 GB, so the upload is refused from its header (the
+    file here has no pixel data: decoding it would give 422, not 413)."""
+    from semlab.serve._uploads import JOB_BYTES_PER_PX, available_memory
+
+    app = create_app(workspace, max_job_bytes=8 * 2**30)
+    with TestClient(app, base_url=LOCAL) as c:
+        r = _upload(c, "big.png", _png_header(9000, 9000), tasks="segment,quantify")
+        detail = r.json()["detail"]
+        assert r.status_code == 413 and "GiB" in detail and f"{JOB_BYTES_PER_PX} bytes per pixel" in detail
+        assert "\n" not in detail
+        # storing it only (no segment/quantify) is not refused for memory (it fails decoding instead)
+        assert _upload(c, "big.png", _png_header(9000, 9000), tasks="none").status_code == 422
+        # a small image fits
+        assert _upload(c, "s.png", _png(1), tasks="segment").status_code == 201
+    assert available_memory() is None or available_memory() > 0

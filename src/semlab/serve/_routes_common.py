@@ -29,6 +29,7 @@ class ServeState:
     max_file_bytes: int
     max_pixels: int
     max_decoded_bytes: int | None = None
+    max_job_bytes: int | None = None
 
 
 def state(request: Request) -> ServeState:

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from semlab.errors import SemlabError
 from semlab.serve._routes_common import ServeState, check_filters, state
 from semlab.serve._store import TASKS
-from semlab.serve._uploads import UploadError, check_file, check_name
+from semlab.serve._uploads import UploadError, check_file, check_memory, check_name
 
 router = APIRouter(prefix="/api")
 
@@ -46,6 +46,7 @@ def info(st: ServeState = Depends(state)) -> dict[str, Any]:
             "max_file_bytes": st.max_file_bytes,
             "max_pixels": st.max_pixels,
             "max_decoded_bytes": st.max_decoded_bytes,
+            "max_job_bytes": st.max_job_bytes,
         },
         "accepted": ["image/tiff", "image/png", "image/jpeg"],
         "history": st.store.counts(),
@@ -87,6 +88,7 @@ def _store_upload(
     checked = check_file(
         raw, name, max_bytes=st.max_file_bytes, max_pixels=st.max_pixels, max_decoded=st.max_decoded_bytes
     )
+    check_memory(checked, name, wanted, budget=st.max_job_bytes)
     suffix = Path(name).suffix.lower()
     stem = Path(name).stem if suffix in (".tif", ".tiff", ".png", ".jpg", ".jpeg") else name
     display = f"{stem}{checked.suffix}" if suffix not in _SUFFIXES[checked.suffix] else name

@@ -18,6 +18,12 @@ from pathlib import Path
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_PIXELS = 100_000_000
 
+#: Stated peak memory of a segment or quantify job per pixel of the image (issue 19's bound;
+#: benchmarks/bench_memory.py measures 132 B/px for hybrid and otsu, 95 B/px for quantify).
+JOB_BYTES_PER_PX = 200
+#: Tasks whose memory grows with the image (the others work on patches or stored results).
+_HEAVY_TASKS = ("segment", "quantify")
+
 #: Accepted types: (magic prefix, suffix the stored copy gets, name for people).
 _MAGIC = (
     (b"II*\x00", ".tif", "TIFF"),
@@ -139,6 +145,46 @@ def check_file(
         raise UploadError(422, f"{name}: the header says the image has no pixels ({cols} × {rows})")
     _check_decoded(path, name, max_decoded)
     return Checked(kind=kind, suffix=suffix, rows=rows, cols=cols)
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give: ``MemAvailable``, lowered to a cgroup v2 limit minus
+    its usage when one is set; ``None`` where neither can be read (not Linux)."""
+    found: list[int] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        cap = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if cap.isdigit():
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+            found.append(max(int(cap) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_memory(checked: Checked, name: str, tasks: list[str], *, budget: int | None) -> None:
+    """413 when segmenting or quantifying the image would not fit ``budget`` bytes at
+    :data:`JOB_BYTES_PER_PX`; decided from the header's shape, before anything is decoded.
+
+    ``budget`` None means :func:`available_memory` now (no check where that is unknown).
+    """
+    heavy = [t for t in tasks if t in _HEAVY_TASKS]
+    if not heavy:
+        return
+    budget = available_memory() if budget is None else int(budget)
+    need = checked.rows * checked.cols * JOB_BYTES_PER_PX
+    if budget is not None and need > budget:
+        raise UploadError(
+            413,
+            f"{name}: {checked.cols} × {checked.rows} pixels need about {need / 2**30:.1f} GiB to "
+            f"{' and '.join(heavy)} ({JOB_BYTES_PER_PX} bytes per pixel); this server can give "
+            f"{budget / 2**30:.1f} GiB — crop or bin the image, or upload it with tasks 'none'",
+        )
 
 
 def _check_decoded(path: Path, name: str, limit: int | None) -> None:

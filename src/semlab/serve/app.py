@@ -75,6 +75,7 @@ def create_app(
     max_file_bytes: int = MAX_FILE_BYTES,
     max_pixels: int = MAX_PIXELS,
     max_decoded_bytes: int | None = None,
+    max_job_bytes: int | None = None,
     segment_method: str = "hybrid",
     hosts: tuple[str, ...] = (),
 ) -> FastAPI:
@@ -98,6 +99,10 @@ def create_app(
         Largest decoded size of an upload (pixels × channels × bytes per sample, every page),
         read from its header before decoding; default :func:`semlab.io.max_decoded_bytes`
         (``$SEMLAB_MAX_DECODED_BYTES``, else 512 MiB), the limit the CLI uses.
+    max_job_bytes : int, optional
+        Memory a segment or quantify job may take; an upload asking for one is refused (413,
+        before decoding) when its pixels × 200 bytes (the stated bound, measured by
+        ``benchmarks/bench_memory.py``) exceed it.  Default: the memory available at upload.
     segment_method : str, default "hybrid"
         Default segmentation method of segment and quantify; an upload may choose another,
         the phase of interest and its name (:mod:`semlab.serve._segjob`).
@@ -143,7 +148,7 @@ def create_app(
     app.state.serve = ServeState(
         workspace=ws, store=store, analyses=analyses, runner=runner, token=token, serve_dir=serve_dir,
         incoming=incoming, max_file_bytes=int(max_file_bytes), max_pixels=int(max_pixels),
-        max_decoded_bytes=max_decoded(max_decoded_bytes),
+        max_decoded_bytes=max_decoded(max_decoded_bytes), max_job_bytes=max_job_bytes,
     )  # fmt: skip
     app.state.workspace = ws
     app.state.store = store
