@@ -41,8 +41,10 @@ def _static(name: str) -> str:
 def render_page(payload: dict[str, Any]) -> str:
     """The page's HTML with CSS, JavaScript and ``payload`` (see :func:`page_payload`) inlined."""
     data = json.dumps(payload, separators=(",", ":"), allow_nan=False)
-    # Inside <script>, "</" would end the element early; JSON allows the escaped form.
-    data = data.replace("</", "<\\/").replace("<!--", "<\\!--")
+    # Inside <script>, "</" or "<!--" would end the element early or change how it is parsed:
+    # escape <, >, & and the JS line separators as \uXXXX (valid JSON and JavaScript alike).
+    for char in "<>&\u2028\u2029":
+        data = data.replace(char, f"\\u{ord(char):04x}")
     html = _static("map.html")
     title = (
         str(payload.get("title", "semlab map"))
