@@ -15,7 +15,8 @@ from semlab.io import read_micrograph, read_volume, write_micrograph
 
 # True pixel sizes in µm, read by hand from each file's own metadata:
 #   FEI [Scan] PixelWidth = 3.3724e-06 m; Zeiss ap_image_pixel_size = 12.33 nm / 2.615 µm;
-#   ImageJ XResolution = 5.928571 pixels per micron (DM calibration 0.16867469 µm).
+#   ImageJ XResolution = 5.928571 pixels per micron (DM calibration 0.16867469 µm);
+#   the Zeiss 512 px file has no pixel-size tag: its field width ap_width 5.965 µm / 512 px.
 TRUE_PIXEL_UM = {
     "FEI-Helios-Ebeam-16bits.tif": 3.3724,
     "FEI-Helios-Ebeam-8bits.tif": 3.3724,
@@ -23,7 +24,7 @@ TRUE_PIXEL_UM = {
     "ZEISS_SEM_multipage.tif": 0.01233,
     "imagej_scaled.tif": 1 / 5.928571,
     "test_tiff_Zeiss_SEM_1k.tif": 2.615,
-    "test_tiff_Zeiss_SEM_512pix.tif": None,
+    "test_tiff_Zeiss_SEM_512pix.tif": 5.965 / 512,
 }
 
 
@@ -43,6 +44,8 @@ def test_pixel_size_of_real_files(sem_dir, name):
         assert m.metadata["pixel_size_source"] is None
     else:
         assert m.pixel_size == pytest.approx(expected, rel=1e-6)
+        want = "field_width" if name.endswith("512pix.tif") else m.metadata["pixel_size_source"]
+        assert m.metadata["pixel_size_source"] == want
     json.dumps(m.metadata)  # metadata is JSON-compatible
 
 

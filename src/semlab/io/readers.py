@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable
@@ -210,6 +211,10 @@ def read_micrograph(path: str | os.PathLike, *, pixel_size: float | None = None,
 
     metadata: dict[str, Any] = {key: summary.get(key) for key in _SUMMARY_KEYS}
     metadata.update({k: v for k, v in summary.items() if k not in metadata})
+    if file_pixel is None:  # no pixel-size tag: the stated field width over the image width
+        hfw = metadata.get("horizontal_field_width_um")
+        if isinstance(hfw, int | float) and not isinstance(hfw, bool) and math.isfinite(hfw) and hfw > 0:
+            file_pixel, origin = float(hfw) / int(image.shape[1]), "field_width"
     if user is not None:
         metadata["pixel_size_source"] = "user"
         if file_pixel is not None:
