@@ -195,3 +195,51 @@ def test_broken_non_utf8_file_is_a_one_line_error(tmp_path, capsys):
     ):
         code, _, err = _run(capsys, *args)
         _one_line_error(code, err, "bad\\xff.png")
+
+
+# ----------------------------------------------------------------------------- damaged catalog
+
+
+@pytest.mark.parametrize("damage", ["DELETE FROM meta", "UPDATE meta SET value = 'x'", "DROP TABLE meta"])
+def test_catalog_missing_its_meta_row(tmp_path, capsys, damage):
+    import sqlite3
+
+    ws = tmp_path / "ws"
+    assert main(["init", str(ws)]) == 0
+    conn = sqlite3.connect(ws / "semlab.sqlite")
+    conn.execute(damage)
+    conn.commit()
+    conn.close()
+    code, _, err = _run(capsys, "status", ws)
+    _one_line_error(code, err, "semlab.sqlite")
+
+
+# ----------------------------------------------------------------------------- quantify
+
+
+def _labels(tmp_path: Path, pages: int) -> Path:
+    import tifffile
+
+    lab = np.zeros((pages, 40, 40), np.uint8)
+    lab[:, 5:15, 5:15] = 1
+    lab[:, 20:30, 22:35] = 1
+    path = tmp_path / f"lab{pages}.tif"
+    tifffile.imwrite(path, lab if pages > 1 else lab[0])
+    return path
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "abc"])
+def test_quantify_threshold_must_be_finite(tmp_path, capsys, value):
+    code, _, err = _run(
+        capsys, "quantify", _labels(tmp_path, 1), "-o", tmp_path / "q.csv", "--threshold", value
+    )
+    _one_line_error(code, err, "--threshold")
+    assert not (tmp_path / "q.csv").exists()
+
+
+def test_quantify_stack_without_3d_warns(tmp_path, capsys):
+    code, out, err = _run(capsys, "quantify", _labels(tmp_path, 5), "-o", tmp_path / "q.csv")
+    assert code == 0, err
+    assert "lab5.tif: a stack of 5 pages; without --3d only page 0 is quantified" in err
+    code, out, err = _run(capsys, "quantify", _labels(tmp_path, 1), "-o", tmp_path / "q1.csv")
+    assert code == 0 and "stack" not in err, err

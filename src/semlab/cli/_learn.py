@@ -112,6 +112,26 @@ def train_cmd(
         )
     for line in res.summary_lines():
         typer.echo(line)
+    _dropped_note(workspace, target)
+
+
+def _dropped_note(workspace: Path, target: str) -> None:
+    """Say how many catalogued images had no ``target`` value and were left out of training."""
+    from semlab.dataset import Workspace
+    from semlab.learn.run import _missing, target_column
+
+    table = Workspace.open(workspace).table()
+    try:
+        column = target_column(table, target, where=f"workspace {workspace}")
+    except Exception:  # noqa: BLE001 - training already checked the column
+        return
+    missing = sum(_missing(v) for v in column.tolist())
+    if missing:
+        typer.echo(
+            f"note: {missing} of {len(table)} image(s) have no {target!r} value and were left out of training; "
+            "fill the column in the descriptor table to use them",
+            err=True,
+        )
 
 
 @app.command("finetune", rich_help_panel=_PANEL)
@@ -241,6 +261,17 @@ def predict_cmd(
     from semlab.io import list_images, read_micrograph
     from semlab.learn import load_predictor
 
+    if pixel_size is not None:
+        from semlab._util import check_pixel_size
+        from semlab.errors import ParameterError
+        from semlab.learn.predict import PIXEL_SIZE_RANGE_UM
+
+        lo, hi = PIXEL_SIZE_RANGE_UM
+        if not lo <= check_pixel_size(pixel_size, "--pixel-size") <= hi:
+            raise ParameterError(
+                f"--pixel-size {pixel_size:g} is outside what an SEM image can have ({lo:g}–{hi:g} µm per pixel); "
+                "give µm per pixel (e.g. 0.005 for 5 nm)"
+            )
     predictor = load_predictor(model)
     typer.echo(model_line(predictor.info()))
     files = list_images(images)

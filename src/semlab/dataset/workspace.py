@@ -518,9 +518,19 @@ class Workspace:
                     raise WorkspaceError(
                         f"{ws.catalog}: not a semlab catalog (SQLite application id {app_id})"
                     )
-                version = int(
-                    conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-                )
+                found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if found is None:
+                    raise WorkspaceError(
+                        f"{ws.catalog}: the catalog has no schema_version in its meta table (damaged or "
+                        "edited by hand); restore it from a backup or re-create the workspace with `semlab init`"
+                    )
+                try:
+                    version = int(found[0])
+                except (TypeError, ValueError):
+                    raise WorkspaceError(
+                        f"{ws.catalog}: the catalog's schema_version {found[0]!r} is not a number; "
+                        "restore it from a backup"
+                    ) from None
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(
                 f"{ws.catalog}: cannot read the catalog ({exc}); is it a semlab workspace?"

@@ -161,6 +161,8 @@ class Predictor:
             names = [_image_name(im, k) for k, im in enumerate(images)]
         if len(names) != len(images):
             raise ParameterError(f"{len(names)} names for {len(images)} images; give one name per image")
+        for k, im in enumerate(images):
+            check_input(im, names[k])
         rows = []
         for k, im in enumerate(images):
             patches = self.patches([im], names=[names[k]])[0]
@@ -263,6 +265,36 @@ class Predictor:
         ``shortcut_warning`` (the training's shortcut message or None).
         """
         return run_info(self.path, self.config)
+
+
+#: Pixel sizes (µm) an SEM image can have: 0.01 nm to 1 mm per pixel.
+PIXEL_SIZE_RANGE_UM = (1e-5, 1e3)
+#: Smallest image side (pixels) a prediction is made from.
+MIN_IMAGE_SIDE = 8
+
+
+def check_input(image: Any, name: str) -> None:
+    """Refuse, in one line, an image too small to predict from or with an impossible pixel size.
+
+    Raises
+    ------
+    ParameterError
+        A side under :data:`MIN_IMAGE_SIDE` pixels, or a pixel size outside
+        :data:`PIXEL_SIZE_RANGE_UM` (µm).
+    """
+    arr = np.asarray(getattr(image, "image", image))
+    if arr.ndim != 2 or min(arr.shape) < MIN_IMAGE_SIDE:
+        raise ParameterError(
+            f"{name}: image of shape {arr.shape} is too small to predict from; give an image of at least "
+            f"{MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} px (a 2-D micrograph)"
+        )
+    px = getattr(image, "pixel_size", None)
+    lo, hi = PIXEL_SIZE_RANGE_UM
+    if px is not None and not lo <= float(px) <= hi:
+        raise ParameterError(
+            f"{name}: pixel size {float(px):g} µm is outside what an SEM image can have ({lo:g}–{hi:g} µm per "
+            "pixel); check --pixel-size (it is in µm per pixel) or the file's calibration"
+        )
 
 
 def _quality(image: Any) -> dict[str, Any]:
