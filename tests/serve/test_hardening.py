@@ -141,3 +141,10 @@ def test_81_megapixel_png_is_refused_before_decoding_when_it_would_not_fit(works
         # a small image fits
         assert _upload(c, "s.png", _png(1), tasks="segment").status_code == 201
     assert available_memory() is None or available_memory() > 0
+    # two workers may run two such jobs at once: each gets half the budget
+    need = 1000 * 1000 * JOB_BYTES_PER_PX
+    for workers, status in ((1, 422), (2, 413)):
+        with TestClient(
+            create_app(workspace, max_job_bytes=int(need * 1.5), workers=workers), base_url=LOCAL
+        ) as c:
+            assert _upload(c, "m.png", _png_header(1000, 1000), tasks="segment").status_code == status

@@ -30,6 +30,7 @@ class ServeState:
     max_pixels: int
     max_decoded_bytes: int | None = None
     max_job_bytes: int | None = None
+    workers: int = 1
 
 
 def state(request: Request) -> ServeState:

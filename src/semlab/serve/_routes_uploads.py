@@ -88,7 +88,7 @@ def _store_upload(
     checked = check_file(
         raw, name, max_bytes=st.max_file_bytes, max_pixels=st.max_pixels, max_decoded=st.max_decoded_bytes
     )
-    check_memory(checked, name, wanted, budget=st.max_job_bytes)
+    check_memory(checked, name, wanted, budget=st.max_job_bytes, workers=st.workers)
     suffix = Path(name).suffix.lower()
     stem = Path(name).stem if suffix in (".tif", ".tiff", ".png", ".jpg", ".jpeg") else name
     display = f"{stem}{checked.suffix}" if suffix not in _SUFFIXES[checked.suffix] else name

@@ -167,9 +167,12 @@ def available_memory() -> int | None:
     return min(found) if found else None
 
 
-def check_memory(checked: Checked, name: str, tasks: list[str], *, budget: int | None) -> None:
-    """413 when segmenting or quantifying the image would not fit ``budget`` bytes at
-    :data:`JOB_BYTES_PER_PX`; decided from the header's shape, before anything is decoded.
+def check_memory(
+    checked: Checked, name: str, tasks: list[str], *, budget: int | None, workers: int = 1
+) -> None:
+    """413 when segmenting or quantifying the image would not fit ``budget / workers`` bytes
+    at :data:`JOB_BYTES_PER_PX` (jobs of ``workers`` threads may run at once); decided from
+    the header's shape, before anything is decoded.
 
     ``budget`` None means :func:`available_memory` now (no check where that is unknown).
     """
@@ -177,13 +180,14 @@ def check_memory(checked: Checked, name: str, tasks: list[str], *, budget: int |
     if not heavy:
         return
     budget = available_memory() if budget is None else int(budget)
+    budget = None if budget is None else budget // max(1, int(workers))
     need = checked.rows * checked.cols * JOB_BYTES_PER_PX
     if budget is not None and need > budget:
         raise UploadError(
             413,
             f"{name}: {checked.cols} × {checked.rows} pixels need about {need / 2**30:.1f} GiB to "
             f"{' and '.join(heavy)} ({JOB_BYTES_PER_PX} bytes per pixel); this server can give "
-            f"{budget / 2**30:.1f} GiB — crop or bin the image, or upload it with tasks 'none'",
+            f"{budget / 2**30:.1f} GiB per job — crop or bin the image, or upload it with tasks 'none'",
         )
 
 

@@ -102,7 +102,8 @@ def create_app(
     max_job_bytes : int, optional
         Memory a segment or quantify job may take; an upload asking for one is refused (413,
         before decoding) when its pixels × 200 bytes (the stated bound, measured by
-        ``benchmarks/bench_memory.py``) exceed it.  Default: the memory available at upload.
+        ``benchmarks/bench_memory.py``) exceed its share per worker.  Default: the memory
+        available at upload.
     segment_method : str, default "hybrid"
         Default segmentation method of segment and quantify; an upload may choose another,
         the phase of interest and its name (:mod:`semlab.serve._segjob`).
@@ -149,6 +150,7 @@ def create_app(
         workspace=ws, store=store, analyses=analyses, runner=runner, token=token, serve_dir=serve_dir,
         incoming=incoming, max_file_bytes=int(max_file_bytes), max_pixels=int(max_pixels),
         max_decoded_bytes=max_decoded(max_decoded_bytes), max_job_bytes=max_job_bytes,
+        workers=max(1, int(workers)),
     )  # fmt: skip
     app.state.workspace = ws
     app.state.store = store
