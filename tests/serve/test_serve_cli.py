@@ -65,3 +65,24 @@ def test_errors_are_one_line(tmp_path, workspace, fake_run, capsys):
     assert main(["serve", str(workspace.path), "--model", str(tmp_path / "no-run")]) == 2
     assert "--model" in capsys.readouterr().err
     assert not fake_run
+
+
+def test_token_is_new_at_each_start_and_the_bound_host_is_allowed(workspace, fake_run, capsys):
+    import socket
+
+    tokens = []
+    for _ in range(2):
+        assert main(["serve", str(workspace.path), "--host", "0.0.0.0"]) == 0
+        tokens.append(re.search(r"access token: (\S+)", capsys.readouterr().out).group(1))
+    assert tokens[0] != tokens[1]
+    app, _ = fake_run[-1]
+    auth = {"Authorization": f"Bearer {tokens[1]}"}
+    c = TestClient(app, base_url=LOCAL)
+    assert c.get("/api/info", headers={**auth, "Host": f"{socket.gethostname()}:8000"}).status_code == 200
+    assert c.get("/api/info", headers={**auth, "Host": "rebound.example:8000"}).status_code == 400
+    assert c.get("/api/info", headers={"Authorization": f"Bearer {tokens[0]}"}).status_code == 401
+    assert main(["serve", str(workspace.path), "--host", "sem-pc.lab"]) == 0
+    app, _ = fake_run[-1]
+    c = TestClient(app, base_url="http://sem-pc.lab:8000")
+    token = re.search(r"access token: (\S+)", capsys.readouterr().out).group(1)
+    assert c.get("/api/info", headers={"Authorization": f"Bearer {token}"}).status_code == 200
