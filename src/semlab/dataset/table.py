@@ -668,10 +668,10 @@ def _check_image_paths(images: pd.Series, root: Path, problems: _Problems, pos_i
         text = _as_text(value)
         candidate = Path(text)
         full = candidate if candidate.is_absolute() else root / candidate
-        if not full.exists() and "\\" in text and os.sep != "\\":
+        if not os.path.exists(full) and "\\" in text and os.sep != "\\":
             alt = Path(text.replace("\\", "/"))
             alt_full = alt if alt.is_absolute() else root / alt
-            if alt_full.exists():
+            if os.path.exists(alt_full):
                 full = alt_full
         abspath = os.path.abspath(full)
         if not os.path.exists(abspath):

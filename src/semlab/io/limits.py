@@ -13,10 +13,12 @@ The limit, in bytes, is the first of: the ``limit`` argument; the environment va
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,16 +107,25 @@ def _bmp(head: bytes) -> tuple[int, int, int, int]:
     return abs(int(height)), abs(int(width)), channels, 1
 
 
-def _tiff(source: Any, page: int | None) -> tuple[int, str]:
-    """(decoded bytes, description) from TIFF tags; ``page=None`` counts every page."""
+@contextlib.contextmanager
+def quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log lines about damaged tags: semlab reports a damaged file in one line."""
     import logging
-
-    import tifffile
 
     log = logging.getLogger("tifffile")
     level = log.level
     log.setLevel(logging.CRITICAL)
     try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _tiff(source: Any, page: int | None) -> tuple[int, str]:
+    """(decoded bytes, description) from TIFF tags; ``page=None`` counts every page."""
+    import tifffile
+
+    with quiet_tifffile():
         with tifffile.TiffFile(source) as tif:
             n = len(tif.pages)
             if n == 0:
@@ -130,8 +141,6 @@ def _tiff(source: Any, page: int | None) -> tuple[int, str]:
             first = tif.pages[0]
             total = max(total, _prod(tuple(int(v) for v in first.shape)) * _itemsize(first))
             return total, f"{n} page(s)"
-    finally:
-        log.setLevel(level)
 
 
 def _prod(shape: tuple[int, ...]) -> int:

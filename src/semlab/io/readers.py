@@ -14,7 +14,7 @@ import numpy as np
 
 from semlab._util import atomic_path, check_pixel_size
 from semlab.errors import FileFormatError, MetadataWarning, MissingFileError, ParameterError
-from semlab.io.limits import check_decoded_size, decoded_size, max_decoded_bytes
+from semlab.io.limits import check_decoded_size, decoded_size, max_decoded_bytes, quiet_tifffile
 from semlab.io.metadata import _positive as _positive_or_none
 from semlab.io.metadata import jsonable, parse_fei, parse_imagej, parse_zeiss, unit_to_um
 from semlab.io.micrograph import Micrograph, Volume
@@ -108,7 +108,7 @@ def _read_tiff(path: Path, page: int) -> tuple[np.ndarray, float | None, dict, s
 
     source = str(path)
     try:
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             n = len(tif.pages)
             if n == 0:
                 raise FileFormatError(f"{source}: TIFF holds no image pages; is the file complete?")
@@ -282,7 +282,7 @@ def read_volume(path: str | os.PathLike, *, voxel_size: float | tuple[float, ...
     else:
         check_decoded_size(p)
         try:
-            with tifffile.TiffFile(p) as tif:
+            with quiet_tifffile(), tifffile.TiffFile(p) as tif:
                 data = tif.asarray()
                 ij = tif.imagej_metadata or {}
                 page = tif.pages[0]
