@@ -12,8 +12,12 @@ pytest.importorskip("torch")
 def test_generate_step_trains_then_reuses(quick_ws, tmp_path, one_torch_thread):
     from semlab.demo._generate import generate_step
 
-    first = generate_step(quick_ws, out_dir=tmp_path, quick=True, time_budget_s=4)
-    assert first.trained and first.steps >= 1
+    calls = []
+    first = generate_step(
+        quick_ws, out_dir=tmp_path, quick=True, steps=10, train_progress=lambda d, t: calls.append((d, t))
+    )
+    # a budget in steps, never seconds: exactly 10 steps, reported step by step
+    assert first.trained and first.steps == 10 and calls[-1][0] == 10
     assert list(first.porosity_real) == ["1", "2", "4", "8"] == list(first.porosity_generated)
     # the real patches carry the series' trend: porosity falls from burst 1 to burst 8
     assert first.porosity_real["1"] > first.porosity_real["8"]
@@ -21,7 +25,7 @@ def test_generate_step_trains_then_reuses(quick_ws, tmp_path, one_torch_thread):
     assert (tmp_path / "model" / "model.pt").is_file() and (tmp_path / "report" / "report.json").is_file()
     lines = first.lines()
     assert len(lines) == 3 and all(line.startswith("generate: ") for line in lines)
-    second = generate_step(quick_ws, out_dir=tmp_path, quick=True)
+    second = generate_step(quick_ws, out_dir=tmp_path, quick=True, steps=10)
     assert not second.trained and second.steps == first.steps
     assert second.porosity_generated == first.porosity_generated  # same model, same seed
     assert "loaded" in second.lines()[0]

@@ -33,11 +33,12 @@ def test_map_export_writes_a_standalone_file(uint16_ws, stored_features, tmp_pat
             "--export",
             str(out),
             "--open",
+            "--json",
         ]
     )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert out.is_file() and "map of 16 images (pca" in captured.out
+    assert out.is_file() and "map of 16 images (pca" not in captured.out  # --json: the JSON line only
     summary = json.loads([ln for ln in captured.out.splitlines() if ln.startswith("{")][0])
     assert summary == {
         "n_points": 16,
@@ -73,6 +74,7 @@ def test_map_serves_on_localhost(uint16_ws, stored_features, capsys, monkeypatch
     out = capsys.readouterr().out
     assert rc == 0
     assert "serving the map on http://127.0.0.1:" in out and "stopped" in out
+    assert "map of 16 images (pca" in out and "{" not in out  # no raw JSON without --json
     assert "semlabMap" in fetched["page"]
     assert fetched["thumb"] == ("image/jpeg", b"\xff\xd8")
     assert fetched["image"] == ("image/png", b"\x89PNG")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -48,6 +49,9 @@ def map_cmd(
     open_browser: bool = typer.Option(
         False, "--open", help="Open the page (or the exported file) in the browser."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the map's summary as one JSON line instead of the text line."
+    ),
 ) -> None:
     """Interactive map of a workspace's micrographs: similar microstructures sit together.
 
@@ -59,11 +63,8 @@ def map_cmd(
     """
     import json
 
-    from rich.console import Console
-    from rich.progress import Progress
-
     from semlab.errors import ParameterError
-    from semlab.maps import METHODS, build_map, export_html, serve_map
+    from semlab.maps import METHODS, export_html, serve_map
 
     if method not in METHODS:
         raise ParameterError(f"--method {method!r} is not one of {', '.join(METHODS)}")
@@ -80,46 +81,32 @@ def map_cmd(
         _check_export(export)
     elif port is not None:
         _check_port(port)
-    console = Console(stderr=True)
-    bars: list[Progress] = []  # started on the first thumbnail, so that early errors print alone
-
-    def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(Progress(console=console, transient=True))
-            bars[0].start()
-            bars[0].add_task("thumbnails", total=total)
-        bars[0].update(bars[0].task_ids[0], completed=done, total=total)
-
-    try:
-        data = build_map(
-            workspace,
-            backbone=backbone,
-            method=method,
-            color_by=color_by,
-            seed=seed,
-            per_patch=per_patch,
-            thumb_size=thumb_size,
-            progress=progress,
-            **params,
-        )
-    finally:
-        if bars:
-            bars[0].stop()
-    summary = data.to_dict()
-    typer.echo(
-        f"map of {len(data)} {'patches' if per_patch else 'images'} ({data.method}, features: "
-        f"{summary.get('backbone') or 'given'}); columns: {', '.join(data.columns)}"
+    data = _build_with_progress(
+        workspace,
+        backbone=backbone,
+        method=method,
+        color_by=color_by,
+        seed=seed,
+        per_patch=per_patch,
+        thumb_size=thumb_size,
+        params=params,
     )
-    typer.echo(
-        json.dumps(
-            {
-                "n_points": len(data),
-                "method": data.method,
-                "color_by": data.color_by,
-                "embedding": str(Path(workspace) / "maps" / "latest"),
-            }
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "n_points": len(data),
+                    "method": data.method,
+                    "color_by": data.color_by,
+                    "embedding": str(Path(workspace) / "maps" / "latest"),
+                }
+            )
         )
-    )
+    else:
+        typer.echo(
+            f"map of {len(data)} {'patches' if per_patch else 'images'} ({data.method}, features: "
+            f"{data.to_dict().get('backbone') or 'given'}); columns: {', '.join(data.columns)}"
+        )
     if export is not None:
         path = export_html(data, export)
         typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; opens without a server)")
@@ -180,3 +167,61 @@ def _check_port(port: int) -> None:
                 f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); "
                 "choose another port or leave --port out"
             ) from None
+
+
+def _build_with_progress(
+    workspace: Path,
+    *,
+    backbone: str | None,
+    method: str,
+    color_by: str | None,
+    seed: int,
+    per_patch: bool,
+    thumb_size: int,
+    params: dict[str, Any],
+) -> Any:
+    """:func:`semlab.maps.build_map` with a spinner on stderr while the embedding is fitted
+    (UMAP: tens of seconds on its first call) and a bar while thumbnails are made."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from semlab.maps import build_map
+
+    console = Console(stderr=True)
+    what = f"{method.upper()} of the stored features ({'per patch' if per_patch else 'per image'})"
+    if method == "umap":
+        what += " (UMAP compiles its code on the first call in a process)"
+    bar = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal,
+    )  # fmt: skip
+    embedding = bar.add_task(f"embedding: {what}", total=None)
+    thumbs: list[TaskID] = []
+
+    def progress(done: int, total: int) -> None:
+        if not thumbs:  # the embedding is fitted before the first thumbnail
+            bar.update(embedding, total=1, completed=1)
+            thumbs.append(bar.add_task("thumbnails", total=total))
+        bar.update(thumbs[0], completed=done, total=total)
+
+    with bar:  # transient (and off when stderr is no terminal): gone before any error or result is printed
+        data = build_map(
+            workspace,
+            backbone=backbone,
+            method=method,
+            color_by=color_by,
+            seed=seed,
+            per_patch=per_patch,
+            thumb_size=thumb_size,
+            progress=progress,
+            **params,
+        )
+    return data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ def map_step(
     quick: bool = False,
     method: str | None = None,
     color_by: str = "burst_count",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Build the demo workspace's map coloured by burst count and write ``out_dir/map.html``.
 
@@ -37,6 +39,8 @@ def map_step(
         Embedding method; default ``"pca"`` with ``quick``, else ``"umap"``.
     color_by : str, default "burst_count"
         Column coloured at start.
+    progress : callable, optional
+        ``progress(done, total)`` while thumbnails are made.
 
     Returns
     -------
@@ -61,5 +65,5 @@ def map_step(
         )
         features = intensity_features(ws)
     method = method or ("pca" if quick else "umap")
-    data = build_map(ws, method=method, color_by=color_by, seed=seed, features=features)
+    data = build_map(ws, method=method, color_by=color_by, seed=seed, features=features, progress=progress)
     return export_html(data, Path(out_dir) / "map.html")

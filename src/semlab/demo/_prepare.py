@@ -14,7 +14,8 @@ from semlab._util import atomic_path
 #: Patches per image, as in the transfer-learning study (40 random crops per micrograph).
 PATCHES_PER_IMAGE = 40
 
-Progress = Callable[[str, int, int], None]
+#: ``progress(done, total)`` in images.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ class Prepared:
         One row per patch: image hash and name, sample, burst count, box in pixels of the
         cropped, resampled image, pixel size in µm.
     segmentation : pandas.DataFrame
-        One row per image: hybrid porosity, shine-through fraction and pore IoU vs truth.
+        One row per image: measured porosity (``porosity_segmented``), shine-through
+        fraction and, for comparison only, the pore IoU against the generator's truth.
+    labels : list of ndarray
+        Each image's label image (0 solid, 1 pore, 2 shine-through pore), table order.
     examples : dict
         Burst count → (equalized image, its first four patches), for the pictures.
     overlays : list of Path
@@ -70,6 +74,7 @@ class Prepared:
     patches: np.ndarray
     patch_table: Any
     segmentation: Any
+    labels: list[np.ndarray]
     examples: dict[int, tuple[np.ndarray, np.ndarray]]
     overlays: list[Path]
     cropped: dict[str, int]
@@ -95,25 +100,37 @@ def ingest_series(out: Path, *, quick: bool, seed: int, progress: Progress | Non
     added = ws.add(
         table=synthetic / "descriptors.csv",
         images_dir=synthetic,
-        progress=(lambda d, t, _p: progress("ingest", d, t)) if progress else None,
+        progress=(lambda d, t, _p: progress(d, t)) if progress else None,
     )
     table = ws.table().sort_values("original_name").reset_index(drop=True)
     return Ingested(synthetic, series, ws, table, added.added, added.skipped_existing)
 
 
-def _segment(image: np.ndarray, truth_file: Path) -> tuple[np.ndarray, dict[str, float]]:
-    """Hybrid segmentation (threshold + SLIC superpixels: 0 solid, 1 pore, 2 shine-through pore),
-    scored against the generator's truth (same convention: 0 = solid, 1 = pore)."""
-    from semlab.io import read_micrograph
-    from semlab.segment import score_segmentation, segment_image
+def _segment(image: np.ndarray, truth_file: Path, pixel_size: float | None) -> tuple[Any, dict[str, float]]:
+    """Segment pores as a user would (:func:`semlab.segment.segment_labelled`, hybrid, dark
+    foreground named ``pore``: 0 solid, 1 pore, 2 shine-through pore).
 
-    seg = segment_image(image, method="hybrid")
+    Returns the segmentation and its scores: the measured porosity, and — for comparison
+    only — the pore IoU against the generator's truth (0 = solid, 1 = pore).
+    """
+    from semlab.io import read_micrograph
+    from semlab.segment import score_segmentation, segment_labelled
+
+    seg = segment_labelled(
+        image,
+        method="hybrid",
+        foreground="dark",
+        phase_name="pore",
+        pixel_size=pixel_size,
+        crop_databar=False,
+    )
+    pore = np.isin(seg.labels, seg.measured_labels)
     truth_pore = read_micrograph(truth_file).image == 1
-    scores = score_segmentation(truth_pore.astype(np.uint8), (seg > 0).astype(np.uint8), classes=[0, 1])
+    scores = score_segmentation(truth_pore.astype(np.uint8), pore.astype(np.uint8), classes=[0, 1])
     return seg, {
-        "porosity_hybrid": float((seg > 0).mean()),
-        "shine_through_fraction": float((seg == 2).mean()),
-        "pore_iou_hybrid": float(scores.iou[1]),
+        "porosity_segmented": float(seg.measured_fraction),
+        "shine_through_fraction": float((seg.labels == 2).mean()),
+        "pore_iou_vs_truth": float(scores.iou[1]),
     }
 
 
@@ -158,17 +175,26 @@ def segment_and_cut(
     ws, table = ingested.workspace, ingested.table
     sizes = sorted({float(p) for p in table["pixel_size_um"].dropna()})
     target = sizes[-1]
-    patches, rows, segmentation, overlays = [], [], [], []
+    patches, rows, segmentation, overlays, labels = [], [], [], [], []
     examples: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     cropped: dict[str, int] = {}
     for i, rec in table.iterrows():
         name, burst = rec["original_name"], int(rec["burst_count"])
         m = ws.read(rec["hash"], crop=True)
         cropped[name] = int(ws.get(rec["hash"]).shape[0] - m.image.shape[0])
-        seg, scores = _segment(m.image, ingested.synthetic / "labels" / name)
+        seg, scores = _segment(m.image, ingested.synthetic / "labels" / name, m.pixel_size)
         segmentation.append({"image": name, "burst_count": burst, **scores})
+        labels.append(seg.labels)
         if burst not in examples:
-            overlays.append(save_overlay(out / "overlays" / f"{Path(name).stem}.png", m.image, seg))
+            overlays.append(
+                save_overlay(
+                    out / "overlays" / f"{Path(name).stem}.png",
+                    m.image,
+                    seg.labels,
+                    classes=seg.classes,
+                    pixel_size=m.pixel_size,
+                )
+            )
         image, p, boxes = _cut_patches(
             m.image, m.pixel_size, target, seed=seed, image_hash=rec["hash"], patch_size=patch_size
         )
@@ -190,11 +216,12 @@ def segment_and_cut(
         if burst not in examples:
             examples[burst] = (image, p[:4])
         if progress:
-            progress("patches", int(i) + 1, len(table))
+            progress(int(i) + 1, len(table))
     return Prepared(
         patches=np.concatenate(patches).astype(np.float32),
         patch_table=pd.DataFrame(rows),
         segmentation=pd.DataFrame(segmentation),
+        labels=labels,
         examples=examples,
         overlays=overlays,
         cropped=cropped,

@@ -1,10 +1,15 @@
-"""The relate step of ``semlab demo``: structure descriptors → conductivity, with LOOCV and SHAP."""
+"""The relate step of ``semlab demo``: measured structure descriptors → conductivity, with LOOCV and SHAP.
+
+The candidates are descriptors semlab measured on its own segmentations (``structure.csv``);
+no column of the generator's ground truth is among them.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +69,7 @@ class RelateDemo:
         """The lines the demo prints."""
         shap = ", ".join(f"{k} ({v:.3g} MS/m)" for k, v in self.shap_mean_abs.items())
         return [
-            f"relate: best of {self.n_subsets} feature subsets for {self.target} over {self.n} images "
+            f"relate: best of {self.n_subsets} subsets of measured descriptors for {self.target} over {self.n} images "
             f"(linear, LOOCV): {', '.join(self.features)}",
             f"relate: LOOCV R² = {self.loocv_r2:.3f}, RMSE = {self.loocv_rmse:.3g} MS/m",
             f"relate: top features by mean |SHAP|: {shap}",
@@ -74,7 +79,13 @@ class RelateDemo:
         return asdict(self)
 
 
-def relate_step(structure_csv: str | os.PathLike, *, out_dir: str | os.PathLike, seed: int = 0) -> RelateDemo:
+def relate_step(
+    structure_csv: str | os.PathLike,
+    *,
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> RelateDemo:
     """Relate the demo's structure table to conductivity and write a run folder.
 
     Searches every subset of up to three of :data:`DEMO_CANDIDATES` by LOOCV R² (linear),
@@ -88,6 +99,8 @@ def relate_step(structure_csv: str | os.PathLike, *, out_dir: str | os.PathLike,
     out_dir : str or Path
         The run folder (created).
     seed : int, default 0
+    progress : callable, optional
+        ``progress(done, total)`` in cross-validated subsets.
 
     Returns
     -------
@@ -101,7 +114,9 @@ def relate_step(structure_csv: str | os.PathLike, *, out_dir: str | os.PathLike,
     candidates = [c for c in DEMO_CANDIDATES if c in table.columns]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        search = search_features(table, DEMO_TARGET, candidates, max_features=3, seed=seed, dropna=True)
+        search = search_features(
+            table, DEMO_TARGET, candidates, max_features=3, seed=seed, dropna=True, progress=progress
+        )
         best = search["features"].iloc[0].split(",")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

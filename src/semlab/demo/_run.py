@@ -7,26 +7,30 @@ public functions; each step lives in a private module of this package.  It
 2. ingests it into a workspace with its descriptor table (:class:`semlab.dataset.Workspace`),
 3. crops the data bars, equalizes (CLAHE), resamples to a common pixel size and samples
    40 augmented patches per image (:mod:`semlab.preprocess`),
-4. segments every image with the hybrid method (threshold + SLIC superpixels,
-   :func:`semlab.segment.segment_image`), scores it against the generator's truth and
-   writes overlays for one image per burst count,
-5. quantifies the structure of every image (:func:`semlab.quantify.descriptor_table` on
-   the series' solid/pore label images, pores as the described phase): porosity,
-   relative density, specific perimeter and mean pore diameter in µm, joined to the
-   process parameters and properties,
-6. extracts CNN features of patches with the offline EfficientNet-Lite0 (cached in the
-   workspace, :mod:`semlab.features`),
-7. trains a burst-count classifier on them with a sample-grouped split (:mod:`semlab.learn`),
+4. segments the pores of every image as a user would (hybrid threshold + SLIC superpixels,
+   dark foreground named ``pore``: :func:`semlab.segment.segment_labelled`) and writes
+   overlays (with a legend and scale bar) for one image per burst count,
+5. quantifies the structure of those segmentations (:func:`semlab.quantify.descriptor_table`,
+   pores as the described phase): porosity, relative density, specific perimeter and mean
+   pore diameter in µm, joined to the process parameters and properties; the generator's
+   true porosity and the pore IoU against its truth are kept only as ``*truth*`` columns,
+   for comparison,
+6. extracts multiscale CNN features of patches with the offline EfficientNet-Lite0 (cached
+   in the workspace, :mod:`semlab.features`; the recipe of ``benchmarks/results/learn.json``),
+7. trains a burst-count classifier (logistic regression) on them with a sample-grouped
+   split (:mod:`semlab.learn`),
 8. builds the interactive map of the series coloured by burst count, ``map.html``
    (:mod:`semlab.maps`; UMAP, or PCA with ``quick``),
 9. relates the measured structure to conductivity with LOOCV and SHAP (:mod:`semlab.relate`),
-10. trains (or reloads) a tiny conditional diffusion model on burst count and compares the
+10. trains (a fixed number of steps) or reloads a tiny conditional diffusion model on burst count and compares the
     porosity of generated and real images (:mod:`semlab.generate`),
 11. writes a report: ``summary.json``, ``report.md``, ``structure.csv``/``.parquet``, a
     contact sheet of the series and a sheet of example patches.
 
 Running it again on the same folder re-uses the workspace (nothing is added twice) and
-gives identical outputs for the same seed.
+gives identical outputs for the same seed.  Every budget is counted in work (steps, fits),
+never in seconds, so the numbers are the same on a busy and an idle machine.  Each step
+reports progress at least once a second (:mod:`semlab.demo._progress`).
 """
 
 from __future__ import annotations
@@ -47,7 +51,12 @@ from semlab.demo._structure import measure_structure
 
 @dataclass(frozen=True)
 class DemoResult:
-    """What the demo made and where.  Paths are absolute; ``seconds`` is wall time."""
+    """What the demo made and where.  Paths are absolute; ``seconds`` is wall time.
+
+    Every ``*_measured_*`` number and every later stage's number is computed by semlab from the
+    images (segmentation → quantify → relate, features → classifier, generator).  The
+    generator's ground truth appears only in fields named ``*truth*`` (for comparison).
+    """
 
     out_dir: str
     workspace: str
@@ -64,10 +73,11 @@ class DemoResult:
     patch_size: int
     added: int
     already_present: int
-    porosity_by_burst: dict[str, float]
+    porosity_measured_by_burst: dict[str, float]
+    porosity_truth_by_burst: dict[str, float]
     structure_table: str
     overlays: list[str]
-    pore_iou_hybrid: float
+    pore_iou_vs_truth: float
     relative_density_by_burst: dict[str, float]
     specific_perimeter_by_burst: dict[str, float]
     cropped_rows: dict[str, int] = field(default_factory=dict)
@@ -82,6 +92,12 @@ class DemoResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _means(structure: Any, column: str, digits: int) -> dict[str, float]:
+    return {
+        str(k): round(float(v), digits) for k, v in structure.groupby("burst_count")[column].mean().items()
+    }
 
 
 def run_demo(
@@ -103,27 +119,36 @@ def run_demo(
     quick : bool, default False
         Smaller series (2 samples per level, 256×256 images) for tests.
     patch_size : int, default 128
-        Patch side in pixels.
+        Side in pixels of the patches written to ``patches.npz``.
     progress : callable, optional
-        Called as ``progress(step, done, total)`` while images are processed.
+        Called as ``progress(step, done, total)``: once when a step starts (``done`` 0),
+        whenever it counts work, and at least once a second while it runs
+        (:class:`semlab.demo._progress.Stages`); ``total`` 0 means unknown.
 
     Returns
     -------
     DemoResult
     """
+    from semlab.demo._progress import Stages
+
     t0 = time.perf_counter()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    ingested = ingest_series(out, quick=quick, seed=seed, progress=progress)
-    prepared = segment_and_cut(ingested, out, seed=seed, patch_size=patch_size, progress=progress)
-    patches_path = save_patches(prepared, out)
-    contact_path, patch_path = save_pictures(prepared.examples, out)
-    structure = measure_structure(ingested.synthetic, prepared.segmentation, out)
-    stages = _later_stages(
-        ingested.workspace, out, structure_csv=out / "structure.csv", quick=quick, seed=seed, progress=progress
+    stages = Stages(progress)
+    with stages.stage("render and ingest the synthetic series") as tick:
+        ingested = ingest_series(out, quick=quick, seed=seed, progress=tick)
+    with stages.stage("segment pores and cut patches", total=len(ingested.table)) as tick:
+        prepared = segment_and_cut(ingested, out, seed=seed, patch_size=patch_size, progress=tick)
+        patches_path = save_patches(prepared, out)
+        contact_path, patch_path = save_pictures(prepared.examples, out)
+    with stages.stage("quantify the segmented structure"):
+        px = prepared.pixel_sizes[0] if len(prepared.pixel_sizes) == 1 else None
+        structure = measure_structure(
+            ingested.synthetic, prepared.labels, prepared.segmentation, out, pixel_size=px
+        )
+    later = _later_stages(
+        ingested.workspace, out, structure_csv=out / "structure.csv", quick=quick, seed=seed, stages=stages
     )
-    by_burst = structure.groupby("burst_count")
-    porosity = ingested.series.groupby("burst_count")["porosity"].mean()
     table = ingested.table
     result = DemoResult(
         out_dir=str(out),
@@ -141,68 +166,83 @@ def run_demo(
         patch_size=patch_size,
         added=ingested.added,
         already_present=ingested.already_present,
-        porosity_by_burst={str(k): round(float(v), 4) for k, v in porosity.items()},
+        porosity_measured_by_burst=_means(structure, "porosity_measured", 4),
+        porosity_truth_by_burst=_means(structure, "porosity_truth", 4),
         structure_table=str(out / "structure.parquet"),
         overlays=[str(o) for o in prepared.overlays],
-        pore_iou_hybrid=round(float(prepared.segmentation["pore_iou_hybrid"].mean()), 4),
-        relative_density_by_burst={
-            str(k): round(float(v), 4) for k, v in by_burst["relative_density"].mean().items()
-        },
-        specific_perimeter_by_burst={
-            str(k): round(float(v), 3) for k, v in by_burst["specific_perimeter_per_um"].mean().items()
-        },
+        pore_iou_vs_truth=round(float(structure["pore_iou_vs_truth"].mean()), 4),
+        relative_density_by_burst=_means(structure, "relative_density", 4),
+        specific_perimeter_by_burst=_means(structure, "specific_perimeter_per_um", 3),
         cropped_rows=prepared.cropped,
-        **stages,
+        **later,
         seconds=round(time.perf_counter() - t0, 2),
     )
-    atomic_write_text(result.summary_json, json.dumps(result.to_dict(), indent=2) + "\n")
-    atomic_write_text(result.report, report_markdown(result, ingested.series, structure))
+    with stages.stage("write the report"):
+        atomic_write_text(result.summary_json, json.dumps(result.to_dict(), indent=2) + "\n")
+        atomic_write_text(result.report, report_markdown(result, ingested.series, structure))
     return result
 
 
 def _later_stages(
-    ws: Any,
-    out: Path,
-    *,
-    structure_csv: Path,
-    quick: bool,
-    seed: int,
-    progress: Callable[[str, int, int], None] | None,
+    ws: Any, out: Path, *, structure_csv: Path, quick: bool, seed: int, stages: Any
 ) -> dict[str, Any]:
     """Features → burst-count classifier → map → structure-property relation → generation.
 
     Each step is a function of this package over the stages' public API; this collects
-    what they report and how long each took.
+    what they report and how long each took (``stage_seconds``: wall time, informative only;
+    no budget depends on it).
     """
-    from semlab.demo._features import embed_demo_workspace, feature_summary
-    from semlab.demo._generate import generate_step
-    from semlab.demo._learn import learn_step
+    from semlab.demo._features import DEMO_FEATURE_SET, embed_demo_workspace, feature_summary
+    from semlab.demo._generate import DEMO_STEPS, generate_step
+    from semlab.demo._learn import DEMO_HEAD, learn_step
     from semlab.demo._maps import map_step
     from semlab.demo._relate import relate_step
 
     seconds: dict[str, float] = {}
     lines: dict[str, list[str]] = {}
+    method = "PCA" if quick else "UMAP"
+    steps = 60 if quick else DEMO_STEPS
 
-    def timed(name: str, fn: Callable[[], Any]) -> Any:
+    def timed(name: str, what: str, fn: Callable[[Any], Any]) -> Any:
         t = time.perf_counter()
-        value = fn()
+        with stages.stage(what) as tick:
+            value = fn(tick)
         seconds[name] = round(time.perf_counter() - t, 2)
         return value
 
     table = timed(
         "features",
-        lambda: embed_demo_workspace(
-            ws, quick=quick, seed=seed, progress=(lambda d, t: progress("features", d, t)) if progress else None
-        ),
+        f"features: EfficientNet-Lite0 {DEMO_FEATURE_SET} (images)",
+        lambda tick: embed_demo_workspace(ws, quick=quick, seed=seed, progress=tick),
     )
     features, lines["features"] = feature_summary(table)
-    learned = timed("learn", lambda: learn_step(ws, out_dir=out, quick=quick, seed=seed))
+    learned = timed(
+        "learn",
+        f"classifier: {DEMO_HEAD}, grouped folds (fitted models)",
+        lambda tick: learn_step(ws, out_dir=out, quick=quick, seed=seed, progress=tick),
+    )
     lines["learn"] = learned.lines()
-    map_html = timed("map", lambda: map_step(ws, out_dir=out, seed=seed, quick=quick))
-    lines["map"] = [f"map: {len(ws)} images placed by their features, coloured by burst count → {map_html}"]
-    related = timed("relate", lambda: relate_step(structure_csv, out_dir=out / "relate", seed=seed))
+    map_html = timed(
+        "map",
+        f"map: {method} of the features (thumbnails, then the embedding)",
+        lambda tick: map_step(ws, out_dir=out, seed=seed, quick=quick, progress=tick),
+    )
+    lines["map"] = [
+        f"map: {len(ws)} images placed by their features ({method}), coloured by burst count → {map_html}"
+    ]
+    related = timed(
+        "relate",
+        "relate: LOOCV over subsets of measured descriptors",
+        lambda tick: relate_step(structure_csv, out_dir=out / "relate", seed=seed, progress=tick),
+    )
     lines["relate"] = related.lines()
-    generated = timed("generate", lambda: generate_step(ws, out_dir=out / "generate", quick=quick, seed=seed))
+    generated = timed(
+        "generate",
+        f"generator: train {steps} steps, then sample and compare",
+        lambda tick: generate_step(
+            ws, out_dir=out / "generate", quick=quick, seed=seed, train_progress=tick, eval_progress=tick
+        ),
+    )
     lines["generate"] = generated.lines()
     return {
         "features": features,

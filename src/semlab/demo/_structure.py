@@ -1,4 +1,4 @@
-"""The demo's structure step: descriptors of every label image in physical units, joined to the series' table."""
+"""The demo's structure step: descriptors of semlab's own segmentations in physical units, joined to the series' table."""
 
 from __future__ import annotations
 
@@ -6,25 +6,38 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from semlab._util import atomic_path
 
+#: Columns of the structure table that hold the generator's ground truth (comparison only).
+TRUTH_COLUMNS = ("porosity_truth", "pore_iou_vs_truth")
 
-def measure_structure(synthetic: Path, segmentation: Any, out: Path) -> Any:
-    """Quantify the series' solid/pore label images (pores as the described phase).
 
-    Porosity (``porosity_measured``), relative density, specific perimeter in µm⁻¹, pore
-    sizes in µm, … per image (:func:`semlab.quantify.descriptor_table`), joined to the
-    descriptor table and to the hybrid segmentation's scores, written to
-    ``out/structure.parquet`` and ``out/structure.csv``.
+def measure_structure(
+    synthetic: Path, labels: list[np.ndarray], segmentation: Any, out: Path, *, pixel_size: float | None
+) -> Any:
+    """Quantify semlab's segmentations of the series (pores, labels 1 and 2, as the described phase).
+
+    Every descriptor is measured on the label images of :func:`semlab.segment.segment_labelled`
+    (:func:`semlab.quantify.descriptor_table`): porosity (``porosity_measured``), relative
+    density, specific perimeter in µm⁻¹, pore sizes in µm, … per image.  They are joined to
+    the descriptor table (process parameters, properties); the generator's true porosity is
+    kept only as ``porosity_truth``, for comparison.  Written to ``out/structure.parquet``
+    and ``out/structure.csv``.
 
     Parameters
     ----------
     synthetic : Path
-        Folder of the rendered series (``labels/*.tif``, ``descriptors.csv``).
+        Folder of the rendered series (``descriptors.csv``).
+    labels : list of ndarray
+        Label images (0 solid, 1 pore, 2 shine-through pore), in the order of ``segmentation``.
     segmentation : pandas.DataFrame
         One row per image (``image``, ``burst_count`` and the segmentation's scores).
     out : Path
         The demo's output folder.
+    pixel_size : float or None
+        µm per pixel of the label images.
 
     Returns
     -------
@@ -33,19 +46,20 @@ def measure_structure(synthetic: Path, segmentation: Any, out: Path) -> Any:
     """
     from semlab.quantify import descriptor_table
 
+    names = [str(n) for n in segmentation["image"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pores cut by the border are excluded from size statistics
         structure = descriptor_table(
-            sorted((synthetic / "labels").glob("*.tif")), table=synthetic / "descriptors.csv", phase=1
+            labels, names=names, pixel_size=pixel_size, table=synthetic / "descriptors.csv", phase=(1, 2)
         )
-    structure = structure.rename(columns={"phase_fraction": "porosity_measured"})
+    structure = structure.rename(
+        columns={"phase_fraction": "porosity_measured", "porosity": "porosity_truth"}
+    )
     structure["relative_density"] = 1.0 - structure["porosity_measured"]
-    structure = structure.merge(
-        segmentation.drop(columns="burst_count").rename(columns={"image": "_name"}),
-        left_on=structure["image"].map(lambda s: Path(str(s)).name),
-        right_on="_name",
-        how="left",
-    ).drop(columns=["_name", "key_0"], errors="ignore")
+    scores = segmentation.drop(columns=["burst_count", "porosity_segmented"]).rename(
+        columns={"image": "_name"}
+    )
+    structure = structure.merge(scores, left_on="image", right_on="_name", how="left").drop(columns="_name")
     with atomic_path(out / "structure.parquet") as tmp:
         structure.to_parquet(tmp, index=False)
     with atomic_path(out / "structure.csv") as tmp:
