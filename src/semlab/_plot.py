@@ -53,6 +53,10 @@ UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_mm", "mm"),
     ("_px2", "px²"),
     ("_px", "px"),
+    ("_g_cm3", "g/cm³"),
+    ("_mpa", "MPa"),
+    ("_gpa", "GPa"),
+    ("_ev", "eV"),
     ("_deg", "°"),
     ("_degc", "°C"),
     ("_c", "°C"),
@@ -164,7 +168,7 @@ def add_scale_bar(ax: Any, pixel_size: float | None, width_px: int, *, fraction:
     )
     ax.text(
         right - length_px / 2,
-        y - 0.02 * height,
+        y - 0.035 * height,
         label,
         color="white",
         ha="center",
@@ -185,6 +189,7 @@ def image_grid(
     title: str = "",
     tile_inches: float = 1.3,
     cmap: str = "gray",
+    value_range: tuple[float, float] | None = None,
 ) -> Any:
     """A Figure of images on a grid with condition labels per row and/or column and scale bars.
 
@@ -201,6 +206,10 @@ def image_grid(
     title : str
     tile_inches : float
         Size of one tile.
+    cmap : str
+        Colour map of grey images.
+    value_range : (float, float), optional
+        Grey values shown as black and white (default: each image's own range).
 
     Returns
     -------
@@ -221,7 +230,8 @@ def image_grid(
         if k >= n:
             continue
         img = np.asarray(images[k])
-        ax.imshow(img, cmap=cmap if img.ndim == 2 else None, interpolation="nearest")
+        lo, hi = value_range if value_range is not None else (None, None)
+        ax.imshow(img, cmap=cmap if img.ndim == 2 else None, interpolation="nearest", vmin=lo, vmax=hi)
         if pixel_size is not None and k % cols == 0:
             add_scale_bar(ax, pixel_size, img.shape[1])
     if row_labels is not None:
@@ -247,6 +257,11 @@ def label_points(
         Number of labels written.
     """
     fig = ax.figure
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: give it an Agg canvas
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()  # lay the figure out first, so that text boxes are where they will be saved
     renderer = fig.canvas.get_renderer()
     placed: list[Any] = []
     offsets = ((4, 4), (4, -10), (-4, 4), (-4, -10), (8, 12), (8, -18))

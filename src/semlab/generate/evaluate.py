@@ -298,7 +298,7 @@ def evaluate_generator(
     sp_col = next(c for c in per_image.columns if c.startswith("specific_perimeter"))
     names = ["relative_density", "porosity", sp_col, "shape_index"]
 
-    pis, proj, explained = _persistence_images(reals, gens)
+    pis, proj, explained, pi_extent = _persistence_images(reals, gens)
     summary, curves = _summary(order, reals, gens, per_image, names, pis, n_thresholds)
     r2, trend = _agreement(summary, names)
     collapse = [
@@ -321,7 +321,7 @@ def evaluate_generator(
     if out.exists() and not out.is_dir():
         raise ParameterError(f"{out} is a file; give a folder for the report")
     out.mkdir(parents=True, exist_ok=True)
-    files = _write(out, report, order, reals, gens, curves, pis, proj, explained, names, plots)
+    files = _write(out, report, order, reals, gens, curves, pis, proj, explained, names, plots, pi_extent)
     import json
 
     from semlab._util import atomic_write_text
@@ -354,11 +354,12 @@ def _check_real(gen: Any, real_images: Any, real_conditions: Any) -> np.ndarray:
 
 def _persistence_images(
     reals: list[np.ndarray], gens: list[np.ndarray]
-) -> tuple[list[np.ndarray], np.ndarray, tuple[float, ...]]:
+) -> tuple[list[np.ndarray], np.ndarray, tuple[float, ...], tuple[float, float, float, float]]:
     """H1 persistence images of grey sublevel sets on one grid, and their 2-D PCA.
 
     Returns the stacks (real, generated, real, … per condition), the PCA projection of all
-    images (n, 2) and the fraction of variance the two axes explain.
+    images (n, 2), the fraction of variance the two axes explain and the grid's extent
+    (birth min, birth max, persistence min, persistence max; grey values 0–1).
     """
     from semlab.quantify import common_ranges, persistence_diagram, persistence_image
 
@@ -378,7 +379,7 @@ def _persistence_images(
     proj = centred @ vt[:2].T if len(vt) >= 2 else np.zeros((len(flat), 2))
     var = sv**2
     explained = tuple(float(v) for v in (var[:2] / var.sum() if var.sum() > 0 else np.zeros(2)))
-    return pis, proj, explained
+    return pis, proj, explained, (float(br[0]), float(br[1]), float(pr[0]), float(pr[1]))
 
 
 def _summary(
@@ -441,8 +442,11 @@ def _agreement(summary: pd.DataFrame, names: list[str]) -> tuple[dict[str, float
     return r2, trend
 
 
-def _write(out, report, order, reals, gens, curves, pis, proj, explained, names, plots) -> list[str]:
-    from semlab._util import atomic_path, atomic_write_text
+def _write(
+    out, report, order, reals, gens, curves, pis, proj, explained, names, plots, pi_extent
+) -> list[str]:
+    from semlab._plot import save_figure
+    from semlab._util import atomic_write_text
     from semlab.generate.train import save_grid
 
     atomic_write_text(out / "summary.csv", report.summary.to_csv(index=False))
@@ -450,35 +454,54 @@ def _write(out, report, order, reals, gens, curves, pis, proj, explained, names,
     files = ["report.json", "summary.csv", "per_image.csv"]
     if not plots:
         return files
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def save(fig, name):
-        with atomic_path(out / name) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
+    for name, fig in (
+        ("descriptors.png", _descriptor_figure(report, names)),
+        ("area_fractions.png", _area_fraction_figure(order, curves)),
+        ("persistence_images.png", _persistence_figure(order, pis, pi_extent)),
+        ("persistence_pca.png", _persistence_pca_figure(order, pis, proj, explained)),
+    ):
+        save_figure(fig, out / name, dpi=110)
         files.append(name)
+    per_row = min(8, min(len(r) for r in reals), min(len(g) for g in gens))
+    rows = [x[:per_row] for r, g in zip(reals, gens, strict=True) for x in (r, g)]
+    save_grid(
+        out / "samples.png",
+        np.concatenate(rows),
+        columns=per_row,
+        row_labels=[f"{lab}\n{tag}" for lab in order for tag in ("real", "generated")],
+        title="real and generated patches per condition",
+    )
+    files.append("samples.png")
+    return files
+
+
+def _descriptor_figure(report: Any, names: list[str]) -> Any:
+    """Generated against real condition means (± std) per descriptor, condition labels that
+    do not overlap, the identity line; axis titles with units."""
+    from semlab._plot import axis_label, label_points, new_figure
 
     s = report.summary
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.8))
-    for ax, name in zip(axes, names, strict=True):
+    fig, axes = new_figure((4 * len(names), 3.8), cols=len(names))
+    for ax, name in zip(np.ravel(axes), names, strict=True):
         a, b = s[f"{name}_real_mean"], s[f"{name}_generated_mean"]
         ax.errorbar(a, b, xerr=s[f"{name}_real_std"], yerr=s[f"{name}_generated_std"], fmt="o", capsize=3)
-        for lab, x, y in zip(s["condition"], a, b, strict=True):
-            ax.annotate(lab, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         finite = np.r_[a, b][np.isfinite(np.r_[a, b])]
         if len(finite):
             lo, hi = finite.min(), finite.max()
             pad = 0.1 * (hi - lo or 1)
-            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
-        ax.set_xlabel(f"real {name}")
-        ax.set_ylabel(f"generated {name}")
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8, label="generated = real")
+        ax.set_xlabel(f"real {axis_label(name)}")
+        ax.set_ylabel(f"generated {axis_label(name)}")
         ax.set_title(f"R² = {report.r2[name]:.2f}")
-    save(fig, "descriptors.png")
+        ax.legend(fontsize=7, loc="upper left")
+        label_points(ax, a.to_numpy(float), b.to_numpy(float), [str(v) for v in s["condition"]])
+    return fig
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+
+def _area_fraction_figure(order: list[str], curves: dict[str, Any]) -> Any:
+    from semlab._plot import new_figure
+
+    fig, ax = new_figure((5, 4))
     for k, lab in enumerate(order):
         t, r, g = curves[lab]
         ax.plot(t, r, "-", color=f"C{k}", label=f"{lab} real")
@@ -486,44 +509,61 @@ def _write(out, report, order, reals, gens, curves, pis, proj, explained, names,
     ax.set_xlabel("grey threshold (0–1)")
     ax.set_ylabel("area fraction below threshold")
     ax.legend(fontsize=7)
-    save(fig, "area_fractions.png")
+    return fig
 
-    fig, axes = plt.subplots(len(order), 2, figsize=(5, 2.4 * len(order)), squeeze=False)
+
+def _persistence_figure(
+    order: list[str], pis: list[np.ndarray], extent: tuple[float, float, float, float]
+) -> Any:
+    """Mean H1 persistence image per condition, real | generated, on shared axes and colour bar."""
+    from semlab._plot import new_figure
+
+    fig, axes = new_figure((6.2, 2.3 * len(order) + 0.6), rows=len(order), cols=2)
+    axes = np.asarray(axes).reshape(len(order), 2)
     vmax = max(float(p.mean(0).max()) for p in pis) or 1.0
+    im = None
     for k, lab in enumerate(order):
         for j, tag in enumerate(("real", "generated")):
             ax = axes[k, j]
-            ax.imshow(pis[2 * k + j].mean(0), origin="lower", cmap="magma", vmin=0, vmax=vmax)
+            im = ax.imshow(
+                pis[2 * k + j].mean(0),
+                origin="lower",
+                cmap="magma",
+                vmin=0,
+                vmax=vmax,
+                extent=extent,
+                aspect="auto",
+            )
             ax.set_title(f"{lab} {tag}", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    save(fig, "persistence_images.png")
+            ax.tick_params(labelsize=7)
+            if k == len(order) - 1:
+                ax.set_xlabel("birth (grey value, 0–1)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("persistence (grey value)", fontsize=8)
+    if im is not None:
+        fig.colorbar(im, ax=axes, label="mean weighted density", shrink=0.8)
+    fig.suptitle("H1 persistence images (grey sublevel sets)", fontsize=9)
+    return fig
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+
+def _persistence_pca_figure(order: list[str], pis: list[np.ndarray], proj: np.ndarray, explained: Any) -> Any:
+    from semlab._plot import new_figure
+
+    fig, ax = new_figure((5, 4))
     start = 0
     for k, lab in enumerate(order):
         for j, (tag, marker) in enumerate((("real", "o"), ("generated", "x"))):
             n = len(pis[2 * k + j])
             ax.scatter(
-                proj[start : start + n, 0],
-                proj[start : start + n, 1],
-                c=f"C{k}",
-                marker=marker,
-                s=18,
+                proj[start : start + n, 0], proj[start : start + n, 1], c=f"C{k}", marker=marker, s=18,
                 label=f"{lab} {tag}",
-            )
+            )  # fmt: skip
             start += n
     ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f} %)")
     ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f} %)")
     ax.set_title("persistence images (H1), real and generated")
     ax.legend(fontsize=7)
-    save(fig, "persistence_pca.png")
-
-    per_row = min(8, min(len(r) for r in reals), min(len(g) for g in gens))
-    rows = [x[:per_row] for r, g in zip(reals, gens, strict=True) for x in (r, g)]
-    save_grid(out / "samples.png", np.concatenate(rows), columns=per_row)
-    files.append("samples.png")
-    return files
+    return fig
 
 
 def evaluate_on_workspace(

@@ -268,13 +268,40 @@ class GeneratorTrainResult:
 # ------------------------------------------------------------------ pictures
 
 
-def save_grid(path: str | os.PathLike, images: np.ndarray, *, columns: int, pad: int = 2) -> Path:
-    """Write (n, h, w) images in [0, 1] as one PNG grid, row by row (atomic)."""
+def save_grid(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    *,
+    columns: int,
+    pad: int = 2,
+    row_labels: Sequence[str] | None = None,
+    title: str = "",
+    pixel_size: float | None = None,
+) -> Path:
+    """Write (n, h, w) images in [0, 1] as one PNG grid, row by row (atomic).
+
+    With ``row_labels`` (the condition of each row) or a ``title`` the grid is drawn with
+    matplotlib: a label left of each row, the title above and, when ``pixel_size`` (µm per
+    pixel) is given, a scale bar on each row's first image.  Without them it is a plain sheet
+    of the images at their own pixel size.
+    """
     from PIL import Image
 
     from semlab._util import atomic_path
 
     images = np.asarray(images, dtype=np.float32)
+    if row_labels is not None or title:
+        from semlab._plot import image_grid, save_figure
+
+        fig = image_grid(
+            list(images),
+            columns=columns,
+            row_labels=row_labels,
+            pixel_size=pixel_size,
+            title=title,
+            value_range=(0.0, 1.0),
+        )
+        return save_figure(fig, path)
     n, h, w = images.shape
     rows = math.ceil(n / columns)
     sheet = np.ones((rows * (h + pad) + pad, columns * (w + pad) + pad), dtype=np.float32)
@@ -292,7 +319,18 @@ def save_grid(path: str | os.PathLike, images: np.ndarray, *, columns: int, pad:
 def _grid(gen: ConditionalGenerator, path: Path, *, seed: int, per_row: int = 6) -> None:
     combos = gen.spec.level_grid()[:8]
     rows = [gen.sample(c, per_row, seed=seed, steps=10) for c in combos]
-    save_grid(path, np.concatenate(rows), columns=per_row)
+    labels = [
+        "\n".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in c.items())
+        for c in combos
+    ]
+    save_grid(
+        path,
+        np.concatenate(rows),
+        columns=per_row,
+        row_labels=labels,
+        title="generated samples, one condition per row",
+        pixel_size=getattr(gen, "pixel_size", None),
+    )
 
 
 # ------------------------------------------------------------------ training

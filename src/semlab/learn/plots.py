@@ -46,22 +46,20 @@ def _save(fig: Any, path: str | os.PathLike) -> Path:
 def plot_loss_curves(
     histories: Sequence[Sequence[dict[str, Any]]], path: str | os.PathLike, *, title: str = ""
 ) -> Path:
-    """Training loss per epoch and validation loss every ``val_every`` epochs, one colour per fold."""
+    """Training loss per epoch (solid) and validation loss every ``val_every`` epochs (dashed),
+    one colour per fold; a gap between them shows overfitting.  Without validation rows the
+    figure says so (a falling training loss alone proves nothing)."""
+    from semlab._plot import loss_curves
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for k, hist in enumerate(histories):
-        if not hist:
-            continue
-        color = f"C{k % 10}"
-        ep = [h["epoch"] for h in hist]
-        ax.plot(ep, [h["train_loss"] for h in hist], color=color, lw=1.2, label=f"fold {k} train")
-        val = [(h["epoch"], h["val_loss"]) for h in hist if "val_loss" in h]
-        if val:
-            ax.plot(*zip(*val, strict=True), "o--", color=color, ms=4, lw=1, label=f"fold {k} validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    _, n_val = loss_curves(ax, histories)
     ax.set_title(title or "loss curves")
-    ax.legend(fontsize=7)
+    if not n_val:
+        ax.text(
+            0.98, 0.95, "no validation rows: overfitting not visible", transform=ax.transAxes,
+            ha="right", va="top", fontsize=8, color="C3",
+        )  # fmt: skip
     return _save(fig, path)
 
 
@@ -137,6 +135,8 @@ def plot_pca(
     """First two principal components of the standardised features, coloured by the target."""
     from sklearn.decomposition import PCA
 
+    from semlab._plot import axis_label
+
     plt = _plt()
     x = np.asarray(features, dtype=np.float64)
     scale = x.std(axis=0)
@@ -153,12 +153,12 @@ def plot_pca(
         for c, cls in enumerate(dict.fromkeys(sorted(set(vals), key=_natural))):
             m = np.array([v == cls for v in vals])
             ax.scatter(xy[m, 0], xy[m, 1], s=10, alpha=0.7, color=f"C{c % 10}", label=cls)
-        ax.legend(title=label, fontsize=7)
+        ax.legend(title=axis_label(label), fontsize=7)
     else:
         sc = ax.scatter(
             xy[:, 0], xy[:, 1], s=10, alpha=0.8, c=np.asarray(values, dtype=float), cmap="viridis"
         )
-        fig.colorbar(sc, ax=ax, label=label)
+        fig.colorbar(sc, ax=ax, label=axis_label(label))
     ev = pca.explained_variance_ratio_
     ax.set_xlabel(f"PC 1 ({ev[0]:.0%})")
     ax.set_ylabel(f"PC 2 ({ev[1]:.0%})" if ev.size > 1 else "PC 2")
@@ -170,14 +170,16 @@ def plot_regression(
     panels: dict[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, *, label: str = ""
 ) -> Path:
     """Predicted against true values, one panel per level, with the identity line."""
+    from semlab._plot import axis_label
+
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.2), squeeze=False)
     for ax, (name, (t, p)) in zip(axes[0], panels.items(), strict=True):
         ax.scatter(t, p, s=10, alpha=0.7)
         lo, hi = float(np.min([np.min(t), np.min(p)])), float(np.max([np.max(t), np.max(p)]))
         ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls=":")
-        ax.set_xlabel(f"true {label}")
-        ax.set_ylabel(f"predicted {label}")
+        ax.set_xlabel(f"true {axis_label(label)}")
+        ax.set_ylabel(f"predicted {axis_label(label)}")
         ax.set_title(f"{name} level")
     return _save(fig, path)
 

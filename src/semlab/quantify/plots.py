@@ -73,10 +73,19 @@ def plot_size_histogram(
         edges = np.geomspace(v.min(), v.max() * 1.0001, bins + 1) if log and v.max() > v.min() else bins
         ax.hist(v, bins=edges, color="0.35")
         if log:
+            from matplotlib.ticker import FormatStrFormatter
+
             ax.set_xscale("log")
-    unit = column.rsplit("_", 1)[-1].replace("um", "µm")
-    ax.set_xlabel(f"{column.rsplit('_', 1)[0].replace('_', ' ')} ({unit})")
-    ax.set_ylabel("particles")
+            fmt = FormatStrFormatter("%g")  # 0.5, 1, 2 rather than 5×10⁻¹
+            ax.xaxis.set_major_formatter(fmt)
+            ax.xaxis.set_minor_formatter(fmt if v.max() / v.min() < 20 else FormatStrFormatter(""))
+    from semlab._plot import axis_label
+
+    ax.set_xlabel(axis_label(column) + (", log scale" if log else ""))
+    ax.set_ylabel("particles (not touching the border)")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"n = {len(v)}")
     return _finish(fig, path)
 
@@ -109,10 +118,13 @@ def plot_persistence_image(
     *,
     birth_range: tuple[float, float] | None = None,
     persistence_range: tuple[float, float] | None = None,
+    unit: str | None = None,
+    title: str = "",
     ax: Any = None,
     path: str | os.PathLike | None = None,
 ):
-    """Show a persistence image (or the mean of several on one grid).
+    """Show a persistence image (or the mean of several on one grid) with birth and
+    persistence axes in the filtration's unit and a colour bar.
 
     Parameters
     ----------
@@ -120,11 +132,19 @@ def plot_persistence_image(
         Several images are averaged (they must share ranges).
     birth_range, persistence_range : (float, float), optional
         Extent for an ndarray input.
+    unit : str, optional
+        Unit of the filtration values (``"µm"`` for a signed-distance filtration with a known
+        pixel size, ``"px"`` without, ``"grey value"``); the axis titles say "filtration
+        value" when it is not given.
+    title : str
+        Title (default: "H1 persistence image", "mean of n" for several).
     """
     from semlab.quantify.topology import PersistenceImage
 
     if isinstance(image, PersistenceImage):
         image = [image]
+    n_images = len(image) if isinstance(image, (list, tuple)) else 1
+    dim = getattr(image[0], "dim", None) if isinstance(image, (list, tuple)) and image else None
     if isinstance(image, (list, tuple)):
         first = image[0]
         arr = np.mean([im.image for im in image], axis=0)
@@ -136,7 +156,16 @@ def plot_persistence_image(
     pr = persistence_range or (0.0, float(arr.shape[0]))
     fig, ax = _figure(ax)
     im = ax.imshow(arr, origin="lower", extent=(br[0], br[1], pr[0], pr[1]), aspect="auto", cmap="magma")
-    fig.colorbar(im, ax=ax, label="weighted density")
-    ax.set_xlabel("birth")
-    ax.set_ylabel("persistence")
+    fig.colorbar(im, ax=ax, label="weighted density" + (" (mean)" if n_images > 1 else ""))
+    u = unit or "filtration value"
+    ax.set_xlabel(f"birth ({u})")
+    ax.set_ylabel(f"persistence ({u})")
+    ax.set_title(
+        title
+        or (
+            (f"H{dim} " if dim is not None else "")
+            + "persistence image"
+            + (f", mean of {n_images}" if n_images > 1 else "")
+        )
+    )
     return _finish(fig, path)

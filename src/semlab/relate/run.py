@@ -147,8 +147,8 @@ def save_run(
 
         plot_parity(result, path=out / "parity.png")
         plot_residuals(result, path=out / "residuals.png")
-        plot_shap_bar(shap, path=out / "shap_bar.png")
-        plot_shap_beeswarm(shap, path=out / "shap_beeswarm.png", seed=result.seed)
+        plot_shap_bar(shap, path=out / "shap_bar.png", target=result.target)
+        plot_shap_beeswarm(shap, path=out / "shap_beeswarm.png", seed=result.seed, target=result.target)
     return out
 
 
