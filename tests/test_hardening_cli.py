@@ -243,3 +243,18 @@ def test_quantify_stack_without_3d_warns(tmp_path, capsys):
     assert "lab5.tif: a stack of 5 pages; without --3d only page 0 is quantified" in err
     code, out, err = _run(capsys, "quantify", _labels(tmp_path, 1), "-o", tmp_path / "q1.csv")
     assert code == 0 and "stack" not in err, err
+
+
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="file names must be bytes (POSIX, not macOS)")
+def test_segment_and_quantify_a_non_utf8_file_name(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    img = (rng.random((64, 64)) * 60).astype(np.uint8)
+    img[20:40, 20:40] += 150
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.tif")
+    write_micrograph(odd, img, pixel_size=0.01)
+    code, out, err = _run(capsys, "segment", odd, "-m", "otsu", "-o", tmp_path / "seg")
+    assert code == 0, err
+    assert "caf\\xe9.tif" in out
+    code, out, err = _run(capsys, "quantify", tmp_path / "seg", "-o", tmp_path / "q.csv")
+    assert code == 0, err
+    assert "caf\\xe9.tif" in (tmp_path / "q.csv").read_text()

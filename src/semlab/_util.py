@@ -58,8 +58,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write ``text`` (UTF-8) to ``path`` atomically; undecodable file-name bytes are escaped."""
+    atomic_write_bytes(path, shown_text(text).encode("utf-8"))
 
 
 def file_sha256(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
@@ -113,6 +113,11 @@ def shown_text(text: str) -> str:
         except UnicodeEncodeError:  # a surrogate that no file-name byte gives
             return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def shown_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with every text cell passed through :func:`shown_text` (for tables of file names)."""
+    return [{k: shown_text(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows]
 
 
 def to_jsonable(value: object, *, _depth: int = 0) -> Any:

@@ -63,3 +63,16 @@ def test_predict_one_pixel_image_and_train_note(series_ws, tmp_path, capsys):
     write_micrograph(one, np.full((1, 1), 100, np.uint8), pixel_size=0.008)
     rc = main(["predict", str(tmp_path / "run"), str(one)])
     _one_line(capsys, rc, "one.tif", "too small")
+    # a file name that is not UTF-8: predicted, shown escaped
+    import os
+
+    from semlab.dataset import Workspace
+
+    w = Workspace.open(ws)
+    m = w.read(w.table()["hash"][0])
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.tif")
+    write_micrograph(odd, m.image, pixel_size=m.pixel_size)
+    rc = main(["predict", str(tmp_path / "run"), odd, "-o", str(tmp_path / "p.csv")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "caf\\xe9.tif" in (tmp_path / "p.csv").read_text()

@@ -91,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     limit_env = os.environ.get("SEMLAB_MAX_DECODED_BYTES")  # --max-decoded-bytes sets it for one run
+    for stream in (sys.stdout, sys.stderr):  # file names with undecodable bytes print escaped
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure):
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_line

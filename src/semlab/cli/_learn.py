@@ -257,7 +257,7 @@ def predict_cmd(
     import json
     import warnings
 
-    from semlab._util import atomic_write_text
+    from semlab._util import atomic_write_text, shown_text
     from semlab.io import list_images, read_micrograph
     from semlab.learn import load_predictor
 
@@ -283,7 +283,9 @@ def predict_cmd(
     with _progress_bar("predicting") as bar:
         job = bar.add_task("predict", total=len(mics))
         table = predictor.predict(
-            mics, names=[str(f) for f in files], progress=lambda d, t: bar.update(job, completed=d, total=t)
+            mics,
+            names=[shown_text(str(f)) for f in files],
+            progress=lambda d, t: bar.update(job, completed=d, total=t),
         )
     for _, row in table.iterrows():
         if predictor.task == "classify":

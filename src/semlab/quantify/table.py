@@ -363,7 +363,9 @@ def descriptor_table(
                 row[f"n_bars_h{dim}"] = len(sel)
                 row[f"total_persistence_h{dim}_{s}"] = float(sel["persistence"].sum())
         rows.append(row)
-    df = pd.DataFrame(rows)
+    from semlab._util import shown_records  # non-UTF-8 file names, escaped
+
+    df = pd.DataFrame(shown_records(rows))
     if topology:
         from semlab.quantify.topology import common_ranges, persistence_image
 

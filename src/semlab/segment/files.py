@@ -513,7 +513,9 @@ def segment_files(
         if progress is not None:
             progress(i + 1, len(inputs))
     _write_csv(out / "phase_fractions.csv", rows)
-    return pd.DataFrame(table)
+    from semlab._util import shown_records  # non-UTF-8 file names, escaped
+
+    return pd.DataFrame(shown_records(table))
 
 
 def _merge_map(merge: Mapping[int, int] | Iterable[str] | None) -> dict[int, int]:
