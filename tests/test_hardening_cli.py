@@ -258,3 +258,26 @@ def test_segment_and_quantify_a_non_utf8_file_name(tmp_path, capsys):
     code, out, err = _run(capsys, "quantify", tmp_path / "seg", "-o", tmp_path / "q.csv")
     assert code == 0, err
     assert "caf\\xe9.tif" in (tmp_path / "q.csv").read_text()
+
+
+def test_add_removes_stale_temporaries_across_the_workspace(tmp_path, images):
+    import time
+
+    from semlab.dataset import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    old = time.time() - 2 * 3600
+    stale, fresh = [], []
+    for folder in ("files/ab", "maps/latest", "runs/r1", "features/x"):
+        d = ws.path / folder
+        d.mkdir(parents=True, exist_ok=True)
+        s = d / ".thing.json.abc123.tmp"
+        s.write_text("partial")
+        os.utime(s, (old, old))
+        stale.append(s)
+        f = d / ".other.json.def456.tmp"
+        f.write_text("being written now")
+        fresh.append(f)
+    ws.add(images)
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in fresh)  # another process may be writing these

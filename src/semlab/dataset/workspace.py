@@ -879,12 +879,19 @@ class Workspace:
         return table_hash
 
     def _remove_stale_temporaries(self) -> None:
-        """Delete temporary copies a killed run left behind (older than an hour)."""
+        """Delete temporary files a killed run left behind (older than an hour).
+
+        Atomic writes (:func:`semlab._util.atomic_path`) name them ``.<name>.<random>.tmp``
+        next to their target: in the file store, and in the workspace's other folders
+        (maps, runs, features) up to three levels down.
+        """
         cutoff = time.time() - _STALE_TMP_S
-        for tmp in self.files_dir.glob("*/.*.tmp"):
-            with contextlib.suppress(OSError):
-                if tmp.stat().st_mtime < cutoff:
-                    tmp.unlink()
+        patterns = ("*/.*.tmp", "*/*/.*.tmp", "*/*/*/.*.tmp", ".*.tmp")
+        for pattern in patterns:
+            for tmp in self.path.glob(pattern):
+                with contextlib.suppress(OSError):
+                    if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                        tmp.unlink()
 
     # -- reading ------------------------------------------------------------------------
 
