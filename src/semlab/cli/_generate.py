@@ -165,7 +165,13 @@ def sample(
         with atomic_path(out / name) as tmp:
             Image.fromarray(np.round(im * 255).astype(np.uint8)).save(tmp, format="PNG")
         names.append(name)
-    save_grid(out / "grid.png", images, columns=min(8, math.ceil(math.sqrt(n))))
+    save_grid(
+        out / "grid.png",
+        images,
+        columns=min(8, math.ceil(math.sqrt(n))),
+        title=f"{n} generated images, condition {' '.join(items)}",
+        pixel_size=gen.pixel_size,
+    )
     por = float((images <= gen.threshold).mean())
     meta = {
         "model": str(gen.path),

@@ -140,7 +140,7 @@ def run_demo(
     with stages.stage("segment pores and cut patches", total=len(ingested.table)) as tick:
         prepared = segment_and_cut(ingested, out, seed=seed, patch_size=patch_size, progress=tick)
         patches_path = save_patches(prepared, out)
-        contact_path, patch_path = save_pictures(prepared.examples, out)
+        contact_path, patch_path = save_pictures(prepared.examples, out, pixel_size=prepared.target)
     with stages.stage("quantify the segmented structure"):
         px = prepared.pixel_sizes[0] if len(prepared.pixel_sizes) == 1 else None
         structure = measure_structure(
