@@ -256,6 +256,8 @@ def test_method_phase_choice_key_downloads_and_model_in_chromium(
             assert run["name"] in pred.locator(".model-used").inner_text()
             if pred.locator(".domain.unknown").count() == 0:  # the run has an in-domain model
                 assert blank.locator(".job[data-task=predict] .domain.out").count() == 1
+                conf = blank.locator(".job[data-task=predict] .confidence")
+                assert conf.count() == 0 or "not meaningful outside the training domain" in conf.inner_text()
 
         # the image page: preview with its scale bar, the phase named in the results
         card.locator("h3 a").click()

@@ -64,11 +64,14 @@ function phaseLine(r) {
 }
 
 function predictHTML(job, r) {
-  const conf = r.confidence === null || r.confidence === undefined ? "" :
-    ` <span class="muted">confidence ${(100 * r.confidence).toFixed(0)} %</span>`;
   const d = r.domain || {};
+  const outside = d.available && d.in_domain === false;
+  // Outside the training domain a softmax confidence means nothing: say so beside it.
+  const conf = r.confidence === null || r.confidence === undefined ? "" : outside ?
+    ` <span class="muted confidence">(model confidence ${(100 * r.confidence).toFixed(0)} %, not meaningful outside the training domain)</span>` :
+    ` <span class="muted confidence">confidence ${(100 * r.confidence).toFixed(0)} %</span>`;
   let dom = "";
-  if (d.available && d.in_domain === false) {
+  if (outside) {
     dom = `<div class="warn domain out">⚠ outside the training domain (score ${fmt(d.score, 3)} &gt; threshold ${fmt(d.threshold, 3)}): ` +
       `this image is unlike the training images; the prediction is an extrapolation</div>`;
   } else if (d.available && d.in_domain === true) {
