@@ -99,3 +99,26 @@ def test_unknown_and_truncated_headers(tmp_path):
         check_decoded_size(b"hello world, not an image")
     with pytest.raises(FileFormatError, match="incomplete"):
         check_decoded_size(png_bomb(10, 10)[:20])
+
+
+def test_pil_guard_follows_the_semlab_limit(tmp_path, monkeypatch):
+    """PIL's own bomb guard never refuses what semlab's limit allows, and is restored after."""
+    p = tmp_path / "a.png"
+    Image.fromarray(np.zeros((100, 100), np.uint8)).save(p)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL alone would refuse 10 000 px
+    assert read_micrograph(p).image.shape == (100, 100)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def test_pil_bomb_error_is_one_line(tmp_path, monkeypatch):
+    """Behind the header check, PIL's guard is a backstop whose error is a one-line semlab error."""
+    import semlab.io.readers as readers
+
+    p = tmp_path / "a.png"
+    Image.fromarray(np.zeros((100, 100), np.uint8)).save(p)
+    monkeypatch.setattr(readers, "check_decoded_size", lambda *a, **k: 0)
+    monkeypatch.setenv("SEMLAB_MAX_DECODED_BYTES", "1000")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(FileFormatError, match="decompression bomb") as err:
+        read_micrograph(p)
+    assert "\n" not in str(err.value)

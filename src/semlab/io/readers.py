@@ -132,6 +132,10 @@ def _read_pil(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     source = str(path)
+    guard = Image.MAX_IMAGE_PIXELS
+    # semlab's own limit (checked from the header) governs; PIL's bomb guard stays as a backstop
+    # at twice it, and does not warn below it (pixels <= decoded bytes).
+    Image.MAX_IMAGE_PIXELS = max(max_decoded_bytes(), guard or 0)
     try:
         with Image.open(path) as opened:
             opened.load()
@@ -148,6 +152,8 @@ def _read_pil(path: Path) -> np.ndarray:
         raise FileFormatError(f"{source}: refused as a decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise FileFormatError(f"{source}: cannot read as an image ({exc}); is the file complete?") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = guard
     if array.dtype == np.int32 and mode.startswith("I;16"):
         array = array.astype(np.uint16)
     return _to_grey(array, "YXS" if array.ndim == 3 else "YX", source)
