@@ -117,8 +117,17 @@ def train_cmd(
 
 def _dropped_note(workspace: Path, target: str) -> None:
     """Say how many catalogued images had no ``target`` value and were left out of training."""
+    import math
+
     from semlab.dataset import Workspace
-    from semlab.learn.run import _missing, target_column
+    from semlab.learn.run import target_column
+
+    def _missing(v: object) -> bool:  # as training decides (semlab.learn.run)
+        if v is None:
+            return True
+        if isinstance(v, float) and not math.isfinite(v):
+            return True
+        return isinstance(v, str) and v.strip().lower() in ("", "none", "nan", "na", "<na>")
 
     table = Workspace.open(workspace).table()
     try:
