@@ -281,3 +281,24 @@ def test_add_removes_stale_temporaries_across_the_workspace(tmp_path, images):
     ws.add(images)
     assert not any(p.exists() for p in stale)
     assert all(p.exists() for p in fresh)  # another process may be writing these
+
+
+def test_add_table_with_a_bad_image_stores_neither_table_nor_columns(tmp_path, capsys, images):
+    """24 images then a bad one used to commit the 24 and a table of 2 rows; now nothing."""
+    import sqlite3
+
+    (images / "bad.tif").write_bytes(b"II*\x00" + b"\x00" * 40)
+    rows = [f"a{i}.tif,s{i},{i}" for i in range(3)] + ["bad.tif,s9,9"]
+    (images / "t.csv").write_text("image,sample,burst_count\n" + "\n".join(rows) + "\n")
+    ws = tmp_path / "ws"
+    assert main(["init", str(ws)]) == 0
+    code, _, err = _run(capsys, "add", ws, "--table", images / "t.csv")
+    _one_line_error(code, err, "bad.tif", "nothing was added")
+    conn = sqlite3.connect(ws / "semlab.sqlite")
+    counts = [
+        conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+        for t in ("images", "records", "tables", "columns")
+    ]
+    conn.close()
+    assert counts == [0, 0, 0, 0]
+    assert [p for p in (ws / "files").rglob("*") if p.is_file()] == []

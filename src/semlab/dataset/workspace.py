@@ -672,7 +672,7 @@ class Workspace:
         self._remove_stale_temporaries()
         # 1. validate every file (read it, no copy) before anything is stored
         plan = self._plan(paths, records, table_pixels, user_pixel, detect_databar, bar_um, progress)
-        # 2. store the table, then copy and catalogue each image
+        # 2. store the table (its hash is in the records), then copy and catalogue each image
         if ds is not None:
             self._store_table(ds)
         return self._commit(plan, records)
@@ -761,7 +761,9 @@ class Workspace:
         """Store ``ds``'s table; its catalog records and filled ``pixel_size_um`` cells by image path."""
         records: dict[str, dict[str, Any]] = {}
         table_pixels: dict[str, float] = {}
-        table_hash = self._store_table(ds)
+        _check_table_columns(ds)
+        source = Path(ds.source) if ds.source else None
+        table_hash = file_sha256(source) if source is not None and source.is_file() else None  # stored later
         descriptors = [c for c in ds.columns if c != "pixel_size_um"]
         for row, rec in ds.table.iterrows():
             values = {c: _jsonable_value(rec[c]) for c in descriptors}
@@ -828,16 +830,7 @@ class Workspace:
 
     def _store_table(self, ds: Dataset) -> str | None:
         """Store the table file and register its columns; its hash (``None`` without a file)."""
-        clash = [c for c in ds.columns if c in WORKSPACE_COLUMNS and c != "pixel_size_um"]
-        if clash:
-            raise TableError(
-                f"{ds.source} row 1, column {clash[0]!r}: the name is used by the workspace's own table; rename the column"
-            )
-        if "pixel_size_um" in ds.categorical_columns:
-            raise TableError(
-                f"{ds.source} row 1, column 'pixel_size_um': holds text; it must hold µm per pixel as numbers "
-                "(or be renamed)"
-            )
+        _check_table_columns(ds)
         table_hash = None
         source = Path(ds.source) if ds.source else None
         kinds = [(c, "numeric") for c in ds.numeric_columns if c != "pixel_size_um"]
@@ -1188,6 +1181,20 @@ def _group_sizes(sizes: list[tuple[float | None, int]]) -> tuple[tuple[float | N
         key = None if p is None else float(f"{p:.6g}")
         counts[key] = counts.get(key, 0) + n
     return tuple(sorted(counts.items(), key=lambda t: (t[0] is None, t[0] or 0.0)))
+
+
+def _check_table_columns(ds: Dataset) -> None:
+    """Refuse a table whose columns clash with the workspace's own (one-line ``TableError``)."""
+    clash = [c for c in ds.columns if c in WORKSPACE_COLUMNS and c != "pixel_size_um"]
+    if clash:
+        raise TableError(
+            f"{ds.source} row 1, column {clash[0]!r}: the name is used by the workspace's own table; rename the column"
+        )
+    if "pixel_size_um" in ds.categorical_columns:
+        raise TableError(
+            f"{ds.source} row 1, column 'pixel_size_um': holds text; it must hold µm per pixel as numbers "
+            "(or be renamed)"
+        )
 
 
 class _StoreError(WorkspaceError, OSError):
