@@ -122,3 +122,19 @@ def test_pil_bomb_error_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(FileFormatError, match="decompression bomb") as err:
         read_micrograph(p)
     assert "\n" not in str(err.value)
+
+
+def test_npy_header_declaring_a_huge_array(tmp_path, capsys):
+    from semlab.cli import main
+
+    small = tmp_path / "ok.npy"
+    np.save(small, np.zeros((30, 40), np.uint16))
+    assert check_decoded_size(small) == 30 * 40 * 2
+    header = small.read_bytes()
+    huge = tmp_path / "huge.npy"
+    huge.write_bytes(header.replace(b"(30, 40)", b"(99999, 99999)", 1)[:200])
+    with pytest.raises(FileFormatError, match="over the"):
+        check_decoded_size(huge)
+    code = main(["quantify", str(huge), "-o", str(tmp_path / "q.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "over the" in err and "Traceback" not in err

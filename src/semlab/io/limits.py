@@ -2,7 +2,7 @@
 
 A 1.7 MB PNG can declare 1.6 gigapixels; decoding it first and failing later costs
 gigabytes.  :func:`check_decoded_size` reads only the header (PNG ``IHDR``, JPEG ``SOFn``,
-BMP info header, TIFF page tags) and refuses a file whose decoded size — pixels ×
+BMP info header, TIFF page tags, NumPy ``.npy`` header) and refuses a file whose decoded size — pixels ×
 channels × bytes per sample — is over the limit, before any pixel is decoded.  The CLI
 readers and the web app's upload check share it.
 
@@ -121,6 +121,21 @@ def quiet_tifffile() -> Iterator[None]:
         log.setLevel(level)
 
 
+def _npy(data: bytes) -> tuple[int, str]:
+    """(decoded bytes, description) from a NumPy ``.npy`` header."""
+    import numpy as np
+
+    fh = io.BytesIO(data)
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    return _prod(tuple(int(v) for v in shape)) * max(1, int(dtype.itemsize)), (
+        f"array {' × '.join(map(str, shape))} of {dtype}"
+    )
+
+
 def _tiff(source: Any, page: int | None) -> tuple[int, str]:
     """(decoded bytes, description) from TIFF tags; ``page=None`` counts every page."""
     import tifffile
@@ -201,8 +216,12 @@ def decoded_size(path_or_header: str | os.PathLike | bytes, *, page: int | None 
             shape = _bmp(data)
         elif data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             return _tiff(tiff_source, page)
+        elif data[:6] == b"\x93NUMPY":
+            return _npy(data)
         else:
-            raise FileFormatError(f"{name}: not a PNG, JPEG, BMP or TIFF file (first bytes {data[:8]!r})")
+            raise FileFormatError(
+                f"{name}: not a PNG, JPEG, BMP, TIFF or NPY file (first bytes {data[:8]!r})"
+            )
     except FileFormatError:
         raise
     except Exception as exc:  # struct.error, ValueError, tifffile's many types

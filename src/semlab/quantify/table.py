@@ -58,6 +58,9 @@ def load_labels(
             from semlab.errors import MissingFileError
 
             raise MissingFileError(f"{p}: no such file; check the path")
+        from semlab.io import check_decoded_size
+
+        check_decoded_size(p)  # from the header, before the array is allocated
         try:
             arr = np.load(p, allow_pickle=False)
         except Exception as exc:
