@@ -240,7 +240,9 @@ def test_quantify_threshold_must_be_finite(tmp_path, capsys, value):
 def test_quantify_stack_without_3d_warns(tmp_path, capsys):
     code, out, err = _run(capsys, "quantify", _labels(tmp_path, 5), "-o", tmp_path / "q.csv")
     assert code == 0, err
-    assert "lab5.tif: a stack of 5 pages; without --3d only page 0 is quantified" in err
+    # every page is quantified as its own 2-D image, and the warning says so (not page 0 alone)
+    assert "5 label pages quantified as separate 2-D images" in err and "--3d" in err
+    assert len((tmp_path / "q.csv").read_text().strip().splitlines()) == 1 + 5
     code, out, err = _run(capsys, "quantify", _labels(tmp_path, 1), "-o", tmp_path / "q1.csv")
     assert code == 0 and "stack" not in err, err
 

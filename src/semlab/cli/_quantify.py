@@ -86,8 +86,6 @@ def quantify(
             raise ParameterError(f"--threshold {threshold!r} must be 'otsu' or a number") from None
         if not math.isfinite(level):
             raise ParameterError(f"--threshold {threshold!r} must be 'otsu' or a finite number")
-    if not three_d:
-        _stack_warnings(files)
     ph = None if not phase else (phase[0] if len(phase) == 1 else tuple(phase))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", QuantifyWarning)
@@ -132,31 +130,6 @@ def _table(descriptor_table, files, pixel_size, phase, three_d, threshold, table
         files, pixel_size=pixel_size, phase=phase, three_d=three_d, threshold=threshold, table=table,
         topology=topology, connectivity=connectivity,
     )  # fmt: skip
-
-
-def _stack_warnings(files: list[Path]) -> None:
-    """Say so when a multipage TIFF is quantified without --3d: only its first page is read."""
-    import logging
-
-    import tifffile
-
-    from semlab._util import shown_text
-
-    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
-    for f in files:
-        if f.suffix.lower() not in (".tif", ".tiff"):
-            continue
-        try:
-            with tifffile.TiffFile(f) as tif:
-                n = len(tif.pages)
-        except Exception:  # unreadable files get their error from the reader
-            continue
-        if n > 1:
-            typer.echo(
-                f"warning: {shown_text(str(f))}: a stack of {n} pages; without --3d only page 0 is quantified "
-                "(use --3d for 3-D descriptors of the whole stack)",
-                err=True,
-            )
 
 
 def _segment_warnings(files) -> None:
