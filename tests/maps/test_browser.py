@@ -251,3 +251,47 @@ def test_map_page_explains_itself(annealing_map, page):
         page.evaluate("semlabMap.render()")
         _shot(page, "map-zoomed-sharp-thumbnails.png")
         assert page.errors == []
+
+
+def test_per_patch_map_shows_each_patch(uint16_ws, series_features, page):
+    """Each point of a per-patch map is drawn as its own patch, and its detail panel shows that patch."""
+    from semlab.features.table import FeatureTable
+    from semlab.maps import build_map
+
+    k = len(series_features)
+    feats = np.repeat(series_features.features, 2, axis=0)
+    feats = feats + np.random.default_rng(1).normal(0, 0.01, feats.shape)
+    index = pd.DataFrame(
+        {
+            "image_hash": np.repeat(series_features.index["image_hash"].to_numpy(), 2),
+            "patch": np.tile([0, 1], k),
+            "row": np.tile([0, 48], k),
+            "col": np.tile([0, 48], k),
+            "size_px": 64,
+        }
+    )
+    ft = FeatureTable(feats.astype(np.float32), index, "test", "none", None, {})
+    data = build_map(uint16_ws, method="pca", features=ft, per_patch=True, color_by="porosity")
+    n = len(data)
+    with serve_map(data, port=0) as server:
+        page.goto(server.url)
+        _all_drawn(page, n)
+        sizes = page.evaluate(
+            "Promise.all([0, 1].map(i => new Promise(r => { const im = new Image(); "
+            "im.onload = () => r([im.naturalWidth, im.naturalHeight]); im.src = 'thumb/' + i; })))"
+        )
+        assert sizes == [[64, 64], [64, 64]]  # the 64 px patch, not the 128 px image
+        page.evaluate("semlabMap.openDetail(1)")
+        page.wait_for_function("document.getElementById('detail-image').naturalWidth > 0", timeout=20000)
+        assert page.locator("#detail-image").get_attribute("src") == "image/1"
+        assert "patch\t1" in page.locator("#detail").inner_text()
+        # The whole image (128 px wide, data bar included) with the patch at (48, 48), 64 px, outlined.
+        img = page.locator("#detail-image").bounding_box()
+        box = page.locator("#detail-box").bounding_box()
+        rows = uint16_ws.get(data.table["hash"].iloc[1]).shape[0]
+        scale = img["width"] / 128
+        assert box["x"] - img["x"] == pytest.approx(48 * scale, abs=2)
+        assert box["y"] - img["y"] == pytest.approx(48 * img["height"] / rows, abs=2)
+        assert box["width"] == pytest.approx(64 * scale, abs=2)
+        _shot(page, "map-per-patch.png")
+        assert page.errors == []

@@ -177,10 +177,13 @@ def test_numeric_columns_are_ordered_with_unit_and_identifiers_are_not_offered()
             "source_file_path": [f"/data/run/img_{i}.tif" for i in range(n)],
             "checksum": [f"{i:032x}" for i in range(n)],
             "row_number": np.arange(n),
+            "layer": np.arange(1, n + 1),  # a short series' parameter 1..6, not an index
             "sample": ["a", "b", "a", "b", "a", "b"],
         }
     )
-    assert color_columns(table) == ["anneal_temperature_c", "mean_diameter_um", "sample"]
+    assert color_columns(table) == ["anneal_temperature_c", "mean_diameter_um", "layer", "sample"]
+    long = pd.DataFrame({"n": np.arange(30), "value_um": np.linspace(0, 1, 30)})
+    assert color_columns(long) == ["value_um"]  # 0..29 in a 30-row table: a row number
     data = map_from_coords(
         np.random.default_rng(0).normal(size=(n, 2)), table, color_by="anneal_temperature_c"
     )

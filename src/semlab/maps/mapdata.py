@@ -5,6 +5,7 @@ The page (``static/``) receives one JSON object built by :func:`page_payload`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -85,6 +86,10 @@ class MapData:
     thumbnails_large : tuple of (str or None)
         A sharper thumbnail per point (longest side 512 px), drawn when zoomed in; empty
         when there are none.
+    patch_boxes : tuple of (tuple of 4 float, or None)
+        Per point of a per-patch map, its patch in the full image as fractions of the image's
+        height and width: (top, left, height, width); the detail panel outlines it.  Empty
+        for a per-image map.
     """
 
     coords: np.ndarray
@@ -97,6 +102,7 @@ class MapData:
     cache_dir: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
     thumbnails_large: tuple[str | None, ...] = field(default=(), repr=False)
+    patch_boxes: tuple[tuple[float, float, float, float] | None, ...] = field(default=(), repr=False)
 
     def __len__(self) -> int:
         return int(self.coords.shape[0])
@@ -132,8 +138,11 @@ def is_identifier(name: str, series: pd.Series) -> bool:
     if len(values) < 3 or not values.is_unique:
         return False
     if pd.api.types.is_integer_dtype(values):
+        # 0, 1, 2, ... in a long table, or under an index-like name: a row number, not a parameter
+        # (a short series of images may well have a parameter that takes 1, 2, 3).
         v = np.sort(values.to_numpy())
-        return bool(np.all(np.diff(v) == 1))  # 0, 1, 2, ...: a row number
+        named = any(w in low for w in ("index", "idx", "row", "number", "_no"))
+        return bool(np.all(np.diff(v) == 1)) and (named or len(v) >= 20)
     if pd.api.types.is_numeric_dtype(values):
         return False
     text = values.astype(str)
@@ -338,6 +347,32 @@ def _point_rows(
     return rows, boxes
 
 
+def _box_fractions(
+    ws: Any,
+    hashes: Sequence[str],
+    boxes: Sequence[tuple[int, int, int] | None],
+    rows: pd.DataFrame,
+    target_um: float | None,
+) -> tuple[tuple[float, float, float, float] | None, ...]:
+    """Each patch box as (top, left, height, width) fractions of its whole stored image (the
+    data bar is cut from the bottom, so rows of the cropped image are rows of the image)."""
+    pixel_sizes = rows["pixel_size_um"].tolist() if "pixel_size_um" in rows.columns else [None] * len(rows)
+    shapes: dict[str, tuple[int, int]] = {}
+    out: list[tuple[float, float, float, float] | None] = []
+    for h, b, px in zip(hashes, boxes, pixel_sizes, strict=True):
+        if b is None:
+            out.append(None)
+            continue
+        if h not in shapes:
+            shapes[h] = tuple(int(v) for v in ws.get(h).shape[:2])  # type: ignore[assignment]
+        rows, cols = shapes[h]
+        f = 1.0
+        if target_um and px is not None and np.isfinite(float(px)) and float(px) > 0:
+            f = float(target_um) / float(px)
+        out.append((b[0] * f / rows, b[1] * f / cols, b[2] * f / rows, b[2] * f / cols))
+    return tuple(out)
+
+
 def _thumbnails(
     ws: Any,
     hashes: Sequence[str],
@@ -404,10 +439,9 @@ def build_map(
     seed : int, default 0
         Seed of the embedding.
     per_patch : bool, default False
-        One point per patch instead of one per image (patch features pooled by mean).
+        One point per patch, drawn as its patch, instead of one per image (features pooled by mean).
     thumb_size : int, default 128
-        Thumbnail side (pixels), cached as ``<ws>/maps/thumbs/<hash>_<size>.jpg`` with a sharper
-        512 px one for zoomed-in views; on a per-patch map they show the point's patch.
+        Thumbnail side (px), cached in ``<ws>/maps/thumbs/`` with a 512 px one for zoomed-in views.
     features : FeatureTable, optional
         Features to use instead of the stored ones.
     progress : callable, optional
@@ -421,8 +455,7 @@ def build_map(
     Raises
     ------
     WorkspaceError
-        The workspace has no images, or no features (run ``semlab embed``).
-    ParameterError
+        The workspace has no images, or no features (run ``semlab embed``).  ParameterError:
         ``color_by`` is not a column (the message lists them), or a bad method/parameter.
     """
     ws = _open_workspace(workspace)
@@ -494,6 +527,8 @@ def build_map(
         cache_dir=ws.path / MAPS_DIR / "full",
         info=info,
     )
+    if any(b is not None for b in boxes):
+        data = dataclasses.replace(data, patch_boxes=_box_fractions(ws, hashes, boxes, rows, target_um))
     save_embedding(ws.path / MAPS_DIR / "latest", model, hashes=hashes, coords=coords, info=info)
     return data
 
@@ -683,6 +718,9 @@ def page_payload(
         "method": data.method,
         "thumbs": list(thumb_urls) if thumb_urls is not None else [None] * n,
         "thumbsLarge": list(large_urls) if large_urls is not None else None,
+        "boxes": [None if b is None else [float(f"{v:.5g}") for v in b] for b in data.patch_boxes]
+        if data.patch_boxes
+        else None,
         "images": list(image_urls) if image_urls is not None else [None] * n,
         "info": to_jsonable(data.info),
     }

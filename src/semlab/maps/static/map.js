@@ -480,8 +480,16 @@
     const panel = $("detail");
     $("detail-title").textContent = D.name[i] || D.hash[i] || "point " + i;
     const img = $("detail-image");
-    const patchPic = D.patch && D.patch[i] != null && D.patch[i] >= 0 ? (D.thumbsLarge && D.thumbsLarge[i]) || D.thumbs[i] : null;
+    // A per-patch point: the whole image with its patch outlined (or the patch itself without the image).
+    const box = D.boxes && D.boxes[i];
+    const patchPic = box && !D.images[i] ? (D.thumbsLarge && D.thumbsLarge[i]) || D.thumbs[i] : null;
     const src = patchPic || D.images[i] || D.thumbs[i];
+    const outline = $("detail-box");
+    if (box && !patchPic) {
+      outline.hidden = false;
+      outline.style.top = 100 * box[0] + "%"; outline.style.left = 100 * box[1] + "%";
+      outline.style.height = 100 * box[2] + "%"; outline.style.width = 100 * box[3] + "%";
+    } else outline.hidden = true;
     if (src) { img.hidden = false; img.src = src; } else { img.hidden = true; img.removeAttribute("src"); }
     fillTable($("detail-table"), rowsFor(i, true));
     panel.hidden = false;
