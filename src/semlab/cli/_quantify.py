@@ -191,7 +191,12 @@ def _plots(files, df, folder: Path, *, pixel_size, phase, three_d, threshold, co
         pr = df.attrs.get("pi_persistence_range", (0.0, 1.0))
         written.append(
             plots.plot_persistence_image(
-                mean, birth_range=br, persistence_range=pr, path=folder / "persistence_image_mean.png"
+                mean,
+                birth_range=br,
+                persistence_range=pr,
+                unit=f"signed distance, {df.attrs.get('length_unit', 'px')}",
+                title=f"H1 persistence image, mean of {len(df)} images",
+                path=folder / "persistence_image_mean.png",
             )
         )
     return written

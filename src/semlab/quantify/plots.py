@@ -73,12 +73,13 @@ def plot_size_histogram(
         edges = np.geomspace(v.min(), v.max() * 1.0001, bins + 1) if log and v.max() > v.min() else bins
         ax.hist(v, bins=edges, color="0.35")
         if log:
-            from matplotlib.ticker import FormatStrFormatter
+            from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 
             ax.set_xscale("log")
-            fmt = FormatStrFormatter("%g")  # 0.5, 1, 2 rather than 5×10⁻¹
-            ax.xaxis.set_major_formatter(fmt)
-            ax.xaxis.set_minor_formatter(fmt if v.max() / v.min() < 20 else FormatStrFormatter(""))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.5, 1, 2 rather than 5×10⁻¹
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            if v.max() / v.min() < 10:  # under a decade: evenly spaced round ticks
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
     from semlab._plot import axis_label
 
     ax.set_xlabel(axis_label(column) + (", log scale" if log else ""))
