@@ -42,6 +42,7 @@ def _keep(fig, name):
         ("equivalent_diameter_px", "equivalent diameter", "px"),
         ("anneal_temperature_c", "anneal temperature", "°C"),
         ("density_g_cm3", "density", "g/cm³"),
+        ("conductivity_MS_per_m", "conductivity", "MS/m"),
         ("porosity", "porosity", None),
         ("_um", "um", None),  # a bare suffix is a name, not a unit
     ],
@@ -163,10 +164,10 @@ def test_relate_shap_axes_carry_the_target_unit():
     y = rng.random(12)
     result = SimpleNamespace(
         y=y, cv_predictions=y + rng.normal(0, 0.05, 12), cv="loo", cv_scores=SimpleNamespace(r2=0.9),
-        test_y=None, target="conductivity_ms_per_m", model_kind="linear", features=["porosity"],
+        test_y=None, target="conductivity_MS_per_m", model_kind="linear", features=["porosity"],
     )  # fmt: skip
     ax = plot_parity(result).axes[0]
-    assert ax.get_xlabel() == "measured conductivity ms per m" and ax.get_legend() is not None
+    assert ax.get_xlabel() == "measured conductivity (MS/m)" and ax.get_legend() is not None
 
 
 def test_generated_grid_has_a_label_per_row(tmp_path):

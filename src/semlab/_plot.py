@@ -42,6 +42,9 @@ __all__ = [
 
 #: Column-name suffixes and the unit they stand for, longest first (``_per_um2`` before ``_um2``).
 UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("_MS_per_m", "MS/m"),  # suffixes with capitals match with their case (MS is mega-siemens)
+    ("_S_per_m", "S/m"),
+    ("_per_m", "m⁻¹"),
     ("_per_um3", "µm⁻³"),
     ("_per_um2", "µm⁻²"),
     ("_per_um", "µm⁻¹"),
@@ -84,7 +87,8 @@ def split_unit(name: str) -> tuple[str, str | None]:
     text = str(name)
     low = text.lower()
     for suffix, unit in sorted(UNIT_SUFFIXES, key=lambda s: -len(s[0])):
-        if low.endswith(suffix) and len(low) > len(suffix):
+        hit = text.endswith(suffix) if suffix != suffix.lower() else low.endswith(suffix)
+        if hit and len(low) > len(suffix):
             return text[: -len(suffix)].replace("_", " ").strip(), unit
     return text.replace("_", " ").strip(), None
 
