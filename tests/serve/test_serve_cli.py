@@ -86,3 +86,21 @@ def test_token_is_new_at_each_start_and_the_bound_host_is_allowed(workspace, fak
     c = TestClient(app, base_url="http://sem-pc.lab:8000")
     token = re.search(r"access token: (\S+)", capsys.readouterr().out).group(1)
     assert c.get("/api/info", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_busy_port_is_one_line_error_before_the_address(workspace, fake_run, capsys):
+    import socket
+
+    with socket.socket() as other:  # another program's server on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        assert main(["serve", str(workspace.path), "--port", str(port)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and f"port {port}" in err and "--port" in err
+    assert "open http" not in captured.out and "Traceback" not in captured.err
+    assert not fake_run
+    # once the other server is gone the same port starts
+    assert main(["serve", str(workspace.path), "--port", str(port)]) == 0
+    assert fake_run[0][1]["port"] == port

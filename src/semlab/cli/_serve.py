@@ -11,6 +11,28 @@ from semlab.cli import app
 _PANEL = "Serve"
 
 
+def _port_busy(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (e.g. another server holds it), or None when it can.
+
+    Binds a throw-away socket the way uvicorn does (``SO_REUSEADDR``, so a port in TIME_WAIT counts as free)
+    and closes it again at once. A host name that does not resolve here is not judged.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return None  # a name this machine cannot resolve: left to the server to report
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 @app.command("serve", rich_help_panel=_PANEL)
 def serve(
     workspace: Path = typer.Argument(..., help="Workspace folder (`semlab init`); uploads are added to it."),
@@ -46,6 +68,12 @@ def serve(
         raise ParameterError("--token must have at least 8 characters; or leave it out to get a random one")
     if token is None and not is_loopback(host):
         token = new_token()
+    busy = _port_busy(host, port)
+    if busy is not None:
+        raise ParameterError(
+            f"port {port} on {host} is not available ({busy}); another program may be using it: "
+            f"choose another with --port, e.g. --port {port + 1 if port < 65535 else 8001}"
+        )
     application = create_app(ws, token=token, model=model, workers=workers, hosts=(host,))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
