@@ -34,6 +34,10 @@ _MIME = {
 }
 
 
+#: Largest map whose standalone export embeds the 512 px thumbnails by default (file size).
+MAX_EMBEDDED_LARGE = 500
+
+
 def _static(name: str) -> str:
     return resources.files("semlab.maps").joinpath("static", name).read_text(encoding="utf-8")
 
@@ -103,7 +107,7 @@ def export_html(
     *,
     full_images: bool = True,
     full_size: int = 1024,
-    large_thumbnails: bool = True,
+    large_thumbnails: bool | None = None,
 ) -> Path:
     """Write the map as one standalone HTML file (data, thumbnails and images embedded).
 
@@ -118,8 +122,9 @@ def export_html(
         without them the panel shows the thumbnail.
     full_size : int, default 1024
         Longest side of embedded full images in pixels.
-    large_thumbnails : bool, default True
-        Embed the sharper thumbnails drawn when zoomed in (512 px; larger file).
+    large_thumbnails : bool, optional
+        Embed the sharper thumbnails drawn when zoomed in (512 px, about 30 kB each); by
+        default for maps of at most :data:`MAX_EMBEDDED_LARGE` points.
 
     Returns
     -------
@@ -138,6 +143,8 @@ def export_html(
             if src not in seen:
                 seen[src] = _data_uri(full_picture(map_data, i, max_side=full_size))
             images[i] = seen[src]
+    if large_thumbnails is None:
+        large_thumbnails = len(map_data) <= MAX_EMBEDDED_LARGE
     large = [_data_uri(t) for t in map_data.thumbnails_large] if large_thumbnails else []
     html = render_page(page_payload(map_data, thumb_urls=thumbs, image_urls=images, large_urls=large or None))
     out = Path(path)
