@@ -27,6 +27,29 @@ log = logging.getLogger("semlab.serve")
 #: How many neighbours on the map an image page shows.
 N_NEIGHBOURS = 6
 
+#: The stages each task reports, in order (the page shows the stage and the fraction of all done).
+STAGES = {
+    "segment": ("reading the image", "segmenting", "drawing the overlay"),
+    "quantify": ("reading the image", "segmenting", "drawing the overlay", "measuring", "particle table"),
+    "predict": ("loading the model", "reading the image", "predicting"),
+    "map": ("reading the map", "reading the image", "computing features", "placing on the map"),
+}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a job that raised ``exc`` may succeed when run again unchanged.
+
+    Out of memory, operating-system and I/O failures, time-outs and a killed worker are transient;
+    semlab's own errors (bad parameters, unreadable files, a workspace without a model) and other
+    exceptions (a bug: same input, same failure) are not.
+    """
+    if isinstance(exc, SemlabError):
+        return False
+    if isinstance(exc, MemoryError | OSError | TimeoutError):
+        return True
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return any(k in text for k in ("out of memory", "timed out", "timeout", "brokenprocesspool", "worker"))
+
 
 def find_model(workspace_path: Path, model: str | Path | None) -> Path | None:
     """The trained run folder to predict with: ``model`` if given, else the newest
@@ -74,6 +97,17 @@ class Analyses:
         self._predictors: dict[Path, Any] = {}
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()  # the running job's progress report (one job per worker thread)
+
+    def _stage(self, stage: str, done: int = 0, total: int = 1) -> None:
+        """Report that the job of this thread is at ``stage``, ``done`` of ``total`` through it."""
+        report = getattr(self._local, "report", None)
+        if report is not None:
+            report(stage, int(done), int(total))
+
+    def _progress(self, stage: str) -> Any:
+        """A ``progress(done, total)`` callback for a library function, reported as ``stage``."""
+        return lambda done, total: self._stage(stage, done, total)
 
     def _refresh_model(self) -> Path | None:
         """Look for a run trained since the server started (only when none was found or given)."""
@@ -183,9 +217,27 @@ class Analyses:
     # -- running ---------------------------------------------------------------------------
 
     def run(
-        self, task: str, image_hash: str, options: dict[str, Any] | None = None
+        self,
+        task: str,
+        image_hash: str,
+        options: dict[str, Any] | None = None,
+        *,
+        progress: Any = None,
     ) -> tuple[dict[str, Any], str | None]:
-        """(result dict, relative path of a result file or ``None``) of one task with the upload's options."""
+        """(result dict, relative path of a result file or ``None``) of one task with the upload's options.
+
+        ``progress(stage, done, total)``, when given, is called as the job moves through its
+        :data:`STAGES` (and through a stage's items, where the library reports them).
+        """
+        self._local.report = progress
+        try:
+            return self._run(task, image_hash, options)
+        finally:
+            self._local.report = None
+
+    def _run(
+        self, task: str, image_hash: str, options: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], str | None]:
         caps = self.capabilities()
         if task in caps and not caps[task]["available"]:
             raise WorkspaceError(caps[task]["reason"])
@@ -208,6 +260,7 @@ class Analyses:
         from semlab.serve import _segjob
 
         opts = _segjob.SegmentOptions.from_dict(options, default_method=self.segment_method)
+        self._stage("reading the image")
         m = self.read(image_hash, crop=False)
         bar = m.metadata.get("databar_row")
         if bar is None and not self.store.image(image_hash):
@@ -216,10 +269,12 @@ class Analyses:
         name = f"{image_hash}-{opts.key()}"
         labels_path = self.dir / "labels" / f"{name}.tif"
         overlay = self.dir / "overlays" / f"{name}.png"
+        self._stage("segmenting")
         seg = _segjob.load(labels_path, m.image.shape)
         if seg is None:
             seg = _segjob.segment(m.image, bar, opts, self._method_object(opts.method), m.pixel_size)
             _segjob.save(seg, labels_path)
+        self._stage("drawing the overlay")
         if not overlay.is_file():
             _segjob.write_overlay(overlay, m.image, seg, m.pixel_size)
         return m, seg, overlay, labels_path
@@ -251,9 +306,11 @@ class Analyses:
         from semlab.serve._particles import particle_csv
 
         m, seg, _, labels_path = self._segmentation(image_hash, options)
+        self._stage("measuring")
         lab = seg.micrograph_labels()
         d = describe_2d(lab, pixel_size=m.pixel_size, phase=list(seg.measured))
         csv_path = labels_path.with_name(labels_path.stem + "-particles.csv")
+        self._stage("particle table")
         particles = particle_csv(lab, seg.measured, m.pixel_size, csv_path)
         result = {
             "segment_method": options.get("method") or self.segment_method,
@@ -296,10 +353,17 @@ class Analyses:
         model = resolve_run(self.runs(), model_name, self.default_model())
         if model is None:
             raise WorkspaceError("no trained model to predict with; run `semlab train` first")
+        self._stage("loading the model")
         predictor = self._get_predictor(model)
+        self._stage("reading the image")
         m = self.read(image_hash, crop=False)
+        self._stage("predicting")
+        names = [m.metadata.get("original_name") or image_hash[:12]]
         with self._lock:  # one model, one forward pass at a time
-            table = predictor.predict([m], names=[m.metadata.get("original_name") or image_hash[:12]])
+            if _takes_progress(predictor.predict):
+                table = predictor.predict([m], names=names, progress=self._progress("predicting"))
+            else:
+                table = predictor.predict([m], names=names)
         row = table.iloc[0].to_dict()
         probabilities = {k[2:]: float(v) for k, v in row.items() if str(k).startswith("p_")}
         prediction = row.get("prediction")
@@ -366,6 +430,7 @@ class Analyses:
         from semlab.maps import place_on_map
         from semlab.preprocess import Preparation, prepare_patches
 
+        self._stage("reading the map")
         folder = self._map_folder()
         cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         table = load_features(self.ws, backbone=cfg.get("backbone"))
@@ -375,12 +440,17 @@ class Analyses:
         if image_hash in set(known):  # a study image: its stored features
             pooled = np.asarray(table.features[known == image_hash], dtype=np.float32).mean(axis=0)
         else:
+            self._stage("reading the image")
             m = self.read(image_hash, crop=True)
             patches, _ = prepare_patches(m, Preparation.from_dict(fc), key=image_hash)
+            self._stage("computing features", 0, len(patches))
             with self._lock:
                 bb = self._feature_backbone(table)
-                feats = extract_features(patches, backbone=bb, device="cpu")
+                feats = extract_features(
+                    patches, backbone=bb, device="cpu", progress=self._progress("computing features")
+                )
             pooled = np.asarray(feats, dtype=np.float32).mean(axis=0)
+        self._stage("placing on the map")
         xy = np.asarray(place_on_map(self.ws, pooled[None, :]), dtype=float)[0]
         hashes, coords = _map_coords(folder)
         keep = [i for i, h in enumerate(hashes) if h != image_hash]
@@ -411,6 +481,17 @@ class Analyses:
             "method": cfg.get("method"),
             "neighbours": neighbours,
         }
+
+
+def _takes_progress(fn: Any) -> bool:
+    """Whether a callable accepts a ``progress`` keyword (a predictor of an older semlab may not)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "progress" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _number(value: Any) -> float | None:
@@ -481,14 +562,29 @@ class Runner:
         row = self.store.start(job_id)
         if row is None:
             return
+        task = row["task"]
+        stages = STAGES.get(task, ())
+
+        def report(stage: str, done: int, total: int) -> None:
+            step = stages.index(stage) if stage in stages else 0
+            within = min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
+            fraction = (step + within) / len(stages) if stages else within
+            self.store.set_progress(
+                job_id,
+                {"stage": stage, "done": done, "total": total, "step": step + 1, "steps": len(stages),
+                 "fraction": round(fraction, 4)},
+            )  # fmt: skip
+
         try:
             options = json.loads(row["options_json"] or "{}") if "options_json" in row.keys() else {}
-            result, artifact = self.analyses.run(row["task"], row["image_hash"], options)
+            result, artifact = self.analyses.run(task, row["image_hash"], options, progress=report)
         except SemlabError as exc:
-            self.store.finish(job_id, error=str(exc))
+            self.store.finish(job_id, error=str(exc), transient=False)
         except Exception as exc:  # a bug or a library failure: keep serving, say what happened
-            log.exception("job %s (%s) failed", job_id, row["task"])
-            self.store.finish(job_id, error=f"{row['task']} failed: {type(exc).__name__}: {exc}")
+            log.exception("job %s (%s) failed", job_id, task)
+            self.store.finish(
+                job_id, error=f"{task} failed: {type(exc).__name__}: {exc}", transient=is_transient(exc)
+            )
         else:
             self.store.finish(job_id, result=result, artifact=artifact)
 

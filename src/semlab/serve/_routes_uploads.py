@@ -159,7 +159,8 @@ def list_uploads(
     check_filters(task, status)
     return {
         "uploads": st.store.uploads(q=q, task=task, status=status, label=label, limit=limit, offset=offset),
-        "counts": st.store.counts(),
+        "counts": st.store.counts(q=q, task=task, status=status, label=label),
+        "total": st.store.counts(),
     }
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,6 +168,8 @@ class Store:
     def __init__(self, workspace: Any) -> None:
         self.workspace = workspace
         self.catalog = Path(workspace.catalog)
+        self._progress: dict[int, dict[str, Any]] = {}
+        self._progress_lock = threading.Lock()
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             migrate(conn, self.catalog)
@@ -267,10 +270,16 @@ class Store:
         result: dict | None = None,
         artifact: str | None = None,
         error: str | None = None,
+        transient: bool = False,
     ) -> None:
-        """Store a job's result (status ``done``) or its error (status ``failed``)."""
+        """Store a job's result (status ``done``) or its error (status ``failed``; its result is then
+        ``{"transient": transient}``: whether running it again may succeed, e.g. after running out of memory)."""
         status = "failed" if error is not None else "done"
         from semlab._util import to_jsonable
+
+        if error is not None:
+            result = {"transient": bool(transient)}
+        self.set_progress(job_id, None)
 
         text = (
             json.dumps(to_jsonable(result), ensure_ascii=False, allow_nan=False)
@@ -288,7 +297,8 @@ class Store:
         """Queue a failed job again (attempts reset); ``False`` if it is not failed."""
         with self._connect() as conn:
             cur = conn.execute(
-                "UPDATE serve_jobs SET status = 'queued', attempts = 0, error = NULL, finished_at = NULL "
+                "UPDATE serve_jobs SET status = 'queued', attempts = 0, error = NULL, result_json = NULL, "
+                "finished_at = NULL "
                 "WHERE id = ? AND status = 'failed'",
                 (job_id,),
             )
@@ -301,8 +311,8 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(
-                    "UPDATE serve_jobs SET status = 'failed', finished_at = ?, error = ? "
-                    "WHERE status = 'running' AND attempts >= ?",
+                    "UPDATE serve_jobs SET status = 'failed', finished_at = ?, error = ?, "
+                    """result_json = '{"transient": true}' WHERE status = 'running' AND attempts >= ?""",
                     (
                         now(),
                         f"interrupted {MAX_ATTEMPTS} times by server restarts; press retry "
@@ -352,7 +362,7 @@ class Store:
     def job(self, job_id: int) -> dict[str, Any] | None:
         with self._connect() as conn:
             row = conn.execute("SELECT * FROM serve_jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job_dict(row) if row is not None else None
+        return self._with_progress(_job_dict(row)) if row is not None else None
 
     def latest_result(self, image_hash: str, task: str) -> dict[str, Any] | None:
         """The newest finished job of ``task`` on an image (any upload), or ``None``."""
@@ -382,38 +392,10 @@ class Store:
         case-insensitive); ``task``/``status`` keep uploads that have a job of that task /
         in that state; ``label`` keeps uploads predicted exactly so.
         """
-        where: list[str] = []
-        args: list[Any] = []
-        if image_hash:
-            where.append("u.image_hash = ?")
-            args.append(image_hash)
-        if task:
-            where.append("EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.task = ?)")
-            args.append(task)
-        if status:
-            where.append("EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.status = ?)")
-            args.append(status)
-        if label is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.task = 'predict' "
-                "AND j.status = 'done' AND CAST(json_extract(j.result_json, '$.prediction') AS TEXT) = ?)"
-            )
-            args.append(str(label))
-        if upload_id is not None:
-            where.append("u.id = ?")
-            args.append(int(upload_id))
-        if q:
-            like = f"%{q.lower()}%"
-            where.append(
-                "(lower(u.original_name) LIKE ? OR u.image_hash LIKE ? OR EXISTS (SELECT 1 FROM serve_jobs j "
-                "WHERE j.upload_id = u.id AND j.task = 'predict' AND j.status = 'done' "
-                "AND lower(CAST(json_extract(j.result_json, '$.prediction') AS TEXT)) LIKE ?))"
-            )
-            args += [like, f"{q.lower()}%", like]
-        sql = "SELECT * FROM serve_uploads u"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY u.id DESC LIMIT ? OFFSET ?"
+        where, args = _filters(
+            q=q, task=task, status=status, image_hash=image_hash, label=label, upload_id=upload_id
+        )
+        sql = f"SELECT * FROM serve_uploads u{where} ORDER BY u.id DESC LIMIT ? OFFSET ?"
         with self._connect() as conn:
             uploads = [dict(r) for r in conn.execute(sql, [*args, int(limit), int(offset)])]
             if uploads:
@@ -431,18 +413,99 @@ class Store:
             u["duplicate"] = bool(u["duplicate"])
             u["options"] = json.loads(u.pop("options_json", None) or "{}")
             u["quality"] = json.loads(u.pop("quality_json", None) or "null")
-            u["jobs"] = by_upload.get(u["id"], [])
+            u["jobs"] = [self._with_progress(j) for j in by_upload.get(u["id"], [])]
         return uploads
 
-    def counts(self) -> dict[str, int]:
+    def counts(
+        self,
+        *,
+        q: str | None = None,
+        task: str | None = None,
+        status: str | None = None,
+        label: str | None = None,
+    ) -> dict[str, int]:
+        """Uploads, distinct images and jobs by state, of the uploads the filters keep (as in :meth:`uploads`,
+        without its limit); all of them without filters."""
+        where, args = _filters(q=q, task=task, status=status, label=label)
         with self._connect() as conn:
-            n_uploads = conn.execute("SELECT COUNT(*) FROM serve_uploads").fetchone()[0]
-            n_images = conn.execute("SELECT COUNT(DISTINCT image_hash) FROM serve_uploads").fetchone()[0]
-            states = dict(conn.execute("SELECT status, COUNT(*) FROM serve_jobs GROUP BY status").fetchall())
-        return {"uploads": n_uploads, "images": n_images, **{s: int(states.get(s, 0)) for s in STATUSES}}
+            n_uploads, n_images = conn.execute(
+                f"SELECT COUNT(*), COUNT(DISTINCT u.image_hash) FROM serve_uploads u{where}", args
+            ).fetchone()
+            states = dict(
+                conn.execute(
+                    "SELECT j.status, COUNT(*) FROM serve_jobs j WHERE j.upload_id IN "
+                    f"(SELECT u.id FROM serve_uploads u{where}) GROUP BY j.status",
+                    args,
+                ).fetchall()
+            )
+        return {
+            "uploads": int(n_uploads),
+            "images": int(n_images),
+            **{s: int(states.get(s, 0)) for s in STATUSES},
+        }
+
+    # -- progress of running jobs (in memory: it only matters while this server runs them) --
+
+    def set_progress(self, job_id: int, progress: dict[str, Any] | None) -> None:
+        """Record (or with ``None`` forget) where a running job is: ``stage``, ``fraction`` 0–1 …"""
+        with self._progress_lock:
+            if progress is None:
+                self._progress.pop(int(job_id), None)
+            else:
+                self._progress[int(job_id)] = dict(progress)
+
+    def _with_progress(self, job: dict[str, Any]) -> dict[str, Any]:
+        if job.get("status") == "running":
+            with self._progress_lock:
+                found = self._progress.get(int(job["id"]))
+            job["progress"] = dict(found) if found else None
+        return job
+
+
+def _filters(
+    *,
+    q: str | None = None,
+    task: str | None = None,
+    status: str | None = None,
+    image_hash: str | None = None,
+    label: str | None = None,
+    upload_id: int | None = None,
+) -> tuple[str, list[Any]]:
+    """(`` WHERE …`` clause on ``serve_uploads u`` or ``""``, its arguments) of the history filters."""
+    where: list[str] = []
+    args: list[Any] = []
+    if image_hash:
+        where.append("u.image_hash = ?")
+        args.append(image_hash)
+    if task:
+        where.append("EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.task = ?)")
+        args.append(task)
+    if status:
+        where.append("EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.status = ?)")
+        args.append(status)
+    if label is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM serve_jobs j WHERE j.upload_id = u.id AND j.task = 'predict' "
+            "AND j.status = 'done' AND CAST(json_extract(j.result_json, '$.prediction') AS TEXT) = ?)"
+        )
+        args.append(str(label))
+    if upload_id is not None:
+        where.append("u.id = ?")
+        args.append(int(upload_id))
+    if q:
+        like = f"%{q.lower()}%"
+        where.append(
+            "(lower(u.original_name) LIKE ? OR u.image_hash LIKE ? OR EXISTS (SELECT 1 FROM serve_jobs j "
+            "WHERE j.upload_id = u.id AND j.task = 'predict' AND j.status = 'done' "
+            "AND lower(CAST(json_extract(j.result_json, '$.prediction') AS TEXT)) LIKE ?))"
+        )
+        args += [like, f"{q.lower()}%", like]
+    return (" WHERE " + " AND ".join(where)) if where else "", args
 
 
 def _job_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     d["result"] = json.loads(d.pop("result_json")) if d.get("result_json") else None
+    # a failed job's result holds only ``transient``: whether running it again may succeed
+    d["transient"] = bool((d["result"] or {}).get("transient")) if d["status"] == "failed" else None
     return d

@@ -151,9 +151,13 @@ async function refresh() {
     timer = setTimeout(refresh, 5000);
     return;
   }
+  // Counts of what the filter keeps; the whole history beside them when a filter is on.
   const c = data.counts;
+  const t = data.total || c;
+  const of = query ? ` of ${t.uploads}` : "";
   document.getElementById("counts").textContent =
-    `${c.uploads} uploads, ${c.images} images; jobs: ${c.done} done, ${c.queued + c.running} pending, ${c.failed} failed`;
+    `${c.uploads}${of} uploads${query ? " match the filter" : ""}, ${c.images} images; ` +
+    `their jobs: ${c.done} done, ${c.queued + c.running} pending, ${c.failed} failed`;
   for (const li of document.querySelectorAll("#queue li[data-upload]")) {
     const u = data.uploads.find(x => String(x.id) === li.dataset.upload);
     if (!u) continue;
@@ -169,7 +173,7 @@ async function refresh() {
     lastHistory = text;
     render(data.uploads);
   }
-  const pending = c.queued + c.running > 0 || active > 0 || waiting.length > 0;
+  const pending = t.queued + t.running > 0 || active > 0 || waiting.length > 0;
   timer = setTimeout(refresh, pending ? 1000 : 10000);
 }
 

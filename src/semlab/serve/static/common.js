@@ -83,14 +83,26 @@ function predictHTML(job, r) {
     qualityHTML(r.quality) + `<div class="muted model-used">model: ${modelLine(r.model_info) || esc(r.model)}</div>`;
 }
 
+// Where a running job is: its stage (step k of n, items done where the library counts them) and a bar.
+function progressHTML(p) {
+  if (!p) return `<div class="muted job-progress">starting…</div>`;
+  const pct = Math.round(100 * (p.fraction || 0));
+  const items = p.total > 1 ? ` (${p.done} of ${p.total})` : "";
+  return `<div class="job-progress" data-stage="${esc(p.stage)}" data-fraction="${esc(p.fraction)}">` +
+    `<progress max="100" value="${pct}"></progress> <span class="stage">${esc(p.stage)}${items}</span>` +
+    ` <span class="muted">step ${p.step} of ${p.steps} · ${pct} %</span></div>`;
+}
+
 // The HTML of one job's result (used by the history and the image page).
 function jobHTML(job) {
   const badge = `<span class="badge ${esc(job.status)}">${esc(job.status)}</span>`;
   let body = "";
   const r = job.result;
   if (job.status === "failed") {
-    body = `<div class="error">${esc(job.error)}</div>` +
-      `<button class="retry" data-job="${job.id}">retry</button>`;
+    // Retry only where running again may succeed (out of memory, I/O, time-out, interrupted server).
+    body = `<div class="error">${esc(job.error)}</div>` + (job.transient ?
+      `<button class="retry" data-job="${job.id}">retry</button>` :
+      `<div class="muted no-retry">running it again would fail the same way: change the image or the options and upload again</div>`);
   } else if (job.status === "done" && r) {
     if (job.task === "predict") {
       body = predictHTML(job, r);
@@ -114,8 +126,10 @@ function jobHTML(job) {
     } else if (job.task === "map") {
       body = `<div>at (${fmt(r.x, 3)}, ${fmt(r.y, 3)}); ${(r.neighbours || []).length} neighbours</div>`;
     }
+  } else if (job.status === "running") {
+    body = progressHTML(job.progress);
   } else {
-    body = `<div class="muted">${job.status === "running" ? "working…" : "waiting…"}</div>`;
+    body = `<div class="muted">waiting for a free worker…</div>`;
   }
   return `<div class="job" data-task="${esc(job.task)}" data-status="${esc(job.status)}">` +
     `<span class="task">${esc(job.task)}</span>${badge}${body}</div>`;
