@@ -155,8 +155,10 @@ async function refresh() {
   const c = data.counts;
   const t = data.total || c;
   const of = query ? ` of ${t.uploads}` : "";
+  const n = (k, word) => `${k} ${word}${k === 1 ? "" : "s"}`;
   document.getElementById("counts").textContent =
-    `${c.uploads}${of} uploads${query ? " match the filter" : ""}, ${c.images} images; ` +
+    `${c.uploads}${of} ${c.uploads === 1 && !query ? "upload" : "uploads"}${query ? (c.uploads === 1 ? " matches" : " match") + " the filter" : ""}, ` +
+    `${n(c.images, "image")}; ` +
     `their jobs: ${c.done} done, ${c.queued + c.running} pending, ${c.failed} failed`;
   for (const li of document.querySelectorAll("#queue li[data-upload]")) {
     const u = data.uploads.find(x => String(x.id) === li.dataset.upload);
