@@ -106,3 +106,63 @@ def test_progress_retry_and_filtered_counts_in_chromium(
         )
         assert not errors, errors
         page.close()
+
+
+def test_map_page_places_uploads_in_chromium(chromium_browser, workspace, tmp_path, live_server, monkeypatch):
+    """The map page: title, what the coordinates are, axis titles, study points, the placed upload
+    (a diamond with its name, linking to its page), an ordered colour bar with the column's name."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from semlab.serve import create_app
+
+    hashes = workspace.table()["hash"].tolist()
+    folder = workspace.path / "maps" / "latest"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(
+        json.dumps({"method": "pca", "backbone": "efficientnet_lite0", "patch_size_px": 64})
+    )
+    (folder / "coords.csv").write_text(
+        "image_hash,x,y\n" + "".join(f"{h},{i},{(i * 7) % 5}\n" for i, h in enumerate(hashes))
+    )
+    new = tmp_path / "new_upload.png"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (96, 128), dtype=np.uint8)).save(new)
+
+    app = create_app(workspace)
+    monkeypatch.setattr(app.state.analyses, "place", lambda h: {"x": 1.5, "y": 2.0, "neighbours": []})
+    with live_server(app) as srv:
+        page = chromium_browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#workspace:not(:empty)")
+        for box in ("segment", "quantify"):
+            page.uncheck(f"input[name=task][value={box}]")
+        page.check("input[name=task][value=map]")
+        page.set_input_files("#picker", [str(new)])
+        page.wait_for_selector("#history .job[data-task=map][data-status=done]", timeout=60_000)
+        page.click("header nav a[href='/map']")
+        page.wait_for_selector("#map-svg")
+        assert page.locator("#map-svg circle.pt").count() == len(hashes)
+        assert page.locator("#map-svg .upload-pt").count() == 1
+        assert page.locator("#map-svg .upload-label").text_content() == new.name
+        assert page.locator("#map-title").inner_text().endswith(f"{len(hashes)} study images")
+        assert "PCA of efficientnet_lite0 features" in page.locator("#map-coords").inner_text()
+        titles = page.locator("#map-svg .axis-title").all_text_contents()
+        assert titles == ["map x (PCA 1, no unit)", "map y (PCA 2, no unit)"]
+        page.select_option("#color-by", "burst_count")
+        bar = page.locator("#map-key .colourbar")
+        assert bar.get_attribute("data-column") == "burst_count" and "burst" in bar.inner_text()
+        fills = set(
+            page.locator("#map-svg circle.pt").evaluate_all("cs => cs.map(c => c.getAttribute('fill'))")
+        )
+        assert len(fills) == len(set(workspace.table()["burst_count"]))  # one colour per burst count here
+        page.hover("#map-svg .upload-pt")
+        page.wait_for_selector("#map-detail img.detail-img")
+        page.screenshot(path=str(SHOTS / "serve-map.png"), full_page=True)
+        page.click("#map-svg .upload-pt")
+        page.wait_for_url("**/image/*")
+        assert not errors, errors
+        page.close()

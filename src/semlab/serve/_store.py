@@ -374,6 +374,20 @@ class Store:
             ).fetchone()
         return _job_dict(row) if row is not None else None
 
+    def placements(self) -> list[dict[str, Any]]:
+        """Uploaded images placed on the map: the newest finished ``map`` job of each image, with
+        ``image_hash``, ``upload_id``, ``original_name``, ``x``, ``y``, ``job_id``; newest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT j.id AS job_id, j.upload_id, j.image_hash, u.original_name, "
+                "json_extract(j.result_json, '$.x') AS x, json_extract(j.result_json, '$.y') AS y "
+                "FROM serve_jobs j JOIN serve_uploads u ON u.id = j.upload_id "
+                "WHERE j.task = 'map' AND j.status = 'done' AND j.id IN "
+                "(SELECT MAX(id) FROM serve_jobs WHERE task = 'map' AND status = 'done' GROUP BY image_hash) "
+                "ORDER BY j.id DESC"
+            ).fetchall()
+        return [dict(r) for r in rows if r["x"] is not None and r["y"] is not None]
+
     def uploads(
         self,
         *,

@@ -38,7 +38,7 @@ or the ``semlab_token`` cookie that a first visit to ``/?token=TOKEN`` sets (Htt
 SameSite=Strict) before redirecting to the same page without the token in the address.
 
 The routes live in routers (``_routes_pages``, ``_routes_uploads``, ``_routes_jobs``,
-``_routes_images``); what they share is ``app.state.serve`` (:class:`ServeState`).
+``_routes_images``, ``_routes_map``); what they share is ``app.state.serve`` (:class:`ServeState`).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from semlab.errors import SemlabError
-from semlab.serve import _routes_images, _routes_jobs, _routes_pages, _routes_uploads
+from semlab.serve import _routes_images, _routes_jobs, _routes_map, _routes_pages, _routes_uploads
 from semlab.serve._guard import BODY_SLACK, RequestGuard, allowed_hosts
 from semlab.serve._jobs import Analyses, Runner
 from semlab.serve._routes_common import STATIC, ServeState, error
@@ -166,7 +166,7 @@ def create_app(
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(SemlabError)(_semlab_error)
     app.exception_handler(MemoryError)(_out_of_memory)
-    for module in (_routes_pages, _routes_uploads, _routes_jobs, _routes_images):
+    for module in (_routes_pages, _routes_uploads, _routes_jobs, _routes_images, _routes_map):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     runner.submit(store.recover())
