@@ -156,6 +156,16 @@ def test_upload_results_history_and_download_in_chromium(
             assert page.locator("#neighbours table tr").count() > 1
         page.screenshot(path=str(SHOTS / "serve-image-page.png"), full_page=True)
 
+        if learning:  # the map page: the study's real map with the uploads placed on it
+            page.goto(srv.url + "/map")
+            page.wait_for_selector("#map-svg")
+            assert page.locator("#map-svg circle.pt").count() == len(trained_workspace)
+            placed = page.locator("#map-svg .upload-label").all_text_contents()
+            assert synthetic.name in placed and len(placed) == len(files)
+            page.select_option("#color-by", "burst_count")
+            assert page.locator("#map-key .colourbar").get_attribute("data-column") == "burst_count"
+            page.screenshot(path=str(SHOTS / "serve-map-study.png"), full_page=True)
+
         # the API reference renders offline from /openapi.json
         page.goto(srv.url + "/docs")
         page.wait_for_selector("section.route")

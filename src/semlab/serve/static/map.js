@@ -72,11 +72,17 @@ function draw() {
     svg += `<circle class="pt" data-i="${i}" data-hash="${esc(p.image_hash[i])}" cx="${sx(x).toFixed(1)}" cy="${sy(p.y[i]).toFixed(1)}" r="5" ` +
       (c ? `fill="${c}" stroke="#333" stroke-width=".5"` : `fill="none" stroke="#888"`) + `><title>${esc(p.name[i])}</title></circle>`;
   });
+  // Upload labels: moved down in 15 px steps until they overlap no label placed before (leader line when moved).
+  const boxes = [];
   for (const u of data.uploads) {
-    const cx = sx(u.x), cy = sy(u.y);
+    const cx = sx(u.x), cy = sy(u.y), w = 7.5 * u.original_name.length;
+    let ly = cy + 4;
+    while (boxes.some(b => Math.abs(b.y - ly) < 15 && cx + 11 < b.x + b.w && b.x < cx + 11 + w)) ly += 15;
+    boxes.push({x: cx + 11, y: ly, w});
+    const leader = ly !== cy + 4 ? `<line x1="${cx + 6}" y1="${cy + 3}" x2="${cx + 11}" y2="${ly - 4}" stroke="#8a2500"/>` : "";
     svg += `<a href="/image/${esc(u.image_hash)}"><path class="upload-pt" data-hash="${esc(u.image_hash)}" d="M${cx} ${cy - 9} L${cx + 9} ${cy} L${cx} ${cy + 9} L${cx - 9} ${cy} Z" fill="#ff5a1f" stroke="#000" stroke-width="1.2">` +
-      `<title>upload #${u.upload_id}: ${esc(u.original_name)}</title></path>` +
-      `<text class="upload-label" x="${cx + 11}" y="${cy + 4}">${esc(u.original_name)}</text></a>`;
+      `<title>upload #${u.upload_id}: ${esc(u.original_name)}</title></path>` + leader +
+      `<text class="upload-label" x="${cx + 11}" y="${ly}">${esc(u.original_name)}</text></a>`;
   }
   document.getElementById("map-plot").innerHTML = svg + `</svg>`;
   document.getElementById("map-key").innerHTML = keyHTML(column);
