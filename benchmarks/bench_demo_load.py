@@ -3,7 +3,8 @@
 Runs ``semlab demo --json`` twice into fresh folders: once alone, once with CPU hogs
 (busy-loop subprocesses, one per core) beside it.  Compares every number of the two
 summaries except wall times and paths, and writes ``benchmarks/results/demo_load.json``
-(the printed numbers, both wall times, and the differences; none is expected, because
+(``demo_load_quick.json`` with ``--quick``: the printed numbers, both wall times, and the
+differences; none is expected, because
 every budget of the demo is counted in steps or fits, never in seconds).
 
     .venv/bin/python benchmarks/bench_demo_load.py [--quick] [--hogs 2]
@@ -103,8 +104,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
-    if not args.quick:
-        write_json(RESULTS, result)
+    write_json(RESULTS.with_name("demo_load_quick.json") if args.quick else RESULTS, result)
     print(json.dumps(result, indent=2))
     return 1 if diffs else 0
 

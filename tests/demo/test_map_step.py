@@ -28,6 +28,11 @@ def test_map_step_writes_the_map_coloured_by_burst_count(uint16_ws, tmp_path, ch
     try:
         page.goto(path.as_uri())
         page.wait_for_function("window.semlabMap && semlabMap.state().drawnThumbs === 16", timeout=20000)
+        # burst count is a number: an ordered colour bar (maps page since 1df73da); its levels as
+        # categories (a legend) when asked
+        assert page.locator("#legend canvas.colour-bar").count() == 1
+        page.select_option("#color-by", "burst_count::categories")
+        page.wait_for_function("semlabMap.state().asCategories")
         assert [t.split(" ")[0] for t in page.locator("#legend .item").all_inner_texts()] == [
             "1",
             "2",

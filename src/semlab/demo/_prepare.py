@@ -191,7 +191,7 @@ def segment_and_cut(
                     out / "overlays" / f"{Path(name).stem}.png",
                     m.image,
                     seg.labels,
-                    classes=seg.classes,
+                    classes={**seg.classes, 0: "solid (sintered copper)"},
                     pixel_size=m.pixel_size,
                 )
             )
