@@ -224,7 +224,7 @@ def _later_stages(
     lines["learn"] = learned.lines()
     map_html = timed(
         "map",
-        f"map: {method} of the features (thumbnails, then the embedding)",
+        f"map: {method} of the features (the embedding, then thumbnails)",
         lambda tick: map_step(ws, out_dir=out, seed=seed, quick=quick, progress=tick),
     )
     lines["map"] = [
