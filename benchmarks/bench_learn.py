@@ -126,6 +126,20 @@ def synthetic_fixed_duty(work: Path):
     return synthetic(work, duty_cycles=(0.5,))
 
 
+def synthetic_8_samples(work: Path):
+    """The same generator with 8 samples (films) per burst count, one image each: 32 images,
+    4 folds grouped by sample, so each fold trains on 6 samples per class (the demo-sized
+    series trains on 2, too few to place the class borders of the exposure, see
+    ``synthetic_investigation``)."""
+    from semlab.data import sintering_series
+
+    d = work / "synthetic-series-8"
+    if not (d / "descriptors.csv").exists():
+        sintering_series(d, shape=(512, 512), samples_per_level=8, images_per_sample=1, seed=0)
+    ws = _workspace(work / "ws-synthetic-8", table=d / "descriptors.csv", images_dir=d)
+    return ws, "burst_count", "classify", 4, SYNTHETIC_PREP
+
+
 def nanowires(work: Path):
     import pandas as pd
 
@@ -152,6 +166,7 @@ DATASETS = {
     "nanowires": nanowires,
     "nanofibers": nanofibers,
     "synthetic_fixed_duty": synthetic_fixed_duty,
+    "synthetic_8_samples": synthetic_8_samples,
 }
 #: Embedding wall times (s) of the first, uncached run on this machine (2 cores shared with other
 #: jobs; CLAHE 224 px recipe on the synthetic series then): final+multiscale (one pass), texture,
