@@ -152,6 +152,14 @@ def export_html(
     return out
 
 
+def _host_name(header: str) -> str:
+    """The name of a Host header without its port (``[::1]:8000`` → ``::1``), lower case."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1 : h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
 class MapServer:
     """A map page served on ``http://host:port/`` from a background thread.
 
@@ -175,6 +183,8 @@ class MapServer:
         page = render_page(payload).encode("utf-8")
         data_json = json.dumps(payload, allow_nan=False).encode("utf-8")
         lock = threading.Lock()
+        # Only our own names: a forged Host (DNS rebinding from another page) gets 400.
+        allowed = {"localhost", "127.0.0.1", "::1", str(host).strip("[]").lower()}
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "semlab-map"
@@ -199,6 +209,11 @@ class MapServer:
                 )
 
             def do_GET(self) -> None:  # noqa: N802
+                if _host_name(self.headers.get("Host", "")) not in allowed:
+                    self.send_error(
+                        400, "unknown Host header; open the map at the address semlab map printed"
+                    )
+                    return
                 route = self.path.split("?", 1)[0].strip("/")
                 try:
                     if route in ("", "index.html"):
