@@ -125,7 +125,7 @@ def test_fast_inference_copy_folds_batchnorm_and_follows_weight_changes(tiny):
 
     ex._INFERENCE.pop(tiny.model, None)
     patches = np.random.default_rng(4).random((ex._FAST_MIN_PATCHES, 40, 40)).astype(np.float32)
-    fast = extract_features(patches, backbone=tiny, precision="fp32")  # enough patches: a folded copy
+    fast = extract_features(patches, backbone=tiny, precision="fp32", runtime="torch")  # a folded copy
     copy = ex._INFERENCE[tiny.model][1]
     n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in copy.modules())
     assert n_bn < sum(isinstance(m, torch.nn.BatchNorm2d) for m in tiny.model.modules())
@@ -135,10 +135,10 @@ def test_fast_inference_copy_folds_batchnorm_and_follows_weight_changes(tiny):
     # training changes the weights in place: the copy is remade, features follow
     with torch.no_grad():
         next(tiny.model.parameters()).mul_(1.5)
-    few = extract_features(patches[:4], backbone=tiny, precision="fp32")  # the stale copy is not used
+    few = extract_features(patches[:4], backbone=tiny, precision="fp32", runtime="torch")  # stale copy unused
     np.testing.assert_allclose(few, _naive(tiny, patches[:4]), rtol=1e-3, atol=1e-4)
     assert not np.allclose(few, fast[:4], atol=1e-4)
-    many = extract_features(patches, backbone=tiny, precision="fp32")  # the copy is remade
+    many = extract_features(patches, backbone=tiny, precision="fp32", runtime="torch")  # the copy is remade
     assert ex._INFERENCE[tiny.model][1] is not copy
     np.testing.assert_allclose(many[:4], few, rtol=1e-3, atol=1e-4)
 

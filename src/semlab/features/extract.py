@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -142,14 +143,11 @@ def _interp_mode(name: str) -> str:
     return {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest"}.get(str(name), "bilinear")
 
 
-def make_input(
-    chunk: Any, data_config: dict[str, Any], *, device: Any = "cpu", channels_last: bool = True
-) -> Any:
-    """Model input (b, 3, H, W) from grey patches (b, h, w) in [0, 1].
+def resize_grey(chunk: Any, data_config: dict[str, Any], *, device: Any = "cpu") -> Any:
+    """Grey patches (b, h, w) in [0, 1] as a (b, 1, H, W) float32 tensor at the model's input size.
 
-    Each patch is resized to the model's ``input_size`` (interpolation from its data config,
-    antialiased when shrinking), replicated to 3 channels and normalised with the config's
-    per-channel ``mean`` and ``std``.  Works on a whole batch of tensors at once.
+    Interpolation from the data config, antialiased when shrinking; unchanged when the
+    patches already have the input size.
     """
     import torch
     import torch.nn.functional as F
@@ -162,6 +160,21 @@ def make_input(
         shrink = x.shape[-2] > h_in or x.shape[-1] > w_in
         kwargs: dict[str, Any] = {} if mode == "nearest" else {"align_corners": False, "antialias": shrink}
         x = F.interpolate(x, size=(h_in, w_in), mode=mode, **kwargs)
+    return x
+
+
+def make_input(
+    chunk: Any, data_config: dict[str, Any], *, device: Any = "cpu", channels_last: bool = True
+) -> Any:
+    """Model input (b, 3, H, W) from grey patches (b, h, w) in [0, 1].
+
+    Each patch is resized to the model's ``input_size`` (interpolation from its data config,
+    antialiased when shrinking), replicated to 3 channels and normalised with the config's
+    per-channel ``mean`` and ``std``.  Works on a whole batch of tensors at once.
+    """
+    import torch
+
+    x = resize_grey(chunk, data_config, device=device)
     mean = torch.tensor(data_config["mean"], dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     inv_std = 1.0 / torch.tensor(data_config["std"], dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     x = (x - mean) * inv_std  # (b, 1, H, W) broadcast to (b, 3, H, W): the grey value in all channels
@@ -186,6 +199,7 @@ def extract_features(
     batch_size: int = 32,
     device: str = "auto",
     precision: str = "fp32",
+    runtime: str = "auto",
     progress: Callable[[int, int], None] | None = None,
     **embed_options: Any,
 ) -> Any:
@@ -254,7 +268,28 @@ def extract_features(
     a = _as_unit_patches(patches)
     bb = get_backbone(backbone, pretrained=pretrained, weights=weights)
     dev = resolve_device(device)
-    return _run(bb, a, int(batch_size), dev, progress, resolve_precision(precision, dev))
+    prec = resolve_precision(precision, dev)
+    engine = choose_runtime(runtime, bb, dev, prec, a.shape[0])
+    return _run(bb, a, int(batch_size), dev, progress, prec, runtime=engine)
+
+
+def choose_runtime(
+    runtime: str, bb: Backbone | None, dev: Any, precision: str, n: int, sets: tuple[str, ...] = ("final",)
+) -> str:
+    """The runtime for ``n`` patches: :func:`~semlab.features.runtime.resolve_runtime`, and
+    with ``"auto"`` torch for fewer than 64 patches unless a fast session is open already
+    (exporting costs seconds; few patches do not repay it)."""
+    from semlab.features import runtime as rt
+
+    engine = rt.resolve_runtime(runtime, device=dev, precision=precision)
+    if runtime == "auto" and engine != "torch" and n < _FAST_MIN_PATCHES:
+        if bb is None or not rt.has_session(bb, engine, _fast_sets(sets)):
+            return "torch"
+    return engine
+
+
+def _fast_sets(sets: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(s for s in ("final", "multiscale") if s in sets)
 
 
 # --------------------------------------------------------------------------- inference copy
@@ -449,17 +484,79 @@ def _run(
     progress: Callable | None,
     precision: str = "fp32",
     sets: tuple[str, ...] | None = None,
+    *,
+    runtime: str = "torch",
+    info: dict[str, Any] | None = None,
 ) -> Any:
     """Pooled final-layer features (n, d) of patches ``a`` (n, H, W); with ``sets``, a dict
     ``{"final": (n, d), "multiscale": (n, m)}`` of those asked, from one forward pass per batch.
 
     The multiscale features are :func:`stage_statistics` of each feature stage, caught by
-    forward hooks, concatenated in stage order.
+    forward hooks, concatenated in stage order.  ``runtime`` is a resolved runtime
+    (``"torch"``, ``"onnxruntime"``, ``"openvino"``); a fast session that cannot be made
+    falls back to torch with a warning.  ``info["runtime"]`` gets the label of what ran.
     """
+    if sets is None:
+        return _run(bb, a, batch_size, dev, progress, precision, ("final",), runtime=runtime, info=info)[
+            "final"
+        ]
+    if runtime != "torch" and a.shape[0]:
+        from semlab.features import runtime as rt
+
+        try:
+            session = rt.fast_session(bb, runtime, _fast_sets(sets))
+        except Exception as exc:  # noqa: BLE001 - any export/runtime failure: torch, said once
+            warnings.warn(
+                f"{runtime} cannot run {bb.name} ({type(exc).__name__}: {str(exc)[:120]}); using torch",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        else:
+            if info is not None:
+                info["runtime"] = session.label
+            return _run_fast(session, bb, a, batch_size, progress)
+    if info is not None:
+        from semlab.features.runtime import runtime_label
+
+        info["runtime"] = runtime_label("torch") + (" bf16" if precision == "bf16" else " fp32")
+    return _run_torch(bb, a, batch_size, dev, progress, precision, sets)
+
+
+def _run_fast(session: Any, bb: Backbone, a: np.ndarray, batch_size: int, progress: Callable | None) -> Any:
+    """:func:`_run` on an ONNX session (patches of another size are resized with torch first)."""
+    n = a.shape[0]
+    out = {s: np.empty((n, 0), dtype=np.float32) for s in session.sets}
+    cfg = bb.data_config
+    same = tuple(a.shape[1:]) == tuple(cfg["input_size"][1:])
+
+    def grey(start: int) -> np.ndarray:
+        chunk = a[start : min(n, start + batch_size)]
+        return chunk[:, None] if same else resize_grey(chunk, cfg).numpy()
+
+    for start in range(0, n, batch_size):
+        stop = min(n, start + batch_size)
+        feats = session(grey(start))
+        for s, f in feats.items():
+            if out[s].shape[1] != f.shape[1]:
+                out[s] = np.empty((n, f.shape[1]), dtype=np.float32)
+            out[s][start:stop] = f
+        if progress is not None:
+            progress(stop, n)
+    return out
+
+
+def _run_torch(
+    bb: Backbone,
+    a: np.ndarray,
+    batch_size: int,
+    dev: Any,
+    progress: Callable | None,
+    precision: str,
+    sets: tuple[str, ...],
+) -> Any:
+    """:func:`_run` with torch."""
     import torch
 
-    if sets is None:
-        return _run(bb, a, batch_size, dev, progress, precision, ("final",))["final"]
     n = a.shape[0]
     want_ms = "multiscale" in sets
     width = {"final": bb.num_features, "multiscale": multiscale_width(stage_channels(bb)) if want_ms else 0}

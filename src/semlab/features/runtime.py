@@ -1,0 +1,429 @@
+"""Fast exact CNN inference: the backbone exported to ONNX, run by OpenVINO or ONNX Runtime.
+
+A backbone (and the pooled-feature head, exactly as :func:`semlab.features.extract_features`
+computes it with torch) is exported to ONNX once per model name, weights SHA-256, opset,
+input layout and feature sets; the file is cached on disk (:func:`onnx_cache_dir`) and run
+in fp32 by OpenVINO or ONNX Runtime, whichever is installed (``"auto"`` prefers OpenVINO,
+the faster of the two here: ``benchmarks/results/features.json``).  Every session is checked
+against torch on random patches once (cosine similarity of the features >= 0.9999); where
+that fails, or no runtime is installed, extraction uses torch and says so.
+
+The graph's input is the grey patch batch ``(b, 1, H, W)`` in [0, 1] at the model's input
+size; the per-channel normalisation (mean, std of the model's data config) and the grey →
+RGB replication are part of the graph.  Its outputs are the pooled final features
+(``"final"``) and/or the stage statistics (``"multiscale"``) of
+:func:`semlab.features.extract.stage_statistics`.
+
+This module imports torch, onnx, onnxruntime and openvino only inside its functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import warnings
+import weakref
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from semlab.errors import ParameterError
+
+if TYPE_CHECKING:
+    from semlab.features.backbones import Backbone
+
+__all__ = [
+    "FAST_RUNTIMES",
+    "RUNTIMES",
+    "FastSession",
+    "export_onnx",
+    "fast_session",
+    "onnx_cache_dir",
+    "physical_cores",
+    "resolve_runtime",
+    "runtime_label",
+]
+
+#: Values of the ``runtime`` option.
+RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
+#: The ONNX runtimes, in the order ``"auto"`` tries them (fastest measured here first).
+FAST_RUNTIMES = ("openvino", "onnxruntime")
+#: ONNX opset of the exports.
+OPSET = 18
+#: Input layout of the exported graph (part of the cache key).
+LAYOUT = "grey-b1hw-unit"
+#: Smallest cosine similarity to torch fp32 a session must reach on its check patches.
+MIN_COSINE = 0.9999
+#: Environment variable naming the export cache folder.
+CACHE_ENV = "SEMLAB_CACHE_DIR"
+
+_log = logging.getLogger("semlab.features")
+_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+# Per backbone model: {(fingerprint, runtime, sets, threads): FastSession}.  Dropped with the model.
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _installed(name: str) -> bool:
+    return find_spec(_PACKAGES[name]) is not None and find_spec("onnx") is not None
+
+
+def resolve_runtime(runtime: str, *, device: Any = "cpu", precision: str = "fp32") -> str:
+    """The runtime that will run: ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
+
+    ``"auto"`` is the first installed of :data:`FAST_RUNTIMES` on a CPU in fp32, and torch
+    elsewhere (a CUDA device, bf16).  A runtime asked for by name must be installed and
+    fit the device and precision, else a ParameterError says what to change.
+    """
+    if runtime not in RUNTIMES:
+        raise ParameterError(f"runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
+    dev_type = getattr(device, "type", str(device).split(":")[0])
+    if runtime == "torch":
+        return "torch"
+    if runtime == "auto":
+        if dev_type != "cpu" or precision != "fp32":
+            return "torch"
+        return next((r for r in FAST_RUNTIMES if _installed(r)), "torch")
+    if dev_type != "cpu":
+        raise ParameterError(f"runtime={runtime!r} runs on the CPU; use device='cpu' or runtime='torch'")
+    if precision != "fp32":
+        raise ParameterError(
+            f"runtime={runtime!r} computes fp32 only; use precision='fp32' or runtime='torch'"
+        )
+    if not _installed(runtime):
+        raise ParameterError(
+            f"runtime={runtime!r} needs the onnx and {_PACKAGES[runtime]} packages; "
+            "pip install 'semlab[fast]' or use runtime='torch'"
+        )
+    return runtime
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads of one core count once)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for c in cpus:
+        base = Path(f"/sys/devices/system/cpu/cpu{c}/topology")
+        try:
+            pkg = (base / "physical_package_id").read_text().strip()
+            core = (base / "core_id").read_text().strip()
+        except OSError:
+            return max(1, len(cpus))
+        cores.add((pkg, core))
+    return max(1, len(cores))
+
+
+def onnx_cache_dir() -> Path:
+    """Folder of the cached ONNX exports: ``$SEMLAB_CACHE_DIR/onnx``, else
+    ``$XDG_CACHE_HOME/semlab/onnx``, else ``~/.cache/semlab/onnx``."""
+    root = os.environ.get(CACHE_ENV)
+    if root:
+        return Path(root) / "onnx"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "semlab" / "onnx"
+
+
+def runtime_label(runtime: str) -> str:
+    """``"<runtime> <version> fp32"`` for provenance (``"torch <version>"`` for torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    dist = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}[runtime]
+    try:
+        ver = version(dist)
+    except PackageNotFoundError:  # pragma: no cover
+        ver = "?"
+    return f"{runtime} {ver}" + ("" if runtime == "torch" else " fp32 (ONNX)")
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _graph_module(bb: Backbone, sets: tuple[str, ...]) -> Any:
+    """A torch module: grey (b, 1, H, W) in [0, 1] → the feature sets, as extraction computes them."""
+    import torch
+    from torch import nn
+
+    from semlab.features import extract
+
+    class Features(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = bb.model
+            cfg = bb.data_config
+            self.register_buffer("mean", torch.tensor(cfg["mean"], dtype=torch.float32).view(1, 3, 1, 1))
+            inv = 1.0 / torch.tensor(cfg["std"], dtype=torch.float32).view(1, 3, 1, 1)
+            self.register_buffer("inv_std", inv)
+            self.stages = extract._stage_names(bb.model) if "multiscale" in sets else []
+
+        def forward(self, grey: Any) -> tuple[Any, ...]:
+            x = (grey - self.mean) * self.inv_std  # (b, 1) broadcast to (b, 3): grey in every channel
+            caught: list[Any] = []
+            modules = dict(self.model.named_modules())
+            hooks = [
+                modules[n].register_forward_hook(lambda m, i, o: caught.append(extract.stage_statistics(o)))
+                for n in self.stages
+            ]
+            try:
+                if "final" in sets:
+                    y = extract._pooled(self.model, x)
+                    y = y if y.ndim == 2 else y.flatten(1)
+                else:
+                    self.model.forward_features(x)
+            finally:
+                for h in hooks:
+                    h.remove()
+            out: dict[str, Any] = {"final": y if "final" in sets else None}
+            if self.stages:
+                out["multiscale"] = torch.cat(caught, dim=1)
+            return tuple(out[s].float() for s in sets)
+
+    return Features().eval()
+
+
+def _cache_key(bb: Backbone, sets: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    from semlab.features.backbones import state_dict_sha256
+
+    side = list(bb.data_config["input_size"])
+    ident = {
+        "model": bb.name,
+        "weights_sha256": state_dict_sha256(bb.model.state_dict()),
+        "opset": OPSET,
+        "layout": LAYOUT,
+        "input_size": side,
+        "mean": list(bb.data_config["mean"]),
+        "std": list(bb.data_config["std"]),
+        "sets": list(sets),
+    }
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{bb.name}-{'+'.join(sets)}-opset{OPSET}-{digest}", ident
+
+
+def _export(module: Any, side: tuple[int, int], sets: tuple[str, ...], path: Path) -> str:
+    """Write the ONNX graph of ``module`` to ``path``; returns the exporter used.
+
+    torch's dynamo exporter (``torch.export``) first, with a dynamic batch axis; the
+    TorchScript exporter where that fails.
+    """
+    import torch
+
+    example = torch.rand((2, 1, *side), generator=torch.Generator().manual_seed(0))
+    names: dict[str, Any] = {"input_names": ["grey"], "output_names": list(sets), "opset_version": OPSET}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
+        warnings.simplefilter("ignore")
+        try:
+            batch = torch.export.Dim("batch", min=1, max=65536)
+            torch.onnx.export(
+                module,
+                (example,),
+                str(path),
+                dynamo=True,
+                external_data=False,
+                dynamic_shapes={"grey": {0: batch}},
+                verbose=False,
+                **names,
+            )
+            return f"torch.onnx.export(dynamo=True) torch {torch.__version__}"
+        except Exception as exc:  # noqa: BLE001 - any failure: the older exporter
+            _log.info("dynamo ONNX export failed (%s); using the TorchScript exporter", type(exc).__name__)
+        axes = {n: {0: "batch"} for n in ["grey", *sets]}
+        torch.onnx.export(
+            module, (example,), str(path), dynamo=False, dynamic_axes=axes, do_constant_folding=True, **names
+        )
+        return f"torch.onnx.export(dynamo=False) torch {torch.__version__}"
+
+
+def export_onnx(
+    bb: Backbone, *, sets: tuple[str, ...] = ("final",), refresh: bool = False
+) -> tuple[Path, dict]:
+    """The cached ONNX export of a backbone's feature head: (path, metadata).
+
+    Parameters
+    ----------
+    bb : Backbone
+    sets : tuple of {"final", "multiscale"}
+        Outputs of the graph, in this order.
+    refresh : bool, default False
+        Export again even when the cache has the file (e.g. a damaged one).
+
+    Notes
+    -----
+    The file ``<name>-<sets>-opset<N>-<key>.onnx`` (``key``: SHA-256 of the model name, the
+    weights' SHA-256, opset, input layout, input size, normalisation and sets) and its
+    ``.json`` metadata are written atomically to :func:`onnx_cache_dir`.
+    """
+    from semlab._util import atomic_path, write_json
+
+    stem, ident = _cache_key(bb, sets)
+    folder = onnx_cache_dir()
+    path, meta_path = folder / f"{stem}.onnx", folder / f"{stem}.json"
+    if not refresh and path.is_file() and meta_path.is_file():
+        try:
+            return path, json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            pass  # damaged metadata: export again
+    side = tuple(int(v) for v in bb.data_config["input_size"][1:])
+    module = _graph_module(bb, sets)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        exporter = _export(module, (side[0], side[1]), sets, tmp)
+        for extra in tmp.parent.glob(f"{tmp.name}.data"):  # pragma: no cover - external data is off
+            extra.unlink()
+    meta = {**ident, "exporter": exporter, "file": path.name}
+    write_json(meta_path, meta)
+    return path, meta
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@dataclass(frozen=True, eq=False)
+class FastSession:
+    """An ONNX Runtime or OpenVINO session of a backbone's exported feature head.
+
+    Attributes
+    ----------
+    runtime : str
+        ``"onnxruntime"`` or ``"openvino"``.
+    sets : tuple of str
+        Outputs, in order (``"final"``, ``"multiscale"``).
+    threads : int
+        Intra-op threads (physical cores).
+    label : str
+        Runtime and version, for provenance.
+    export : dict
+        The export's metadata (exporter, opset, weights SHA-256, file).
+    cosine : float
+        Smallest cosine similarity to torch fp32 on the check patches.
+    """
+
+    runtime: str
+    sets: tuple[str, ...]
+    threads: int
+    label: str
+    export: dict
+    cosine: float
+    _run: Any
+
+    def __call__(self, grey: np.ndarray) -> dict[str, np.ndarray]:
+        """``{set: (b, d) float32}`` of grey patches ``(b, 1, H, W)`` float32 in [0, 1]."""
+        outs = self._run(np.ascontiguousarray(grey, dtype=np.float32))
+        return {s: np.asarray(o, dtype=np.float32) for s, o in zip(self.sets, outs, strict=True)}
+
+
+def _ort_runner(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return lambda x: sess.run(None, {name: x})
+
+
+def _ov_runner(path: Path, threads: int) -> Any:
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = core.compile_model(
+        str(path),
+        "CPU",
+        {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"},
+    )
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> list[np.ndarray]:
+        res = request.infer({0: x})
+        return [np.array(res[o]) for o in compiled.outputs]
+
+    return run
+
+
+def _check_patches(bb: Backbone) -> np.ndarray:
+    side = tuple(bb.data_config["input_size"][1:])
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(np.cumsum(rng.standard_normal((3, *side)), axis=1), axis=2)
+    smooth = (smooth - smooth.min(axis=(1, 2), keepdims=True)) / np.ptp(smooth, axis=(1, 2), keepdims=True)
+    noise = rng.random((1, *side))
+    return np.concatenate([smooth, noise]).astype(np.float32)[:, None]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    num = (a * b).sum(1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.min(np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)))
+
+
+def _torch_reference(bb: Backbone, grey: np.ndarray, sets: tuple[str, ...]) -> dict[str, np.ndarray]:
+    import torch
+
+    module = _graph_module(bb, sets)
+    with torch.inference_mode():
+        outs = module(torch.from_numpy(grey))
+    return {s: o.numpy() for s, o in zip(sets, outs, strict=True)}
+
+
+def _open_session(bb: Backbone, runtime: str, sets: tuple[str, ...], threads: int) -> FastSession:
+    """Export (or reuse the cached export), open it and check it against torch."""
+    path, meta = export_onnx(bb, sets=sets)
+    maker = _ort_runner if runtime == "onnxruntime" else _ov_runner
+    grey = _check_patches(bb)
+    ref = _torch_reference(bb, grey, sets)
+    for attempt in range(2):
+        try:
+            run = maker(path, threads)
+            got = dict(zip(sets, run(grey), strict=True))
+            cos = min(_cosine(ref[s], np.asarray(got[s])) for s in sets)
+        except Exception as exc:  # noqa: BLE001 - a damaged cache file: export again, once
+            if attempt:
+                raise
+            _log.info("cached ONNX export %s cannot be run (%s); exporting again", path, type(exc).__name__)
+            path, meta = export_onnx(bb, sets=sets, refresh=True)
+            continue
+        if cos >= MIN_COSINE or attempt:
+            break
+        path, meta = export_onnx(bb, sets=sets, refresh=True)
+    if not cos >= MIN_COSINE:
+        raise RuntimeError(f"{runtime} features differ from torch (cosine {cos:.6f} < {MIN_COSINE})")
+    return FastSession(runtime, sets, threads, runtime_label(runtime), meta, cos, run)
+
+
+def fast_session(bb: Backbone, runtime: str, sets: tuple[str, ...] = ("final",)) -> FastSession:
+    """The checked session of a backbone for ``runtime`` (made once per model and weights).
+
+    Raises RuntimeError when the export cannot be run or its features differ from torch
+    fp32 (cosine < :data:`MIN_COSINE`); :func:`semlab.features.extract_features` then uses
+    torch with a warning.
+    """
+    from semlab.features.extract import _fingerprint
+
+    bb.model.eval()
+    threads = physical_cores()
+    key = (_fingerprint(bb.model), runtime, tuple(sets), threads)
+    per_model = _SESSIONS.setdefault(bb.model, {})
+    hit = per_model.get(key)
+    if hit is None:
+        hit = _open_session(bb, runtime, tuple(sets), threads)
+        for old in [k for k in per_model if k[0] != key[0]]:  # older weights' sessions are stale
+            del per_model[old]
+        per_model[key] = hit
+    return hit
+
+
+def has_session(bb: Backbone, runtime: str, sets: tuple[str, ...]) -> bool:
+    """Whether a checked session of this backbone, runtime and sets is open already."""
+    from semlab.features.extract import _fingerprint
+
+    per_model = _SESSIONS.get(bb.model) or {}
+    return (_fingerprint(bb.model), runtime, tuple(sets), physical_cores()) in per_model
