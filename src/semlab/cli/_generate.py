@@ -62,10 +62,26 @@ def train(
         1.0, "--scale", help="Down-scale images by this factor (0-1] before cropping."
     ),
     equalize: str = typer.Option("clahe", "--equalize", help="clahe, global or none."),
+    normalize: str = typer.Option(
+        "none",
+        "--normalize",
+        help="Per-image grey normalization after equalization: none, or levels (1st percentile -> 0, "
+        "median -> 0.5; removes each image's brightness/contrast so one threshold reads porosity).",
+    ),
     patches: int = typer.Option(32, "--patches-per-image", help="Random patches cut from each image."),
     width: int | None = typer.Option(None, "--width", help="Network channel width (default 32)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Batch size."),
     lr: float | None = typer.Option(None, "--lr", help="AdamW learning rate (default 2e-4 GAN, 1e-3 DDPM)."),
+    ema_decay: float = typer.Option(
+        0.995, "--ema-decay", help="Decay of the weight average the model samples from (0: off)."
+    ),
+    lr_schedule: str = typer.Option(
+        "cosine", "--lr-schedule", help="cosine (warm-up, then cosine decay) or constant (after warm-up)."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N."),
+    amp: str = typer.Option(
+        "auto", "--amp", help="auto (bfloat16 mixed precision where native: CUDA) or off."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of patches, weights and training."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the checkpoint in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -81,7 +97,9 @@ def train(
     grey-level differences between conditions; where porosity is the signal and the
     images share one grey scale (e.g. the synthetic sintering series) use --equalize none
     (measured there: pooled-threshold porosity of burst 1 vs 8 is 0.40 vs 0.40 after CLAHE,
-    0.28 vs 0.17 without).
+    0.28 vs 0.17 without), and add --normalize levels where brightness and contrast vary
+    from image to image (there it raises the per-image correlation of the thresholded
+    porosity with the true one from 0.12-0.58 to 0.99).
     """
     from semlab.dataset import Workspace
     from semlab.generate import train_from_workspace
@@ -102,6 +120,7 @@ def train(
             scale=scale,
             patches_per_image=patches,
             equalize=equalize,
+            normalize=normalize,
             bins=bins,
             seed=seed,
             epochs=epochs,
@@ -109,6 +128,10 @@ def train(
             width=width,
             batch_size=batch_size,
             lr=lr,
+            ema_decay=ema_decay,
+            lr_schedule=lr_schedule,
+            device=device,
+            amp=amp,
             out_dir=out,
             resume=resume,
             time_budget_s=time_budget,

@@ -13,15 +13,24 @@ from typing import Any
 DEMO_STEPS = 250
 
 #: Settings of the demo model: 32-px images of the series at half resolution, no equalization
-#: (the synthetic films share one grey scale, so porosity is read off one threshold).
+#: (CLAHE erases porosity) but each image's grey levels normalized (1st percentile → 0,
+#: median → 0.5), which removes the samples' brightness and contrast, so one threshold reads
+#: porosity alike on every image; weights averaged (EMA), cosine learning-rate schedule.
 DEMO_SETTINGS: dict[str, Any] = {
     "model": "ddpm",
     "size": 32,
     "width": 16,
     "scale": 0.5,
     "equalize": "none",
+    "normalize": "levels",
     "batch_size": 32,
+    "ema_decay": 0.995,
+    "lr_schedule": "cosine",
 }
+
+#: Torch threads of the step: one fixed count, so the printed digits do not depend on the
+#: machine or its load (a different thread count changes the order of float sums).
+DEMO_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -36,12 +45,15 @@ class GenerateDemoResult:
         False when an earlier demo's model was loaded.
     steps : int
         Training steps of the model.
+    images_seen : int
+        Training patches the model saw (steps × batch size).
     train_seconds, seconds : float
         Training time (this run; 0 when loaded) and time of the whole step, s.
     porosity_real, porosity_generated : dict
         Burst count → mean porosity (0–1) of real and generated 32-px images, both measured
         the same way (one grey threshold, pores dark; :func:`semlab.generate.evaluate_on_workspace`).
-        A coarser measurement than the demo's segmentation, so its level differs.
+        Grey levels normalized per image first (see :data:`DEMO_SETTINGS`).  A coarser
+        measurement than the demo's segmentation, so its level differs.
     porosity_r2 : float
         R² of generated vs real mean porosity across burst counts.
     porosity_trend : float
@@ -58,6 +70,7 @@ class GenerateDemoResult:
     porosity_generated: dict = field(default_factory=dict)
     porosity_r2: float = float("nan")
     porosity_trend: float = float("nan")
+    images_seen: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -66,14 +79,18 @@ class GenerateDemoResult:
 
     def lines(self) -> list[str]:
         """The lines the demo prints."""
-        how = f"trained {self.steps} steps" if self.trained else "loaded from an earlier run"
+        how = (
+            f"trained {self.steps} steps ({self.images_seen} patches seen)"
+            if self.trained
+            else "loaded from an earlier run"
+        )
         pairs = ", ".join(
             f"{k}: {self.porosity_real[k]:.3f}/{self.porosity_generated[k]:.3f}" for k in self.porosity_real
         )
         return [
             f"generate: conditional DDPM (32 px, burst_count) {how} → {self.model_dir}",
-            "generate: porosity of 32-px images, real/generated (one grey threshold for both; "
-            f"coarser than the segmentation above) by burst count: {pairs}",
+            "generate: porosity of 32-px images, real/generated (grey levels normalized per image, "
+            f"one threshold for both; coarser than the segmentation above) by burst count: {pairs}",
             f"generate: agreement R² = {self.porosity_r2:.2f}, trend (Spearman) = {self.porosity_trend:.2f}; "
             f"report → {self.report_dir}",
         ]
@@ -97,6 +114,8 @@ def _earlier_model(model_dir: Path, *, steps: int, seed: int) -> Any:
         and gen.spec.columns == ("burst_count",)
         and prep.get("scale") == s["scale"]
         and prep.get("equalize") == s["equalize"]
+        and prep.get("normalize", "none") == s["normalize"]
+        and gen.meta.get("extra", {}).get("training", {}).get("ema_decay") == s["ema_decay"]
         and gen.meta.get("seed") == seed
         and gen.meta.get("extra", {}).get("training", {}).get("steps", 0) >= steps
     )
@@ -136,10 +155,22 @@ def generate_step(
     -------
     GenerateDemoResult
     """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(DEMO_THREADS)
+    try:
+        return _generate_step(workspace, out_dir, quick, seed, steps, (train_progress, eval_progress))
+    finally:
+        torch.set_num_threads(before)
+
+
+def _generate_step(workspace, out_dir, quick, seed, steps, progress):  # noqa: ANN001, ANN202
     import math
 
     from semlab.generate import evaluate_on_workspace, train_from_workspace
 
+    train_progress, eval_progress = progress
     t0 = time.perf_counter()
     out = Path(out_dir)
     model_dir = out / "model"
@@ -155,7 +186,10 @@ def generate_step(
             width=s["width"],
             scale=s["scale"],
             equalize=s["equalize"],
+            normalize=s["normalize"],
             batch_size=s["batch_size"],
+            ema_decay=s["ema_decay"],
+            lr_schedule=s["lr_schedule"],
             patches_per_image=32,
             steps=steps,
             seed=seed,
@@ -200,4 +234,5 @@ def generate_step(
         porosity_generated=synth,
         porosity_r2=round(float(r2), 4),
         porosity_trend=round(float(trend), 4),
+        images_seen=int(gen.meta.get("extra", {}).get("training", {}).get("steps", 0)) * int(s["batch_size"]),
     )

@@ -581,7 +581,8 @@ def evaluate_on_workspace(
 ) -> EvaluationReport:
     """:func:`evaluate_generator` on real patches of a workspace, prepared as for training.
 
-    The model's ``config.json`` says how (equalization, scale, patch size); patches are
+    The model's ``config.json`` says how (equalization, grey normalization, scale, patch
+    size); patches are
     drawn with ``seed`` (default 1, so not the training patches of seed 0, though they may
     come from the same images).
     """
@@ -597,6 +598,7 @@ def evaluate_on_workspace(
         patches_per_image=patches_per_image,
         equalize=str(prep.get("equalize", "clahe")),
         seed=seed,
+        normalize=str(prep.get("normalize", "none")),
     )
     return evaluate_generator(
         gen,

@@ -438,9 +438,17 @@ class GeneratorConfig:
         Critic updates per generator update (GAN).
     p_uncond : float
         Probability of dropping the conditions of a training image (DDPM, classifier-free guidance).
-    ema_decay : float
-        DDPM: save and sample an exponential moving average of the weights with this decay
-        (warmed up as (1 + step) / (10 + step)), e.g. 0.995 for long runs; 0 = off.
+    ema_decay : float, default 0.995
+        Save and sample an exponential moving average (EMA) of the weights with this decay
+        (warmed up as (1 + step) / (10 + step), so short runs forget the initial weights
+        fast); both models (the GAN's generator and batch-norm statistics too); 0 = off.
+    lr_schedule : {"cosine", "constant"}, default "cosine"
+        Learning rate per step: a linear warm-up over ``warmup_steps`` then a cosine decay
+        to ``lr / 20`` at the last step (of the step budget; a function of the step number
+        alone, so a resumed run follows the same schedule), or ``lr`` throughout (after the
+        warm-up).
+    warmup_steps : int, optional
+        Steps of the linear warm-up (default 5 % of the budget, at most 200; 0 = none).
     grid_every : int
         Write a sample grid every this many epochs (0: never).
     threshold : float, optional
@@ -460,7 +468,9 @@ class GeneratorConfig:
     lr: float | None = None
     n_critic: int = 5
     p_uncond: float = 0.1
-    ema_decay: float = 0.0
+    ema_decay: float = 0.995
+    lr_schedule: str = "cosine"
+    warmup_steps: int | None = None
     grid_every: int = 1
     threshold: float | None = None
     options: Mapping[str, Any] | None = None
@@ -534,6 +544,7 @@ class _Job:
     steps_per_epoch: int
     total: int
     seed: int
+    warmup: int = 0
     ema: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     acc: dict[str, list[float]] = field(default_factory=dict)
@@ -554,7 +565,10 @@ class _Job:
                 "lr": self.lr,
                 "n_critic": c.n_critic if not ddpm else None,
                 "p_uncond": float(c.p_uncond) if ddpm else None,
-                "ema_decay": float(c.ema_decay or 0.0) if ddpm else None,
+                "ema_decay": float(c.ema_decay or 0.0),
+                "lr_schedule": c.lr_schedule,
+                "warmup_steps": self.warmup,
+                "total_steps": self.total,
                 "threshold": float(self.threshold),
             }
         )
@@ -572,7 +586,7 @@ class _Job:
         self.ema = None if saved["ema"] is None else {k: v.to(dev) for k, v in saved["ema"].items()}
 
     def sampler(self) -> Any:
-        """The network to sample from: the EMA weights (DDPM) or the trained ones."""
+        """The network to sample from: the EMA weights (when kept) or the trained ones."""
         if self.ema is None:
             return self.net
         import copy
@@ -595,9 +609,22 @@ class _Job:
                 else:
                     self.ema[k].copy_(v)
 
+    def lr_at(self, k: int) -> float:
+        """Learning rate of step ``k`` (1-based): linear warm-up, then cosine to lr/20 or constant."""
+        if k <= self.warmup:
+            return self.lr * k / self.warmup
+        if self.cfg.lr_schedule == "constant" or self.total <= self.warmup:
+            return self.lr
+        frac = min(1.0, (k - self.warmup) / max(1, self.total - self.warmup))
+        return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+
     def step(self, k: int) -> dict[str, float]:
         c = self.cfg
         self.net.train()
+        lr = self.lr_at(k)
+        for opt in self.opts.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
         if c.model == "acwgan":
             logs = _gan_step(
                 self.net, self.opts, self.X, self.L, self.V, c.size, c.batch_size, self.g, c.n_critic
@@ -608,6 +635,7 @@ class _Job:
             )
         if self.ema is not None:
             self.update_ema(k)
+        logs["lr"] = lr
         for name, v in logs.items():
             self.acc.setdefault(name, []).append(v)
         if k % self.steps_per_epoch == 0 or k == self.total:
@@ -656,9 +684,11 @@ def _job(
     net_config = make_config("generator", cfg.model, options)
     if not 0 <= float(cfg.p_uncond) < 1:
         raise ParameterError(f"p_uncond={cfg.p_uncond!r} must be in [0, 1)")
-    ema_decay = float(cfg.ema_decay or 0.0) if cfg.model == "ddpm" else 0.0
+    ema_decay = float(cfg.ema_decay or 0.0)
     if not 0 <= ema_decay < 1:
         raise ParameterError(f"ema_decay={cfg.ema_decay!r} must be in [0, 1)")
+    if cfg.lr_schedule not in ("cosine", "constant"):
+        raise ParameterError(f"lr_schedule={cfg.lr_schedule!r} must be 'cosine' or 'constant'")
     lr = float(cfg.lr if cfg.lr is not None else (2e-4 if cfg.model == "acwgan" else 1e-3))
     steps_per_epoch = max(1, math.ceil(X.shape[0] * X.shape[1] * X.shape[2] / cfg.size**2 / cfg.batch_size))
     epochs, steps = budget
@@ -668,6 +698,9 @@ def _job(
         _pos_int(steps, "steps")
         if steps is not None
         else max(1, round(float(epochs or 10) * steps_per_epoch))
+    )
+    warmup = (
+        min(200, total // 20) if cfg.warmup_steps is None else _pos_int(cfg.warmup_steps, "warmup_steps", 0)
     )
     threshold = pooled_threshold(X, seed=seed) if cfg.threshold is None else float(cfg.threshold)
     with torch.random.fork_rng():
@@ -689,6 +722,7 @@ def _job(
         steps_per_epoch,
         total,
         seed,
+        warmup,
     )
     if ema_decay:
         job.ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -867,7 +901,9 @@ def _save(job: _Job, out: Path, provenance: tuple, stopped: str, run: Any) -> Co
                 "lr": job.lr,
                 "n_critic": c.n_critic if gan else None,
                 "p_uncond": float(c.p_uncond) if not gan else None,
-                "ema_decay": (float(c.ema_decay) or None) if not gan else None,
+                "ema_decay": float(c.ema_decay) or None,
+                "lr_schedule": c.lr_schedule,
+                "warmup_steps": job.warmup,
                 "optimizer": "AdamW",
                 "gp_weight": GP_WEIGHT if gan else None,
                 "cls_weight": CLS_WEIGHT if gan else None,
@@ -893,6 +929,7 @@ def workspace_patches(
     patches_per_image: int = 16,
     equalize: str = "clahe",
     seed: int = 0,
+    normalize: str = "none",
 ) -> tuple[np.ndarray, Any, float | None]:
     """Random patches of every image of a workspace, with each patch's table row.
 
@@ -902,6 +939,14 @@ def workspace_patches(
     so a patch covers more of the field; images of unknown pixel size are scaled by
     ``scale``), and cut into ``patches_per_image`` random ``size`` × ``size`` patches drawn
     from one random stream seeded by ``seed`` over the images in table order.
+    ``normalize="levels"`` maps each prepared image's grey values affinely (1st percentile
+    → 0, median → 0.5, clipped to [0, 1]; :func:`normalize_levels`): this removes the
+    brightness and contrast of each image (the operator's settings) but keeps the shape of
+    its histogram, so one grey threshold reads the dark-phase fraction on every image
+    (measured on the synthetic sintering series at scale 0.5: per-image correlation of
+    that porosity with the true one 0.99, against 0.12–0.58 without, where sample
+    brightness dominates; CLAHE and global equalization flatten the histogram and erase
+    porosity, so use ``equalize="none"`` with it).
 
     Parameters
     ----------
@@ -915,6 +960,8 @@ def workspace_patches(
     patches_per_image : int
     equalize : {"clahe", "global", "none"}
     seed : int
+    normalize : {"none", "levels"}
+        Per-image affine grey normalization after equalization (see above).
 
     Returns
     -------
@@ -926,12 +973,30 @@ def workspace_patches(
         µm per pixel of the patches (None when the workspace does not know it).
     """
     patches, table, recipe = _workspace_patches(
-        workspace, columns, size, scale, patches_per_image, equalize, seed
+        workspace, columns, size, scale, patches_per_image, equalize, seed, normalize
     )
     return patches, table, recipe.pixel_size
 
 
-def _workspace_patches(workspace, columns, size, scale, patches_per_image, equalize, seed):  # noqa: ANN001, ANN202
+#: Grey normalizations :func:`workspace_patches` knows.
+NORMALIZATIONS = ("none", "levels")
+
+
+def normalize_levels(image: np.ndarray) -> np.ndarray:
+    """Affine grey normalization of one image: 1st percentile → 0, median → 0.5, clipped to [0, 1].
+
+    Removes an image's brightness (offset) and contrast (gain) while keeping the shape of
+    its histogram (unlike histogram equalization), so that one fixed grey threshold
+    measures the dark-phase fraction alike on every image.  A flat image maps to 0.5.
+    """
+    im = np.asarray(image, dtype=np.float32)
+    lo, mid = np.percentile(im, [1.0, 50.0])
+    if mid - lo <= 1e-6:
+        return np.full_like(im, 0.5)
+    return np.clip((im - lo) / (2.0 * (mid - lo)), 0.0, 1.0).astype(np.float32)
+
+
+def _workspace_patches(workspace, columns, size, scale, patches_per_image, equalize, seed, normalize="none"):  # noqa: ANN001, ANN202
     from semlab.dataset import Workspace
     from semlab.preprocess import Preparation, common_pixel_size, prepare_image
 
@@ -943,6 +1008,8 @@ def _workspace_patches(workspace, columns, size, scale, patches_per_image, equal
     scale = float(scale)
     if not 0 < scale <= 1:
         raise ParameterError(f"scale={scale!r} must be in (0, 1]")
+    if normalize not in NORMALIZATIONS:
+        raise ParameterError(f"normalize={normalize!r} must be one of {', '.join(NORMALIZATIONS)}")
     table = ws.table()
     if len(table) == 0:
         from semlab.errors import WorkspaceError
@@ -967,6 +1034,8 @@ def _workspace_patches(workspace, columns, size, scale, patches_per_image, equal
     out = []
     for row in table.itertuples(index=False):
         im = prepare_image(ws.read(row.hash, crop=True), recipe, name=row.original_name).image
+        if normalize == "levels":
+            im = normalize_levels(im)
         h, w = im.shape
         if min(h, w) < size:
             raise ParameterError(
@@ -992,6 +1061,7 @@ def train_from_workspace(
     scale: float = 1.0,
     patches_per_image: int = 32,
     equalize: str = "clahe",
+    normalize: str = "none",
     kinds: Mapping[str, str] | None = None,
     bins: int = 3,
     seed: int = 0,
@@ -1000,7 +1070,7 @@ def train_from_workspace(
     """:func:`train_generator` on patches of a workspace (see :func:`workspace_patches`).
 
     ``columns`` may carry kinds as ``"porosity:binned"``.  The preprocessing (equalization,
-    scale, patch size, pixel size of the patches in µm) and the image hashes are recorded in
+    grey normalization, scale, patch size, pixel size of the patches in µm) and the image hashes are recorded in
     the model's ``config.json``.  Other keyword arguments go to :func:`train_generator`.
     """
     from semlab.generate.conditioning import parse_condition_args
@@ -1008,13 +1078,13 @@ def train_from_workspace(
     cols, parsed = parse_condition_args([columns] if isinstance(columns, str) else list(columns))
     parsed.update(kinds or {})
     patches, table, recipe = _workspace_patches(
-        workspace, cols, size, scale, patches_per_image, equalize, seed
+        workspace, cols, size, scale, patches_per_image, equalize, seed, normalize
     )
     from semlab.dataset import Workspace
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     px = recipe.pixel_size
-    prep = {**recipe.to_dict(), "workspace": str(ws.path)}
+    prep = {**recipe.to_dict(), "normalize": normalize, "workspace": str(ws.path)}
     return train_generator(
         patches,
         table[cols],
