@@ -32,8 +32,9 @@ FRONT_ENDS = {"cli", "serve", "demo", "__main__"}
 FRONT_END_IMPORTERS = {"cli": {"serve", "demo"}, "__main__": {"cli"}}
 
 #: For each stage, the stages it may import (everything before it in the data flow).
-_CHAIN = ["io", "data", "dataset", "preprocess"]
+_CHAIN = ["io", "data", "dataset", "preprocess", "scale"]
 UPSTREAM: dict[str, set[str]] = {
+    "scale": set(),  # the Ray engine: generic, the stages hand it their per-image work
     "io": set(),
     "data": {"io"},
     "dataset": {"io", "data"},

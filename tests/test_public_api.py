@@ -35,6 +35,7 @@ STAGES = [
     "relate",
     "generate",
     "serve",
+    "scale",
 ]
 
 #: Optional extras (pyproject's ``ml``, ``maps``, ``relate``, ``serve``): a name whose module

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from semlab.cli import app
+from semlab.cli._engine import ADDRESS, ENGINE
 
 _PANEL = "Features"
 
@@ -54,6 +55,8 @@ def embed(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: str = ENGINE,
+    address: str | None = ADDRESS,
 ) -> None:
     """Extract features (a named feature set) of random patches of every image in a workspace.
 
@@ -61,7 +64,10 @@ def embed(
 
     Writes WORKSPACE/features/<backbone>-<key>/ (final; <backbone>-multiscale-<key>/, texture-<key>/, nuisance-<key>/ for the other sets): table.npz (features + index), index.csv (image_hash, patch, row, col, size_px) and embedding.json (backbone, weights source and SHA-256, preprocessing); `semlab.features.load_features(WORKSPACE, feature_set=NAME)` reads them back.
 
+    With --engine ray the images not cached yet are embedded on a Ray cluster (one model per worker); the cache is shared with local runs.
+
     Example: semlab embed study --backbone efficientnet_lite0
+    Example: semlab embed study --engine ray --address auto
     """
 
     from rich.console import Console
@@ -102,6 +108,8 @@ def embed(
             precision=precision,
             progress=progress,
             feature_set=features,
+            engine=engine,
+            address=address,
         )
     info = table.to_dict()
     if as_json:

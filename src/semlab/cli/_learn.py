@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from semlab.cli import app
+from semlab.cli._engine import ADDRESS, ENGINE
 
 _PANEL = "Learn"
 
@@ -256,10 +257,14 @@ def predict_cmd(
         help="Predictions file: .csv, or .json (with the model's description); default MODEL/predict.csv.",
     ),
     pixel_size: float | None = typer.Option(None, "--pixel-size", help="µm per pixel, overriding the files."),
+    engine: str = ENGINE,
+    address: str | None = ADDRESS,
 ) -> None:
     """Predict the class (with confidence) or value of each image with a trained run.
 
     The preprocessing recorded at training is applied (data-bar crop, equalization, resampling to the training pixel size, patches); the prediction is the mean of the patch probabilities, temperature-scaled (calibrated on the training folds). Every image also gets a domain score: an image scoring above the run's threshold is OUTSIDE THE TRAINING DOMAIN and its prediction is an extrapolation; blank, saturated or out-of-focus images are flagged (the prediction is still given, marked). Prints the model used, one line per image, and writes a CSV or JSON (image, prediction, confidence, n_patches, p_<class>..., domain_score, domain_threshold, in_domain, quality_flags, quality_messages).
+
+    With --engine ray the files are read and predicted on a Ray cluster (the run loaded once per worker); the rows are the same.
 
     Example: semlab predict study/runs/burst_count-mlp-sample-seed0 new/*.tif
     """
@@ -284,8 +289,11 @@ def predict_cmd(
     predictor = load_predictor(model)
     typer.echo(model_line(predictor.info()))
     files = list_images(images)
-    mics = []
+    mics: list = []
     for f in files:
+        if engine.strip().lower() == "ray":  # read by the workers
+            mics.append(f)
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # colour → grey notes
             mics.append(read_micrograph(f, pixel_size=pixel_size))
@@ -295,6 +303,9 @@ def predict_cmd(
             mics,
             names=[shown_text(str(f)) for f in files],
             progress=lambda d, t: bar.update(job, completed=d, total=t),
+            pixel_size=pixel_size,
+            engine=engine,
+            address=address,
         )
     for _, row in table.iterrows():
         if predictor.task == "classify":

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from semlab.cli import app
+from semlab.cli._engine import ADDRESS, ENGINE
 
 
 def _expand(inputs: list[Path], three_d: bool) -> list[Path]:
@@ -61,10 +62,14 @@ def quantify(
         "--plots",
         help="Folder for plots: size histogram (2-D), H-K density (3-D), mean persistence image.",
     ),
+    engine: str = ENGINE,
+    address: str | None = ADDRESS,
 ) -> None:
     """Quantify label images or volumes: one row per input with unit-suffixed descriptor columns.
 
     Reads the output folder of `semlab segment` directly (label TIFFs; overlays, sidecars and CSVs are skipped): each file's measured phase (named in the phase_name column) and its own pixel size; the data-bar rows (no data) are left out. A folder mixing calibrated and uncalibrated files gives µm rows and px rows (length_unit column) with a warning; calibrate the uncalibrated files rather than overriding all with --pixel-size.
+
+    With --engine ray each file is described in a Ray task; this process assembles the same table.
 
     Example: semlab segment imgs/ -m otsu --phase-name particle -o seg/ && semlab quantify seg/ -o seg.csv --plots plots/
     """
@@ -73,6 +78,7 @@ def quantify(
     from semlab._util import atomic_path
     from semlab.errors import ParameterError
     from semlab.quantify import QuantifyWarning, descriptor_table
+    from semlab.scale import use_engine
 
     files = _expand(inputs, three_d)
     if out.suffix.lower() not in (".parquet", ".pq", ".csv"):
@@ -87,7 +93,7 @@ def quantify(
         if not math.isfinite(level):
             raise ParameterError(f"--threshold {threshold!r} must be 'otsu' or a finite number")
     ph = None if not phase else (phase[0] if len(phase) == 1 else tuple(phase))
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, use_engine(engine, address):
         warnings.simplefilter("always", QuantifyWarning)
         df = _table(
             descriptor_table, files, pixel_size, ph, three_d, threshold, table, topology, connectivity

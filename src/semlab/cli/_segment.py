@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from semlab.cli import app
+from semlab.cli._engine import ADDRESS, ENGINE
 
 _PANEL = "Segment"
 
@@ -94,6 +95,8 @@ def segment(
     phase_name: str | None = typer.Option(
         None, "--phase-name", help="Name of the phase of interest, e.g. particle (default: 'bright phase' / 'dark phase'; hybrid on a dark phase: pore)."
     ),
+    engine: str = ENGINE,
+    address: str | None = ADDRESS,
 ) -> None:
     """Segment micrographs or stacks into label images with named classes.
 
@@ -107,8 +110,11 @@ def segment(
 
     Blank or near-constant images are segmented but get a warning (printed, and in the CSV's warnings column).
 
+    With --engine ray the inputs are segmented on a Ray cluster (a model folder loaded once per worker; each worker writes its inputs' files); the labels are the same.
+
     Example: semlab segment images/*.tif --method otsu --foreground auto --phase-name particle --out seg/
     """
+    from semlab.scale import use_engine
     from semlab.segment import CLASSIC_METHODS, segment_files
     from semlab.segment.phases import check_foreground
 
@@ -120,8 +126,9 @@ def segment(
                    "min_size_um2": min_size_um2, "fill_holes": fill_holes}  # fmt: skip
     else:
         options = {"tile_size": tile_size, "overlap": overlap, "device": device}
-    table = segment_files(images, out, method=method, options=options, stack=stack, truth=truth, overlay=overlay,
-                          pixel_size=pixel_size, crop=crop, foreground=foreground, phase_name=phase_name)  # fmt: skip
+    with use_engine(engine, address):
+        table = segment_files(images, out, method=method, options=options, stack=stack, truth=truth, overlay=overlay,
+                              pixel_size=pixel_size, crop=crop, foreground=foreground, phase_name=phase_name)  # fmt: skip
     names = [c for c in table.columns if c.startswith("fraction_")]
     for _, row in table.iterrows():
         fr = ", ".join(f"{c[len('fraction_'):]} {row[c]:.1%}" for c in names if row[c] == row[c])

@@ -187,6 +187,8 @@ def embed_workspace(
     precision: str = "fp32",
     progress: Callable[[int, int], None] | None = None,
     feature_set: str = "final",
+    engine: Any = None,
+    address: str | None = None,
 ) -> FeatureTable:
     """Features of patches of every image in a workspace, cached.
 
@@ -220,6 +222,10 @@ def embed_workspace(
         is computed are in the table's ``config`` (``feature_set``, ``feature_config``).
         The CNN sets come from one forward pass (embedding one caches the other too);
         ``"nuisance"`` patches are cut at the same places, not equalized.
+    engine, address
+        ``"local"`` (default, or the engine of a :func:`semlab.scale.use_engine` block) or
+        ``"ray"`` and a cluster address (``"auto"``, ``"ray://host:port"``; default a local
+        Ray instance): missing images computed on a Ray actor pool, cached here; same cache.
 
     Returns
     -------
@@ -234,11 +240,15 @@ def embed_workspace(
     ParameterError
         Bad options; an image smaller than the patch size after cropping and resampling,
         or too far from the recipe's pixel size; unknown backbone; no pretrained weights.
+    semlab.scale.ItemsFailed
+        Ray engine only: some images failed (named); the others were computed and cached.
     """
     from semlab.features.extract import resolve_precision
     from semlab.features.sets import CNN_FEATURE_SETS, check_feature_set, feature_width
+    from semlab.scale import current_engine
     from semlab.training import resolve_device
 
+    eng = current_engine(engine, address)
     ws = _open(workspace)
     fset = check_feature_set(feature_set)
     batch_size = _int(batch_size, "batch_size", 1)
@@ -272,17 +282,7 @@ def embed_workspace(
             results[rec.hash] = hit
     if progress is not None:
         progress(len(records) - len(todo), len(records))
-    computed_patches = 0
-    if todo:
-        if bb is None and cnn:
-            from semlab.features.extract import get_backbone
-
-            bb = get_backbone(name, pretrained=pretrained, weights=weights)
-            if bb.weights_sha256 != sha or list(bb.data_config["input_size"]) != config["input_size"]:
-                raise WorkspaceError(  # pragma: no cover - guards the cheap identity above
-                    f"{name}: the weights or data config changed while embedding; run again"
-                )
-        computed_patches = _compute(job, bb, todo, results)
+    computed_patches = _compute_missing(job, (bb, name, pretrained, weights, sha, config), todo, results, eng)
 
     table = _assemble(records, results, name, label, sha, config)
     _write_embedding(folder, table, key)
@@ -295,6 +295,32 @@ def embed_workspace(
         "path": str(folder),
     }
     return FeatureTable(table.features, table.index, name, label, sha, config, cache)
+
+
+def _compute_missing(job: _Job, model: tuple, todo: list[Any], results: dict[str, Any], eng: Any) -> int:
+    """Compute the images not cached, here or on Ray; the patches computed."""
+    from semlab.features.sets import CNN_FEATURE_SETS
+
+    bb, name, pretrained, weights, sha, config = model
+    if not todo:
+        return 0
+    if eng.kind == "ray":
+        return _compute_ray(job, (bb or name, pretrained, weights), todo, results, eng)
+    if bb is None and job.feature_set in CNN_FEATURE_SETS:
+        bb = _build(name, pretrained, weights, sha, config)
+    return _compute(job, bb, todo, results)
+
+
+def _build(name: str, pretrained: bool, weights: Any, sha: str | None, config: dict[str, Any]) -> Backbone:
+    """The backbone whose identity :func:`_identity` found cheaply, built now that images need it."""
+    from semlab.features.extract import get_backbone
+
+    bb = get_backbone(name, pretrained=pretrained, weights=weights)
+    if bb.weights_sha256 != sha or list(bb.data_config["input_size"]) != config["input_size"]:
+        raise WorkspaceError(  # pragma: no cover - guards the cheap identity above
+            f"{name}: the weights or data config changed while embedding; run again"
+        )
+    return bb
 
 
 def _setup(
@@ -414,13 +440,8 @@ def _compute(
         start = 0
         for rec, p, boxes, _ in chunk:
             stop = start + len(p)
-            f = feats[job.feature_set][start:stop]
-            _save_npz(job.img_dir / image_cache_name(rec), features=f, boxes=boxes)
-            for s, d in job.siblings.items():
-                d.mkdir(parents=True, exist_ok=True)
-                _save_npz(d / image_cache_name(rec), features=feats[s][start:stop], boxes=boxes)
+            _store_image(job, rec, {s: f[start:stop] for s, f in feats.items()}, boxes, results)
             start = stop
-            results[rec.hash] = (f, boxes)
             done += 1
             computed += len(p)
             if job.progress is not None:
@@ -435,6 +456,86 @@ def _compute(
             flush()
     if chunk:
         flush()
+    return computed
+
+
+def _store_image(
+    job: _Job, rec: Any, feats: dict[str, np.ndarray], boxes: np.ndarray, results: dict[str, Any]
+) -> None:
+    """Cache one image's features (and its sibling set's) and keep them in ``results``."""
+    f = feats[job.feature_set]
+    _save_npz(job.img_dir / image_cache_name(rec), features=f, boxes=boxes)
+    for s, d in job.siblings.items():
+        d.mkdir(parents=True, exist_ok=True)
+        _save_npz(d / image_cache_name(rec), features=feats[s], boxes=boxes)
+    results[rec.hash] = (f, boxes)
+
+
+def _ray_setup(ws_path: str, job: dict[str, Any], model: tuple[Any, bool, Any]) -> tuple[_Job, Any]:
+    """A Ray worker's state: the workspace (read only) and the backbone, built once."""
+    from semlab.dataset import Workspace
+    from semlab.features.sets import CNN_FEATURE_SETS
+    from semlab.preprocess import Preparation
+    from semlab.training import resolve_device
+
+    backbone, pretrained, weights = model
+    bb = backbone
+    if isinstance(backbone, str) and job["feature_set"] in CNN_FEATURE_SETS:
+        from semlab.features.extract import get_backbone
+
+        bb = get_backbone(backbone, pretrained=pretrained, weights=weights)
+    recipe = Preparation.from_dict(job["recipe"])
+    if job["feature_set"] == "nuisance":
+        recipe = replace(recipe, equalize="none")
+    dev = resolve_device(job["device"])
+    siblings = {s: Path() for s in job["siblings"]}
+    return _Job(Workspace.open(ws_path), Path(), recipe, job["batch_size"], dev, job["precision"], None, 0,
+                job["feature_set"], siblings), bb  # fmt: skip
+
+
+def _ray_work(state: tuple[_Job, Any], items: list[dict[str, Any]]) -> list[dict[str, np.ndarray]]:
+    """Features of a batch of images on a Ray worker: ``{set: (k, d), "boxes": (k, 4)}`` each."""
+    from types import SimpleNamespace
+
+    job, bb = state
+    chunk = [(None, *_image_patches(job.ws, SimpleNamespace(**it["rec"]), job.recipe)) for it in items]
+    feats = _chunk_features(job, bb, chunk)
+    out, start = [], 0
+    for _, p, boxes, _ in chunk:
+        stop = start + len(p)
+        out.append({"boxes": boxes, **{s: np.asarray(f[start:stop]) for s, f in feats.items()}})
+        start = stop
+    return out
+
+
+def _compute_ray(job: _Job, model: tuple[Any, bool, Any], todo: list[Any], results: dict[str, Any], eng: Any) -> int:
+    """Embed ``todo`` on Ray (:func:`semlab.scale.run_batches`), caching each image here as it arrives."""
+    from semlab.scale import ItemsFailed, run_batches
+
+    recs = {rec.hash: rec for rec in todo}
+    spec = {"recipe": job.recipe.to_dict(), "batch_size": job.batch_size, "device": str(job.device),
+            "precision": job.precision, "feature_set": job.feature_set, "siblings": sorted(job.siblings)}  # fmt: skip
+    items = [
+        {"name": rec.original_name, "rec": {"hash": rec.hash, "pixel_size_um": rec.pixel_size_um,
+                                            "original_name": rec.original_name}}
+        for rec in todo
+    ]  # fmt: skip
+    done0, computed = job.n_total - len(todo), 0
+
+    def on_result(item: Any, res: dict[str, np.ndarray]) -> None:
+        nonlocal computed
+        boxes = res.pop("boxes")
+        _store_image(job, recs[item["rec"]["hash"]], res, boxes, results)
+        computed += len(boxes)
+
+    def progress(done: int, total: int) -> None:
+        if job.progress is not None:
+            job.progress(done0 + done, job.n_total)
+
+    report = run_batches(items, _ray_work, on_result=on_result, setup=_ray_setup,
+                         setup_args=(str(job.ws.path), spec, model), engine=eng, progress=progress)  # fmt: skip
+    if report.failed:
+        raise ItemsFailed(report.failed, report.n_done)
     return computed
 
 

@@ -25,6 +25,8 @@ __all__ = ["Predictor", "load_predictor"]
 
 def _image_name(image: Any, k: int) -> str:
     """A Micrograph's original file name (workspace images), else its file's name, else ``image k``."""
+    if isinstance(image, (str, os.PathLike)):
+        return Path(image).name
     original = (getattr(image, "metadata", None) or {}).get("original_name")
     source = getattr(image, "source", None)
     return str(original or (Path(str(source)).name if source else f"image {k}"))
@@ -125,18 +127,31 @@ class Predictor:
         *,
         names: Sequence[str] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        pixel_size: float | None = None,
+        engine: Any = None,
+        address: str | None = None,
     ) -> Any:
         """Predict each image's class (or value) from the mean over its patches.
 
         Parameters
         ----------
-        images : list of Micrograph or (M, N) ndarray
+        images : list of Micrograph, (M, N) ndarray or path
             Micrographs carry their pixel size (resampled to the training pixel size) and
-            data-bar row; arrays are used at their own scale.
+            data-bar row; arrays are used at their own scale; paths are read
+            (:func:`semlab.io.read_micrograph`).
         names : list of str, optional
             Default: each Micrograph's file name, else ``image 0`` ….
         progress : callable, optional
             ``progress(done, total)`` after each image.
+        pixel_size : float, optional
+            µm per pixel of the images given as paths, overriding their files.
+        engine : {"local", "ray"} or semlab.scale.Engine, optional
+            Default ``"local"`` (or the engine of an enclosing :func:`semlab.scale.use_engine`).
+            ``"ray"``: images given as paths are read and predicted on a Ray actor pool (the
+            run loaded once per worker); the same rows come back in order.  An image that fails
+            is named in a :class:`semlab.scale.ItemsFailed` (its ``result``: the other rows).
+        address : str, optional
+            Ray cluster to join (``"auto"``, ``"ray://host:port"``); default a local Ray instance.
 
         Returns
         -------
@@ -156,23 +171,55 @@ class Predictor:
         """
         import pandas as pd
 
+        from semlab.scale import current_engine
+
+        eng = current_engine(engine, address)
         images = list(images)
         if names is None:
             names = [_image_name(im, k) for k, im in enumerate(images)]
         if len(names) != len(images):
             raise ParameterError(f"{len(names)} names for {len(images)} images; give one name per image")
+        if eng.kind == "ray":
+            return self._predict_ray(images, names, progress, pixel_size, eng)
+        images = [_read(im, pixel_size) for im in images]
         for k, im in enumerate(images):
             check_input(im, names[k])
         rows = []
         for k, im in enumerate(images):
-            patches = self.patches([im], names=[names[k]])[0]
-            prob, feats = self._predict_patches(patches)
-            row = self._row(names[k], prob, feats)
-            row.update(_quality(im))
-            rows.append(row)
+            rows.append(self._predict_one(im, names[k]))
             if progress is not None:
                 progress(k + 1, len(images))
         return pd.DataFrame(rows)
+
+    def _predict_one(self, image: Any, name: str) -> dict[str, Any]:
+        patches = self.patches([image], names=[name])[0]
+        prob, feats = self._predict_patches(patches)
+        row = self._row(name, prob, feats)
+        row.update(_quality(image))
+        return row
+
+    def _predict_ray(
+        self, images: list[Any], names: Sequence[str], progress: Any, pixel_size: float | None, eng: Any
+    ) -> Any:
+        """:meth:`predict` on a Ray actor pool: images given as paths, read by the workers."""
+        import pandas as pd
+
+        from semlab.scale import ItemsFailed, run_batches
+
+        if not all(isinstance(im, (str, os.PathLike)) for im in images):
+            raise ParameterError(
+                "engine='ray' predicts images given as file paths (read by the workers); pass paths, "
+                "not arrays or Micrographs"
+            )
+        items = [{"k": k, "name": str(n), "path": str(im), "pixel_size": pixel_size}
+                 for k, (im, n) in enumerate(zip(images, names, strict=True))]  # fmt: skip
+        found: dict[int, dict[str, Any]] = {}
+        report = run_batches(items, _ray_predict, on_result=lambda it, row: found.__setitem__(it["k"], row),
+                             setup=load_predictor, setup_args=(str(self.path),), engine=eng, progress=progress)  # fmt: skip
+        table = pd.DataFrame([found[k] for k in sorted(found)])
+        if report.failed:
+            raise ItemsFailed(report.failed, report.n_done, table)
+        return table
 
     def _row(self, name: str, prob: np.ndarray, feats: np.ndarray | None) -> dict[str, Any]:
         """One image's row: prediction, calibrated confidence and probabilities, domain score."""
@@ -271,6 +318,29 @@ class Predictor:
 PIXEL_SIZE_RANGE_UM = (1e-5, 1e3)
 #: Smallest image side (pixels) a prediction is made from.
 MIN_IMAGE_SIDE = 8
+
+
+def _read(image: Any, pixel_size: float | None) -> Any:
+    """A path read as a Micrograph (``pixel_size`` overriding its file's); anything else as it is."""
+    if not isinstance(image, (str, os.PathLike)):
+        return image
+    import warnings
+
+    from semlab.io import read_micrograph
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # colour → grey notes
+        return read_micrograph(image, pixel_size=pixel_size)
+
+
+def _ray_predict(predictor: Predictor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of a batch of image files, on a Ray worker holding the loaded run."""
+    rows = []
+    for it in items:
+        m = _read(it["path"], it["pixel_size"])
+        check_input(m, it["name"])
+        rows.append(predictor._predict_one(m, it["name"]))
+    return rows
 
 
 def check_input(image: Any, name: str) -> None:

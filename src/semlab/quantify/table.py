@@ -288,6 +288,8 @@ def descriptor_table(
     topology: bool = False,
     pi_resolution: int = 10,
     connectivity: int = 8,
+    engine: Any = None,
+    address: str | None = None,
 ):
     """Quantify a series of label images (or volumes) into one table, one row per image.
 
@@ -325,6 +327,13 @@ def descriptor_table(
         2-D particles: pixels sharing an edge (4) or an edge or a corner (8) are one
         particle (``n_particles`` and the particle statistics).  Stored in the
         ``connectivity`` column of 2-D tables; volumes do not use it.
+    engine : {"local", "ray"} or semlab.scale.Engine, optional
+        Default ``"local"`` (or the engine of an enclosing :func:`semlab.scale.use_engine`).
+        ``"ray"``: each file is read and described in a Ray task (arrays travel with their
+        task); this process assembles the same table.  A file that fails is named in a
+        :class:`semlab.scale.ItemsFailed` (its ``result`` the table of the others).
+    address : str, optional
+        Ray cluster to join (``"auto"``, ``"ray://host:port"``); default a local Ray instance.
 
     Returns
     -------
@@ -338,9 +347,48 @@ def descriptor_table(
     """
     import pandas as pd
 
+    from semlab.scale import current_engine
+
     neighbourhood(connectivity)
-    arrays, sizes, infos = _load_sources(sources, names, pixel_size, three_d=three_d, threshold=threshold)
+    eng = current_engine(engine, address)
+    opts = {"pixel_size": pixel_size, "three_d": three_d, "threshold": threshold, "phase": phase,
+            "topology": topology, "connectivity": connectivity}  # fmt: skip
+    report = None
+    if eng.kind == "ray":
+        rows, diagrams, sizes, report = _rows_on_ray(eng, sources, names, opts)
+    else:
+        arrays, sizes, infos = _load_sources(sources, names, pixel_size, three_d=three_d, threshold=threshold)
+        rows, diagrams = _rows(arrays, sizes, infos, opts)
     known = [s is not None for s in sizes]
+    from semlab._util import shown_records  # non-UTF-8 file names, escaped
+
+    df = pd.DataFrame(shown_records(rows))
+    if topology:
+        from semlab.quantify.topology import common_ranges, persistence_image
+
+        br, pr = common_ranges(diagrams, dim=1)
+        feats = [persistence_image(dg, dim=1, birth_range=br, persistence_range=pr,
+                                   resolution=pi_resolution).to_dict() for dg in diagrams]  # fmt: skip
+        df = pd.concat([df, pd.DataFrame(feats, index=df.index)], axis=1)
+        df.attrs["pi_birth_range"] = br
+        df.attrs["pi_persistence_range"] = pr
+    if table is not None:
+        df = _join(df, _read_table(table))
+    df.attrs["length_unit"] = "px" if not any(known) else ("µm" if all(known) else "mixed")
+    if report is not None and report.failed:
+        from semlab.scale import ItemsFailed
+
+        raise ItemsFailed(report.failed, report.n_done, df)
+    return df
+
+
+def _rows(
+    arrays: list[tuple[str, str | None, np.ndarray]], sizes: list[Any], infos: list[dict[str, Any]],
+    opts: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[Any]]:  # fmt: skip
+    """:func:`descriptor_table`'s rows (and persistence diagrams with ``topology``) of loaded label images."""
+    phase, three_d, topology = opts["phase"], opts["three_d"], opts["topology"]
+    connectivity = opts["connectivity"]
     rows: list[dict[str, Any]] = []
     diagrams: list[Any] = []
     for (name, source, arr), px, info in zip(arrays, sizes, infos, strict=True):
@@ -366,19 +414,58 @@ def descriptor_table(
                 row[f"n_bars_h{dim}"] = len(sel)
                 row[f"total_persistence_h{dim}_{s}"] = float(sel["persistence"].sum())
         rows.append(row)
-    from semlab._util import shown_records  # non-UTF-8 file names, escaped
+    return rows, diagrams
 
-    df = pd.DataFrame(shown_records(rows))
-    if topology:
-        from semlab.quantify.topology import common_ranges, persistence_image
 
-        br, pr = common_ranges(diagrams, dim=1)
-        feats = [persistence_image(dg, dim=1, birth_range=br, persistence_range=pr,
-                                   resolution=pi_resolution).to_dict() for dg in diagrams]  # fmt: skip
-        df = pd.concat([df, pd.DataFrame(feats, index=df.index)], axis=1)
-        df.attrs["pi_birth_range"] = br
-        df.attrs["pi_persistence_range"] = pr
-    if table is not None:
-        df = _join(df, _read_table(table))
-    df.attrs["length_unit"] = "px" if not any(known) else ("µm" if all(known) else "mixed")
-    return df
+def _ray_rows(state: None, items: list[dict[str, Any]]) -> list[tuple[list[dict], list[Any], list[Any]]]:
+    """(rows, diagrams, pixel sizes) of each source, on a Ray worker."""
+    out = []
+    for it in items:
+        opts: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in it["opts"].items()}
+        src = it["path"] if it["path"] is not None else np.asarray(it["array"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QuantifyWarning)  # said once, in the driver
+            arrays, sizes, infos = _load_sources([src], [it["name"]] if it["name"] is not None else None,
+                                                 opts["pixel_size"], three_d=opts["three_d"],
+                                                 threshold=opts["threshold"])  # fmt: skip
+            if it["name"] is None:  # arrays are named by their place in the series
+                arrays = [(f"image_{it['k']}{n[len('image_0'):]}", s, a) for n, s, a in arrays]
+            rows, diagrams = _rows(arrays, sizes, infos, opts)
+        out.append((rows, diagrams, sizes))
+    return out
+
+
+def _rows_on_ray(
+    eng: Any, sources: Any, names: Sequence[str] | None, opts: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[Any], list[Any], Any]:
+    """:func:`descriptor_table`'s rows, diagrams and pixel sizes from Ray tasks, in source order."""
+    from semlab.scale import run_batches
+
+    if isinstance(sources, (str, os.PathLike, np.ndarray)):
+        sources = [sources]
+    if len(sources) == 0:
+        raise ParameterError("sources is empty; pass at least one label image")
+    if names is not None and len(names) != len(sources):
+        raise ParameterError(f"names has {len(names)} entries for {len(sources)} sources; give one per source")
+    items = []
+    for k, src in enumerate(sources):
+        path = str(src) if isinstance(src, (str, os.PathLike)) else None
+        shown = Path(path).name if path is not None else f"image_{k}"
+        items.append({"k": k, "name": names[k] if names is not None else (shown if path else None),
+                      "path": path, "array": None if path else np.asarray(src).tolist(), "opts": opts})  # fmt: skip
+    found: dict[int, Any] = {}
+    report = run_batches(items, _ray_rows, on_result=lambda it, res: found.__setitem__(it["k"], res),
+                         engine=eng)  # fmt: skip
+    rows, diagrams, sizes = [], [], []
+    for k in sorted(found):
+        rows += found[k][0]
+        diagrams += found[k][1]
+        sizes += found[k][2]
+    known = [s is not None for s in sizes]
+    if any(known) and not all(known):
+        missing = [r["image"] for r, k in zip(rows, known, strict=True) if not k]
+        warnings.warn(
+            f"pixel size unknown for {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}: their rows are in "
+            "pixels (length_unit px), the others in µm; calibrate those files", QuantifyWarning, stacklevel=3,
+        )  # fmt: skip
+    return rows, diagrams, sizes, report

@@ -468,6 +468,9 @@ def segment_files(
     progress : callable(done, total), optional
         Called with 0 before the first input and after each.
 
+    In a ``semlab.scale.use_engine("ray")`` block, Ray workers segment the inputs and write
+    their files (same labels); failures are named in an ``ItemsFailed`` after the rest.
+
     Returns
     -------
     DataFrame
@@ -506,9 +509,12 @@ def segment_files(
     table: list[dict[str, Any]] = []
     if progress is not None:
         progress(0, len(inputs))
+    phase = {"foreground": foreground, "phase_name": phase_name}
+    spec = (out, method_name, opts, pixel_size, crop, phase, overlay)
+    if _segment_ray(inputs, method, resolved, spec, truth_files, rows, table, progress):
+        return pd.DataFrame(table)  # (on Ray: file names escaped there)
     for i, path in enumerate(inputs):
-        rows += _segment_one(path, out, resolved, method_name, opts, pixel_size, crop,
-                             {"foreground": foreground, "phase_name": phase_name},
+        rows += _segment_one(path, out, resolved, method_name, opts, pixel_size, crop, phase,
                              truth_files.get(path.stem), overlay, table)  # fmt: skip
         if progress is not None:
             progress(i + 1, len(inputs))
@@ -516,6 +522,60 @@ def segment_files(
     from semlab._util import shown_records  # non-UTF-8 file names, escaped
 
     return pd.DataFrame(shown_records(table))
+
+
+def _ray_segment_setup(method: Any, spec: tuple) -> tuple[Any, tuple]:
+    """A Ray worker's state: the method resolved (a model folder loaded) once."""
+    from semlab.segment.api import _resolve
+
+    return _resolve(method), spec
+
+
+def _ray_segment_work(state: tuple[Any, tuple], items: list[dict[str, Any]]) -> list[tuple[dict, list]]:
+    """Segment a batch of inputs on a Ray worker, writing their files: (table row, CSV rows) each."""
+    resolved, (out, method_name, opts, pixel_size, crop, phase, overlay) = state
+    done = []
+    for it in items:
+        table: list[dict[str, Any]] = []
+        truth = Path(it["truth"]) if it["truth"] else None
+        rows = _segment_one(Path(it["path"]), out, resolved, method_name, opts, pixel_size, crop, phase,
+                            truth, overlay, table)  # fmt: skip
+        done.append((table[0], rows))
+    return done
+
+
+def _segment_ray(
+    inputs: list[Path], method: Any, resolved: Any, spec: tuple, truth_files: dict[str, Path],
+    rows: list[dict[str, Any]], table: list[dict[str, Any]], progress: Callable[[int, int], None] | None,
+) -> bool:  # fmt: skip
+    """:func:`segment_files`' loop and CSV on Ray when a ``use_engine("ray")`` block asks for it.
+
+    ``rows`` and ``table`` are filled in input order (file names escaped); ``False``: the local
+    engine, nothing done.  Raises :class:`semlab.scale.ItemsFailed` naming the inputs that failed.
+    """
+    from semlab._util import shown_records
+    from semlab.scale import ItemsFailed, current_engine, run_batches
+
+    eng = current_engine()
+    if eng.kind != "ray":
+        return False
+    if isinstance(method, (str, os.PathLike)):  # workers load a model folder themselves
+        resolved = method
+    items = [{"name": p.name, "k": k, "path": str(p), "truth": str(truth_files[p.stem]) if p.stem in truth_files
+              else None} for k, p in enumerate(inputs)]  # fmt: skip
+    found: dict[int, tuple[dict, list]] = {}
+    report = run_batches(items, _ray_segment_work, on_result=lambda it, res: found.__setitem__(it["k"], res),
+                         setup=_ray_segment_setup, setup_args=(resolved, spec), engine=eng, progress=progress)  # fmt: skip
+    for k in sorted(found):
+        table.append(found[k][0])
+        rows += found[k][1]
+    _write_csv(spec[0] / "phase_fractions.csv", rows)
+    table[:] = shown_records(table)
+    if report.failed:
+        import pandas as pd
+
+        raise ItemsFailed(report.failed, report.n_done, pd.DataFrame(table))
+    return True
 
 
 def _merge_map(merge: Mapping[int, int] | Iterable[str] | None) -> dict[int, int]:

