@@ -29,6 +29,15 @@ UMAP_METRICS = frozenset(
 
 _MIN_UMAP_POINTS = 5  # below this UMAP's graph is meaningless: PCA instead
 
+#: UMAP first reduces features longer than this to this many principal components (``pca_dims``;
+#: 0 keeps them).  On 1280-d CNN-like features this was faster with the same trustworthiness
+#: (``benchmarks/results/maps.json``, ``embedding_benchmark``).
+UMAP_PCA_DIMS = 50
+#: UMAP fits its graph on a seeded subsample of this many points and places the others with
+#: ``transform`` (``fit_sample``; 0 fits all points).  Measured on 100 000 points: see
+#: ``benchmarks/results/maps.json``.
+UMAP_FIT_SAMPLE = 10_000
+
 
 @dataclass(frozen=True, eq=False)
 class EmbeddingModel:
@@ -168,6 +177,8 @@ def fit_embedding(
     n = x.shape[0]
     used = method
     params = dict(params)
+    pca_dims = _nonnegative_int(params.pop("pca_dims", UMAP_PCA_DIMS), "pca_dims")
+    fit_sample = _nonnegative_int(params.pop("fit_sample", UMAP_FIT_SAMPLE), "fit_sample")
     if method == "umap":
         unknown_ok = {**UMAP_DEFAULTS, **params}
         n_neighbors = int(unknown_ok["n_neighbors"])
@@ -223,28 +234,9 @@ def fit_embedding(
             raise ParameterError(f"t-SNE parameter error: {exc}") from None
         coords = est.fit_transform(x).astype(np.float32)
     else:
-        import umap
-
-        p = dict(params)
-        p.setdefault("n_jobs", 1)  # a seed makes umap-learn single-threaded anyway
-        if n <= 10:
-            p.setdefault("init", "random")  # spectral initialisation fails on tiny graphs
-        try:
-            estimator = umap.UMAP(n_components=2, random_state=seed, **p)
-        except TypeError as exc:
-            raise ParameterError(f"UMAP parameter error: {exc}") from None
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*n_jobs.*")
-            warnings.filterwarnings("ignore", message=".*force_all_finite.*")
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            try:
-                coords = np.asarray(estimator.fit_transform(x), dtype=np.float32)
-            except (ValueError, TypeError) as exc:
-                msg = str(exc).strip().splitlines()[0][:150] if str(exc).strip() else type(exc).__name__
-                raise ParameterError(
-                    f"UMAP failed on these features ({msg}); check --metric and --n-neighbors"
-                ) from None
+        coords, estimator, p = _fit_umap(x, seed, params, pca_dims=pca_dims, fit_sample=fit_sample)
         params = {k: v for k, v in p.items() if k != "n_jobs"}
+        params.update(pca_dims=pca_dims, fit_sample=fit_sample)
     model = EmbeddingModel(
         method=used,
         requested=method,
@@ -259,6 +251,83 @@ def fit_embedding(
         train_coords=coords,
     )
     return coords, model
+
+
+def _nonnegative_int(value: Any, name: str) -> int:
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={value!r} must be a whole number (0 turns it off)") from None
+    if v < 0:
+        raise ParameterError(f"{name}={v} must be 0 or more (0 turns it off)")
+    return v
+
+
+class _Projection:
+    """Principal components as plain arrays: ``(x - mean) @ components.T`` (k columns)."""
+
+    def __init__(self, components: np.ndarray, mean: np.ndarray) -> None:
+        self.components = np.asarray(components, np.float32)
+        self.mean = np.asarray(mean, np.float32)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, np.float32) - self.mean) @ self.components.T).astype(np.float32)
+
+
+class _UmapPipeline:
+    """Optional PCA projection, then a fitted umap-learn model; ``transform`` places new points."""
+
+    def __init__(self, projection: _Projection | None, umap_model: Any) -> None:
+        self.projection = projection
+        self.umap = umap_model
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        z = self.projection.transform(x) if self.projection is not None else x
+        return np.asarray(self.umap.transform(z), np.float32)
+
+
+def _fit_umap(
+    x: np.ndarray, seed: int, params: dict[str, Any], *, pca_dims: int, fit_sample: int
+) -> tuple[np.ndarray, _UmapPipeline, dict[str, Any]]:
+    """UMAP of ``x``: PCA to ``pca_dims`` first when the features are longer, and with more than
+    ``fit_sample`` points the graph is fitted on a seeded subsample and the rest are placed with
+    ``transform`` (the measured default for large maps; see :data:`UMAP_FIT_SAMPLE`)."""
+    import umap
+    from sklearn.decomposition import PCA
+
+    n = x.shape[0]
+    p = dict(params)
+    p.setdefault("n_jobs", 1)  # a seed makes umap-learn single-threaded anyway
+    if n <= 10:
+        p.setdefault("init", "random")  # spectral initialisation fails on tiny graphs
+    try:
+        model = umap.UMAP(n_components=2, random_state=seed, **p)
+    except TypeError as exc:
+        raise ParameterError(f"UMAP parameter error: {exc}") from None
+    sub = np.arange(n)
+    if fit_sample and n > fit_sample:
+        sub = np.sort(np.random.default_rng(seed).choice(n, fit_sample, replace=False))
+    projection = None
+    if pca_dims and x.shape[1] > pca_dims and sub.size > pca_dims:
+        pca = PCA(n_components=pca_dims, random_state=seed).fit(x[sub])
+        projection = _Projection(pca.components_, pca.mean_)
+    z = projection.transform(x) if projection is not None else x
+    coords = np.empty((n, 2), np.float32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs.*")
+        warnings.filterwarnings("ignore", message=".*force_all_finite.*")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        try:
+            coords[sub] = np.asarray(model.fit_transform(z[sub]), dtype=np.float32)
+            if sub.size < n:
+                rest = np.setdiff1d(np.arange(n), sub)
+                coords[rest] = np.asarray(model.transform(z[rest]), dtype=np.float32)
+        except (ValueError, TypeError) as exc:
+            msg = str(exc).strip().splitlines()[0][:150] if str(exc).strip() else type(exc).__name__
+            raise ParameterError(
+                f"UMAP failed on these features ({msg}); check --metric and --n-neighbors"
+            ) from None
+    return coords, _UmapPipeline(projection, model), p
 
 
 class _LinearMap:
@@ -342,7 +411,11 @@ def embed(features: np.ndarray, *, method: str = "umap", seed: int = 0, **params
         Seed of every random step: the same features and seed give the same coordinates.
     **params
         Passed to the method.  UMAP: ``n_neighbors`` (default 15), ``min_dist`` (0.1),
-        ``metric`` ("euclidean"; e.g. "cosine") and any other ``umap.UMAP`` argument; t-SNE:
+        ``metric`` ("euclidean"; e.g. "cosine"), ``pca_dims`` (default
+        :data:`UMAP_PCA_DIMS`: longer features are first reduced to this many principal
+        components; 0 keeps them), ``fit_sample`` (default :data:`UMAP_FIT_SAMPLE`: with more
+        points UMAP is fitted on a seeded subsample of this size and places the others with
+        ``transform``; 0 fits all) and any other ``umap.UMAP`` argument; t-SNE:
         ``perplexity`` (default min(30, (n − 1)/3)) and other ``sklearn.manifold.TSNE``
         arguments; PCA: ``sklearn.decomposition.PCA`` arguments.
 

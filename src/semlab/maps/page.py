@@ -1,9 +1,11 @@
 """The map page: standalone HTML export and a small local server (stdlib ``http.server``).
 
 The page is one HTML file with its CSS and JavaScript inlined (``static/``; no CDN, no build
-step) and the map data in a ``<script type="application/json">`` element.  The standalone
-export embeds thumbnails and full images as base64 data URIs; the server hands them out as
-``thumb/<i>`` and ``image/<i>``.
+step) and the map data in a ``<script type="application/json">`` element.  The export of a
+small map embeds thumbnails and full images as base64 data URIs (each full image once); a
+large map's export puts its thumbnails in JPEG sprite sheets in ``<name>_files/`` beside the
+HTML file.  The server hands pictures out one at a time, when the page asks, as ``thumb/<i>``
+and ``image/<i>``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from semlab._util import atomic_write_text
+from semlab._util import atomic_write_bytes, atomic_write_text
 from semlab.errors import ParameterError
 from semlab.maps.mapdata import MapData, page_payload
-from semlab.maps.thumbs import FULL_MAX_SIDE, cached_picture
+from semlab.maps.thumbs import FULL_MAX_SIDE, THUMB_SIZE, cached_picture
 
 _MIME = {
     ".jpg": "image/jpeg",
@@ -34,8 +36,11 @@ _MIME = {
 }
 
 
-#: Largest map whose standalone export embeds the 512 px thumbnails by default (file size).
+#: Largest map exported as one self-contained file (with the 512 px thumbnails embedded); larger
+#: maps get thumbnail sprite sheets in a folder beside the HTML file.
 MAX_EMBEDDED_LARGE = 500
+#: Most distinct full images a map with sprite sheets exports for its detail panel.
+MAX_EXPORTED_IMAGES = 200
 
 
 def _static(name: str) -> str:
@@ -108,8 +113,17 @@ def export_html(
     full_images: bool = True,
     full_size: int = 1024,
     large_thumbnails: bool | None = None,
+    atlas: bool | None = None,
+    atlas_tile: int | None = None,
 ) -> Path:
-    """Write the map as one standalone HTML file (data, thumbnails and images embedded).
+    """Write the map as a page that opens from disk: one HTML file, or for large maps the HTML
+    file and a folder of pictures beside it.
+
+    Maps of at most :data:`MAX_EMBEDDED_LARGE` points are one self-contained file (pictures
+    embedded, each full image once).  Larger maps keep their thumbnails in JPEG sprite sheets
+    (:mod:`semlab.maps.atlas`) in the folder ``<name>_files/`` beside ``path``, loaded only
+    when a view is zoomed in; copy the HTML file and that folder together.  A 100 000-point
+    map stays under 50 MB (measured in ``benchmarks/results/maps.json``).
 
     Parameters
     ----------
@@ -118,37 +132,73 @@ def export_html(
     path : str or Path
         The HTML file to write (atomically).
     full_images : bool, default True
-        Embed each full image (PNG, longest side ``full_size`` pixels) for the detail panel;
-        without them the panel shows the thumbnail.
+        Include each full image (PNG, longest side ``full_size`` pixels) for the detail panel,
+        once per image however many patches it has; with atlas sheets only when the map has at
+        most :data:`MAX_EXPORTED_IMAGES` distinct images.  Without them the panel shows the
+        thumbnail.
     full_size : int, default 1024
-        Longest side of embedded full images in pixels.
+        Longest side of exported full images in pixels.
     large_thumbnails : bool, optional
         Embed the sharper thumbnails drawn when zoomed in (512 px, about 30 kB each); by
-        default for maps of at most :data:`MAX_EMBEDDED_LARGE` points.
+        default for maps of at most :data:`MAX_EMBEDDED_LARGE` points (never with sheets).
+    atlas : bool, optional
+        Thumbnails in sprite sheets in ``<name>_files/``; by default for maps of more than
+        :data:`MAX_EMBEDDED_LARGE` points.
+    atlas_tile : int, optional
+        Tile side of the sheets in pixels; by default from the number of points so that the
+        sheets stay near 30 MB (:func:`semlab.maps.atlas.atlas_tile_side`: 32 px for 100 000).
 
     Returns
     -------
     Path
         ``path``; it opens in a browser from disk (``file://``), no server needed.
     """
+    from urllib.parse import quote
+
+    from semlab.maps.atlas import atlas_tile_side, write_atlas
+
     if not isinstance(map_data, MapData):
         raise ParameterError("map_data must be a MapData (from build_map or map_from_features)")
-    thumbs = [_data_uri(t) for t in map_data.thumbnails]
-    images: list[str | None] = [None] * len(map_data)
-    if full_images:
-        seen: dict[str, str | None] = {}
+    out = Path(path)
+    n = len(map_data)
+    use_atlas = n > MAX_EMBEDDED_LARGE if atlas is None else bool(atlas)
+    folder = out.with_name(out.stem + "_files")
+    prefix = quote(folder.name) + "/"
+    sheets: dict[str, Any] | None = None
+    thumbs: list[str | None]
+    if use_atlas:
+        tile = int(atlas_tile) if atlas_tile else atlas_tile_side(n, largest=THUMB_SIZE)
+        sheets = write_atlas(map_data.thumbnails, map_data.coords, folder, tile=tile, url_prefix=prefix)
+        thumbs = [None] * n
+        large_thumbnails = False
+    else:
+        thumbs = [_data_uri(t) for t in map_data.thumbnails]
+    sources: list[str] = []
+    index = [-1] * n
+    distinct = {s for s in map_data.images if s is not None}
+    if full_images and (not use_atlas or len(distinct) <= MAX_EXPORTED_IMAGES):
+        seen: dict[str, int] = {}
         for i, src in enumerate(map_data.images):
             if src is None:
                 continue
             if src not in seen:
-                seen[src] = _data_uri(full_picture(map_data, i, max_side=full_size))
-            images[i] = seen[src]
+                pic = full_picture(map_data, i, max_side=full_size)
+                if pic is None:
+                    continue
+                if use_atlas:
+                    name = f"image-{len(sources):05d}{pic.suffix.lower()}"
+                    atomic_write_bytes(folder / name, pic.read_bytes())
+                    sources.append(prefix + name)
+                else:
+                    sources.append(str(_data_uri(pic)))
+                seen[src] = len(sources) - 1
+            index[i] = seen[src]
     if large_thumbnails is None:
-        large_thumbnails = len(map_data) <= MAX_EMBEDDED_LARGE
+        large_thumbnails = n <= MAX_EMBEDDED_LARGE
     large = [_data_uri(t) for t in map_data.thumbnails_large] if large_thumbnails else []
-    html = render_page(page_payload(map_data, thumb_urls=thumbs, image_urls=images, large_urls=large or None))
-    out = Path(path)
-    atomic_write_text(out, html)
+    payload = page_payload(map_data, thumb_urls=thumbs, image_urls=None, large_urls=large or None)
+    payload.update(imageSources=sources, imageIndex=index, atlas=sheets)
+    atomic_write_text(out, render_page(payload))
     return out
 
 

@@ -1,11 +1,19 @@
-// semlab map page: canvas 2D, no dependencies.  Data: the JSON in #semlab-data (see semlab.maps.page_payload).
+// semlab map page, no dependencies.  Data: the JSON in #semlab-data (see semlab.maps.page_payload).
+// Points are drawn by a small WebGL renderer (#map-gl; one draw call for all points, so panning and
+// zooming cost the same for 100 000 points as for 100); thumbnails, highlights and selection shapes
+// by a 2-D canvas on top (#map).  Without WebGL the 2-D canvas draws the points too.
 (function () {
   "use strict";
 
   const D = JSON.parse(document.getElementById("semlab-data").textContent);
   const n = D.n | 0;
+  // Exported maps list each full image once (imageSources) and give every point an index into it.
+  if (D.imageSources) D.images = D.imageIndex.map((k) => (k < 0 ? null : D.imageSources[k]));
+  const atlas = D.atlas || null;  // {tile, cols, sheets: [url], slot: [k], w: [px], h: [px]}: thumbnails in sprite sheets
+  const hasThumbs = (D.thumbs || []).some((t) => t) || !!(atlas && atlas.slot.some((k) => k >= 0));
   const $ = (id) => document.getElementById(id);
-  const canvas = $("map"), ctx = canvas.getContext("2d", { alpha: false });
+  const canvas = $("map"), ctx = canvas.getContext("2d");
+  const BACKGROUND = "#f5f6f8";
   const stage = $("stage");
 
   // ---------------------------------------------------------------- coordinates: centred, unit span
@@ -198,6 +206,8 @@
       if (!ok && state.selected[i]) { state.selected[i] = 0; state.nSelected--; }
     }
     state.nPass = count;
+    glColoursStale = true;
+    dotsVersion++;
     updateCounts();
   }
   function setFilter(f) {
@@ -244,7 +254,7 @@
   const dotRadius = () => Math.min(7, Math.max(1.6, (state.view.scale * 0.12) / Math.sqrt(Math.max(n, 1))));
   const thumbPx = () => Math.min(D.thumbsLarge ? 512 : 192, Math.max(28, (state.view.scale * 0.5) / Math.sqrt(Math.max(n, 1))));
   const MAX_THUMBS = 400;
-  let thumbNatural = 0;  // largest thumbnail side seen, px: thumbnails are never drawn larger
+  let thumbNatural = atlas ? atlas.tile : 0;  // largest thumbnail side seen, px: thumbnails are never drawn larger
   const thumbSize = () => (D.thumbsLarge ? thumbPx() : thumbNatural ? Math.min(thumbPx(), thumbNatural) : thumbPx());
 
   // ---------------------------------------------------------------- thumbnails
@@ -252,14 +262,43 @@
   let pending = 0;
   // Above the small thumbnail's own size, the large one (when there is one) is fetched and drawn;
   // the small one stands in until it has arrived.
+  // Returns {im, sx, sy, sw, sh, large}: the picture and the part of it that is point i's thumbnail
+  // (a tile of a sprite sheet for atlas maps), or null while it is loading.
+  const whole = (im, large) => ({ im, sx: 0, sy: 0, sw: im.naturalWidth || im.width, sh: im.naturalHeight || im.height, large });
+  function atlasTile(i) {
+    const k = atlas.slot[i];
+    if (k == null || k < 0) return null;
+    const per = atlas.cols * atlas.cols, sheet = Math.floor(k / per), j = k % per;
+    return { url: atlas.sheets[sheet], sx: (j % atlas.cols) * atlas.tile, sy: Math.floor(j / atlas.cols) * atlas.tile, sw: atlas.w[i], sh: atlas.h[i] };
+  }
   function thumb(i, drawnPx) {
+    if (atlas && !(D.thumbs && D.thumbs[i])) {
+      const t = atlasTile(i), im = t && thumbBitmap(t.url);
+      return im ? { im, sx: t.sx, sy: t.sy, sw: t.sw, sh: t.sh, large: false } : null;
+    }
     const small = thumbBitmap(D.thumbs[i]);
     const big = D.thumbsLarge && D.thumbsLarge[i];
     if (big && small && drawnPx * dpr > 1.1 * Math.max(small.naturalWidth || small.width, small.naturalHeight || small.height)) {
       const b = thumbBitmap(big);
-      if (b) { b.large = true; return b; }
+      if (b) return whole(b, true);
     }
-    return small;
+    return small ? whole(small, false) : null;
+  }
+  // A DOM element showing point i's thumbnail at most `side` px (an <img>, or a CSS sprite of its atlas tile).
+  function pictureElement(i, side) {
+    if (D.thumbs && D.thumbs[i]) { const im = document.createElement("img"); im.src = D.thumbs[i]; im.alt = "thumbnail"; return im; }
+    const t = atlas && atlasTile(i);
+    if (!t) return null;
+    const el = document.createElement("div"), k = side / Math.max(t.sw, t.sh, 1);
+    spriteStyle(el, t, k);
+    return el;
+  }
+  function spriteStyle(el, t, k) {
+    el.className = "sprite";
+    el.style.width = Math.round(t.sw * k) + "px"; el.style.height = Math.round(t.sh * k) + "px";
+    el.style.backgroundImage = "url(" + JSON.stringify(t.url) + ")";
+    el.style.backgroundSize = atlas.cols * atlas.tile * k + "px auto";
+    el.style.backgroundPosition = -t.sx * k + "px " + -t.sy * k + "px";
   }
   function thumbBitmap(url) {
     if (!url) return null;
@@ -275,12 +314,118 @@
         if (typeof createImageBitmap === "function") {
           createImageBitmap(im).then((b) => { entry.bitmap = b; done(); }, () => { entry.bitmap = im; done(); });
         } else { entry.bitmap = im; done(); }
-        thumbNatural = Math.max(thumbNatural, im.naturalWidth, im.naturalHeight);
+        thumbNatural = atlas ? atlas.tile : Math.max(thumbNatural, im.naturalWidth, im.naturalHeight);
       };
       im.onerror = () => { entry.failed = true; done(); };
       im.src = url;
     }
     return entry.bitmap;
+  }
+
+  // ---------------------------------------------------------------- WebGL points
+  // One vertex per point (map x, y) and one RGBA colour per point (alpha 0: filtered out); the view
+  // is two uniforms, so a pan or zoom frame uploads nothing.  ?renderer=canvas forces the 2-D path.
+  const glCanvas = $("map-gl");
+  // Measured (benchmarks/results/maps.json): on a software GL (SwiftShader, llvmpipe) 100 000 points
+  // drew 4-10x slower than the 2-D canvas path below, so WebGL is used only on a real GPU
+  // (?renderer=webgl forces it, ?renderer=canvas forbids it).
+  const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe|software|basic render/i;
+  const wanted = (location.search.match(/[?&]renderer=(webgl|canvas)\b/) || [])[1] || D.renderer || "auto";
+  let glProbe = null;  // the WebGL renderer's name, also when it is not used
+  const GL = (function initGL() {
+    if (!n || wanted === "canvas") return null;
+    let gl = null;
+    try {
+      gl = glCanvas.getContext("webgl", { antialias: false, alpha: false, depth: false, preserveDrawingBuffer: false });
+    } catch (e) { gl = null; }
+    if (!gl) return null;
+    const shader = (type, src) => {
+      const sh = gl.createShader(type);
+      gl.shaderSource(sh, src); gl.compileShader(sh);
+      if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(sh));
+      return sh;
+    };
+    try {
+      const prog = gl.createProgram();
+      gl.attachShader(prog, shader(gl.VERTEX_SHADER,
+        "attribute vec2 p; attribute vec4 c; uniform vec2 u_c; uniform vec2 u_s; uniform float u_d; varying vec4 v;" +
+        "void main() { vec2 q = (p - u_c) * u_s; gl_Position = vec4(q.x, -q.y, 0.0, 1.0);" +
+        " gl_PointSize = c.a > 0.5 ? u_d : 0.0; v = c; }"));
+      gl.attachShader(prog, shader(gl.FRAGMENT_SHADER,
+        "precision highp float; varying vec4 v; uniform float u_d;" +
+        "void main() { if (v.a < 0.5) discard; vec2 d = gl_PointCoord - 0.5;" +
+        " if (u_d > 3.5 && dot(d, d) > 0.25) discard; gl_FragColor = vec4(v.rgb, 1.0); }"));
+      gl.linkProgram(prog);
+      if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(prog));
+      gl.useProgram(prog);
+      const xy = new Float32Array(2 * n);
+      for (let i = 0; i < n; i++) { xy[2 * i] = X[i]; xy[2 * i + 1] = Y[i]; }
+      const pos = gl.createBuffer();
+      gl.bindBuffer(gl.ARRAY_BUFFER, pos); gl.bufferData(gl.ARRAY_BUFFER, xy, gl.STATIC_DRAW);
+      const lp = gl.getAttribLocation(prog, "p");
+      gl.enableVertexAttribArray(lp); gl.vertexAttribPointer(lp, 2, gl.FLOAT, false, 0, 0);
+      const colours = new Uint8Array(4 * n), col = gl.createBuffer();
+      gl.bindBuffer(gl.ARRAY_BUFFER, col); gl.bufferData(gl.ARRAY_BUFFER, colours, gl.DYNAMIC_DRAW);
+      const lc = gl.getAttribLocation(prog, "c");
+      gl.enableVertexAttribArray(lc); gl.vertexAttribPointer(lc, 4, gl.UNSIGNED_BYTE, true, 0, 0);
+      const info = gl.getExtension("WEBGL_debug_renderer_info");
+      const renderer = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+      glProbe = renderer;
+      if (wanted !== "webgl" && SOFTWARE_GL.test(renderer)) {
+        const lose = gl.getExtension("WEBGL_lose_context");
+        if (lose) lose.loseContext();
+        return null;
+      }
+      gl.clearColor(0xf5 / 255, 0xf6 / 255, 0xf8 / 255, 1);
+      return {
+        gl, col, colours, renderer, uc: gl.getUniformLocation(prog, "u_c"), us: gl.getUniformLocation(prog, "u_s"),
+        ud: gl.getUniformLocation(prog, "u_d"), maxPoint: gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1] || 64,
+      };
+    } catch (e) {
+      console.warn("WebGL unavailable, drawing with canvas 2D: " + e.message);
+      return null;
+    }
+  })();
+  if (!GL) glCanvas.hidden = true;
+  let glColoursStale = true, dotsVersion = 0;
+  function uploadColours() {
+    const rgba = paletteRGBA(), out = new Uint32Array(GL.colours.buffer), colour = state.colour, pass = state.pass;
+    for (let i = 0; i < n; i++) out[i] = pass[i] ? rgba[colour[i]] : 0;
+    GL.gl.bindBuffer(GL.gl.ARRAY_BUFFER, GL.col);
+    GL.gl.bufferSubData(GL.gl.ARRAY_BUFFER, 0, GL.colours);
+    glColoursStale = false;
+  }
+  function drawGL(points) {
+    const gl = GL.gl;
+    if (glCanvas.width !== canvas.width || glCanvas.height !== canvas.height) {
+      glCanvas.width = canvas.width; glCanvas.height = canvas.height;
+    }
+    gl.viewport(0, 0, glCanvas.width, glCanvas.height);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+    if (!points) return;
+    if (glColoursStale) uploadColours();
+    gl.uniform2f(GL.uc, state.view.cx, state.view.cy);
+    gl.uniform2f(GL.us, (2 * state.view.scale) / W, (2 * state.view.scale) / H);
+    gl.uniform1f(GL.ud, Math.min(GL.maxPoint, 2 * dotRadius() * dpr));
+    gl.drawArrays(gl.POINTS, 0, n);
+  }
+  // Visible points (after filters) up to `limit`: cheap when zoomed out (stops at the limit).
+  function countVisible(limit) {
+    const m = Math.max(thumbPx(), 12) / state.view.scale;
+    const [wx0, wy0] = toWorld(0, 0), [wx1, wy1] = toWorld(W, H);
+    const ax = wx0 - m, bx = wx1 + m, ay = wy0 - m, by = wy1 + m;
+    const c0 = cellOf(ax), c1 = cellOf(bx), r0 = cellOf(ay), r1 = cellOf(by);
+    let count = 0;
+    for (let r = r0; r <= r1; r++) {
+      for (let c = c0; c <= c1; c++) {
+        const cell = r * G + c;
+        for (let k = cellStart[cell]; k < cellStart[cell + 1]; k++) {
+          const i = cellItems[k];
+          if (state.pass[i] && X[i] >= ax && X[i] <= bx && Y[i] >= ay && Y[i] <= by && ++count >= limit) return count;
+        }
+      }
+    }
+    return count;
   }
 
   // ---------------------------------------------------------------- drawing
@@ -318,6 +463,66 @@
     rgbaCache = { key, values };
     return values;
   }
+  // Zoomed out without WebGL: the dots are drawn once into a layer a margin larger than the view;
+  // a pan only moves that layer (one drawImage), a zoom scales it until the view settles, then the
+  // layer is drawn again at the new scale.
+  let layer = null, settle = 0;
+  const LAYER_MARGIN = 0.2;  // of the larger view side, on each side
+  function drawLayer() {
+    const M = Math.round(LAYER_MARGIN * Math.max(W, H));
+    const lw = Math.round((W + 2 * M) * dpr), lh = Math.round((H + 2 * M) * dpr);
+    if (!layer || layer.canvas.width !== lw || layer.canvas.height !== lh) {
+      const c = document.createElement("canvas"); c.width = lw; c.height = lh;
+      const g = c.getContext("2d");
+      layer = { canvas: c, g, img: g.createImageData(lw, lh) };
+    }
+    const buf = new Uint32Array(layer.img.data.buffer);
+    buf.fill(0xfff8f6f5);  // the background, #f5f6f8
+    const rgba = paletteRGBA(), colour = state.colour, pass = state.pass;
+    const R = Math.max(1, dotRadius() * dpr), R2 = R * R, ir = Math.ceil(R);
+    const offs = [];
+    for (let dy = -ir; dy <= ir; dy++) for (let dx = -ir; dx <= ir; dx++) if (dx * dx + dy * dy <= R2 + 0.5) offs.push(dy * lw + dx);
+    const k = state.view.scale * dpr, ox = (W / 2 + M) * dpr - state.view.cx * k, oy = (H / 2 + M) * dpr - state.view.cy * k;
+    const no = offs.length;
+    for (let i = 0; i < n; i++) {
+      if (!pass[i]) continue;
+      const cx = Math.round(X[i] * k + ox), cy = Math.round(Y[i] * k + oy);
+      if (cx <= ir || cy <= ir || cx >= lw - ir - 1 || cy >= lh - ir - 1) continue;
+      const base = cy * lw + cx, v = rgba[colour[i]];
+      for (let j = 0; j < no; j++) buf[base + offs[j]] = v;
+    }
+    layer.g.putImageData(layer.img, 0, 0);
+    Object.assign(layer, { cx: state.view.cx, cy: state.view.cy, scale: state.view.scale, M, version: dotsVersion, dpr });
+  }
+  function drawDotsLayered() {
+    const v = state.view;
+    const fresh = layer && layer.version === dotsVersion && layer.dpr === dpr &&
+      layer.canvas.width === Math.round((W + 2 * layer.M) * dpr) && layer.canvas.height === Math.round((H + 2 * layer.M) * dpr);
+    const ratio = fresh ? v.scale / layer.scale : 0;
+    // Where the layer's top-left corner lands on screen (css px) at the current view.
+    const place = () => {
+      const r = v.scale / layer.scale;
+      return [(layer.cx - v.cx) * v.scale + W / 2 - (W / 2 + layer.M) * r, (layer.cy - v.cy) * v.scale + H / 2 - (H / 2 + layer.M) * r, r];
+    };
+    // A pan needs the layer to cover the view; while zooming (scaled preview, at most 2x either way)
+    // an uncovered edge stays empty until the zoom pauses for 150 ms and the layer is drawn anew.
+    let redraw = !fresh || ratio < 0.5 || ratio > 2;
+    if (!redraw && ratio === 1) {
+      const [x, y] = place();
+      redraw = x > 0 || y > 0 || x + W + 2 * layer.M < W || y + H + 2 * layer.M < H;
+    }
+    if (redraw) drawLayer();
+    else if (ratio !== 1) {  // scaled preview while zooming; drawn sharp once the zoom pauses
+      clearTimeout(settle);
+      settle = setTimeout(() => { if (layer && layer.scale !== state.view.scale) { layer.version = -1; requestRender(); } }, 150);
+    }
+    const [x, y, r] = place();
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.imageSmoothingEnabled = r !== 1;
+    ctx.drawImage(layer.canvas, Math.round(x * dpr), Math.round(y * dpr), layer.canvas.width * r, layer.canvas.height * r);
+    ctx.restore();
+  }
   function drawDotsInPixels(vis) {
     const w = canvas.width, h = canvas.height;
     if (!pixelBuffer || pixelBuffer.width !== w || pixelBuffer.height !== h) pixelBuffer = ctx.createImageData(w, h);
@@ -347,31 +552,38 @@
   function render() {
     const t0 = performance.now();
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.fillStyle = "#f5f6f8";
-    ctx.fillRect(0, 0, W, H);
-    const vis = visibleIndices();
-    const useThumbs = state.showThumbs && vis.length <= MAX_THUMBS && D.thumbs.some((t) => t);
+    if (GL) ctx.clearRect(0, 0, W, H);
+    else { ctx.fillStyle = BACKGROUND; ctx.fillRect(0, 0, W, H); }
+    // Thumbnails when few points are in view; otherwise dots (WebGL: all points in one draw call).
+    const useThumbs = state.showThumbs && hasThumbs && countVisible(MAX_THUMBS + 1) <= MAX_THUMBS;
+    const layered = !GL && !useThumbs && countVisible(PIXEL_DOTS + 1) > PIXEL_DOTS;
+    let vis = (GL && !useThumbs) || layered ? null : visibleIndices();
     let dots = 0, thumbs = 0, large = 0;
     const sel = state.selected, colour = state.colour, pal = state.palette;
+    if (GL) drawGL(!useThumbs);
     if (useThumbs) {
       const s = thumbSize(), half = s / 2;
       for (const i of vis) {
-        const x = sx(i), y = sy(i), im = thumb(i, s);
-        if (im) {
-          const iw = im.naturalWidth || im.width, ih = im.naturalHeight || im.height;
-          const k = Math.min(1, s / iw, s / ih), w = iw * k, h = ih * k;  // never enlarged
+        const x = sx(i), y = sy(i), t = thumb(i, s);
+        if (t) {
+          const k = Math.min(1, s / t.sw, s / t.sh), w = t.sw * k, h = t.sh * k;  // never enlarged
           ctx.fillStyle = pal[colour[i]];
           ctx.fillRect(x - w / 2 - 3, y - h / 2 - 3, w + 6, h + 6);
-          ctx.drawImage(im, x - w / 2, y - h / 2, w, h);
+          ctx.drawImage(t.im, t.sx, t.sy, t.sw, t.sh, x - w / 2, y - h / 2, w, h);
           if (sel[i]) { ctx.strokeStyle = "#ff2d95"; ctx.lineWidth = 3; ctx.strokeRect(x - w / 2 - 5, y - h / 2 - 5, w + 10, h + 10); }
           thumbs++;
-          if (im.large) large++;
+          if (t.large) large++;
         } else {
           ctx.fillStyle = pal[colour[i]];
           ctx.fillRect(x - half / 3, y - half / 3, (2 * half) / 3, (2 * half) / 3);
           dots++;
         }
       }
+    } else if (GL) {
+      dots = -1;  // all passing points went to the GPU; how many are in view is counted when asked (state())
+    } else if (layered) {
+      drawDotsLayered();
+      dots = -1;  // counted when asked (state())
     } else if (vis.length > PIXEL_DOTS) {
       dots = drawDotsInPixels(vis);
     } else {
@@ -390,6 +602,7 @@
     }
     if (!useThumbs && state.nSelected) {
       const r = dotRadius();
+      vis = vis || visibleIndices();
       ctx.strokeStyle = "#ff2d95"; ctx.lineWidth = 1.5; ctx.beginPath();
       for (const i of vis) if (sel[i]) { const x = sx(i), y = sy(i); ctx.moveTo(x + r + 2, y); ctx.arc(x, y, r + 2, 0, 6.2832); }
       ctx.stroke();
@@ -409,7 +622,7 @@
       ctx.closePath(); ctx.fill(); ctx.stroke();
     }
     const ms = performance.now() - t0;
-    state.stats = { visible: vis.length, dots, thumbs, large, ms, frames: state.stats.frames + 1, useThumbs };
+    state.stats = { visible: vis && dots >= 0 ? vis.length : -1, dots, thumbs, large, ms, frames: state.stats.frames + 1, useThumbs };
     state.frameTimes.push(ms);
     if (state.frameTimes.length > 600) state.frameTimes.shift();
     if (state.firstRenderMs === null && n > 0 && W > 1) state.firstRenderMs = performance.now();
@@ -469,7 +682,8 @@
     const tip = $("tooltip");
     if (i < 0) { tip.hidden = true; return; }
     tip.textContent = "";
-    if (D.thumbs[i]) { const im = document.createElement("img"); im.src = D.thumbs[i]; im.alt = "thumbnail"; tip.appendChild(im); }
+    const pic = pictureElement(i, 128);
+    if (pic) tip.appendChild(pic);
     const t = document.createElement("table"); fillTable(t, rowsFor(i, false)); tip.appendChild(t);
     tip.hidden = false;
     const w = tip.offsetWidth, h = tip.offsetHeight;
@@ -490,7 +704,11 @@
       outline.style.top = 100 * box[0] + "%"; outline.style.left = 100 * box[1] + "%";
       outline.style.height = 100 * box[2] + "%"; outline.style.width = 100 * box[3] + "%";
     } else outline.hidden = true;
+    const sprite = $("detail-sprite"), tile = !src && atlas ? atlasTile(i) : null;
     if (src) { img.hidden = false; img.src = src; } else { img.hidden = true; img.removeAttribute("src"); }
+    sprite.hidden = !tile;
+    if (tile) spriteStyle(sprite, tile, Math.min(4, 256 / Math.max(tile.sw, tile.sh, 1)));
+    if (tile) sprite.className = "sprite";
     fillTable($("detail-table"), rowsFor(i, true));
     panel.hidden = false;
     panel.dataset.index = String(i);
@@ -616,6 +834,10 @@
     if (c.numeric && c.levels) select.appendChild(new Option((c.label || c.name) + " (as categories)", c.name + CATS));
   });
   $("coordinates").textContent = D.coordinates || "";
+  // Axis titles: the map's two coordinates have no unit; only distances between points mean something.
+  const AXIS = { umap: "UMAP", pca: "PC", tsne: "t-SNE" }[String(D.method || "").toLowerCase()] || "map";
+  $("axis-x").textContent = AXIS + " 1 (unitless) →";
+  $("axis-y").textContent = AXIS + " 2 (unitless) →";
   select.addEventListener("change", () => setColorBy(select.value || null));
   const rangeCol = $("range-column");
   rangeCol.appendChild(new Option("(none)", ""));
@@ -643,14 +865,20 @@
 
   window.semlabMap = {
     /** Counts of the last frame: points visible (after filters), drawn as dots and as thumbnails. */
-    state: () => ({
-      n, visible: state.stats.visible, drawnDots: state.stats.dots, drawnThumbs: state.stats.thumbs,
-      drawn: state.stats.dots + state.stats.thumbs, drawnLarge: state.stats.large || 0, thumbnailsPending: pending, mode: state.mode,
+    state: () => {
+      // With WebGL the points in view are counted here, not in every frame.
+      const lazy = state.stats.dots < 0 ? countVisible(Infinity) : -1;
+      const visible = lazy >= 0 ? lazy : state.stats.visible, dots = lazy >= 0 ? lazy : state.stats.dots;
+      return {
+      n, visible, drawnDots: dots, drawnThumbs: state.stats.thumbs, renderer: GL ? "webgl" : "canvas2d",
+      glRenderer: glProbe, atlas: !!atlas,
+      drawn: dots + state.stats.thumbs, drawnLarge: state.stats.large || 0, thumbnailsPending: pending, mode: state.mode,
       colorBy: state.colorBy, asCategories: state.asCategories, coordinates: $("coordinates").textContent, legend: $("legend").textContent, shown: state.nPass, selected: state.nSelected,
       frames: state.stats.frames, lastFrameMs: state.stats.ms, firstRenderMs: state.firstRenderMs,
       view: Object.assign({}, state.view), width: W, height: H, detailOpen: !$("detail").hidden,
       detailIndex: $("detail").hidden ? -1 : +$("detail").dataset.index, hover: state.hover,
-    }),
+      };
+    },
     columns: () => columns.map((c) => ({ name: c.name, kind: c.kind, numeric: c.numeric })),
     setColorBy, setFilter, setMode, fit,
     /** Page (client) coordinates of point i. */
@@ -661,6 +889,13 @@
     panBy: (dx, dy) => { state.view.cx -= dx / state.view.scale; state.view.cy -= dy / state.view.scale; },
     zoomBy: (f) => { state.view.scale *= f; requestRender(); },
     render,
+    /** Render and wait until the pixels are there (WebGL: gl.finish and a 1-pixel read), for timing. */
+    renderSync: () => {
+      const ms = render();
+      if (GL) { GL.gl.readPixels(0, 0, 1, 1, GL.gl.RGBA, GL.gl.UNSIGNED_BYTE, new Uint8Array(4)); }
+      try { ctx.getImageData(0, 0, 1, 1); } catch (e) { /* a file:// page's canvas with pictures cannot be read */ }
+      return ms;
+    },
     /** Index of the point under page position (x, y) relative to the canvas, or -1. */
     pick,
     select: setSelection,
