@@ -7,16 +7,20 @@ from ._common import QuantifyWarning
 from .table import descriptor_table, load_labels
 from .threed import (
     Descriptors3D,
+    LocalThickness,
     StrutDiameters,
     SurfaceCurvature,
     Tortuosity,
+    TortuosityFactor,
     describe_3d,
     geodesic_tortuosity,
+    local_thickness,
     specific_surface_area,
     strut_diameters,
     surface_area,
     surface_curvature,
     surface_mesh,
+    tortuosity_factor,
 )
 from .topology import (
     PersistenceImage,
@@ -41,11 +45,13 @@ from .twod import (
 __all__ = [
     "Descriptors2D",
     "Descriptors3D",
+    "LocalThickness",
     "PersistenceImage",
     "QuantifyWarning",
     "StrutDiameters",
     "SurfaceCurvature",
     "Tortuosity",
+    "TortuosityFactor",
     "area_fractions",
     "chord_lengths",
     "common_ranges",
@@ -55,6 +61,7 @@ __all__ = [
     "descriptor_table",
     "geodesic_tortuosity",
     "load_labels",
+    "local_thickness",
     "perimeter",
     "persistence_diagram",
     "persistence_image",
@@ -67,5 +74,6 @@ __all__ = [
     "surface_area",
     "surface_curvature",
     "surface_mesh",
+    "tortuosity_factor",
     "two_point_correlation",
 ]

@@ -7,18 +7,18 @@ voxels (``length_unit == "px"``).
 Estimators
 ----------
 Surface
-    The phase is turned into a signed distance field (Euclidean distance transform inside
-    minus outside, offset by half a voxel so the zero level lies between boundary voxels)
-    and meshed at level 0 with marching cubes (Lorensen & Cline 1987;
-    ``skimage.measure.marching_cubes``), which keeps every voxel-scale feature.  The raw
-    mesh is a staircase (+9 % on a sphere), so each triangle's area is projected on the
-    surface normal estimated from the mask smoothed with ``normal_sigma`` voxels (the 3-D
-    analogue of the 2-D normal-weighted edge count): spheres of radius 5–20 voxels come out
-    within 1 % of 4πr².  Sharp edges (where particles intersect) are rounded at the scale
-    of ``normal_sigma``, which makes such surfaces a few per cent low (−5 to −8 % on a
-    Boolean model of balls of radius 8 voxels).  Faces cut by the volume border are not
-    surface.  For curvature a second mesh is made from the distance field smoothed with
-    ``smooth`` voxels.
+    Marching cubes (Lorensen & Cline 1987; the Lewiner variant of
+    ``skimage.measure.marching_cubes``) of the phase mask at level 0.5, which keeps every
+    voxel-scale feature.  The raw mesh is a staircase (+9 % on a sphere), so each triangle's
+    vector area is projected on the unit normal of the mask smoothed with ``normal_sigma``
+    voxels (the 3-D analogue of the 2-D normal-weighted edge count): spheres of radius 3–30
+    voxels come out within 1.5 % of 4πr².  No mesh is built: the triangles of a cube depend
+    only on its 8 corners, so their vector areas come from a 256-entry table and only the
+    cubes where the phase changes are visited (:mod:`semlab.quantify._surface3d`).  Sharp
+    edges (where particles intersect) are rounded at the scale of ``normal_sigma``, which
+    makes such surfaces a few per cent low (−5 to −8 % on a Boolean model of balls of radius
+    8 voxels).  Faces cut by the volume border are not surface.  For curvature a mesh is made
+    from the signed distance field (exact EDT, ``edt``) smoothed with ``smooth`` voxels.
 Curvature
     Mean curvature :math:`H = -\\tfrac12 \\nabla\\cdot(\\nabla\\phi/|\\nabla\\phi|)` and Gaussian
     curvature :math:`K = \\nabla\\phi^T \\operatorname{adj}(\\mathbf{H}_\\phi)\\nabla\\phi / |\\nabla\\phi|^4`
@@ -33,12 +33,23 @@ Strut diameter
     fall back to the ridge of the distance map); a log-normal fit gives the mean, median and
     the central 95 % interval.  Cylinders of radius ≥ 3 voxels come out within about 10 % of
     their diameter, radius ≥ 8 within 6 % (digitisation of the radius dominates the error).
+Local thickness
+    The diameter of the largest ball inside the phase that covers each voxel (Hildebrand &
+    Rüegsegger 1997): the pore diameter for the pore phase, the strut thickness for a solid.
+    Exact EDT (``edt``), then balls inserted by decreasing integer radius at the centres
+    whose ball no neighbour's larger ball holds; equal voxel for voxel to PoreSpy's
+    ``local_thickness`` (every integer radius, smooth balls).
 Geodesic tortuosity
     Shortest paths through the phase (26-neighbour voxel graph with Euclidean step lengths,
-    ``skimage.graph.MCP_Geometric``) from every phase voxel of the inlet face (index 0 of the
-    axis); the geodesic length to a voxel divided by its straight distance from the inlet
-    plane, averaged over the reachable phase voxels in the last ``tail`` (25 %) of the
-    length, as in Neumann et al. and the porous-copper study.
+    ``skimage.graph.MCP_Geometric``, one multi-source search per axis) from every phase voxel
+    of the inlet face (index 0 of the axis); the geodesic length to a voxel divided by its
+    straight distance from the inlet plane, averaged over the reachable phase voxels in the
+    last ``tail`` (25 %) of the length, as in Neumann et al. and the porous-copper study.
+Tortuosity factor (diffusion)
+    A different quantity: :math:`\\tau = \\varepsilon D / D_\\text{eff}` from steady-state
+    diffusion through the phase (TauFactor's definition and discretisation, solved here by
+    conjugate gradients).  For a single winding channel it is the square of the geodesic
+    ratio; bottlenecks and dead ends raise it, not the geodesic value.
 """
 
 from __future__ import annotations
@@ -53,19 +64,25 @@ from scipy import ndimage as ndi
 
 from semlab.errors import ParameterError
 from semlab.quantify._common import Phase, as_labels, phase_key, phase_mask, spacing, unit, warn
+from semlab.quantify._edt import distance, local_thickness_radius
+from semlab.quantify._surface3d import cube_surface_area
 
 __all__ = [
     "Descriptors3D",
+    "LocalThickness",
     "StrutDiameters",
     "SurfaceCurvature",
     "Tortuosity",
+    "TortuosityFactor",
     "describe_3d",
     "geodesic_tortuosity",
+    "local_thickness",
     "specific_surface_area",
     "strut_diameters",
     "surface_area",
     "surface_curvature",
     "surface_mesh",
+    "tortuosity_factor",
 ]
 
 #: Fewest slices along an axis for which a geodesic tortuosity is computed.
@@ -81,8 +98,8 @@ def _prepare(labels: Any, pixel_size: Any, phase: Phase, ndim: int | tuple[int, 
 def _signed_distance(mask: np.ndarray, sp: tuple[float, ...]) -> np.ndarray:
     """Signed distance (in the unit of ``sp``), positive inside, zero between boundary voxels."""
     h = 0.5 * min(sp)
-    di = ndi.distance_transform_edt(mask, sampling=sp)
-    do = ndi.distance_transform_edt(~mask, sampling=sp)
+    di = distance(mask, sp)
+    do = distance(~mask, sp)
     return np.where(mask, di - h, h - do).astype(np.float64)
 
 
@@ -144,7 +161,15 @@ def _mesh(mask: np.ndarray, sp: tuple[float, ...], smooth: float, phi: np.ndarra
 
 
 def _projected_area(mask: np.ndarray, sp: tuple[float, ...], normal_sigma: float) -> float:
-    """Area of the raw signed-distance mesh, each triangle projected on the smoothed normal."""
+    """Marching-cubes area of the mask, each triangle projected on the smoothed normal (fast path)."""
+    if _is_uniform(mask):
+        return 0.0
+    return cube_surface_area(mask, sp, normal_sigma)
+
+
+def _projected_area_mesh(mask: np.ndarray, sp: tuple[float, ...], normal_sigma: float) -> float:
+    """Reference (slow) path of :func:`_projected_area`: a signed-distance mesh, normals sampled
+    from Gaussian-derivative filters at the triangle centres.  Kept for the tests."""
     from skimage.measure import marching_cubes
 
     if _is_uniform(mask):
@@ -460,7 +485,7 @@ def _struts(mask, sp, length_unit) -> StrutDiameters:
     nan = math.nan
     if _is_uniform(mask):
         return StrutDiameters(np.empty(0), nan, nan, (nan, nan), nan, nan, length_unit)
-    di = ndi.distance_transform_edt(mask, sampling=s)
+    di = distance(mask, s)
     skel = skeletonize(mask)
     # skimage's 3-D thinning can erase whole objects (scikit-image issue #3757): for the
     # components left without a skeleton use the ridge (local maxima) of the distance map
@@ -573,7 +598,7 @@ def geodesic_tortuosity(
                 f"{MIN_TORTUOSITY_LENGTH} — use a thicker volume or leave axis {ax} out of axes"
             )
     values = []
-    costs = np.where(mask, 1.0, np.inf)
+    mcp = None  # built once (its set-up costs as much as a search) and reused for every axis
     for ax in axes_t:
         n = lab.shape[ax]
         inlet = np.take(mask, 0, axis=ax)
@@ -584,7 +609,8 @@ def geodesic_tortuosity(
             continue
         starts = np.argwhere(inlet)
         starts = np.insert(starts, ax, 0, axis=1)
-        mcp = MCP_Geometric(costs, fully_connected=True, sampling=sp)
+        if mcp is None:
+            mcp = MCP_Geometric(np.where(mask, 1.0, np.inf), fully_connected=True, sampling=sp)
         dist, _ = mcp.find_costs([tuple(s) for s in starts])
         dist = np.moveaxis(dist, ax, 0)
         m = np.moveaxis(mask, ax, 0)
@@ -602,6 +628,181 @@ def geodesic_tortuosity(
     finite = [v for v in values if np.isfinite(v)]
     return Tortuosity(
         axes=axes_t, values=tuple(values), overall=float(np.mean(finite)) if finite else math.nan
+    )
+
+
+# ----------------------------------------------------------------------------- local thickness
+
+
+@dataclass(frozen=True, eq=False)
+class LocalThickness:
+    """Local thickness of a phase: the diameter of the largest inscribed ball covering each voxel.
+
+    For the pore phase this is the pore diameter, for a solid phase the strut (ligament)
+    thickness.  Radii are integer multiples of the smallest voxel side (PoreSpy's
+    ``local_thickness`` with every integer radius and smooth balls, voxel for voxel), so the
+    values are floored: about half a voxel of radius below the continuous definition.
+
+    Attributes
+    ----------
+    diameter : ndarray of float32
+        Per-voxel diameter, ``length_unit`` (0 outside the phase).
+    mean, median : float
+        Volume-weighted mean and median diameter over the phase voxels, ``length_unit``.
+    length_unit : str
+    """
+
+    diameter: np.ndarray
+    mean: float
+    median: float
+    length_unit: str = "µm"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``local_thickness_mean_<unit>`` and ``local_thickness_median_<unit>`` (diameters)."""
+        s = "px" if self.length_unit == "px" else "um"
+        return {f"local_thickness_mean_{s}": self.mean, f"local_thickness_median_{s}": self.median}
+
+
+def local_thickness(
+    labels: Any, *, pixel_size: float | tuple[float, ...] | None = None, phase: Phase = 1
+) -> LocalThickness:
+    """Local thickness (Hildebrand & Rüegsegger 1997) of ``phase``: pore or strut diameters.
+
+    Exact Euclidean distance transform (``edt``), then balls inserted by decreasing integer
+    radius at the centres where the distance is at least that radius and whose ball no
+    neighbour's larger ball already holds (see :mod:`semlab.quantify._edt`).
+
+    Parameters
+    ----------
+    labels : (P, M, N) or (M, N) ndarray of int or bool
+    pixel_size : float or tuple of float, optional
+        Voxel size in µm; ``None`` gives voxels.
+    phase : int or sequence of int
+
+    Returns
+    -------
+    LocalThickness
+        NaN mean and median (with a warning) when the phase is empty.
+    """
+    lab, sp, mask = _prepare(labels, pixel_size, phase, ndim=(2, 3))
+    return _local_thickness(mask, sp, unit(pixel_size))
+
+
+def _local_thickness(mask: np.ndarray, sp, length_unit: str) -> LocalThickness:
+    if _is_uniform(mask):
+        warn("the phase is empty or fills the volume; local thickness is NaN")
+        return LocalThickness(np.zeros(mask.shape, np.float32), math.nan, math.nan, length_unit)
+    d = 2 * local_thickness_radius(mask, sp or (1.0,) * mask.ndim)
+    inside = d[mask]
+    return LocalThickness(d, float(inside.mean(dtype=np.float64)), float(np.median(inside)), length_unit)
+
+
+# ----------------------------------------------------------------------------- diffusion
+
+
+@dataclass(frozen=True)
+class TortuosityFactor:
+    """Diffusive tortuosity factor of a phase along each axis (TauFactor's definition).
+
+    :math:`\\tau = \\varepsilon D / D_\\text{eff}` from steady-state diffusion through the phase
+    (ε the phase fraction, D the bulk diffusivity, :math:`D_\\text{eff}` the effective one).
+    It is **not** the geodesic tortuosity of :func:`geodesic_tortuosity` (a path-length
+    ratio): for a single winding channel τ is the square of the path-length ratio, and
+    bottlenecks and dead ends raise τ but not the geodesic value.
+
+    Attributes
+    ----------
+    axes : tuple of int
+    values : tuple of float
+        τ per axis (≥ 1 for connected structures, dimensionless); NaN where the phase does
+        not connect the two faces.
+    relative_diffusivity : tuple of float
+        :math:`D_\\text{eff} / D = \\varepsilon / \\tau` per axis (0 where not connected).
+    iterations : tuple of int
+        Conjugate-gradient iterations per axis.
+    overall : float
+        Mean of the finite per-axis values.
+    """
+
+    axes: tuple[int, ...]
+    values: tuple[float, ...]
+    relative_diffusivity: tuple[float, ...]
+    iterations: tuple[int, ...]
+    overall: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``tortuosity_factor_axis0`` … and ``tortuosity_factor`` (overall)."""
+        d: dict[str, Any] = {
+            f"tortuosity_factor_axis{a}": v for a, v in zip(self.axes, self.values, strict=True)
+        }
+        d["tortuosity_factor"] = self.overall
+        return d
+
+
+def tortuosity_factor(
+    labels: Any,
+    *,
+    pixel_size: float | tuple[float, ...] | None = None,
+    phase: Phase = 1,
+    axes: int | tuple[int, ...] | None = None,
+    rtol: float = 1e-6,
+) -> TortuosityFactor:
+    """Diffusive tortuosity factor τ of ``phase`` (steady-state diffusion, TauFactor's definition).
+
+    Finite volumes on the voxels, concentration 1 on the inlet face (index 0 of the axis) and
+    0 on the outlet face, closed elsewhere; conjugate gradients (see
+    :mod:`semlab.quantify._diffusion`).  Straight channels give 1; a one-voxel-wide path of
+    ``n`` voxels across ``L`` slices gives :math:`(n/L)^2`.
+
+    Parameters
+    ----------
+    labels : (P, M, N) or (M, N) ndarray of int or bool
+    pixel_size : float or tuple of float, optional
+        Voxel size in µm (anisotropic voxels change τ); the result is dimensionless.
+    phase : int or sequence of int
+        The conducting phase.
+    axes : int or tuple of int, optional
+        Transport axes (default: all).
+    rtol : float
+        Relative residual at which the solver stops (τ is then accurate to about ``rtol``).
+
+    Returns
+    -------
+    TortuosityFactor
+        NaN (with a :class:`~semlab.quantify.QuantifyWarning`) along axes the phase does not
+        cross.
+    """
+    from semlab.quantify._diffusion import solve_tortuosity_factor
+
+    lab, sp, mask = _prepare(labels, pixel_size, phase, ndim=(2, 3))
+    sp = sp or (1.0,) * lab.ndim
+    axes_t = (
+        tuple(range(lab.ndim))
+        if axes is None
+        else ((axes,) if isinstance(axes, int | np.integer) else tuple(axes))
+    )
+    for ax in axes_t:
+        if not 0 <= ax < lab.ndim:
+            raise ParameterError(f"axes={axes!r}: axis {ax} is out of range for a {lab.ndim}-D volume")
+    if not 0 < rtol < 1:
+        raise ParameterError(f"rtol={rtol!r} must be in (0, 1), e.g. 1e-6")
+    vals, rel, its = [], [], []
+    for ax in axes_t:
+        t, d, n = solve_tortuosity_factor(mask, ax, sp, rtol=rtol)
+        if not np.isfinite(t):
+            warn(
+                f"phase={phase!r} does not connect the two faces along axis {ax}; the tortuosity factor is NaN"
+            )
+        vals.append(t)
+        rel.append(d)
+        its.append(n)
+    finite = [v for v in vals if np.isfinite(v)]
+    return TortuosityFactor(
+        axes=axes_t,
+        values=tuple(vals),
+        relative_diffusivity=tuple(rel),
+        iterations=tuple(its),
+        overall=float(np.mean(finite)) if finite else math.nan,
     )
 
 
@@ -638,6 +839,14 @@ class Descriptors3D:
         Area-weighted mean curvature, ``length_unit``⁻¹.
     gaussian_curvature : float
         Area-weighted mean Gaussian curvature, ``length_unit``⁻².
+    local_thickness_mean : float
+        Volume-weighted mean local-thickness diameter (:func:`local_thickness`; the pore
+        diameter for the pore phase, the strut thickness for a solid), ``length_unit``.
+    tortuosity_factor : tuple of float
+        Diffusive tortuosity factor τ along axes 0, 1, 2 (:func:`tortuosity_factor`;
+        NaN: not percolating or not computed).  Not the geodesic :attr:`tortuosity`.
+    tortuosity_factor_overall : float
+        Mean of the finite per-axis τ.
     """
 
     phase: int | tuple[int, ...]
@@ -654,6 +863,9 @@ class Descriptors3D:
     tortuosity_overall: float
     mean_curvature: float
     gaussian_curvature: float
+    local_thickness_mean: float = math.nan
+    tortuosity_factor: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    tortuosity_factor_overall: float = math.nan
 
     @property
     def relative_density(self) -> float:
@@ -680,6 +892,11 @@ class Descriptors3D:
             "tortuosity": self.tortuosity_overall,
             f"mean_curvature_per_{s}": self.mean_curvature,
             f"gaussian_curvature_per_{s}2": self.gaussian_curvature,
+            f"local_thickness_mean_{s}": self.local_thickness_mean,
+            "tortuosity_factor_axis0": self.tortuosity_factor[0],
+            "tortuosity_factor_axis1": self.tortuosity_factor[1],
+            "tortuosity_factor_axis2": self.tortuosity_factor[2],
+            "tortuosity_factor": self.tortuosity_factor_overall,
         }
 
 
@@ -692,6 +909,8 @@ def describe_3d(
     curvature: bool = True,
     struts: bool = True,
     tortuosity: bool = True,
+    thickness: bool = True,
+    diffusion: bool = False,
 ) -> Descriptors3D:
     """All 3-D descriptors of ``phase`` in one call.
 
@@ -707,6 +926,11 @@ def describe_3d(
     curvature, struts, tortuosity : bool
         Compute these (the slower parts); skipped ones are NaN.  Tortuosity is skipped
         (NaN, with a warning) along axes shorter than 8 voxels.
+    thickness : bool
+        Compute the mean local thickness (:func:`local_thickness`).
+    diffusion : bool
+        Compute the diffusive tortuosity factor (:func:`tortuosity_factor`, a linear solve
+        per axis: seconds at 128³, minutes at 256³); off by default.
 
     Returns
     -------
@@ -738,6 +962,15 @@ def describe_3d(
             for a, v in zip(t.axes, t.values, strict=True):
                 tort[a] = v
             overall = t.overall
+    lt_mean = (
+        _local_thickness(mask, sp, unit(pixel_size)).mean if thickness and not _is_uniform(mask) else nan
+    )
+    tf, tf_overall = (nan, nan, nan), nan
+    if diffusion:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = tortuosity_factor(mask.view(np.uint8), pixel_size=sp, phase=1)
+        tf, tf_overall = tuple(f.values), f.overall  # type: ignore[assignment]
     if curvature:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -760,4 +993,7 @@ def describe_3d(
         tortuosity_overall=overall,
         mean_curvature=hm,
         gaussian_curvature=km,
+        local_thickness_mean=lt_mean,
+        tortuosity_factor=tf,
+        tortuosity_factor_overall=tf_overall,
     )

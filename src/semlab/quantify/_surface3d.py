@@ -1,0 +1,115 @@
+"""Surface area of a voxel phase from a marching-cubes lookup table, without building a mesh.
+
+Marching cubes on the 0/1 mask at level 0.5 puts every vertex at the midpoint of a cube edge,
+so the triangles in a cube depend only on which of its 8 corners are in the phase.  The
+vector area of each of those triangles is tabulated once for the 256 corner patterns (by
+running ``skimage.measure.marching_cubes`` on each single cube, so the table is exactly the
+Lewiner variant the mesh functions use).  The surface area is then a sum over the cubes whose
+corners differ (the only ones with surface): each triangle's vector area projected on the
+unit normal of the Gaussian-smoothed mask at the cube centre, or its plain area for the raw
+staircase.  This equals the area of the marching-cubes mesh of the mask (raw) to rounding,
+costs a few passes over the volume, and needs no distance transform.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage as ndi
+
+#: Cubes handled per batch (bounds the temporary arrays to a few hundred MB).
+_CHUNK = 1_000_000
+
+
+@lru_cache(maxsize=1)
+def cube_table() -> np.ndarray:
+    """(256, T, 3) vector areas (voxel units) of the marching-cubes triangles of each corner pattern.
+
+    Corner ``(i, j, k)`` of a cube is bit ``4 i + 2 j + k`` of the pattern; normals point out of
+    the phase; unused triangle slots are zero.
+    """
+    from skimage.measure import marching_cubes
+
+    areas: list[np.ndarray] = [np.zeros((0, 3))]
+    for c in range(1, 255):
+        bits = [(c >> (4 * i + 2 * j + k)) & 1 for i in range(2) for j in range(2) for k in range(2)]
+        cube = np.asarray(bits, np.float32).reshape(2, 2, 2)
+        v, f, _, _ = marching_cubes(cube, 0.5, gradient_direction="ascent")
+        a, b, d = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+        areas.append(0.5 * np.cross(b - a, d - a))
+    areas.append(np.zeros((0, 3)))
+    table = np.zeros((256, max(len(a) for a in areas), 3))
+    for c, a in enumerate(areas):
+        table[c, : len(a)] = a
+    return table
+
+
+def _patterns(mask: np.ndarray) -> np.ndarray:
+    """Corner pattern (0–255) of every cube between 8 neighbouring voxel centres."""
+    m = mask.view(np.uint8)
+    p, q, r = (n - 1 for n in m.shape)
+    cfg = np.zeros((p, q, r), np.uint8)
+    for i in range(2):
+        for j in range(2):
+            for k in range(2):
+                cfg |= m[i : i + p, j : j + q, k : k + r] << np.uint8(4 * i + 2 * j + k)
+    return cfg
+
+
+def cube_surface_area(mask: np.ndarray, sp: tuple[float, ...], normal_sigma: float) -> float:
+    """Surface area of ``mask`` (see the module notes) in the unit of ``sp`` squared.
+
+    Parameters
+    ----------
+    mask : (P, M, N) ndarray of bool
+    sp : (3,) tuple of float
+        Voxel size along each axis.
+    normal_sigma : float
+        Gaussian scale (voxels of the smallest side) of the normals the triangles are
+        projected on; 0 gives the raw marching-cubes area.
+    """
+    m = np.ascontiguousarray(mask, dtype=bool)
+    if min(m.shape) < 2:
+        return 0.0
+    cfg = _patterns(m)
+    mixed = np.flatnonzero((cfg != 0) & (cfg != 255))
+    if len(mixed) == 0:
+        return 0.0
+    spa = np.asarray(sp, dtype=np.float64)
+    table = cube_table() * np.array([spa[1] * spa[2], spa[0] * spa[2], spa[0] * spa[1]])
+    pattern = cfg.ravel()[mixed]
+    if normal_sigma <= 0:
+        return float(np.linalg.norm(table, axis=2).sum(axis=1)[pattern].sum())
+    sig = [normal_sigma * float(spa.min()) / s for s in spa]
+    smooth = ndi.gaussian_filter(m.astype(np.float32), sig, mode="nearest").ravel()
+    strides = np.array(m.strides) // m.itemsize
+    corner0 = np.ravel_multi_index(np.unravel_index(mixed, cfg.shape), m.shape)
+    used = np.abs(table).sum(axis=2) > 0
+    n_tri = np.where(used.any(axis=1), used.shape[1] - np.argmax(used[:, ::-1], axis=1), 0)
+    total = 0.0
+    for c0 in range(0, len(mixed), _CHUNK):
+        k = corner0[c0 : c0 + _CHUNK]
+        pat = pattern[c0 : c0 + _CHUNK]
+        # gradient of the trilinear interpolant of the smoothed mask at the cube centre
+        g = np.zeros((len(k), 3))
+        for i in range(2):
+            for j in range(2):
+                for q in range(2):
+                    v = smooth[k + i * strides[0] + j * strides[1] + q * strides[2]]
+                    g[:, 0] += v if i else -v
+                    g[:, 1] += v if j else -v
+                    g[:, 2] += v if q else -v
+        g /= 4 * spa
+        gn = np.linalg.norm(g, axis=1)
+        flat = gn <= 1e-6
+        g[~flat] /= gn[~flat, None]
+        for s in range(table.shape[1]):
+            sel = np.flatnonzero(n_tri[pat] > s)
+            if len(sel) == 0:
+                break
+            a = table[pat[sel], s]
+            proj = np.abs(np.einsum("ij,ij->i", a, g[sel]))
+            raw = flat[sel]
+            total += float(proj[~raw].sum() + np.linalg.norm(a[raw], axis=1).sum())
+    return total
