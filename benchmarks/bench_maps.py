@@ -553,6 +553,11 @@ def bench_page(n: int, coords_file: str | None) -> dict:
     if coords_file:
         coords = np.load(coords_file)
         row["coordinates_from"] = Path(coords_file).name
+        # The embedding that made these coordinates (file coords_<method>_<n>.npy from --embedding).
+        old = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        for r in old.get("embedding_benchmark", {}).get("rows", []):
+            if Path(coords_file).stem == f"coords_{r['method']}_{r['n_points']}":
+                row["embedding"] = r
     else:
         feats, _ = cnn_like_features(n)
         from semlab.maps import embed

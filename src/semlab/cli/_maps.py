@@ -37,7 +37,9 @@ def map_cmd(
         None,
         "--export",
         "-o",
-        help="Write one standalone HTML file (opens without a server) instead of serving.",
+        help="Write the page to this HTML file instead of serving (opens without a server). Up to 500 points "
+        "it is one self-contained file; larger maps also write the folder NAME_files/ beside it (thumbnail "
+        "sprite sheets, full images of maps of at most 200 images): keep the two together.",
     ),
     port: int | None = typer.Option(
         None,
@@ -57,7 +59,7 @@ def map_cmd(
 
     Places every image (UMAP/PCA/t-SNE of its pooled CNN features) on a 2-D map drawn in the browser: thumbnails when zoomed in, dots when zoomed out, coloured by any descriptor column (switchable in the page), hover for metadata, click for the full image with sample, parameters, properties and pixel size, box or lasso selection with CSV download, search by sample and filter by parameter range.
 
-    Serves the page on http://127.0.0.1:PORT/ until Ctrl-C, or with --export writes one standalone HTML file. Thumbnails are cached under WORKSPACE/maps/thumbs/, the fitted embedding under WORKSPACE/maps/latest/ (to place new images).
+    Serves the page on http://127.0.0.1:PORT/ until Ctrl-C (thumbnails fetched as the view zooms in), or with --export writes the page: one self-contained HTML file for up to 500 points, else the HTML file plus a folder NAME_files/ of thumbnail sprite sheets beside it (a 100 000-image map stays under 50 MB). The page draws 100 000 points smoothly (WebGL on a GPU, a cached dot layer otherwise). Thumbnails are cached under WORKSPACE/maps/thumbs/, the fitted embedding under WORKSPACE/maps/latest/ (to place new images). UMAP reduces long features to 50 principal components and, above 10 000 points, fits on a seeded 10 000-point subsample and places the rest with its transform (measured: benchmarks/results/maps.json, docs/maps.md).
 
     Example: semlab map study/ --color-by burst_count --open
     """
@@ -109,7 +111,11 @@ def map_cmd(
         )
     if export is not None:
         path = export_html(data, export)
-        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; opens without a server)")
+        folder = path.with_name(path.stem + "_files")
+        extra = sorted(folder.iterdir()) if folder.is_dir() else []
+        size = path.stat().st_size + sum(f.stat().st_size for f in extra if f.is_file())
+        where = f" with {folder.name}/ ({len(extra)} files; keep it beside the HTML file)" if extra else ""
+        typer.echo(f"wrote {path}{where}: {size / 1e6:.1f} MB, opens without a server")
         if open_browser:
             import webbrowser
 

@@ -308,7 +308,7 @@
       images.set(url, entry);
       pending++;
       const im = new Image();
-      const done = () => { pending--; requestRender(); };
+      const done = () => { pending--; dotsVersion++; requestRender(); };
       im.onload = () => {
         // Decode once into a bitmap: drawing decoded bitmaps keeps panning smooth on software canvases.
         if (typeof createImageBitmap === "function") {
@@ -436,8 +436,8 @@
     requestAnimationFrame(() => { queued = false; render(); });
   }
   let drag = null;  // {kind: "pan"|"box"|"lasso", x0, y0, moved, path}
-  function visibleIndices() {
-    const m = Math.max(thumbPx(), 12) / state.view.scale;
+  function visibleIndices(extraPx) {
+    const m = (Math.max(thumbPx(), 12) + (extraPx || 0)) / state.view.scale;
     const [wx0, wy0] = toWorld(0, 0), [wx1, wy1] = toWorld(W, H);
     const out = [];
     const ax = wx0 - m, bx = wx1 + m, ay = wy0 - m, by = wy1 + m;
@@ -492,11 +492,47 @@
       for (let j = 0; j < no; j++) buf[base + offs[j]] = v;
     }
     layer.g.putImageData(layer.img, 0, 0);
-    Object.assign(layer, { cx: state.view.cx, cy: state.view.cy, scale: state.view.scale, M, version: dotsVersion, dpr });
+    Object.assign(layer, { cx: state.view.cx, cy: state.view.cy, scale: state.view.scale, M, version: dotsVersion, dpr, kind: "dots" });
   }
-  function drawDotsLayered() {
+  // Zoomed in: the thumbnails of the view and its margin drawn into the layer (loaded ones; a small
+  // square in the point's colour until its picture has arrived); counts are of the view itself.
+  function drawThumbLayer() {
+    const M = Math.round(LAYER_MARGIN * Math.max(W, H));
+    const lw = Math.round((W + 2 * M) * dpr), lh = Math.round((H + 2 * M) * dpr);
+    if (!layer || layer.canvas.width !== lw || layer.canvas.height !== lh) {
+      const c = document.createElement("canvas"); c.width = lw; c.height = lh;
+      const g = c.getContext("2d");
+      layer = { canvas: c, g, img: g.createImageData(lw, lh) };
+    }
+    const g = layer.g;
+    g.setTransform(dpr, 0, 0, dpr, M * dpr, M * dpr);
+    g.fillStyle = BACKGROUND; g.fillRect(-M, -M, W + 2 * M, H + 2 * M);
+    const m = Math.max(thumbPx(), 12);
+    const counts = paintThumbs(g, visibleIndices(M), (x, y) => x >= -m && x <= W + m && y >= -m && y <= H + m);
+    Object.assign(layer, { cx: state.view.cx, cy: state.view.cy, scale: state.view.scale, M, version: dotsVersion, dpr, kind: "thumbs", counts });
+  }
+  function paintThumbs(g, list, inView) {
+    const s = thumbSize(), half = s / 2, sel = state.selected, colour = state.colour, pal = state.palette;
+    let thumbs = 0, dots = 0, large = 0;
+    for (const i of list) {
+      const x = sx(i), y = sy(i), t = thumb(i, s), counted = inView(x, y);
+      g.fillStyle = pal[colour[i]];
+      if (t) {
+        const k = Math.min(1, s / t.sw, s / t.sh), w = t.sw * k, h = t.sh * k;  // never enlarged
+        g.fillRect(x - w / 2 - 3, y - h / 2 - 3, w + 6, h + 6);
+        g.drawImage(t.im, t.sx, t.sy, t.sw, t.sh, x - w / 2, y - h / 2, w, h);
+        if (sel[i]) { g.strokeStyle = "#ff2d95"; g.lineWidth = 3; g.strokeRect(x - w / 2 - 5, y - h / 2 - 5, w + 10, h + 10); }
+        if (counted) { thumbs++; if (t.large) large++; }
+      } else {
+        g.fillRect(x - half / 3, y - half / 3, (2 * half) / 3, (2 * half) / 3);
+        if (counted) dots++;
+      }
+    }
+    return { thumbs, dots, large };
+  }
+  function drawLayered(kind) {
     const v = state.view;
-    const fresh = layer && layer.version === dotsVersion && layer.dpr === dpr &&
+    const fresh = layer && layer.kind === kind && layer.version === dotsVersion && layer.dpr === dpr &&
       layer.canvas.width === Math.round((W + 2 * layer.M) * dpr) && layer.canvas.height === Math.round((H + 2 * layer.M) * dpr);
     const ratio = fresh ? v.scale / layer.scale : 0;
     // Where the layer's top-left corner lands on screen (css px) at the current view.
@@ -511,7 +547,7 @@
       const [x, y] = place();
       redraw = x > 0 || y > 0 || x + W + 2 * layer.M < W || y + H + 2 * layer.M < H;
     }
-    if (redraw) drawLayer();
+    if (redraw) { if (kind === "dots") drawLayer(); else drawThumbLayer(); }
     else if (ratio !== 1) {  // scaled preview while zooming; drawn sharp once the zoom pauses
       clearTimeout(settle);
       settle = setTimeout(() => { if (layer && layer.scale !== state.view.scale) { layer.version = -1; requestRender(); } }, 150);
@@ -562,27 +598,12 @@
     const sel = state.selected, colour = state.colour, pal = state.palette;
     if (GL) drawGL(!useThumbs);
     if (useThumbs) {
-      const s = thumbSize(), half = s / 2;
-      for (const i of vis) {
-        const x = sx(i), y = sy(i), t = thumb(i, s);
-        if (t) {
-          const k = Math.min(1, s / t.sw, s / t.sh), w = t.sw * k, h = t.sh * k;  // never enlarged
-          ctx.fillStyle = pal[colour[i]];
-          ctx.fillRect(x - w / 2 - 3, y - h / 2 - 3, w + 6, h + 6);
-          ctx.drawImage(t.im, t.sx, t.sy, t.sw, t.sh, x - w / 2, y - h / 2, w, h);
-          if (sel[i]) { ctx.strokeStyle = "#ff2d95"; ctx.lineWidth = 3; ctx.strokeRect(x - w / 2 - 5, y - h / 2 - 5, w + 10, h + 10); }
-          thumbs++;
-          if (t.large) large++;
-        } else {
-          ctx.fillStyle = pal[colour[i]];
-          ctx.fillRect(x - half / 3, y - half / 3, (2 * half) / 3, (2 * half) / 3);
-          dots++;
-        }
-      }
+      drawLayered("thumbs");
+      ({ thumbs, dots, large } = layer.counts);
     } else if (GL) {
       dots = -1;  // all passing points went to the GPU; how many are in view is counted when asked (state())
     } else if (layered) {
-      drawDotsLayered();
+      drawLayered("dots");
       dots = -1;  // counted when asked (state())
     } else if (vis.length > PIXEL_DOTS) {
       dots = drawDotsInPixels(vis);
@@ -729,6 +750,7 @@
     let k = 0;
     for (const i of indices) if (i >= 0 && i < n && state.pass[i] && !state.selected[i]) { state.selected[i] = 1; k++; }
     state.nSelected = k;
+    dotsVersion++;
     updateCounts(); requestRender();
   }
   function selectBox(x0, y0, x1, y1) {
