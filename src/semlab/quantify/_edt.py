@@ -138,20 +138,26 @@ def local_thickness_radius(mask: np.ndarray, sampling: tuple[float, ...] | None 
     radius = np.floor(dt.astype(np.float64) + 1e-6).astype(np.int16)
     radius[~m] = 0
     keep = _non_redundant(radius, spn)
-    lt = np.zeros(m.shape, np.int16)
     idx = np.flatnonzero(keep)
     rc = radius.ravel()[idx]
     order = np.argsort(-rc, kind="stable")
     idx, rc = idx[order], rc[order]
+    # padded work array: no bound checks when painting (rows wider by one for the run ends)
+    e = _ball_runs(int(rc[0]), spn) if len(rc) else (np.zeros(1, np.int64),) * 3
+    pad = [int(np.abs(e[0]).max()), int(np.abs(e[1]).max()), int(e[2].max())]
+    shape_p = (m.shape[0] + 2 * pad[0], m.shape[1] + 2 * pad[1], m.shape[2] + 2 * pad[2] + 1)
+    lt = np.zeros(shape_p, np.int16)
     bounds = np.flatnonzero(np.diff(rc)) + 1
     starts = np.concatenate([[0], bounds]) if len(rc) else np.empty(0, np.int64)
     for a, b in zip(starts, np.concatenate([bounds, [len(rc)]]), strict=False):
         r = int(rc[a])
         runs = _ball_runs(r, spn)
         segs = _segments(idx[a:b], m.shape)
+        segs[:, :3] += pad
         step = max(1, _BATCH // len(runs[0]))
         for c0 in range(0, len(segs), step):
             _paint(lt, segs[c0 : c0 + step], runs, r)
+    lt = lt[pad[0] : pad[0] + m.shape[0], pad[1] : pad[1] + m.shape[1], pad[2] : pad[2] + m.shape[2]]
     lt[m & (lt == 0)] = 1
     out = (lt * h).astype(np.float32)
     return out[0] if mask.ndim == 2 else out
@@ -170,32 +176,32 @@ def _segments(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _paint(lt: np.ndarray, segs: np.ndarray, runs: tuple[np.ndarray, ...], r: int) -> None:
-    """Write ``r`` where the balls (``runs``: row offsets, half-widths) of ``segs`` cover 0s."""
+    """Write ``r`` where the balls (``runs``: row offsets, half-widths) of ``segs`` cover 0s.
+
+    ``lt`` is padded so that every run lies inside it; the runs are added to a difference
+    array over the slab of rows they touch (or, when they are few, over those rows only) and
+    summed along each row.
+    """
     dz, dy, half = runs
-    zz = segs[:, 0, None] + dz[None, :]
-    yy = segs[:, 1, None] + dy[None, :]
-    ok = (zz >= 0) & (zz < lt.shape[0]) & (yy >= 0) & (yy < lt.shape[1])
-    n = lt.shape[2]
-    first = np.maximum(segs[:, 2, None] - half[None, :], 0)[ok]
-    last = np.minimum((segs[:, 2] + segs[:, 3])[:, None] + half[None, :], n)[ok]
-    _scatter(lt.reshape(-1, n), (zz * lt.shape[1] + yy)[ok], first, last, r)
-
-
-def _scatter(lines: np.ndarray, line: np.ndarray, first: np.ndarray, last: np.ndarray, r: int) -> None:
-    """Set ``r`` on ``lines[line, first:last]`` where still 0 (difference array + cumsum)."""
-    if len(line) == 0:
-        return
-    n = lines.shape[1]
-    width = n + 1
-    lo, hi = int(line.min()), int(line.max()) + 1
-    if len(line) * 8 < (hi - lo) * width:  # few runs: allocate the touched lines only
-        ul, inv = np.unique(line, return_inverse=True)
+    _, ny, width = lt.shape
+    roff = (dz * ny + dy) * width
+    base = (segs[:, 0] * ny + segs[:, 1]) * width + segs[:, 2]
+    first = (base[:, None] + (roff - half)[None, :]).ravel()
+    last = ((base + segs[:, 3])[:, None] + (roff + half)[None, :]).ravel()
+    lines = lt.reshape(-1, width)
+    lo = (int(segs[:, 0].min()) + int(dz.min())) * ny
+    hi = (int(segs[:, 0].max()) + int(dz.max()) + 1) * ny
+    if len(first) * 8 < (hi - lo) * width:  # few runs: the touched rows only
+        ul, inv = np.unique(first // width, return_inverse=True)
         row = inv.ravel() * width
+        first, last = row + first % width, row + last % width
+        n_rows = len(ul)
     else:
-        ul, row = None, (line - lo) * width
-    size = ((hi - lo) if ul is None else len(ul)) * width
-    diff = np.bincount(row + first, minlength=size) - np.bincount(row + last, minlength=size)
-    cov = np.cumsum(diff.reshape(-1, width)[:, :n], axis=1) > 0
+        ul = None
+        first, last = first - lo * width, last - lo * width
+        n_rows = hi - lo
+    size = n_rows * width
+    cov = np.cumsum((np.bincount(first, minlength=size) - np.bincount(last, minlength=size)).reshape(-1, width), axis=1) > 0
     if ul is None:
         view = lines[lo:hi]
         view[cov & (view == 0)] = r
