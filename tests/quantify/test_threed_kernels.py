@@ -218,3 +218,30 @@ def test_describe_3d_reports_thickness_and_the_factor_separately():
     assert math.isnan(row["tortuosity_factor_axis1"])
     quick = describe_3d(vol, curvature=False, struts=False, tortuosity=False).to_dict()
     assert math.isnan(quick["tortuosity_factor"])
+
+
+def test_local_thickness_of_an_empty_or_full_phase_is_nan():
+    vol = np.zeros((10, 10, 10), np.uint8)
+    for phase in (1, 0):
+        with pytest.warns(QuantifyWarning) as rec:
+            lt = local_thickness(vol, phase=phase)
+        assert any("local thickness is NaN" in str(w.message) for w in rec)
+        assert math.isnan(lt.mean) and not lt.diameter.any()
+
+
+def test_fast_area_agrees_with_the_mesh_reference_on_the_real_electrode():
+    from pathlib import Path
+
+    path = (
+        Path(__file__).resolve().parents[2].parent / "shared" / "data" / "volumes" / "nmc-electrode-128.tif"
+    )
+    if not path.is_file():
+        pytest.skip(f"real electrode volume not found at {path}")
+    from semlab.io import read_volume
+
+    vol = read_volume(path).data[:64, :64, :64]
+    for v in (0, 85, 170):
+        m = vol == v
+        assert surface_area(vol, phase=v) == pytest.approx(
+            _projected_area_mesh(m, (1.0, 1.0, 1.0), 1.0), rel=0.01
+        )
