@@ -88,17 +88,35 @@ def phase_fraction(labels: Any, *, phase: Phase = 1) -> float:
 
 
 def _edge_weights(mask: np.ndarray, normal_sigma: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """For each axis: boolean map of boundary pairs (i, i+1), their weights, and which side is the phase."""
-    f = mask.astype(np.float32)
-    gr = ndi.gaussian_filter(f, normal_sigma, order=(1, 0), mode="nearest")
-    gc = ndi.gaussian_filter(f, normal_sigma, order=(0, 1), mode="nearest")
+    """For each axis: boolean map of boundary pairs (i, i+1), their weights, and which side is the phase.
+
+    The smoothed gradient is computed in bands of rows with a halo wider than the Gaussian
+    (the same values as on the whole image), so only the boundary pairs' values are kept.
+    """
+    rows = mask.shape[0]
+    halo = int(4.0 * float(normal_sigma) + 0.5) + 2  # gaussian_filter's radius (truncate=4) + margin
+    band = 512
+    parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]
+    ds = [mask[:-1] != mask[1:], mask[:, :-1] != mask[:, 1:]]
+    for r0 in range(0, rows, band):
+        r1 = min(r0 + band, rows)
+        a0, a1 = max(r0 - halo, 0), min(r1 + 1 + halo, rows)
+        f = mask[a0:a1].astype(np.float32)
+        gr = ndi.gaussian_filter(f, normal_sigma, order=(1, 0), mode="nearest")[r0 - a0 :]
+        gc = ndi.gaussian_filter(f, normal_sigma, order=(0, 1), mode="nearest")[r0 - a0 :]
+        del f
+        n0 = min(r1, rows - 1) - r0  # axis-0 pairs whose first row is in the band
+        d0 = ds[0][r0 : r0 + n0]
+        parts[0].append(((gr[:n0] + gr[1 : n0 + 1])[d0], (gc[:n0] + gc[1 : n0 + 1])[d0]))
+        d1 = ds[1][r0:r1]
+        n1 = r1 - r0
+        parts[1].append(((gr[:n1, :-1] + gr[:n1, 1:])[d1], (gc[:n1, :-1] + gc[:n1, 1:])[d1]))
     out = []
     for axis in (0, 1):
         lo = (slice(None, -1), slice(None)) if axis == 0 else (slice(None), slice(None, -1))
-        hi = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
-        d = mask[lo] != mask[hi]
-        nr = (gr[lo] + gr[hi])[d].astype(np.float64)
-        nc = (gc[lo] + gc[hi])[d].astype(np.float64)
+        d = ds[axis]
+        nr = np.concatenate([x for x, _ in parts[axis]]).astype(np.float64)
+        nc = np.concatenate([y for _, y in parts[axis]]).astype(np.float64)
         norm = np.hypot(nr, nc)
         l1 = np.abs(nr) + np.abs(nc)
         w = np.full(norm.shape, math.pi / 4)  # isotropic mean where the normal is undefined
@@ -217,15 +235,14 @@ def region_table(
     # moments of each component, vectorised (pixel centres at integer row, col)
     idx = np.flatnonzero(comp)
     lbl = comp.ravel()[idx]
-    r, c = np.divmod(idx, lab.shape[1])
-    r = r.astype(np.float64)
-    c = c.astype(np.float64)
+    r, c = (x.astype(np.int32) for x in np.divmod(idx, lab.shape[1]))  # int32: less memory
+    del idx
     area = np.bincount(lbl, minlength=n + 1)[1:].astype(np.float64)
     mr = np.bincount(lbl, weights=r, minlength=n + 1)[1:] / area
     mc = np.bincount(lbl, weights=c, minlength=n + 1)[1:] / area
-    vrr = np.bincount(lbl, weights=r * r, minlength=n + 1)[1:] / area - mr * mr
-    vcc = np.bincount(lbl, weights=c * c, minlength=n + 1)[1:] / area - mc * mc
-    vrc = np.bincount(lbl, weights=r * c, minlength=n + 1)[1:] / area - mr * mc
+    vrr = np.bincount(lbl, weights=np.square(r, dtype=np.float64), minlength=n + 1)[1:] / area - mr * mr
+    vcc = np.bincount(lbl, weights=np.square(c, dtype=np.float64), minlength=n + 1)[1:] / area - mc * mc
+    vrc = np.bincount(lbl, weights=np.multiply(r, c, dtype=np.float64), minlength=n + 1)[1:] / area - mr * mc
     # ellipse axes from second moments + 1/12 per unit-square pixel (exact for rectangles)
     half_tr = (vrr + vcc) / 2
     disc = np.sqrt(np.maximum(((vrr - vcc) / 2) ** 2 + vrc * vrc, 0))
@@ -238,13 +255,15 @@ def region_table(
         hi = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
         owner = np.where(lo_is_phase, comp[lo][d], comp[hi][d])
         perim += np.bincount(owner, weights=w, minlength=n + 1)
+        del d, w, lo_is_phase, owner
     perim = perim[1:]
-    hull = _hull_areas(lbl, r.astype(np.int64), c.astype(np.int64), n)
     rows, cols_ = lab.shape
     border = np.zeros(n, bool)
     for k, sl in enumerate(ndi.find_objects(comp)):
         if sl is not None:
             border[k] = sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == rows or sl[1].stop == cols_
+    del comp  # the hulls below need only the particles' pixel lists: less memory at their peak
+    hull = _hull_areas(lbl, r, c, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         si = np.where(perim > 0, perim / (2 * np.sqrt(np.pi * area)), np.nan)
     df = pd.DataFrame(
@@ -326,7 +345,9 @@ def _digital_hull_count(xs: list, ys: list) -> float:
     return abs(area2) / 2 + boundary / 2 + 1
 
 
-def shape_index(labels: Any, *, phase: Phase = 1, exclude_border: bool = True, connectivity: int = 8) -> float:
+def shape_index(
+    labels: Any, *, phase: Phase = 1, exclude_border: bool = True, connectivity: int = 8
+) -> float:
     """Area-weighted mean shape index :math:`P/(2\\sqrt{\\pi A})` of the particles of ``phase``.
 
     Dimensionless: 1 for disks, 1.128 for squares.  Particles touching the image border
@@ -377,34 +398,79 @@ def two_point_correlation(
         pixel distances) and ``s2`` (dimensionless).
     """
     import pandas as pd
-    from scipy import fft
 
     lab = as_labels(labels, ndim=(2, 3))
     px = isotropic(pixel_size, lab.ndim, what="two_point_correlation")
     p = px or 1.0
-    mask = phase_mask(lab, phase).astype(np.float64)
+    mask = phase_mask(lab, phase)
     rmax = int(min(lab.shape) // 4) if max_distance is None else int(math.floor(max_distance / p))
     rmax = max(1, min(rmax, min(lab.shape) - 1))
-    shape = [fft.next_fast_len(n + rmax + 1, real=True) for n in lab.shape]
-    f = fft.rfftn(mask, shape, workers=-1)
-    auto = fft.irfftn(f * np.conj(f), shape, workers=-1)
-    one = fft.rfftn(np.ones_like(mask), shape, workers=-1)
-    count = fft.irfftn(one * np.conj(one), shape, workers=-1)
-    # keep displacements |d_i| <= rmax: indices 0..rmax and -rmax..-1
-    idx = [np.r_[0 : rmax + 1, n - rmax : n] for n in shape]
-    sub_a = auto[np.ix_(*idx)]
-    sub_c = count[np.ix_(*idx)]
-    disp = np.meshgrid(*[np.r_[0 : rmax + 1, -rmax:0] for _ in shape], indexing="ij")
-    r = np.sqrt(sum(d.astype(np.float64) ** 2 for d in disp))
-    rbin = np.rint(r).astype(np.int64).ravel()
-    keep = rbin <= rmax
-    s2 = sub_a.ravel()[keep] / np.maximum(sub_c.ravel()[keep], 1.0)
-    num = np.bincount(rbin[keep], weights=s2, minlength=rmax + 1)
-    den = np.bincount(rbin[keep], minlength=rmax + 1)
+    auto = _autocorrelation(mask, rmax)
+    del mask
+    # pixel pairs a displacement d apart inside the image: prod (n_i - |d_i|), exactly
+    offs = np.r_[0 : rmax + 1, -rmax:0]
+    counts = [np.asarray(n - np.abs(offs), dtype=np.float64) for n in lab.shape]
+    num = np.zeros(rmax + 1)
+    den = np.zeros(rmax + 1, dtype=np.int64)
+    d2_rest = sum(np.ix_(*[offs.astype(np.float64) ** 2] * (lab.ndim - 1)))
+    c_rest = math.prod(np.ix_(*counts[1:]))
+    for i, d0 in enumerate(offs):  # one displacement along axis 0 at a time: bounded memory
+        rbin = np.rint(np.sqrt(float(d0) ** 2 + d2_rest)).astype(np.int64).ravel()
+        keep = rbin <= rmax
+        s2 = auto[i].ravel()[keep] / np.maximum((counts[0][i] * c_rest).ravel()[keep], 1.0)
+        num += np.bincount(rbin[keep], weights=s2, minlength=rmax + 1)
+        den += np.bincount(rbin[keep], minlength=rmax + 1)
     s = suffix(pixel_size)
     df = pd.DataFrame({f"r_{s}": np.arange(rmax + 1) * p, "s2": num / np.maximum(den, 1)})
     df.attrs["length_unit"] = unit(pixel_size)
     return df
+
+
+def _autocorrelation(mask: np.ndarray, rmax: int) -> np.ndarray:
+    """Non-periodic autocorrelation :math:`\\sum_x m(x) m(x + d)` of a boolean array for
+    displacements :math:`|d_i| \\le` ``rmax``, indexed per axis as ``np.r_[0:rmax+1, -rmax:0]``.
+
+    One zero-padded real FFT, its power spectrum and the inverse, done axis by axis in
+    chunks inside one complex128 array (about 12.5 bytes per image pixel in 2-D), so that
+    no full-size temporary is made; the inverse of the last axis is taken only for the
+    kept displacements.
+    """
+    from scipy import fft
+
+    shape = [fft.next_fast_len(n + rmax + 1, real=True) for n in mask.shape]
+    spec = np.zeros((*shape[:-1], shape[-1] // 2 + 1), dtype=np.complex128)
+    step = max(1, (1 << 20) // max(1, math.prod(mask.shape[1:])))  # ~1 M values a chunk
+    for i0 in range(0, mask.shape[0], step):
+        chunk = mask[i0 : i0 + step].astype(np.float64)
+        spec[(slice(i0, i0 + len(chunk)), *[slice(0, n) for n in mask.shape[1:-1]])] = fft.rfft(
+            chunk, n=shape[-1], axis=-1
+        )
+    for ax in range(mask.ndim - 1):
+        _fft_axis(spec, ax, inverse=False)
+    for i0 in range(0, spec.shape[0], 256):
+        blk = spec[i0 : i0 + 256]
+        blk[...] = blk.real**2 + blk.imag**2
+    for ax in range(mask.ndim - 1):
+        _fft_axis(spec, ax, inverse=True)
+    offs = np.r_[0 : rmax + 1, -rmax:0]
+    keep = [np.where(offs < 0, n + offs, offs) for n in shape]
+    out = np.empty((len(offs),) * mask.ndim)
+    for i, r in enumerate(keep[0]):
+        sub = spec[r][np.ix_(*keep[1:-1], np.arange(spec.shape[-1]))] if mask.ndim == 3 else spec[r]
+        out[i] = fft.irfft(sub, n=shape[-1], axis=-1)[..., keep[-1]]
+    return out
+
+
+def _fft_axis(spec: np.ndarray, axis: int, *, inverse: bool) -> None:
+    """In-place complex FFT (or inverse) of ``spec`` along ``axis``, in chunks of the last axis."""
+    from scipy import fft
+
+    f = fft.ifft if inverse else fft.fft
+    n_last = spec.shape[-1]
+    step = max(1, (1 << 20) // max(1, spec.size // n_last))
+    for j0 in range(0, n_last, step):
+        sl = spec[..., j0 : j0 + step]
+        sl[...] = f(sl, axis=axis)
 
 
 def _correlation_length(s2: np.ndarray, r: np.ndarray, phi: float) -> float:

@@ -14,6 +14,9 @@ from semlab.segment.threshold import THRESHOLD_METHODS, threshold_image
 
 __all__ = ["HYBRID_CLASSES", "HybridAnnotation", "hybrid_annotation"]
 
+#: Default ``tile_size`` of :func:`hybrid_annotation`: larger images are superpixelled in tiles.
+HYBRID_TILE_SIZE = 2048
+
 #: Label values of :func:`hybrid_annotation` and their names.
 HYBRID_CLASSES = {0: "solid", 1: "pore", 2: "shine_through"}
 
@@ -77,18 +80,19 @@ def _resolve_threshold(image: np.ndarray, value: Any, name: str) -> float:
     return float(value)
 
 
-def _oriented(a: np.ndarray, orig: np.ndarray, foreground: Any, threshold: Any, sp_threshold: Any) -> tuple:
-    """The polarity, and the image and numeric thresholds negated when the bright phase is annotated."""
+def _oriented(orig: np.ndarray, foreground: Any, threshold: Any, sp_threshold: Any) -> tuple:
+    """The polarity, and the numeric thresholds negated when the bright phase is annotated
+    (the image is then negated by the caller)."""
     from semlab.segment.threshold import _polarity
 
     fg = _polarity(orig, foreground)
     if fg == "dark":
-        return fg, a, orig, threshold, sp_threshold
+        return fg, threshold, sp_threshold
 
     def neg(t: Any) -> Any:
         return -t if isinstance(t, numbers.Real) and not isinstance(t, bool) else t
 
-    return fg, -a, -a, neg(threshold), neg(sp_threshold)
+    return fg, neg(threshold), neg(sp_threshold)
 
 
 def hybrid_annotation(
@@ -101,6 +105,7 @@ def hybrid_annotation(
     compactness: float = 0.3,
     smoothing: float = 1.0,
     foreground: str = "dark",
+    tile_size: int | None = HYBRID_TILE_SIZE,
 ) -> HybridAnnotation:
     """Three-label annotation: solid, pore, and shine-through pore.
 
@@ -136,6 +141,13 @@ def hybrid_annotation(
     foreground : {"dark", "bright", "auto"}, default "dark"
         The phase annotated 1 and 2 (0 = the other).  ``"bright"`` annotates the negated
         image (numeric thresholds are negated with it); ``"auto"``: :func:`auto_foreground`.
+    tile_size : int or None, default 2048
+        Images of more than ``tile_size``² pixels are superpixelled in near-equal tiles of
+        at most ``tile_size`` × ``tile_size`` pixels (each with its share of
+        ``n_segments``; superpixel ids stay unique), so that SLIC's working memory stays
+        bounded: a 67-Mpx image then needs about 16 bytes per pixel instead of about 60.
+        Superpixels then end at tile edges; images within the size are unchanged by it.
+        ``None``: one piece whatever the size.
 
     Returns
     -------
@@ -161,22 +173,28 @@ def hybrid_annotation(
     400
     """
     orig = image_2d(image, "hybrid_annotation")
-    a = orig.astype(np.float64)
-    finite = np.isfinite(a)
-    if not finite.all():
+    # float32 holds 8/16-bit and float32 grey values exactly: half the memory of float64
+    exact32 = orig.dtype == bool or orig.dtype.itemsize <= 2 or orig.dtype == np.float32
+    dtype = np.float32 if exact32 else np.float64
+    a: np.ndarray | None = None
+    if orig.dtype.kind == "f" and not np.isfinite(orig).all():
+        a = orig.astype(dtype)
+        finite = np.isfinite(a)
         if not finite.any():
             raise ParameterError("image holds no finite grey values; hybrid_annotation needs a real image")
-        a = np.where(finite, a, np.median(a[finite]))
-        orig = a
-    fg, a, orig, threshold, superpixel_threshold = _oriented(
-        a, orig, foreground, threshold, superpixel_threshold
-    )
+        a = orig = np.where(finite, a, np.median(a[finite]))
+        del finite
+    fg, threshold, superpixel_threshold = _oriented(orig, foreground, threshold, superpixel_threshold)
+    if fg == "bright":
+        a = orig = np.negative(orig.astype(dtype) if a is None else a)
     compactness = positive_float(compactness, "compactness")
     smoothing = positive_float(smoothing, "smoothing", allow_zero=True)
     segment_area = positive_float(segment_area, "segment_area")
     if n_segments is None:
-        n_segments = max(1, int(round(a.size / segment_area)))
+        n_segments = max(1, int(round(orig.size / segment_area)))
     n_segments = positive_int(n_segments, "n_segments")
+    if tile_size is not None:
+        tile_size = positive_int(tile_size, "tile_size", minimum=64)
 
     # thresholds on the original dtype (integer images get whole-level histogram bins)
     t_pix = _resolve_threshold(orig, threshold, "threshold")
@@ -185,29 +203,70 @@ def hybrid_annotation(
         if superpixel_threshold is None
         else _resolve_threshold(orig, superpixel_threshold, "superpixel_threshold")
     )
-
-    from skimage.segmentation import slic
-
-    lo, hi = float(a.min()), float(a.max())
-    unit = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    sp = slic(
-        unit,
-        n_segments=n_segments,
-        compactness=compactness,
-        sigma=smoothing,
-        channel_axis=None,
-        start_label=0,
-        enforce_connectivity=True,
-    ).astype(np.int32)
-    n = int(sp.max()) + 1
-    counts = np.bincount(sp.ravel(), minlength=n)
-    means = np.bincount(sp.ravel(), weights=a.ravel(), minlength=n) / np.maximum(counts, 1)
-    pore_pix = a <= t_pix
-    pore_sp = (means <= t_sp)[sp]
-    labels = np.zeros(a.shape, dtype=np.uint8)
-    labels[pore_sp] = 2
-    labels[pore_pix] = 1
+    if a is None:  # made after the thresholds, so that their working memory and it do not add up
+        a = orig.astype(dtype)
+    del orig
+    sp, means = _superpixels(a, n_segments, compactness, smoothing, tile_size)
+    labels = _three_labels(a, sp, means <= t_sp, t_pix)
     return HybridAnnotation(
         labels=labels, threshold=t_pix, superpixel_threshold=t_sp, superpixels=sp, superpixel_means=means,
         foreground=fg,
     )  # fmt: skip
+
+
+def _three_labels(a: np.ndarray, sp: np.ndarray, pore_sp: np.ndarray, t_pix: float) -> np.ndarray:
+    """0 solid, 2 where the superpixel is pore, 1 where the pixel itself is (row chunks, float64
+    comparisons as before)."""
+    labels = np.zeros(a.shape, dtype=np.uint8)
+    for r0 in range(0, a.shape[0], 256):
+        rows = slice(r0, r0 + 256)
+        lab = labels[rows]
+        lab[pore_sp[sp[rows]]] = 2
+        lab[a[rows].astype(np.float64) <= t_pix] = 1
+    return labels
+
+
+def _tiles(shape: tuple[int, int], tile_size: int | None) -> list[tuple[slice, slice]]:
+    """Near-equal tiles of at most ``tile_size`` px a side; one tile for images within ``tile_size``²."""
+    m, n = shape
+    if tile_size is None or m * n <= tile_size * tile_size:
+        return [(slice(0, m), slice(0, n))]
+    rb = np.linspace(0, m, -(-m // tile_size) + 1).round().astype(int)
+    cb = np.linspace(0, n, -(-n // tile_size) + 1).round().astype(int)
+    return [
+        (slice(r0, r1), slice(c0, c1))
+        for r0, r1 in zip(rb[:-1], rb[1:], strict=True)
+        for c0, c1 in zip(cb[:-1], cb[1:], strict=True)
+    ]
+
+
+def _superpixels(
+    a: np.ndarray, n_segments: int, compactness: float, smoothing: float, tile_size: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """SLIC superpixel ids (int32, unique over tiles) and each superpixel's mean of ``a``."""
+    from skimage.segmentation import slic
+
+    lo, hi = float(a.min()), float(a.max())
+    sp = np.empty(a.shape, dtype=np.int32)
+    means: list[np.ndarray] = []
+    offset = 0
+    for rows, cols in _tiles(a.shape, tile_size):
+        tile = a[rows, cols].astype(np.float64)
+        unit = (tile - lo) / (hi - lo) if hi > lo else np.zeros_like(tile)
+        share = max(1, int(round(n_segments * tile.size / a.size)))
+        t = slic(
+            unit,
+            n_segments=share,
+            compactness=compactness,
+            sigma=smoothing,
+            channel_axis=None,
+            start_label=0,
+            enforce_connectivity=True,
+        ).astype(np.int32)
+        del unit
+        n = int(t.max()) + 1
+        counts = np.bincount(t.ravel(), minlength=n)
+        means.append(np.bincount(t.ravel(), weights=tile.ravel(), minlength=n) / np.maximum(counts, 1))
+        sp[rows, cols] = t + offset
+        offset += n
+    return sp, np.concatenate(means)

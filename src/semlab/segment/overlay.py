@@ -41,28 +41,82 @@ _GAP = 4
 _TITLE = 14
 
 
+#: Rows per chunk when 8-bit panels are computed (bounds the float64 temporaries).
+_CHUNK_ROWS = 256
+
+#: Default largest panel side (px) of :func:`overlay_panels` / :func:`save_overlay`.
+OVERLAY_MAX_SIDE = 4096
+
+
 def _grey_u8(image: np.ndarray) -> np.ndarray:
-    a = image.astype(np.float64)
-    finite = np.isfinite(a)
-    if not finite.any():
+    a = np.asarray(image)
+    finite = np.isfinite(a) if a.dtype.kind == "f" else None
+    if finite is not None and not finite.any():
         return np.zeros(a.shape, dtype=np.uint8)
-    lo, hi = np.percentile(a[finite], [0.5, 99.5])
+    vals = a[finite] if finite is not None else a
+    lo, hi = np.percentile(vals, [0.5, 99.5])
     if hi <= lo:
-        lo, hi = float(a[finite].min()), float(a[finite].max())
-    u = np.clip((np.where(finite, a, lo) - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros(a.shape)
-    return np.rint(u * 255).astype(np.uint8)
+        lo, hi = float(vals.min()), float(vals.max())
+    del vals
+    out = np.zeros(a.shape, dtype=np.uint8)
+    if not hi > lo:
+        return out
+    for r0 in range(0, a.shape[0], _CHUNK_ROWS):  # row chunks: the same values, less memory
+        c = a[r0 : r0 + _CHUNK_ROWS].astype(np.float64)
+        if finite is not None:
+            c = np.where(finite[r0 : r0 + _CHUNK_ROWS], c, lo)
+        out[r0 : r0 + _CHUNK_ROWS] = np.rint(np.clip((c - lo) / (hi - lo), 0, 1) * 255)
+    return out
 
 
 def _blend(
     grey: np.ndarray, labels: np.ndarray, values: np.ndarray, alpha: float, no_data: int | None = None
 ) -> np.ndarray:
-    rgb = np.repeat(grey[..., None].astype(np.float64), 3, axis=2)
-    idx = np.clip(np.searchsorted(values, labels), 0, max(len(values) - 1, 0))
-    colour = _PALETTE[idx % len(_PALETTE)]
-    out = (1 - alpha) * rgb + alpha * colour
-    if no_data is not None:
-        out[labels == no_data] = rgb[labels == no_data]
-    return np.rint(out).astype(np.uint8)
+    """RGB uint8: each pixel's grey blended with its label colour, through a lookup table
+    (label index × grey level → colour) applied in row chunks."""
+    n = max(len(values), 1)
+    g = np.arange(256, dtype=np.float64)
+    colours = _PALETTE[np.arange(n) % len(_PALETTE)]
+    lut = np.empty((n + 1, 256, 3), dtype=np.uint8)
+    lut[:n] = np.rint((1 - alpha) * g[None, :, None] + alpha * colours[:, None, :])
+    lut[n] = g[:, None].astype(np.uint8)  # no data: the grey itself
+    flat = lut.reshape(-1, 3)
+    out = np.empty((*labels.shape, 3), dtype=np.uint8)
+    for r0 in range(0, labels.shape[0], _CHUNK_ROWS):
+        lab = labels[r0 : r0 + _CHUNK_ROWS]
+        idx = np.clip(np.searchsorted(values, lab), 0, n - 1)
+        if no_data is not None:
+            idx[lab == no_data] = n
+        out[r0 : r0 + _CHUNK_ROWS] = flat[idx * 256 + grey[r0 : r0 + _CHUNK_ROWS]]
+    return out
+
+
+def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
+    """Mean of each ``f`` × ``f`` block (ragged blocks at the far edges), float32."""
+    rows, cols = a.shape
+    starts = np.arange(0, cols, f)
+    widths = np.diff(np.append(starts, cols))
+    out = np.empty((-(-rows // f), len(starts)), dtype=np.float32)
+    for i, r0 in enumerate(range(0, rows, f)):
+        band = a[r0 : r0 + f].sum(axis=0, dtype=np.float64)
+        out[i] = np.add.reduceat(band, starts) / (widths * band.dtype.type(min(f, rows - r0)))
+    return out
+
+
+def _shrink_factor(shape: tuple[int, ...], max_side: int | None) -> int:
+    if max_side is None:
+        return 1
+    if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 16:
+        raise ParameterError(f"max_side={max_side!r} must be an integer of at least 16 px, or None")
+    return max(1, -(-max(shape) // int(max_side)))
+
+
+def _check_labels(labels: Any, name: str) -> np.ndarray:
+    """Integer labels as given (no int64 copy of a large image), else ParameterError."""
+    lab = np.asarray(labels)
+    if lab.dtype == bool or lab.dtype.kind in "iu":
+        return lab
+    return check_label_pair(lab, lab, name=name)[0]
 
 
 #: Key colour of the "no data" (data-bar) pixels, which the panels leave untinted.
@@ -100,13 +154,19 @@ def legend_entries(
     [('background', (31, 119, 180)), ('particle', (255, 127, 14)), ('no data (data bar)', (200, 200, 200))]
     """
     lab = np.asarray(labels)
+    shown = no_data if no_data is not None and bool((lab == no_data).any()) else None
+    return _entries(_present([lab], no_data), classes, shown)
+
+
+def _entries(
+    values: np.ndarray, classes: dict[int, str] | None, no_data_shown: int | None
+) -> list[tuple[str, tuple[int, int, int]]]:
     names = dict(classes or {})
-    values = _present([lab], no_data)
     out = [
         (str(names.get(int(v), f"label {int(v)}")), tuple(int(c) for c in _PALETTE[i % len(_PALETTE)]))
         for i, v in enumerate(values)
     ]
-    if no_data is not None and bool((lab == no_data).any()):
+    if no_data_shown is not None:
         out.append(("no data (data bar)", NO_DATA_RGB))
     return out  # type: ignore[return-value]
 
@@ -194,6 +254,7 @@ def overlay_panels(
     classes: dict[int, str] | None = None,
     pixel_size: float | None = None,
     no_data: int | None = None,
+    max_side: int | None = OVERLAY_MAX_SIDE,
 ) -> np.ndarray:
     """Side-by-side RGB panels: image | [truth] | prediction | [errors].
 
@@ -217,62 +278,110 @@ def overlay_panels(
     no_data : int, optional
         Label value of pixels without data (default :data:`~semlab.segment.NO_DATA` when
         ``classes`` are given and do not name it): left untinted, not scored as errors.
+    max_side : int or None, default 4096
+        Largest panel side in pixels.  A larger image is shown reduced by the smallest
+        integer factor *f* that fits (grey: mean of each *f* × *f* block; labels: every
+        *f*-th pixel), the titles say ``1/f``, and the scale bar and error share are those
+        of the reduced panels.  ``None``: full size.  The colours and the key still cover
+        every label value of the full image.
 
     Returns
     -------
-    (M + 14 [+ key], K * N + 4 (K - 1), 3) ndarray of uint8
-        K = 2 panels, or 4 with ``truth``; a 14-pixel title strip on top; with ``classes``
-        a key strip (18 px per row of entries) below.
+    (M' + 14 [+ key], K * N' + 4 (K - 1), 3) ndarray of uint8
+        M' = ⌈M / f⌉, N' = ⌈N / f⌉ (f = 1 for images within ``max_side``); K = 2 panels,
+        or 4 with ``truth``; a 14-pixel title strip on top; with ``classes`` a key strip
+        (18 px per row of entries) below.
     """
+    return np.asarray(
+        _overlay_image(
+            image,
+            labels,
+            truth=truth,
+            alpha=alpha,
+            classes=classes,
+            pixel_size=pixel_size,
+            no_data=no_data,
+            max_side=max_side,
+        )  # fmt: skip
+    )
+
+
+def _overlay_image(
+    image: Any, labels: Any, *, truth: Any, alpha: float, classes: dict[int, str] | None,
+    pixel_size: float | None, no_data: int | None, max_side: int | None,
+) -> Any:  # fmt: skip
+    """:func:`overlay_panels` as a PIL image (RGB)."""
+    from PIL import Image, ImageDraw
+
     a = image_2d(image, "overlay_panels")
     if not 0 <= float(alpha) <= 1:
         raise ParameterError(f"alpha={alpha!r} must be in [0, 1]")
-    lab, _ = check_label_pair(labels, labels)
+    lab = _check_labels(labels, "")
     if lab.shape != a.shape:
         raise ParameterError(f"labels have shape {lab.shape} but the image {a.shape}; they must match")
+    tru = None
+    if truth is not None:
+        tru = _check_labels(truth, "overlay")
+        if tru.shape != lab.shape:
+            check_label_pair(tru, lab, name="overlay")  # raises the shape message
     if no_data is None and classes is not None:
         from semlab.segment.phases import NO_DATA
 
         no_data = NO_DATA if NO_DATA not in classes else None
+    shown_full = [lab] if tru is None else [tru, lab]
+    values = _present(shown_full, no_data)  # colours from the full image, as shown at any size
+    with_no_data = no_data is not None and any(bool((x == no_data).any()) for x in shown_full)
+    f = _shrink_factor(a.shape, max_side)
+    if f > 1:
+        a = _block_mean(a, f)
+        lab = lab[::f, ::f]
+        tru = None if tru is None else tru[::f, ::f]
     data = np.ones(a.shape, bool) if no_data is None else lab != no_data
     grey = _grey_u8(a) if data.all() or not data.any() else _grey_data(a, data)
-    panels = [("image", np.repeat(grey[..., None], 3, axis=2))]
-    shown = [lab]
-    if truth is not None:
-        tru, lab = check_label_pair(truth, lab, name="overlay")
-        shown = [tru, lab]
-        values = _present(shown, no_data)
-        panels.append(("truth", _blend(grey, tru, values, alpha, no_data)))
-        panels.append(("prediction", _blend(grey, lab, values, alpha, no_data)))
+    scale = "" if f == 1 else f" (1/{f})"
+    panels: list[tuple[str, Any]] = [("image" + scale, None)]
+    if tru is not None:
+        panels.append(("truth", lambda: _blend(grey, tru, values, alpha, no_data)))
+        panels.append(("prediction", lambda: _blend(grey, lab, values, alpha, no_data)))
         wrong = (tru != lab) & data
-        err = np.repeat((grey[..., None] * 0.6), 3, axis=2)
-        err[wrong] = (230, 30, 30)
         share = wrong.sum() / max(int(data.sum()), 1)
-        panels.append((f"errors {share:.1%}", np.rint(err).astype(np.uint8)))
+        panels.append((f"errors {share:.1%}", lambda: _errors(grey, wrong)))
     else:
-        panels.append(("labels", _blend(grey, lab, _present(shown, no_data), alpha, no_data)))
+        panels.append(("labels" + scale, lambda: _blend(grey, lab, values, alpha, no_data)))
     rows, cols = a.shape
     k = len(panels)
     out = np.full((rows + _TITLE, k * cols + _GAP * (k - 1), 3), 255, dtype=np.uint8)
-    for i, (_, p) in enumerate(panels):
+    for i, (_, make) in enumerate(panels):
         c0 = i * (cols + _GAP)
-        out[_TITLE:, c0 : c0 + cols] = p
-    from PIL import Image, ImageDraw
-
+        out[_TITLE:, c0 : c0 + cols] = grey[..., None] if make is None else make()
     im = Image.fromarray(out)
+    del out
     draw = ImageDraw.Draw(im)
     for i, (title, _) in enumerate(panels):
         draw.text((i * (cols + _GAP) + 2, 1), title, fill=(0, 0, 0))
     if classes is None and pixel_size is None:
-        return np.asarray(im)
+        return im
     font, micro = _font()
     if pixel_size is not None:
         y1 = _TITLE + (int(np.flatnonzero(data.any(axis=1))[-1]) + 1 if data.any() else rows)
-        _draw_scale_bar(draw, 0, y1, cols, float(pixel_size), font, micro)
+        _draw_scale_bar(draw, 0, y1, cols, float(pixel_size) * f, font, micro)
     if classes is None:
-        return np.asarray(im)
-    key = _key_strip(legend_entries(np.stack(shown), classes, no_data=no_data), im.width, font)
-    return np.concatenate([np.asarray(im), key], axis=0)
+        return im
+    key = Image.fromarray(
+        _key_strip(_entries(values, classes, no_data if with_no_data else None), im.width, font)
+    )
+    both = Image.new("RGB", (im.width, im.height + key.height), (255, 255, 255))
+    both.paste(im, (0, 0))
+    both.paste(key, (0, im.height))
+    return both
+
+
+def _errors(grey: np.ndarray, wrong: np.ndarray) -> np.ndarray:
+    """Error panel: wrong pixels red, the rest the micrograph dimmed to 60 %."""
+    err = np.empty((*grey.shape, 3), dtype=np.uint8)
+    err[:] = np.rint(grey * 0.6).astype(np.uint8)[..., None]
+    err[wrong] = (230, 30, 30)
+    return err
 
 
 def _grey_data(a: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -292,6 +401,7 @@ def save_overlay(
     classes: dict[int, str] | None = None,
     pixel_size: float | None = None,
     no_data: int | None = None,
+    max_side: int | None = OVERLAY_MAX_SIDE,
 ) -> Path:
     """Write :func:`overlay_panels` as a PNG (atomically) and return its path.
 
@@ -299,20 +409,18 @@ def save_overlay(
     ----------
     path : str or Path
         Destination ``.png``.
-    image, labels, truth, alpha, classes, pixel_size, no_data
+    image, labels, truth, alpha, classes, pixel_size, no_data, max_side
         As in :func:`overlay_panels` (``classes`` adds the colour key, ``pixel_size`` a
-        scale bar).
+        scale bar; images with a side above ``max_side`` are shown reduced, 1/f in the
+        titles).
     """
-    from PIL import Image
-
     from semlab._util import atomic_path
 
-    rgb = overlay_panels(
-        image, labels, truth=truth, alpha=alpha, classes=classes, pixel_size=pixel_size, no_data=no_data
-    )
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise ParameterError(f"path {target} must end with .png")
+    im = _overlay_image(image, labels, truth=truth, alpha=alpha, classes=classes, pixel_size=pixel_size,
+                        no_data=no_data, max_side=max_side)  # fmt: skip
     with atomic_path(target) as tmp:
-        Image.fromarray(rgb).save(tmp, format="PNG")
+        im.save(tmp, format="PNG")
     return target
