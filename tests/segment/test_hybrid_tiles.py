@@ -89,3 +89,17 @@ def test_overlay_of_a_large_image_is_reduced_with_all_label_colours(tmp_path):
         assert im.size == (2 * 125 + 4, 75 + 14)
     with pytest.raises(ParameterError, match="max_side"):
         overlay_panels(img, lab, max_side=4)
+
+
+def test_segment_files_overlay_side_option_keeps_full_size_labels(tmp_path):
+    from PIL import Image
+
+    from semlab.io import write_micrograph
+    from semlab.segment import read_labels, segment_files
+
+    img = film((200, 300))
+    write_micrograph(tmp_path / "a.tif", img, pixel_size=0.01)
+    table = segment_files([tmp_path / "a.tif"], tmp_path / "out", method="otsu", overlay=64, foreground="dark")
+    assert read_labels(table.labels_file[0]).labels.shape == (200, 300)
+    with Image.open(table.overlay_file[0]) as im:
+        assert im.size[0] == 2 * 60 + 4  # ceil(300 / 5) per panel: factor 5 = ceil(300 / 64)

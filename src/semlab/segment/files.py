@@ -312,8 +312,9 @@ def align_pair(truth: np.ndarray, pred: np.ndarray, name: str = "") -> tuple[np.
 
 
 def _write_overlay(
-    target: Path, data: np.ndarray, seg: Any, truth_file: Path | None, name: str, px: float | None
-) -> None:
+    target: Path, data: np.ndarray, seg: Any, truth_file: Path | None, name: str, px: float | None,
+    max_side: int | None = None,
+) -> None:  # fmt: skip
     """Overlay PNG of an image (middle slice of a stack), with a truth panel when given."""
     from semlab.segment.overlay import save_overlay
 
@@ -331,7 +332,10 @@ def _write_overlay(
             full = np.full(lab2.shape, seg.no_data, dtype=np.int64)
             full[: tru.shape[0]] = tru
             tru = full
-    save_overlay(target, img2, lab2, truth=tru, classes=seg.classes, pixel_size=px, no_data=seg.no_data)
+    from semlab.segment.overlay import OVERLAY_MAX_SIDE
+
+    save_overlay(target, img2, lab2, truth=tru, classes=seg.classes, pixel_size=px, no_data=seg.no_data,
+                 max_side=OVERLAY_MAX_SIDE if max_side is None else max_side)  # fmt: skip
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -369,7 +373,7 @@ def _segment_stack(data: np.ndarray, resolved: Any, phase: Mapping[str, Any], kw
 
 def _segment_one(
     path: Path, out: Path, resolved: Any, method_name: str, opts: dict[str, Any], pixel_size: float | None,
-    crop: bool, phase: dict[str, Any], truth_file: Path | None, overlay: bool, table: list[dict[str, Any]],
+    crop: bool, phase: dict[str, Any], truth_file: Path | None, overlay: bool | int, table: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Segment one input of :func:`segment_files`, write its files, append its table row; its CSV rows."""
     from semlab.segment.api import segment_labelled
@@ -391,7 +395,9 @@ def _segment_one(
     overlay_file = None
     if overlay:
         overlay_file = out / f"{path.stem}_overlay.png"
-        _write_overlay(overlay_file, data, seg, truth_file, path.name, px)
+        _write_overlay(
+            overlay_file, data, seg, truth_file, path.name, px, None if overlay is True else int(overlay)
+        )
     fg = seg.foreground
     table.append({"file": str(path), "labels_file": str(target),
                   "overlay_file": None if overlay_file is None else str(overlay_file),
@@ -415,7 +421,7 @@ def segment_files(
     options: Mapping[str, Any] | None = None,
     stack: bool = False,
     truth: PathLike | None = None,
-    overlay: bool = True,
+    overlay: bool | int = True,
     pixel_size: float | None = None,
     crop: bool = True,
     foreground: str = "auto",
@@ -454,8 +460,10 @@ def segment_files(
     truth : path, optional
         Folder of ground-truth label images named as the inputs: adds truth and error panels
         to the overlays.
-    overlay : bool, default True
-        Write the overlay PNGs.
+    overlay : bool or int, default True
+        Write the overlay PNGs; an int is their largest panel side in pixels (default
+        4096: larger images are shown reduced by a whole factor, named in the panel titles;
+        the label files are always full size).
     pixel_size : float, optional
         µm per pixel, overriding the files' calibration.
     crop : bool, default True
