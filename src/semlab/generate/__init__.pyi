@@ -11,6 +11,15 @@ from .conditioning import (
     parse_condition_values,
 )
 from .evaluate import EvaluationReport, evaluate_generator, evaluate_on_workspace, patch_descriptors
+from .masks import (
+    MaskComparison,
+    MaskSet,
+    evaluate_mask_generator,
+    load_mask_set,
+    mask_particles,
+    sample_masks,
+    train_mask_generator,
+)
 from .models import ACWGANConfig, DDPMConfig
 from .train import (
     GENERATOR_MODELS,
@@ -34,15 +43,22 @@ __all__ = [
     "EvaluationReport",
     "GENERATOR_MODELS",
     "GeneratorTrainResult",
+    "MaskComparison",
+    "MaskSet",
     "evaluate_generator",
+    "evaluate_mask_generator",
     "evaluate_on_workspace",
     "fit_conditions",
     "load_generator",
+    "load_mask_set",
+    "mask_particles",
     "parse_condition_args",
     "parse_condition_values",
     "patch_descriptors",
+    "sample_masks",
     "save_grid",
     "train_from_workspace",
     "train_generator",
+    "train_mask_generator",
     "workspace_patches",
 ]
