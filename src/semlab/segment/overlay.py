@@ -281,8 +281,8 @@ def overlay_panels(
     max_side : int or None, default 4096
         Largest panel side in pixels.  A larger image is shown reduced by the smallest
         integer factor *f* that fits (grey: mean of each *f* × *f* block; labels: every
-        *f*-th pixel), the titles say ``1/f``, and the scale bar and error share are those
-        of the reduced panels.  ``None``: full size.  The colours and the key still cover
+        *f*-th pixel), the titles say "shown at 1/f size", and the scale bar and error
+        share are those of the reduced panels.  ``None``: full size.  The colours and the key still cover
         every label value of the full image.
 
     Returns
@@ -338,7 +338,7 @@ def _overlay_image(
         tru = None if tru is None else tru[::f, ::f]
     data = np.ones(a.shape, bool) if no_data is None else lab != no_data
     grey = _grey_u8(a) if data.all() or not data.any() else _grey_data(a, data)
-    scale = "" if f == 1 else f" (1/{f})"
+    scale = "" if f == 1 else f" (shown at 1/{f} size)"
     panels: list[tuple[str, Any]] = [("image" + scale, None)]
     if tru is not None:
         panels.append(("truth", lambda: _blend(grey, tru, values, alpha, no_data)))
