@@ -149,3 +149,32 @@ def test_fast_runtime_matches_torch_fp32_on_real_sem_patches(lite0, cache, runti
     assert cos.min() >= 0.9999
     # the features say something about the patches: not all alike
     assert _cos(torch_fp32[:1], torch_fp32[8:9]).item() < 0.99
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not INSTALLED, reason="neither openvino nor onnxruntime is installed")
+def test_embed_workspace_records_the_runtime_and_matches_torch(small_ws, tiny, cache):
+    import json
+
+    from semlab.features import embed_workspace
+    from semlab.preprocess import Preparation
+
+    prep = Preparation(patch_size=64, patches_per_image=3, seed=0)
+    with rt.use_runtime("torch"):
+        ref = embed_workspace(small_ws, backbone=tiny, preparation=prep)
+    assert ref.cache["runtime"].startswith("torch")
+    for f in Path(ref.cache["path"]).parent.glob("*/images/*.npz"):
+        f.unlink()  # compute both CNN sets again, now with the fast runtime, into the same folders
+    with rt.use_runtime(INSTALLED[0]):
+        fast = embed_workspace(small_ws, backbone=tiny, preparation=prep, feature_set="multiscale")
+    assert fast.cache["computed"] == ref.cache["computed"] and fast.cache["runtime"].startswith(INSTALLED[0])
+    final = embed_workspace(
+        small_ws, backbone=tiny, preparation=prep
+    )  # the sibling set, cached in the same pass
+    assert final.cache["computed"] == 0 and final.cache["runtime"] is None
+    assert _cos(final.features, ref.features).min() >= 0.9999
+    meta = json.loads((Path(ref.cache["path"]) / "embedding.json").read_text())
+    assert [r.split()[0] for r in meta["runtimes"]] == sorted({"torch", INSTALLED[0]})
+    with pytest.raises(ParameterError, match="runtime="):
+        with rt.use_runtime("cuda-graph"):
+            pass

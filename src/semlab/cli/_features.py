@@ -11,6 +11,14 @@ from semlab.cli import app
 from semlab.cli._engine import ADDRESS, ENGINE
 
 _PANEL = "Features"
+_RUNTIME = typer.Option(
+    "auto",
+    "--runtime",
+    help="What runs the CNN: auto (OpenVINO, else ONNX Runtime, when installed, on a CPU in fp32 from "
+    "64 patches on; else torch), torch, openvino or onnxruntime (the backbone exported to ONNX once, "
+    "cached; features within cosine 0.9999 of torch fp32). The runtime used is printed and stored "
+    "in embedding.json.",
+)
 
 
 @app.command("embed", rich_help_panel=_PANEL)
@@ -41,6 +49,7 @@ def embed(
         help="fp32 (exact, the default), auto (bf16 where the CPU/GPU computes it natively: 1.7x faster "
         "here, cosine 0.999 to fp32) or bf16.",
     ),
+    runtime: str = _RUNTIME,
     seed: int = typer.Option(0, "--seed", help="Seed of the patch positions."),
     features: str | None = typer.Option(
         None,
@@ -76,6 +85,7 @@ def embed(
     from semlab.dataset import Workspace
     from semlab.errors import ParameterError
     from semlab.features import FEATURE_SETS, embed_workspace
+    from semlab.features.runtime import use_runtime
     from semlab.preprocess import Preparation
 
     if features is not None and features not in FEATURE_SETS:
@@ -83,15 +93,18 @@ def embed(
     features = features or "final"
     ws = Workspace.open(workspace)
     console = Console(stderr=True)
-    with Progress(
-        TextColumn(f"embedding ({features}, {backbone})"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=quiet,
-    ) as bar:
+    with (
+        use_runtime(runtime),
+        Progress(
+            TextColumn(f"embedding ({features}, {backbone})"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=quiet,
+        ) as bar,
+    ):
         task = bar.add_task("", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -126,4 +139,5 @@ def embed(
         f"images {c['computed'] + c['cached']}: new {c['computed']}, cached {c['cached']}; "
         f"patches {len(table)} ({c['computed_patches']} computed)"
     )
+    typer.echo(f"runtime: {c.get('runtime') or 'none (nothing computed, or no CNN)'}")
     typer.echo(f"features: {Path(c['path']) / 'table.npz'}")

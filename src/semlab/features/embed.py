@@ -7,6 +7,7 @@ Layout inside a workspace::
         <backbone>-<key>/                one embedding: backbone + weights hash + preprocessing config
             embedding.json               backbone, weights source and SHA-256, config, counts
             images/<hash>-px<µm>.npz     per-image cache: features (k, d) float32, boxes (k, 4)
+            images/runtimes.json         the runtimes that computed those (torch, openvino, onnxruntime)
             table.npz                    the feature table of the workspace's images (features + index)
             index.csv                    its index (image_hash, patch, row, col, size_px)
 
@@ -19,10 +20,12 @@ weights).  Every file is written atomically.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import numbers
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +66,8 @@ FEATURES_DIR = "features"
 _LATEST = "latest.json"
 _META = "embedding.json"
 _TABLE = "table.npz"
+#: In an embedding's images/ folder: the runtimes that computed its images (a JSON list).
+_RUNTIMES = "runtimes.json"
 _FORMAT = "semlab-features"
 _FORMAT_VERSION = 1
 #: Patches held in memory before they are pushed through the backbone and written.
@@ -149,7 +154,8 @@ def _chunk_features(job: _Job, bb: Any, chunk: list[tuple[Any, np.ndarray, np.nd
         ]
         return {"nuisance": np.concatenate(rows)}
     sets = (job.feature_set, *job.siblings)
-    return extract._run(bb, patches, job.batch_size, job.device, None, job.precision, sets=sets)
+    how: dict[str, Any] = {"sets": sets, "runtime": job.runtime, "info": job.info}
+    return extract._run(bb, patches, job.batch_size, job.device, None, job.precision, **how)
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -222,6 +228,9 @@ def embed_workspace(
         is computed are in the table's ``config`` (``feature_set``, ``feature_config``).
         The CNN sets come from one forward pass (embedding one caches the other too);
         ``"nuisance"`` patches are cut at the same places, not equalized.
+        The CNN runs with the runtime of the enclosing :func:`~semlab.features.runtime.use_runtime`
+        block (``"auto"`` outside one; :func:`extract_features` ``runtime=``); the table's ``cache``
+        and ``embedding.json`` (``runtimes``) say which ran.
     engine, address
         ``"local"`` (default, or the engine of a :func:`semlab.scale.use_engine` block) or
         ``"ray"`` and a cluster address (``"auto"``, ``"ray://host:port"``; default a local
@@ -285,16 +294,21 @@ def embed_workspace(
     computed_patches = _compute_missing(job, (bb, name, pretrained, weights, sha, config), todo, results, eng)
 
     table = _assemble(records, results, name, label, sha, config)
-    _write_embedding(folder, table, key)
+    _write_embedding(folder, table, key, job.info.get("runtime"))
     _set_latest(ws, name, folder.name, fset)
-    n_new = len(todo)
-    cache = {
+    cache = _cache_info(len(records), len(todo), computed_patches, folder, job.info.get("runtime"))
+    return FeatureTable(table.features, table.index, name, label, sha, config, cache)
+
+
+def _cache_info(n: int, n_new: int, computed_patches: int, folder: Path, runtime: str | None) -> dict:
+    """The table's ``cache``: images computed and cached, patches computed, folder, runtime."""
+    return {
         "computed": n_new,
-        "cached": len(records) - n_new,
+        "cached": n - n_new,
         "computed_patches": computed_patches,
         "path": str(folder),
+        "runtime": runtime,
     }
-    return FeatureTable(table.features, table.index, name, label, sha, config, cache)
 
 
 def _compute_missing(job: _Job, model: tuple, todo: list[Any], results: dict[str, Any], eng: Any) -> int:
@@ -308,7 +322,16 @@ def _compute_missing(job: _Job, model: tuple, todo: list[Any], results: dict[str
         return _compute_ray(job, (bb or name, pretrained, weights), todo, results, eng)
     if bb is None and job.feature_set in CNN_FEATURE_SETS:
         bb = _build(name, pretrained, weights, sha, config)
-    return _compute(job, bb, todo, results)
+    if job.feature_set in CNN_FEATURE_SETS:
+        from semlab.features.extract import choose_runtime
+        from semlab.features.runtime import current_runtime
+
+        n, sets = len(todo) * job.recipe.patches_per_image, (job.feature_set, *job.siblings)
+        job = replace(job, runtime=choose_runtime(current_runtime(), bb, job.device, job.precision, n, sets))
+    computed = _compute(job, bb, todo, results)
+    for d in (job.img_dir, *job.siblings.values()):  # the runtime that computed these images
+        write_json(d / _RUNTIMES, _runtimes(d.parent, job.info.get("runtime")))
+    return computed
 
 
 def _build(name: str, pretrained: bool, weights: Any, sha: str | None, config: dict[str, Any]) -> Backbone:
@@ -425,6 +448,10 @@ class _Job:
     feature_set: str = "final"
     #: Per-image cache folders of the other CNN set, filled from the same forward pass.
     siblings: dict[str, Path] = field(default_factory=dict)
+    #: Resolved runtime of the CNN (``"torch"``, ``"openvino"``, ``"onnxruntime"``).
+    runtime: str = "torch"
+    #: Filled by the extraction: ``{"runtime": label}`` of what ran.
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _compute(
@@ -449,14 +476,36 @@ def _compute(
         chunk.clear()
 
     recipe = job.recipe if job.feature_set != "nuisance" else replace(job.recipe, equalize="none")
-    for rec in todo:
-        p, boxes, about = _image_patches(job.ws, rec, recipe)
+    ahead = -(-max(_CHUNK_PATCHES, job.batch_size) // max(1, recipe.patches_per_image)) + 1
+    for rec, (p, boxes, about) in _prefetched(job.ws, todo, recipe, ahead):
         chunk.append((rec, p, boxes, about))
         if sum(len(c[1]) for c in chunk) >= max(_CHUNK_PATCHES, job.batch_size):
             flush()
     if chunk:
         flush()
     return computed
+
+
+def _prefetched(ws: Any, todo: list[Any], recipe: Any, ahead: int) -> Iterator[tuple[Any, tuple]]:
+    """``(record, (patches, boxes, about))`` of each image in order; the next ``ahead`` images are
+    read, prepared and cut in a background thread while the caller runs the model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semlab-embed-read") as pool:
+        pending: deque = deque()
+        it = iter(todo)
+        try:
+            for rec in itertools.islice(it, ahead):
+                pending.append((rec, pool.submit(_image_patches, ws, rec, recipe)))
+            while pending:
+                rec, fut = pending.popleft()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(_image_patches, ws, nxt, recipe)))
+                yield rec, fut.result()
+        finally:
+            for _, fut in pending:
+                fut.cancel()
 
 
 def _store_image(
@@ -539,8 +588,11 @@ def _compute_ray(job: _Job, model: tuple[Any, bool, Any], todo: list[Any], resul
     return computed
 
 
-def _write_embedding(folder: Path, table: FeatureTable, key: str) -> None:
-    """The embedding's table.npz, index.csv and embedding.json, each atomically."""
+def _write_embedding(folder: Path, table: FeatureTable, key: str, runtime: str | None = None) -> None:
+    """The embedding's table.npz, index.csv and embedding.json, each atomically.
+
+    ``runtimes`` in embedding.json lists every runtime that computed images of this folder.
+    """
     meta = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
@@ -553,6 +605,7 @@ def _write_embedding(folder: Path, table: FeatureTable, key: str) -> None:
         "n_images": int(table.index["image_hash"].nunique()),
         "n_patches": len(table),
         "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runtimes": _runtimes(folder, runtime),
     }
     _save_npz(
         folder / _TABLE,
@@ -566,6 +619,15 @@ def _write_embedding(folder: Path, table: FeatureTable, key: str) -> None:
     with atomic_path(folder / "index.csv") as tmp:
         table.index.to_csv(tmp, index=False)
     write_json(folder / _META, meta)
+
+
+def _runtimes(folder: Path, runtime: str | None) -> list[str]:
+    """The runtimes that computed the images of an embedding folder, with ``runtime`` added."""
+    try:
+        old = json.loads((folder / "images" / _RUNTIMES).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        old = []
+    return sorted({str(r) for r in old if r} | ({runtime} if runtime else set()))
 
 
 def _assemble(

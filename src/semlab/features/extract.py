@@ -247,18 +247,20 @@ def extract_features(
 
     if isinstance(patches, (Workspace, str, os.PathLike)):
         from semlab.features.embed import embed_workspace
+        from semlab.features.runtime import use_runtime
 
-        return embed_workspace(
-            patches,
-            backbone=backbone,
-            pretrained=pretrained,
-            weights=weights,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            progress=progress,
-            **embed_options,
-        )
+        with use_runtime(runtime):
+            return embed_workspace(
+                patches,
+                backbone=backbone,
+                pretrained=pretrained,
+                weights=weights,
+                batch_size=batch_size,
+                device=device,
+                precision=precision,
+                progress=progress,
+                **embed_options,
+            )
     if embed_options:
         raise ParameterError(
             f"extract_features got unknown option(s) {', '.join(sorted(embed_options))} for an array of patches"

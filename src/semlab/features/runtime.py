@@ -20,12 +20,14 @@ This module imports torch, onnx, onnxruntime and openvino only inside its functi
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
 import os
 import warnings
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -42,12 +44,14 @@ __all__ = [
     "FAST_RUNTIMES",
     "RUNTIMES",
     "FastSession",
+    "current_runtime",
     "export_onnx",
     "fast_session",
     "onnx_cache_dir",
     "physical_cores",
     "resolve_runtime",
     "runtime_label",
+    "use_runtime",
 ]
 
 #: Values of the ``runtime`` option.
@@ -67,6 +71,28 @@ _log = logging.getLogger("semlab.features")
 _PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 # Per backbone model: {(fingerprint, runtime, sets, threads): FastSession}.  Dropped with the model.
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("semlab_runtime", default="auto")
+
+
+@contextlib.contextmanager
+def use_runtime(runtime: str) -> Iterator[None]:
+    """Run the CNN feature extraction inside the block with ``runtime`` (one of :data:`RUNTIMES`).
+
+    :func:`semlab.features.embed_workspace` (and what calls it) takes its runtime from here,
+    ``"auto"`` outside any block; ``semlab embed --runtime`` sets it.
+    """
+    if runtime not in RUNTIMES:
+        raise ParameterError(f"runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
+    token = _CURRENT.set(runtime)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_runtime() -> str:
+    """The runtime of the innermost :func:`use_runtime` block, ``"auto"`` outside any."""
+    return _CURRENT.get()
 
 
 def _installed(name: str) -> bool:
