@@ -193,3 +193,36 @@ def test_served_large_map_fetches_thumbnails_only_when_zoomed_in(big_map, page):
                 continue  # no WebGL in this browser: the page drew with the 2-D canvas
             assert st["renderer"] == ("webgl" if renderer == "webgl" else "canvas2d")
         assert page.errors == []
+
+
+def test_full_images_are_exported_once_per_image(tmp_path):
+    """A per-patch map points many times at one image: the export holds it once (in the page for a
+    small map, in NAME_files/ for a large one), and a small re-export removes the old folder's pictures."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    files = []
+    for k in range(3):
+        p = tmp_path / f"full{k}.png"
+        Image.fromarray((rng.random((64, 80)) * 255).astype(np.uint8)).save(p)
+        files.append(str(p))
+    thumbs = _textures(tmp_path, count=3)
+    for n, atlas in ((30, False), (600, True)):
+        table = pd.DataFrame({"hash": [f"{i:064x}" for i in range(n)], "original_name": "x", "sample": "S"})
+        m = map_from_coords(
+            rng.random((n, 2)),
+            table,
+            thumbnails=[thumbs[i % 3] for i in range(n)],
+            images=[files[i % 3] for i in range(n)],
+        )
+        html = export_html(m, tmp_path / "out.html")
+        text = html.read_text(encoding="utf-8")
+        folder = tmp_path / "out_files"
+        if atlas:
+            assert sorted(f.name for f in folder.glob("image-*")) == [f"image-{k:05d}.png" for k in range(3)]
+            assert text.count("out_files/image-") == 3
+        else:
+            assert text.count("data:image/png;base64,") == 3
+            assert not folder.exists() or not any(folder.iterdir())
+    export_html(m, tmp_path / "out.html", atlas=False)  # the same map as one file again
+    assert not list(folder.glob("atlas-*")) and not list(folder.glob("image-*"))

@@ -169,10 +169,14 @@ def export_html(
     if use_atlas:
         tile = int(atlas_tile) if atlas_tile else atlas_tile_side(n, largest=THUMB_SIZE)
         sheets = write_atlas(map_data.thumbnails, map_data.coords, folder, tile=tile, url_prefix=prefix)
+        for stale in folder.glob("image-*.*"):
+            stale.unlink()
         thumbs = [None] * n
         large_thumbnails = False
     else:
         thumbs = [_data_uri(t) for t in map_data.thumbnails]
+        for stale in (*folder.glob("atlas-*.jpg"), *folder.glob("image-*.*")) if folder.is_dir() else ():
+            stale.unlink()  # pictures of an earlier, larger export under this name
     sources: list[str] = []
     index = [-1] * n
     distinct = {s for s in map_data.images if s is not None}
