@@ -29,3 +29,26 @@ def test_generate_step_trains_then_reuses(quick_ws, tmp_path, one_torch_thread):
     assert not second.trained and second.steps == first.steps
     assert second.porosity_generated == first.porosity_generated  # same model, same seed
     assert "loaded" in second.lines()[0]
+
+
+def test_generate_step_prints_the_same_digits_whatever_the_callers_threads(quick_ws, tmp_path):
+    """Two fresh trainings, the second with the caller's torch set to another thread count (as a
+    loaded or a bigger machine might be): the step fixes its own thread count and counts its
+    budget in steps, so the printed lines agree digit for digit (paths aside)."""
+    import torch
+
+    from semlab.demo._generate import DEMO_THREADS, generate_step
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = generate_step(quick_ws, out_dir=tmp_path / "a", quick=True, steps=8)
+        torch.set_num_threads(DEMO_THREADS + 1)
+        b = generate_step(quick_ws, out_dir=tmp_path / "b", quick=True, steps=8)
+        assert torch.get_num_threads() == DEMO_THREADS + 1  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(before)
+    assert a.trained and b.trained and a.steps == b.steps == 8 and a.images_seen == 8 * 32
+    strip = [line.split(" → ")[0] for line in a.lines()]
+    assert strip == [line.split(" → ")[0] for line in b.lines()]
+    assert a.porosity_generated == b.porosity_generated and a.porosity_r2 == b.porosity_r2

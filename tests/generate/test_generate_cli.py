@@ -207,3 +207,22 @@ def test_errors_are_one_line(trained_ddpm, series_ws, tmp_path, capsys, args, me
     assert main(["generate", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_train_recipe_options_are_recorded(series_ws, tmp_path, capsys):
+    out = tmp_path / "ddpm"
+    base = ["generate", "train", str(series_ws.path), "-m", "ddpm", "-c", "burst_count", "--size", "16",
+            "--steps", "2", "--scale", "0.25", "--patches-per-image", "2", "--width", "8", "--batch-size", "4",
+            "--equalize", "none", "--out", str(out), "-q"]  # fmt: skip
+    rc = main([*base, "--normalize", "levels", "--lr-schedule", "constant", "--ema-decay", "0"])
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["preprocessing"]["normalize"] == "levels" and meta["config"]["prediction"] == "v"
+    training = meta["extra"]["training"]
+    assert training["lr_schedule"] == "constant" and training["ema_decay"] is None and training["steps"] == 2
+    for bad, word in ((["--normalize", "stretch"], "normalize"), (["--lr-schedule", "step"], "lr_schedule")):
+        assert main([*base, "--restart", *bad]) == 2
+        err = capsys.readouterr().err
+        assert word in err and len(err.strip().splitlines()) == 1, err

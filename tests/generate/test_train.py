@@ -46,10 +46,10 @@ def test_deterministic_with_seed(small, model, extra):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "model,extra",
-    [
-        ("ddpm", {"config": {"depth": 2}}),
-        ("ddpm", {"config": {"depth": 2}, "ema_decay": 0.9}),
-        ("acwgan", {"n_critic": 2}),
+    [  # a constant learning rate: a longer budget then continues a shorter run exactly
+        ("ddpm", {"config": {"depth": 2}, "lr_schedule": "constant"}),
+        ("ddpm", {"config": {"depth": 2}, "ema_decay": 0.9, "lr_schedule": "constant"}),
+        ("acwgan", {"n_critic": 2, "lr_schedule": "constant"}),
     ],
 )
 def test_resume_equals_uninterrupted(small, tmp_path, model, extra):
@@ -64,6 +64,27 @@ def test_resume_equals_uninterrupted(small, tmp_path, model, extra):
     # another run's checkpoint is not silently continued
     with pytest.raises(ParameterError, match="belongs to another run"):
         train_generator(x, t, model=model, steps=6, seed=1, out_dir=tmp_path / "cut", **TINY, **extra)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,extra", [("ddpm", {"config": {"depth": 2}}), ("acwgan", {"n_critic": 2})])
+def test_interrupted_run_resumes_on_the_same_cosine_schedule(small, tmp_path, model, extra):
+    """The default schedule (warm-up + cosine over the budget) and EMA: a run stopped after its
+    step-2 checkpoint and started again with the same budget ends where an uninterrupted one does."""
+    x, t = small
+    kw = {"steps": 6, "seed": 0, "checkpoint_every": 2, **TINY, **extra}
+    full = train_generator(x, t, model=model, out_dir=tmp_path / "full", **kw)
+
+    def stop_at_2(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_generator(x, t, model=model, out_dir=tmp_path / "cut", progress=stop_at_2, **kw)
+    rest = train_generator(x, t, model=model, out_dir=tmp_path / "cut", **kw)
+    assert rest.steps == 6 and _same(rest.model, full.model)
+    lrs = [h["lr"] for h in full.history]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < lrs[0]  # the cosine decays
 
 
 @pytest.mark.slow

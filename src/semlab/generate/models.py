@@ -104,6 +104,13 @@ class DDPMConfig:
         Level counts of the categorical/binned conditions.
     n_continuous : int, default 0
         Number of continuous conditions.
+    prediction : {"v", "eps"}, default "v"
+        What the U-Net predicts: the velocity ``v = √ᾱ ε − √(1−ᾱ) x₀`` (default) or the
+        noise ε.  With ε, the image estimate at the noisiest steps, ``x₀ = (x − √(1−ᾱ) ε)/√ᾱ``,
+        multiplies the network's error by up to 1/√ᾱ ≈ 300 and is clamped, so a briefly
+        trained model starts DDIM from saturated images and its grey-level histogram (the
+        porosity read off one threshold) comes out wrong; v keeps ``x₀ = √ᾱ x − √(1−ᾱ) v``
+        bounded at every step.
     """
 
     size: int = 64
@@ -112,6 +119,7 @@ class DDPMConfig:
     timesteps: int = 1000
     n_levels: tuple[int, ...] = ()
     n_continuous: int = 0
+    prediction: str = "v"
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -131,6 +139,8 @@ class DDPMConfig:
             or self.timesteps < 10
         ):
             raise ParameterError(f"timesteps={self.timesteps!r} must be an integer >= 10")
+        if self.prediction not in ("v", "eps"):
+            raise ParameterError(f"prediction={self.prediction!r} must be 'v' or 'eps'")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -291,7 +301,7 @@ def _ddpm_class() -> Any:
             self.register_buffer("alpha_bar", abar.float(), persistent=False)
 
         def forward(self, x, t, levels, values, drop=None) -> torch.Tensor:
-            """Predicted noise for ``x`` (B,1,S,S) at steps ``t`` (B,); ``drop`` (B,) bool: unconditional rows."""
+            """Predicted v (or noise, see ``DDPMConfig.prediction``) for ``x`` (B,1,S,S) at steps ``t`` (B,); ``drop`` (B,) bool: unconditional rows."""
             emb = self.time(timestep_embedding(t, self.config.width))
             if self.cond is not None:
                 emb = emb + self.cond(self.embed(levels, values, drop))
@@ -343,8 +353,11 @@ def _ddpm_class() -> Any:
             for i, t in enumerate(ts):
                 a = ab[t]
                 a_prev = ab[ts[i + 1]] if i + 1 < len(ts) else torch.ones(())
-                eps = self.guided_eps(x, t.repeat(b), levels, values, guidance)
-                x0 = ((x - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+                out = self.guided_eps(x, t.repeat(b), levels, values, guidance)
+                if self.config.prediction == "v":
+                    x0 = (a.sqrt() * x - (1 - a).sqrt() * out).clamp(-1, 1)
+                else:
+                    x0 = ((x - (1 - a).sqrt() * out) / a.sqrt()).clamp(-1, 1)
                 eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
                 x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
             return ((x.clamp(-1, 1) + 1) / 2).contiguous()

@@ -407,7 +407,8 @@ def _ddpm_step(model, opts, X, L, V, size, batch, g, p_uncond):
     ab = model.alpha_bar[t][:, None, None, None]
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
     drop = (torch.rand(batch, generator=g) < p_uncond).to(dev)
-    loss = F.mse_loss(model(xt, t, lv, vv, drop), noise)
+    target = noise if model.config.prediction == "eps" else ab.sqrt() * noise - (1 - ab).sqrt() * x0
+    loss = F.mse_loss(model(xt, t, lv, vv, drop).float(), target)
     opt = opts["model"]
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -444,9 +445,10 @@ class GeneratorConfig:
         fast); both models (the GAN's generator and batch-norm statistics too); 0 = off.
     lr_schedule : {"cosine", "constant"}, default "cosine"
         Learning rate per step: a linear warm-up over ``warmup_steps`` then a cosine decay
-        to ``lr / 20`` at the last step (of the step budget; a function of the step number
-        alone, so a resumed run follows the same schedule), or ``lr`` throughout (after the
-        warm-up).
+        to ``lr / 20`` at the last step of the budget (a function of the step number and the
+        budget, so an interrupted run resumed with the same budget follows the same
+        schedule; one resumed with a longer budget follows the longer schedule from there),
+        or ``lr`` throughout (after the warm-up).
     warmup_steps : int, optional
         Steps of the linear warm-up (default 5 % of the budget, at most 200; 0 = none).
     grid_every : int
@@ -567,8 +569,6 @@ class _Job:
                 "p_uncond": float(c.p_uncond) if ddpm else None,
                 "ema_decay": float(c.ema_decay or 0.0),
                 "lr_schedule": c.lr_schedule,
-                "warmup_steps": self.warmup,
-                "total_steps": self.total,
                 "threshold": float(self.threshold),
             }
         )
