@@ -16,6 +16,8 @@ number of radii times the volume.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -135,7 +137,7 @@ def local_thickness_radius(mask: np.ndarray, sampling: tuple[float, ...] | None 
     if m.ndim == 2:  # a 2-D image is one slice of a volume with a very thick voxel
         m, dt, sp = m[None], dt[None], np.concatenate([[1e9 * h], sp])
     spn = sp / h
-    radius = np.floor(dt.astype(np.float64) + 1e-6).astype(np.int16)
+    radius = (dt + np.float32(1e-4)).astype(np.int16)  # floor; dt is a square root of an integer sum
     radius[~m] = 0
     keep = _non_redundant(radius, spn)
     idx = np.flatnonzero(keep)
@@ -149,18 +151,29 @@ def local_thickness_radius(mask: np.ndarray, sampling: tuple[float, ...] | None 
     lt = np.zeros(shape_p, np.int16)
     bounds = np.flatnonzero(np.diff(rc)) + 1
     starts = np.concatenate([[0], bounds]) if len(rc) else np.empty(0, np.int64)
-    for a, b in zip(starts, np.concatenate([bounds, [len(rc)]]), strict=False):
-        r = int(rc[a])
-        runs = _ball_runs(r, spn)
-        segs = _segments(idx[a:b], m.shape)
-        segs[:, :3] += pad
-        step = max(1, _BATCH // len(runs[0]))
-        for c0 in range(0, len(segs), step):
-            _paint(lt, segs[c0 : c0 + step], runs, r)
+    workers = max(1, min(os.cpu_count() or 1, 4))
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        _insert(lt, idx, rc, starts, bounds, m.shape, pad, spn, pool, workers)
     lt = lt[pad[0] : pad[0] + m.shape[0], pad[1] : pad[1] + m.shape[1], pad[2] : pad[2] + m.shape[2]]
     lt[m & (lt == 0)] = 1
     out = (lt * h).astype(np.float32)
     return out[0] if mask.ndim == 2 else out
+
+
+def _insert(lt, idx, rc, starts, bounds, shape, pad, spn, pool, workers) -> None:
+    """Paint the balls level by level (decreasing radius); each level's slabs may run in ``pool``."""
+    for a, b in zip(starts, np.concatenate([bounds, [len(rc)]]), strict=False):
+        r = int(rc[a])
+        runs = _ball_runs(r, spn)
+        segs = _segments(idx[a:b], shape)
+        segs[:, :3] += pad
+        step = max(1, min(_BATCH // len(runs[0]), -(-len(segs) // workers)))
+        chunks = [segs[c0 : c0 + step] for c0 in range(0, len(segs), step)]
+        if pool is None or len(chunks) == 1:
+            for chunk in chunks:
+                _paint(lt, chunk, runs, r)
+        else:  # slabs in parallel; they only ever write the same value r into the overlaps
+            list(pool.map(lambda c, runs=runs, r=r: _paint(lt, c, runs, r), chunks))
 
 
 def _segments(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -206,6 +219,5 @@ def _paint(lt: np.ndarray, segs: np.ndarray, runs: tuple[np.ndarray, ...], r: in
         view = lines[lo:hi]
         view[cov & (view == 0)] = r
     else:
-        sub = lines[ul]
-        sub[cov & (sub == 0)] = r
-        lines[ul] = sub
+        rows, cols = np.nonzero(cov & (lines[ul] == 0))
+        lines[ul[rows], cols] = r  # only ever writes r (other threads may paint these rows too)
