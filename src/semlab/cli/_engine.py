@@ -7,8 +7,8 @@ import typer
 ENGINE = typer.Option(
     "local",
     "--engine",
-    help="local (this process, the default) or ray: the per-image work on a Ray cluster (pip install "
-    "'semlab[scale]'); the results are the same and this process alone writes them. See docs/scale.md.",
+    help="local (this process, the default) or ray: the per-image work on a Ray cluster (needs Ray Data: "
+    "semlab's scale extra); the results are the same and this process alone writes them. See docs/scale.md.",
 )
 ADDRESS = typer.Option(
     None,

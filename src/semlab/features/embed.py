@@ -318,9 +318,7 @@ def _compute_missing(job: _Job, model: tuple, todo: list[Any], results: dict[str
     bb, name, pretrained, weights, sha, config = model
     if not todo:
         return 0
-    if eng.kind == "ray":
-        return _compute_ray(job, (bb or name, pretrained, weights), todo, results, eng)
-    if bb is None and job.feature_set in CNN_FEATURE_SETS:
+    if bb is None and job.feature_set in CNN_FEATURE_SETS and eng.kind == "local":
         bb = _build(name, pretrained, weights, sha, config)
     if job.feature_set in CNN_FEATURE_SETS:
         from semlab.features.extract import choose_runtime
@@ -328,10 +326,14 @@ def _compute_missing(job: _Job, model: tuple, todo: list[Any], results: dict[str
 
         n, sets = len(todo) * job.recipe.patches_per_image, (job.feature_set, *job.siblings)
         job = replace(job, runtime=choose_runtime(current_runtime(), bb, job.device, job.precision, n, sets))
-    computed = _compute(job, bb, todo, results)
-    for d in (job.img_dir, *job.siblings.values()):  # the runtime that computed these images
-        write_json(d / _RUNTIMES, _runtimes(d.parent, job.info.get("runtime")))
-    return computed
+    try:
+        if eng.kind == "ray":  # the workers build the model and run the runtime chosen here
+            return _compute_ray(job, (bb or name, pretrained, weights), todo, results, eng)
+        return _compute(job, bb, todo, results)
+    finally:
+        for d in (job.img_dir, *job.siblings.values()):  # the runtime that computed these images
+            if d.is_dir():
+                write_json(d / _RUNTIMES, _runtimes(d.parent, job.info.get("runtime")))
 
 
 def _build(name: str, pretrained: bool, weights: Any, sha: str | None, config: dict[str, Any]) -> Backbone:
@@ -539,10 +541,10 @@ def _ray_setup(ws_path: str, job: dict[str, Any], model: tuple[Any, bool, Any]) 
     dev = resolve_device(job["device"])
     siblings = {s: Path() for s in job["siblings"]}
     return _Job(Workspace.open(ws_path), Path(), recipe, job["batch_size"], dev, job["precision"], None, 0,
-                job["feature_set"], siblings), bb  # fmt: skip
+                job["feature_set"], siblings, job["runtime"]), bb  # fmt: skip
 
 
-def _ray_work(state: tuple[_Job, Any], items: list[dict[str, Any]]) -> list[dict[str, np.ndarray]]:
+def _ray_work(state: tuple[_Job, Any], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Features of a batch of images on a Ray worker: ``{set: (k, d), "boxes": (k, 4)}`` each."""
     from types import SimpleNamespace
 
@@ -552,7 +554,8 @@ def _ray_work(state: tuple[_Job, Any], items: list[dict[str, Any]]) -> list[dict
     out, start = [], 0
     for _, p, boxes, _ in chunk:
         stop = start + len(p)
-        out.append({"boxes": boxes, **{s: np.asarray(f[start:stop]) for s, f in feats.items()}})
+        out.append({"boxes": boxes, "runtime": job.info.get("runtime"),
+                    **{s: np.asarray(f[start:stop]) for s, f in feats.items()}})  # fmt: skip
         start = stop
     return out
 
@@ -563,7 +566,8 @@ def _compute_ray(job: _Job, model: tuple[Any, bool, Any], todo: list[Any], resul
 
     recs = {rec.hash: rec for rec in todo}
     spec = {"recipe": job.recipe.to_dict(), "batch_size": job.batch_size, "device": str(job.device),
-            "precision": job.precision, "feature_set": job.feature_set, "siblings": sorted(job.siblings)}  # fmt: skip
+            "precision": job.precision, "feature_set": job.feature_set, "siblings": sorted(job.siblings),
+            "runtime": job.runtime}  # fmt: skip
     items = [
         {"name": rec.original_name, "rec": {"hash": rec.hash, "pixel_size_um": rec.pixel_size_um,
                                             "original_name": rec.original_name}}
@@ -573,7 +577,9 @@ def _compute_ray(job: _Job, model: tuple[Any, bool, Any], todo: list[Any], resul
 
     def on_result(item: Any, res: dict[str, np.ndarray]) -> None:
         nonlocal computed
-        boxes = res.pop("boxes")
+        boxes, ran = res.pop("boxes"), res.pop("runtime")
+        if ran:  # what the workers ran (their fast session, or torch after a fallback)
+            job.info.setdefault("runtime", ran)
         _store_image(job, recs[item["rec"]["hash"]], res, boxes, results)
         computed += len(boxes)
 

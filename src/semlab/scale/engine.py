@@ -388,7 +388,7 @@ def _pipeline(ray: Any, run: _Run, work: Any, setup: Any, setup_args: tuple, pla
     if gpus:
         common["num_gpus"] = gpus
     if setup is None:
-        ds = ds.map_batches(_task, fn_kwargs={"work": work}, max_retries=3, **common)
+        ds = ds.map_batches(_task, fn_kwargs={"work": work}, **common)  # Ray retries lost tasks (3 times)
     else:
         ds = ds.map_batches(
             _Actor, fn_constructor_args=(setup, work, setup_args),
