@@ -6,8 +6,8 @@ import json
 import math
 from typing import Any
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse
 
 from semlab.serve._routes_common import STATIC, ServeState, state
 
@@ -95,3 +95,46 @@ def get_map(st: ServeState = Depends(state)) -> dict[str, Any]:
         "columns": _columns(rows.reset_index(drop=True).drop(columns=["stored_path"], errors="ignore")),
         "uploads": st.store.placements(),
     }
+
+
+@router.get("/map/explore", include_in_schema=False)
+def explore_page(st: ServeState = Depends(state)) -> HTMLResponse:
+    """The latest map in ``semlab map``'s page (100 000 points: WebGL on a GPU, a cached layer
+    otherwise); each thumbnail is fetched from ``/map/thumb/<hash>`` when the view zooms in."""
+    from semlab.maps import map_from_coords, page_payload, render_page
+    from semlab.serve._jobs import _map_coords
+
+    cap = st.analyses.capabilities()["map"]
+    if not cap["available"]:
+        raise HTTPException(404, cap["reason"])
+    folder = st.analyses._map_folder()
+    cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    hashes, coords = _map_coords(folder)
+    info = st.workspace.table().drop_duplicates("hash").set_index("hash")
+    rows = info.reindex(hashes).reset_index().drop(columns=["stored_path"], errors="ignore")
+    data = map_from_coords(
+        coords,
+        rows,
+        method=str(cfg.get("method") or "given"),
+        info=cfg,
+        title=f"Map of {st.workspace.path.name}",
+    )
+    payload = page_payload(data, thumb_urls=[f"/map/thumb/{h}" for h in hashes])
+    return HTMLResponse(render_page(payload), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/map/thumb/{image_hash}", include_in_schema=False)
+def map_thumbnail(image_hash: str, st: ServeState = Depends(state)) -> FileResponse:
+    """A catalogued image's map thumbnail (8-bit JPEG, cached under ``WORKSPACE/maps/thumbs``)."""
+    from semlab.maps.mapdata import MAPS_DIR
+    from semlab.maps.thumbs import THUMB_SIZE, cached_picture
+
+    known = set(st.workspace.table()["hash"].astype(str))
+    if image_hash not in known:
+        raise HTTPException(404, "no catalogued image with this hash")
+
+    def load() -> Any:  # the stored image without its data bar, as semlab map's thumbnails
+        return st.workspace.read(image_hash, crop=True).image
+
+    path = cached_picture(st.workspace.path / MAPS_DIR / "thumbs", image_hash, load, size=THUMB_SIZE)
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
