@@ -96,7 +96,7 @@ def _edge_weights(mask: np.ndarray, normal_sigma: float) -> list[tuple[np.ndarra
     rows = mask.shape[0]
     halo = int(4.0 * float(normal_sigma) + 0.5) + 2  # gaussian_filter's radius (truncate=4) + margin
     band = 512
-    parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]
+    parts: list[list[np.ndarray]] = [[], []]
     ds = [mask[:-1] != mask[1:], mask[:, :-1] != mask[:, 1:]]
     for r0 in range(0, rows, band):
         r1 = min(r0 + band, rows)
@@ -107,23 +107,30 @@ def _edge_weights(mask: np.ndarray, normal_sigma: float) -> list[tuple[np.ndarra
         del f
         n0 = min(r1, rows - 1) - r0  # axis-0 pairs whose first row is in the band
         d0 = ds[0][r0 : r0 + n0]
-        parts[0].append(((gr[:n0] + gr[1 : n0 + 1])[d0], (gc[:n0] + gc[1 : n0 + 1])[d0]))
+        parts[0].append(_weights((gr[:n0] + gr[1 : n0 + 1])[d0], (gc[:n0] + gc[1 : n0 + 1])[d0]))
         d1 = ds[1][r0:r1]
         n1 = r1 - r0
-        parts[1].append(((gr[:n1, :-1] + gr[:n1, 1:])[d1], (gc[:n1, :-1] + gc[:n1, 1:])[d1]))
+        parts[1].append(_weights((gr[:n1, :-1] + gr[:n1, 1:])[d1], (gc[:n1, :-1] + gc[:n1, 1:])[d1]))
     out = []
     for axis in (0, 1):
         lo = (slice(None, -1), slice(None)) if axis == 0 else (slice(None), slice(None, -1))
         d = ds[axis]
-        nr = np.concatenate([x for x, _ in parts[axis]]).astype(np.float64)
-        nc = np.concatenate([y for _, y in parts[axis]]).astype(np.float64)
-        norm = np.hypot(nr, nc)
-        l1 = np.abs(nr) + np.abs(nc)
-        w = np.full(norm.shape, math.pi / 4)  # isotropic mean where the normal is undefined
-        ok = l1 > 1e-6
-        w[ok] = norm[ok] / l1[ok]
+        w = np.concatenate(parts[axis])
+        parts[axis] = []
         out.append((d, w, mask[lo][d]))
     return out
+
+
+def _weights(nr32: np.ndarray, nc32: np.ndarray) -> np.ndarray:
+    """Edge weights 1 / (|n_r| + |n_c|) of unit normals from (unnormalised) float32 gradients."""
+    nr = nr32.astype(np.float64)
+    nc = nc32.astype(np.float64)
+    norm = np.hypot(nr, nc)
+    l1 = np.abs(nr) + np.abs(nc)
+    w = np.full(norm.shape, math.pi / 4)  # isotropic mean where the normal is undefined
+    ok = l1 > 1e-6
+    w[ok] = norm[ok] / l1[ok]
+    return w
 
 
 def perimeter(
@@ -688,6 +695,7 @@ def describe_2d(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         phi = float(np.count_nonzero(mask)) / mask.size
+        del mask  # the functions below take the uint8 copy
         sp = specific_perimeter(binary, pixel_size=px, phase=1)
         table = region_table(binary, pixel_size=px, phase=1, connectivity=connectivity)
         s2 = two_point_correlation(binary, pixel_size=px, phase=1)
