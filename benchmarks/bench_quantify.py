@@ -2,20 +2,25 @@
 
 * 2-D: the full descriptor set (``describe_2d`` + persistence diagram and image) on a
   2048 × 1536 synthetic label image (Boolean model of disks, seed 0).
-* 3-D: ``describe_3d`` of each phase of the real 128³ NMC electrode in ``../shared/data``.
+* 3-D: the real 128³ NMC electrode in ``../shared/data`` and the same upsampled to 256³
+  (each voxel repeated 2 × 2 × 2): specific surface area and local thickness (pore
+  diameter, NMC strut diameter) against PoreSpy, time and value, each semlab time the mean
+  of two runs bracketing the peer's; geodesic tortuosity time; the diffusive tortuosity
+  factor against TauFactor (CPU) at 128³; ``describe_3d`` of each phase at 128³.
 
-PoreSpy (``pip install porespy``; a benchmark-only dependency) gives porosity, two-point
-correlation, chord lengths, mesh surface area, local thickness and the finite-difference
-tortuosity factor.  TauFactor needs PyTorch, which this project does not install, so it is
-not run.  Values are printed side by side and written to ``benchmarks/results/quantify.json``.
+PoreSpy and TauFactor are benchmark-only dependencies (``pip install semlab[bench]``).
+Machine load (1/5/15-min averages) is recorded with every measurement.  Written to
+``benchmarks/results/quantify.json`` (a ``--part`` run keeps the other half's results).
 
-Run:  ``.venv/bin/python benchmarks/bench_quantify.py``
+Run:  ``nice -n 10 .venv/bin/python benchmarks/bench_quantify.py --part 3d``
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
+import os
 import platform
 import time
 import warnings
@@ -105,88 +110,173 @@ def bench_2d(ps) -> dict:
     return res
 
 
-def bench_3d(ps) -> dict:
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _aba(semlab_fn, peer_fn) -> dict:
+    """semlab, peer, semlab again: the semlab time is the mean of the two runs that bracket
+    the peer's, so a load change during the run affects both alike."""
+    load = _load()
+    a1, t1 = timed(semlab_fn)
+    b, tb = timed(peer_fn)
+    a2, t2 = timed(semlab_fn)
+    ts = 0.5 * (t1 + t2)
+    a1, b = float(a1), float(b)
+    return {
+        "semlab_value": a1,
+        "porespy_value": b,
+        "value_rel_diff": (a1 - b) / b if b else math.nan,
+        "semlab_time_s": [t1, t2],
+        "porespy_time_s": tb,
+        "vs_porespy_time_ratio": ts / tb,
+        "load_1_5_15min": load,
+    }
+
+
+def _peer_ssa(ps, m: np.ndarray) -> float:
+    """PoreSpy's mesh area per volume, less the box faces its zero padding closes the mesh with."""
+    area = ps.metrics.mesh_surface_area(ps.tools.mesh_region(m))
+    cut = sum(np.count_nonzero(np.take(m, i, axis=ax)) for ax in range(3) for i in (0, -1))
+    return (area - cut) / m.size
+
+
+def bench_3d_size(ps, vol: np.ndarray, *, geodesic_axes, diffusion: bool) -> dict:
+    from semlab.quantify import geodesic_tortuosity, local_thickness, specific_surface_area
+
+    res: dict = {"shape": list(vol.shape), "descriptors": {}}
+    d = res["descriptors"]
+    for name, v in (("pore", 0), ("nmc", 85)):
+        m = vol == v
+        d[f"specific_surface_area_{name}_per_px"] = _aba(
+            lambda v=v: specific_surface_area(vol, phase=v), lambda m=m: _peer_ssa(ps, m)
+        )
+        label = "pore_diameter" if name == "pore" else "nmc_strut_diameter"
+        d[f"{label}_local_thickness_mean_px"] = _aba(
+            lambda v=v: local_thickness(vol, phase=v).mean,
+            lambda m=m: 2 * ps.filters.local_thickness(m)[m].mean(dtype=np.float64),
+        )
+    load = _load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t, tt = timed(geodesic_tortuosity, vol, phase=0, axes=geodesic_axes)
+    res["geodesic_tortuosity_pore"] = {
+        "axes": list(t.axes), "values": list(t.values), "time_s": tt, "load_1_5_15min": load,
+        "note": "one multi-source MCP_Geometric search per axis from the inlet face; PoreSpy has no geodesic tortuosity",
+    }  # fmt: skip
+    if diffusion:
+        res["tortuosity_factor_pore_axis0"] = bench_tau(vol == 0)
+    return res
+
+
+def bench_tau(m: np.ndarray) -> dict:
+    """semlab's diffusive tortuosity factor against TauFactor (CPU) on the same phase, axis 0."""
+    from semlab.quantify import tortuosity_factor
+
+    load = _load()
+    f, t_sem = timed(tortuosity_factor, m.view(np.uint8), phase=1, axes=0)
+    out: dict = {
+        "semlab_tau": f.values[0], "semlab_relative_diffusivity": f.relative_diffusivity[0],
+        "semlab_cg_iterations": f.iterations[0], "semlab_time_s": t_sem, "load_1_5_15min": load,
+        "definition": "tau = porosity * D / D_eff, steady-state diffusion (not the geodesic path ratio)",
+    }  # fmt: skip
+    try:
+        import taufactor
+
+        def run_tf():
+            s = taufactor.Solver(m.astype(np.uint8), device="cpu")
+            s.solve(verbose="no")
+            return s
+
+        s, t_tf = timed(run_tf)
+        tau_tf = float(np.ravel(np.asarray(s.tau))[0])
+        out.update({
+            "taufactor_version": importlib.metadata.version("taufactor"), "taufactor_tau": tau_tf,
+            "taufactor_time_s": t_tf, "value_rel_diff": (f.values[0] - tau_tf) / tau_tf,
+            "vs_taufactor_time_ratio": t_sem / t_tf,
+            "taufactor_settings": "Solver(device='cpu').solve() defaults: conv_crit 0.01, iter_limit 10000",
+        })  # fmt: skip
+    except Exception as exc:  # not installed or failed
+        out["taufactor_error"] = repr(exc)[:200]
+    return out
+
+
+def bench_3d(ps, sizes=(128, 256)) -> dict:
     from semlab.io import read_volume
-    from semlab.quantify import describe_3d, specific_surface_area
+    from semlab.quantify import describe_3d
 
     path = DATA / "volumes" / "nmc-electrode-128.tif"
     if not path.is_file():
         return {"skipped": f"{path} not found"}
+    if ps is None:
+        return {"skipped": "porespy not installed (pip install semlab[bench])"}
     vol = read_volume(path).data
-    res: dict = {"shape": list(vol.shape), "phases": {}}
+    ps.filters.local_thickness(vol[:16, :16, :16] == 85)  # compile PoreSpy's numba kernels first
+    res: dict = {
+        "volume": "nmc-electrode-128.tif (TauFactor's electrode); 256³ = each voxel repeated 2 × 2 × 2",
+        "timing": "each semlab time is the mean of two runs bracketing the peer's run (semlab, peer, semlab)",
+        "peers": {
+            "specific_surface_area": "ps.tools.mesh_region + ps.metrics.mesh_surface_area, less the box faces",
+            "local_thickness": "2 × mean of ps.filters.local_thickness(mask) over the phase (default: every integer radius)",
+        },
+        "sizes": {},
+    }
+    phases = {}
     for name, v in (("pore", 0), ("nmc", 85), ("cbd", 170)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             d, t = timed(describe_3d, vol, phase=v)
-        entry: dict = {"semlab": d.to_dict(), "time_s": {"semlab_describe_3d": t}}
-        if name == "pore":  # where the time goes
-            from semlab.quantify import geodesic_tortuosity, strut_diameters, surface_curvature
-
-            for label, fn in (
-                ("specific_surface_area", specific_surface_area),
-                ("strut_diameters", strut_diameters),
-                ("geodesic_tortuosity_3_axes", geodesic_tortuosity),
-                ("surface_curvature", surface_curvature),
-            ):
-                entry["time_s"][f"semlab_{label}"] = timed(fn, vol, phase=v)[1]
-        entry["semlab"]["specific_surface_area_raw_marching_cubes_per_px"] = specific_surface_area(
-            vol, phase=v, normal_sigma=0
+        phases[name] = {"describe_3d_time_s": t, "values": d.to_dict()}
+    res["describe_3d_128"] = phases
+    for n in sizes:
+        f = n // vol.shape[0]
+        v = vol.repeat(f, 0).repeat(f, 1).repeat(f, 2) if f > 1 else vol
+        print(f"3-D {n}³ ...", flush=True)
+        res["sizes"][str(n)] = bench_3d_size(
+            ps, v, geodesic_axes=(0, 1, 2) if n <= 128 else 0, diffusion=n <= 128
         )
-        if ps is not None:
-            m = vol == v
-            por, t_por = timed(ps.metrics.phase_fraction, vol)
-            mesh, t_mesh = timed(ps.tools.mesh_region, m)
-            area = ps.metrics.mesh_surface_area(mesh)
-            # porespy closes the mesh at the box faces (zero padding): subtract the cut faces
-            cut = sum(np.count_nonzero(np.take(m, i, axis=ax)) for ax in range(3) for i in (0, -1))
-            lt, t_lt = timed(ps.filters.local_thickness, m, sizes=40)
-            entry["time_s"].update({"porespy_mesh_surface": t_mesh, "porespy_local_thickness": t_lt})
-            entry["side_by_side"] = {
-                "phase_fraction": {"semlab": d.phase_fraction, "porespy": float(por[v])},
-                "specific_surface_area_per_px": {
-                    "semlab": d.specific_surface_area,
-                    "porespy_mesh_region": float(area / m.size),
-                    "porespy_mesh_region_minus_box_faces": float((area - cut) / m.size),
-                },
-                "strut_diameter_px": {
-                    "semlab_lognormal_mean": d.strut_diameter_mean,
-                    "semlab_median": d.strut_diameter_median,
-                    "porespy_local_thickness_mean": float(2 * lt[m].mean()),
-                },
-            }
-            if name == "pore":
-                try:  # needs openpnm
-                    fd, t_fd = timed(ps.simulations.tortuosity_fd, m, axis=0)
-                    entry["time_s"]["porespy_tortuosity_fd_axis0"] = t_fd
-                    entry["side_by_side"]["tortuosity_axis0"] = {
-                        "semlab_geodesic": d.tortuosity[0],
-                        "porespy_fd_tortuosity_factor": float(fd.tortuosity),
-                        "porespy_fd_sqrt_factor": float(math.sqrt(fd.tortuosity)),
-                        "note": "geodesic path ratio vs diffusive tortuosity factor (tau^2-like); not the same quantity",
-                    }
-                except Exception as exc:  # solver missing or too slow
-                    entry["side_by_side"]["tortuosity_axis0"] = {"porespy_error": repr(exc)[:200]}
-        res["phases"][name] = entry
+    big = res["sizes"].get(str(max(sizes)), {}).get("descriptors", {})
+    res["done_when"] = {
+        "size": max(sizes),
+        "vs_porespy_time_ratio": {k: e["vs_porespy_time_ratio"] for k, e in big.items()},
+        "value_rel_diff": {k: e["value_rel_diff"] for k, e in big.items()},
+        "met": all(
+            e["vs_porespy_time_ratio"] <= 1.0 and abs(e["value_rel_diff"]) <= 0.02 for e in big.values()
+        ),
+    }
     return res
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--part", choices=("2d", "3d", "all"), default="all", help="which half to run (the other is kept)"
+    )
+    ap.add_argument("--sizes", default="128,256", help="3-D cube sides, multiples of 128 (default 128,256)")
+    args = ap.parse_args()
     try:
         import porespy as ps
 
         ps_version = ps.__version__
     except Exception:  # pragma: no cover
         ps, ps_version = None, None
-    results = {
-        "machine": {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count()},
+    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    results.update({
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "load_at_start": _load(),
+                    "nice": os.nice(0)},
         "porespy": ps_version,
-        "taufactor": "not run: needs PyTorch, which semlab does not install",
-        "two_d": bench_2d(ps),
-        "three_d": bench_3d(ps),
-    }
+    })  # fmt: skip
+    results.pop("taufactor", None)
+    if args.part in ("2d", "all"):
+        results["two_d"] = bench_2d(ps)
+    if args.part in ("3d", "all"):
+        results["three_d"] = bench_3d(ps, tuple(int(x) for x in args.sizes.split(",")))
+    results["machine"]["load_at_end"] = _load()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2, default=float))
-    print(json.dumps(results, indent=2, default=float))
+    print(json.dumps(results.get("three_d", {}).get("done_when", {}), indent=2, default=float))
 
 
 if __name__ == "__main__":
