@@ -288,7 +288,7 @@ def bench_page_20k(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------- embedding methods
 EMBED_METHODS = ("umap", "pca50_umap", "pca50_umap_subsample", "pca50_umap_subsample20k")
 EMBED_TIMEOUT_S = 1500
-SUBSAMPLE = 10_000  # = semlab.maps.embedding.UMAP_FIT_SAMPLE
+SUBSAMPLE = 10_000  # the subsample method measured (semlab fits up to UMAP_FIT_SAMPLE = 100 000 whole)
 
 
 def cnn_like_features(
