@@ -214,10 +214,16 @@ def _paint(lt: np.ndarray, segs: np.ndarray, runs: tuple[np.ndarray, ...], r: in
         first, last = first - lo * width, last - lo * width
         n_rows = hi - lo
     size = n_rows * width
-    cov = np.cumsum((np.bincount(first, minlength=size) - np.bincount(last, minlength=size)).reshape(-1, width), axis=1) > 0
+    diff = np.bincount(first, minlength=size)
+    diff -= np.bincount(last, minlength=size)  # in place: these arrays are slab-sized
+    diff = diff.reshape(-1, width)
+    np.cumsum(diff, axis=1, out=diff)
+    cov = diff > 0
+    del diff
     if ul is None:
         view = lines[lo:hi]
-        view[cov & (view == 0)] = r
+        cov &= view == 0
+        view[cov] = r
     else:
         rows, cols = np.nonzero(cov & (lines[ul] == 0))
         lines[ul[rows], cols] = r  # only ever writes r (other threads may paint these rows too)
