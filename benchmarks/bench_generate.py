@@ -308,9 +308,10 @@ def main() -> None:
             return None
         parts = [{"seeds": [_run_seed(ws, s, steps, tmp, sweep=s == seeds[0]) for s in seeds],
                   "diagnosis_data": _diagnose_data(ws, series), "head": head}]  # fmt: skip
-        gan_steps = _equal_time_steps(parts)
+        cost = _cpu_cost()
+        gan_steps = max(1, round(steps * cost["ddpm"] / cost["acwgan"]))
         parts.append({"equal_time": [_run_equal_time(ws, s, gan_steps, tmp) for s in seeds]})
-    out = _assemble(parts)
+    out = _with_cost(_assemble(parts), cost)
     out["total_s"] = round(time.perf_counter() - t0, 1)
     if args.quick:
         print(json.dumps(out["summary"]["winners"], indent=1))
@@ -337,13 +338,6 @@ def _head(torch, seeds, steps) -> dict:  # noqa: ANN001
         "segmentation": "porosity = fraction of pixels <= ONE fixed grey threshold, the Otsu threshold of the "
         "pooled real training patches, the same for real and generated images (not per-image Otsu)",
     }
-
-
-def _equal_time_steps(parts: list[dict]) -> int:
-    runs = [r for p in parts for s in p.get("seeds", []) for r in [s["runs"]]]
-    ddpm_s = float(np.mean([r["ddpm"]["train_s"] for r in runs]))
-    gan_sps = float(np.mean([r["acwgan"]["s_per_step"] for r in runs]))
-    return max(1, round(ddpm_s / gan_sps))
 
 
 def _assemble(parts: list[dict]) -> dict:
@@ -376,9 +370,42 @@ def _assemble(parts: list[dict]) -> dict:
     return out
 
 
+def _cpu_cost(steps: int = 12) -> dict:
+    """CPU seconds per training step of each model, one thread (process time: the wall time of an
+    idle core, whatever the load), on random 64-px images, 32-px crops, batch 32."""
+    import pandas as pd
+
+    from semlab.generate import train_generator
+
+    x = np.random.default_rng(0).random((64, 64, 64)).astype(np.float32)
+    t = pd.DataFrame({"burst_count": [1, 2, 4, 8] * 16})
+    out = {}
+    for name in ("ddpm", "acwgan"):
+        kw = {k: v for k, v in COMMON.items() if k != "grid_every"} | MODELS[name]
+        train_generator(x, t, model=name, steps=2, grid_every=0, **kw)  # warm-up
+        t0 = time.process_time()
+        train_generator(x, t, model=name, steps=steps, grid_every=0, **kw)
+        out[name] = round((time.process_time() - t0) / steps, 4)
+    return out
+
+
 def _merge(paths: list[Path]) -> None:
+    import torch
+
+    torch.set_num_threads(1)
     parts = [json.loads(p.read_text()) for p in paths]
-    _write(_assemble(parts))
+    _write(_with_cost(_assemble(parts), _cpu_cost()))
+
+
+def _with_cost(out: dict, cost: dict) -> dict:
+    if "equal_wall_time" in out:
+        out["equal_wall_time"] |= {
+            "rule": "GAN steps = DDPM steps × (DDPM ÷ GAN CPU seconds per step, one thread): equal wall "
+            "time on an idle core; the wall times measured here on the loaded machine are listed too",
+            "cpu_s_per_step_one_thread": cost,
+            "acwgan_steps_by_rule_now": round(out["steps"] * cost["ddpm"] / cost["acwgan"]),
+        }
+    return out
 
 
 def _write(out: dict) -> None:
