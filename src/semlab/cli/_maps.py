@@ -111,11 +111,7 @@ def map_cmd(
         )
     if export is not None:
         path = export_html(data, export)
-        folder = path.with_name(path.stem + "_files")
-        extra = sorted(folder.iterdir()) if folder.is_dir() else []
-        size = path.stat().st_size + sum(f.stat().st_size for f in extra if f.is_file())
-        where = f" with {folder.name}/ ({len(extra)} files; keep it beside the HTML file)" if extra else ""
-        typer.echo(f"wrote {path}{where}: {size / 1e6:.1f} MB, opens without a server")
+        typer.echo(_export_line(path))
         if open_browser:
             import webbrowser
 
@@ -135,6 +131,15 @@ def map_cmd(
         server.serve_forever()
     except KeyboardInterrupt:
         typer.echo("stopped")
+
+
+def _export_line(path: Path) -> str:
+    """What was written: the HTML file, the NAME_files/ folder beside it if any, total size."""
+    folder = path.with_name(path.stem + "_files")
+    extra = sorted(folder.iterdir()) if folder.is_dir() else []
+    size = path.stat().st_size + sum(f.stat().st_size for f in extra if f.is_file())
+    where = f" with {folder.name}/ ({len(extra)} files; keep it beside the HTML file)" if extra else ""
+    return f"wrote {path}{where}: {size / 1e6:.1f} MB, opens without a server"
 
 
 def _check_export(export: Path) -> None:
