@@ -38,3 +38,22 @@ def test_subsample_fit_places_the_rest_with_their_clusters_and_is_seeded():
 def test_bad_large_map_parameters(kw):
     with pytest.raises(ParameterError, match=next(iter(kw))):
         fit_embedding(np.ones((20, 4)), method="umap", **kw)
+
+
+def test_a_saved_pca_umap_map_reloads_exactly(tmp_path):
+    """The saved parameters carry pca_dims/fit_sample, so the reload refits the same pipeline (no
+    nearest-neighbour fallback warning) and places new points identically."""
+    import warnings
+
+    from semlab.maps import load_embedding, save_embedding
+
+    pytest.importorskip("umap")
+    x, _ = _clusters(40, dim=12, seed=1)
+    coords, model = fit_embedding(x, method="umap", seed=0, pca_dims=4)
+    save_embedding(tmp_path / "m", model, hashes=[f"h{i}" for i in range(len(x))], coords=coords)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = load_embedding(tmp_path / "m")
+    assert again.params["pca_dims"] == 4 and again.estimator is not None
+    new = x[:5] + 0.1
+    np.testing.assert_allclose(again.transform(new), model.transform(new), atol=1e-4)

@@ -379,6 +379,9 @@ def restore_embedding(config: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
     if "pca_components" in arrays:
         estimator = _LinearMap(arrays["pca_components"], arrays["pca_mean"], arrays["pca_scale"])
     elif method == "umap" and x.shape[0] >= 3:
+        # Maps saved before PCA and subsampling existed were fitted on all raw features.
+        params.setdefault("pca_dims", 0)
+        params.setdefault("fit_sample", 0)
         refit, model = fit_embedding(x, method="umap", seed=seed, **params)
         if np.allclose(refit, coords, atol=1e-3):
             estimator = model.estimator
