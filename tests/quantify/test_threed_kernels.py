@@ -245,3 +245,16 @@ def test_fast_area_agrees_with_the_mesh_reference_on_the_real_electrode():
         assert surface_area(vol, phase=v) == pytest.approx(
             _projected_area_mesh(m, (1.0, 1.0, 1.0), 1.0), rel=0.01
         )
+
+
+def test_tortuosity_factor_in_2d():
+    img = np.zeros((30, 20), np.uint8)
+    img[:, 3:6] = 1
+    img[0:11, 12] = 1  # a one-pixel path with a sideways leg of 4
+    img[10, 12:17] = 1
+    img[10:, 16] = 1
+    t = tortuosity_factor(img, axes=0, rtol=1e-10)
+    n = int(img[:, 12:].sum())
+    # conductances add: 3 straight columns (1/30 each) and the winding path (1/n)
+    d_eff = (3 / 30 + 1 / n) * 30 / 20
+    assert t.values[0] == pytest.approx(img.mean() / d_eff, rel=1e-6)
