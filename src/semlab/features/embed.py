@@ -587,6 +587,8 @@ def _compute_ray(job: _Job, model: tuple[Any, bool, Any], todo: list[Any], resul
         if job.progress is not None:
             job.progress(done0 + done, job.n_total)
 
+    if eng.gpus_per_worker is None:  # GPUs for the workers only when the model runs on CUDA
+        eng = replace(eng, gpus_per_worker=1.0 if str(job.device).startswith("cuda") else 0.0)
     report = run_batches(items, _ray_work, on_result=on_result, setup=_ray_setup,
                          setup_args=(str(job.ws.path), spec, model), engine=eng, progress=progress)  # fmt: skip
     if report.failed:

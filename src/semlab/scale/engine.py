@@ -66,8 +66,8 @@ class Engine:
     address : str, optional
         Ray cluster to join: ``"auto"`` (the one started on this machine with ``ray start
         --head``), ``"ray://host:10001"`` (Ray Client) or ``"host:6379"``.  Default: the
-        ``RAY_ADDRESS`` environment variable, else a Ray instance started for the call (on
-        this machine's CPUs) and shut down after it.
+        ``RAY_ADDRESS`` environment variable, else (or with ``"local"``) a Ray instance
+        started for the call (on this machine's CPUs) and shut down after it.
     num_workers : int, optional
         Workers (Ray actors) in the pool.  Default: one per GPU when the cluster has GPUs,
         else one per ``cpus_per_worker`` CPUs of the cluster.
@@ -75,7 +75,10 @@ class Engine:
         Items (images) per batch sent to a worker.  Default: 4 per CPU of a worker (16 per
         GPU), fewer when there are few items so every worker gets some.
     cpus_per_worker : float, default 1
-        CPUs each worker reserves (its PyTorch threads follow: Ray sets ``OMP_NUM_THREADS``).
+        CPUs each worker reserves (Ray sets its ``OMP_NUM_THREADS``).
+    gpus_per_worker : float, optional
+        GPUs each worker reserves.  Default: 1 on a cluster with GPUs when the stage runs its
+        model on CUDA (the device resolved where the command runs), else 0.
     """
 
     kind: str = "local"
@@ -83,6 +86,7 @@ class Engine:
     num_workers: int | None = None
     batch_size: int | None = None
     cpus_per_worker: float = 1.0
+    gpus_per_worker: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields, JSON-ready."""
@@ -92,6 +96,7 @@ class Engine:
             "num_workers": self.num_workers,
             "batch_size": self.batch_size,
             "cpus_per_worker": self.cpus_per_worker,
+            "gpus_per_worker": self.gpus_per_worker,
         }
 
 
@@ -121,6 +126,8 @@ def check_engine(engine: str | Engine = "local", address: str | None = None) -> 
         value = getattr(eng, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ParameterError(f"{name}={value!r} must be a whole number >= 1")
+    if eng.gpus_per_worker is not None and not eng.gpus_per_worker >= 0:
+        raise ParameterError(f"gpus_per_worker={eng.gpus_per_worker!r} must be a number of GPUs >= 0")
     if not eng.cpus_per_worker > 0:
         raise ParameterError(f"cpus_per_worker={eng.cpus_per_worker!r} must be a positive number of CPUs")
     return eng
@@ -288,11 +295,14 @@ def _plan(ray: Any, eng: Engine, n_items: int, actors: bool) -> tuple[int, int, 
     res = ray.cluster_resources()
     gpus = float(res.get("GPU", 0.0))
     cpus = float(res.get("CPU", 1.0))
-    per_gpu = 1.0 if gpus >= 1 and actors else 0.0
+    if eng.gpus_per_worker is not None:
+        per_gpu = float(eng.gpus_per_worker)
+    else:
+        per_gpu = 1.0 if gpus >= 1 and actors else 0.0
     if eng.num_workers is not None:
         workers = eng.num_workers
     elif per_gpu:
-        workers = int(gpus)
+        workers = max(1, int(gpus // per_gpu))
     else:
         workers = max(1, int(cpus // eng.cpus_per_worker))
     workers = max(1, min(workers, n_items))
