@@ -164,5 +164,11 @@ def test_map_page_places_uploads_in_chromium(chromium_browser, workspace, tmp_pa
         page.screenshot(path=str(SHOTS / "serve-map.png"), full_page=True)
         page.click("#map-svg .upload-pt")
         page.wait_for_url("**/image/*")
+        # the explorer (semlab map's page over the same saved map) is one link away
+        page.go_back()
+        page.click("#map-explore")
+        page.wait_for_url("**/map/explore")
+        page.wait_for_function("window.semlabMap && semlabMap.state().drawn > 0")
+        assert page.evaluate("semlabMap.state().n") == len(hashes)
         assert not errors, errors
         page.close()
