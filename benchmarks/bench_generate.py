@@ -228,10 +228,10 @@ def _summary(models: dict) -> dict:
     return {"per_model": out, "winners": winners}
 
 
-def _run_seed(ws, seed: int, steps: int, tmp: Path, *, sweep: bool) -> dict:
+def _run_seed(ws, seed: int, steps: int, tmp: Path, *, sweep: bool, models=("ddpm", "acwgan")) -> dict:  # noqa: ANN001
     """Both models at ``steps`` steps for one seed (and, with ``sweep``, the DDPM sampling sweeps)."""
     part: dict = {"seed": seed, "runs": {}}
-    for name in ("ddpm", "acwgan"):
+    for name in models:
         res, rec = _train(ws, name, seed, steps, tmp)
         ev = _evaluate(res.generator, ws, seed)
         loss_key = "loss" if name == "ddpm" else "wasserstein"
@@ -277,6 +277,8 @@ def main() -> None:
     ap.add_argument("--part", type=Path, help="run only --seeds (one process per seed) and write this part")
     ap.add_argument("--equal-time-steps", type=int, help="with --part: GAN steps of the equal-time run")
     ap.add_argument("--merge", nargs="+", type=Path, help="assemble the results from these parts")
+    ap.add_argument("--models", default="ddpm,acwgan", help="with --part: the models to train")
+    ap.add_argument("--no-sweep", action="store_true", help="with --part: skip the sampling sweeps")
     ap.add_argument("--quick", action="store_true", help="smoke run: 40 steps, one seed, not written")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -297,7 +299,13 @@ def main() -> None:
             if args.equal_time_steps:
                 part = {"equal_time": [_run_equal_time(ws, s, args.equal_time_steps, tmp) for s in seeds]}
             else:
-                part = {"seeds": [_run_seed(ws, s, steps, tmp, sweep=s == 0) for s in seeds]}
+                sweep = not args.no_sweep
+                models = tuple(args.models.split(","))
+                part = {
+                    "seeds": [
+                        _run_seed(ws, s, steps, tmp, sweep=sweep and s == 0, models=models) for s in seeds
+                    ]
+                }
                 if 0 in seeds:
                     part["diagnosis_data"] = _diagnose_data(ws, series)
             part |= {"head": head, "load_avg_1min_end": _load(), "part_s": round(time.perf_counter() - t0, 1)}

@@ -24,6 +24,7 @@ DEMO_SETTINGS: dict[str, Any] = {
     "equalize": "none",
     "normalize": "levels",
     "batch_size": 32,
+    "lr": 2e-3,
     "ema_decay": 0.995,
     "lr_schedule": "cosine",
 }
@@ -116,6 +117,7 @@ def _earlier_model(model_dir: Path, *, steps: int, seed: int) -> Any:
         and prep.get("equalize") == s["equalize"]
         and prep.get("normalize", "none") == s["normalize"]
         and gen.meta.get("extra", {}).get("training", {}).get("ema_decay") == s["ema_decay"]
+        and gen.meta.get("extra", {}).get("training", {}).get("lr") == s["lr"]
         and gen.meta.get("seed") == seed
         and gen.meta.get("extra", {}).get("training", {}).get("steps", 0) >= steps
     )
@@ -188,6 +190,7 @@ def _generate_step(workspace, out_dir, quick, seed, steps, progress):  # noqa: A
             equalize=s["equalize"],
             normalize=s["normalize"],
             batch_size=s["batch_size"],
+            lr=s["lr"],
             ema_decay=s["ema_decay"],
             lr_schedule=s["lr_schedule"],
             patches_per_image=32,
