@@ -69,6 +69,7 @@ def test_fast_runtime_matches_torch_fp32_on_synthetic_patches(tiny, cache, runti
 
     assert meta["weights_sha256"] == state_dict_sha256(tiny.model.state_dict())
     assert meta["layout"] == rt.LAYOUT and meta["opset"] == rt.OPSET and "exporter" in meta
+    assert meta["grey_stem"] is True  # timm EfficientNet: the stem convolution takes the grey patch
 
 
 @pytest.mark.slow

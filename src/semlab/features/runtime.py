@@ -10,7 +10,8 @@ that fails, or no runtime is installed, extraction uses torch and says so.
 
 The graph's input is the grey patch batch ``(b, 1, H, W)`` in [0, 1] at the model's input
 size; the per-channel normalisation (mean, std of the model's data config) and the grey →
-RGB replication are part of the graph.  Its outputs are the pooled final features
+RGB replication are part of the graph, folded exactly into the first convolution where the
+model allows (:func:`_grey_stem_model`: one input channel plus a constant map).  Its outputs are the pooled final features
 (``"final"``) and/or the stage statistics (``"multiscale"``) of
 :func:`semlab.features.extract.stage_statistics`.
 
@@ -61,7 +62,7 @@ FAST_RUNTIMES = ("openvino", "onnxruntime")
 #: ONNX opset of the exports.
 OPSET = 18
 #: Input layout of the exported graph (part of the cache key).
-LAYOUT = "grey-b1hw-unit"
+LAYOUT = "grey-b1hw-unit-v2"
 #: Smallest cosine similarity to torch fp32 a session must reach on its check patches.
 MIN_COSINE = 0.9999
 #: Environment variable naming the export cache folder.
@@ -172,17 +173,104 @@ def runtime_label(runtime: str) -> str:
 # --------------------------------------------------------------------------- export
 
 
-def _graph_module(bb: Backbone, sets: tuple[str, ...]) -> Any:
-    """A torch module: grey (b, 1, H, W) in [0, 1] → the feature sets, as extraction computes them."""
+def _grey_stem_model(bb: Backbone) -> Any | None:
+    """A copy of the model whose first convolution takes the grey patch (b, 1, H, W) directly.
+
+    The normalised input is ``x_c = g / s_c - m_c / s_c`` in each channel ``c``, so a first
+    convolution ``conv(x)`` (zero padding, one group) equals ``conv1(g) + K``: ``conv1`` has the
+    weights ``sum_c W_c / s_c`` on one channel, and ``K = conv(planes of -m_c / s_c)`` (bias and
+    the effect of the padding at the borders included) is a constant map of the input size.
+    Exact up to float rounding, a third of the stem's work and no 3-channel input.  None where
+    the model's first convolution does not take the model input as it is, or the copy's
+    features differ from the model's (cosine < 0.99999).
+    """
+    import copy
+
+    import torch
+    from torch import nn
+
+    from semlab.features.extract import make_input
+
+    model, cfg = bb.model.eval(), bb.data_config
+    side = tuple(cfg["input_size"][1:])
+    grey = torch.from_numpy(_check_patches(bb)[:, 0])
+    x = make_input(grey, cfg, channels_last=False)
+    first: list[tuple[str, Any]] = []
+    names = {m: n for n, m in model.named_modules()}
+    hooks = [
+        m.register_forward_pre_hook(
+            lambda mod, inp: first.append((names[mod], inp[0])) if not first else None
+        )
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    try:
+        with torch.inference_mode():
+            ref = _pooled_of(model, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not first or first[0][1] is not x:
+        return None
+    name, _ = first[0]
+    conv = dict(model.named_modules())[name]
+    if conv.groups != 1 or conv.padding_mode != "zeros" or conv.in_channels != 3:
+        return None
+    inv_s = 1.0 / torch.tensor(cfg["std"], dtype=torch.float32)
+    planes = (-torch.tensor(cfg["mean"], dtype=torch.float32) * inv_s).view(1, 3, 1, 1).expand(1, 3, *side)
+    with torch.no_grad():
+        k_map = conv(planes.contiguous()).detach().clone()
+        one = copy.deepcopy(conv)
+        one.weight = nn.Parameter((conv.weight * inv_s.view(1, 3, 1, 1)).sum(1, keepdim=True))
+        one.bias = None
+        one.in_channels = 1
+
+    class GreyStem(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = one
+            self.register_buffer("k_map", k_map)
+
+        def forward(self, g: Any) -> Any:
+            return self.conv(g) + self.k_map
+
+    stemmed = copy.deepcopy(model)
+    parent_name, _, attr = name.rpartition(".")
+    setattr(dict(stemmed.named_modules())[parent_name] if parent_name else stemmed, attr, GreyStem())
+    try:
+        with torch.inference_mode():
+            got = _pooled_of(stemmed, grey[:, None])
+        cos = torch.nn.functional.cosine_similarity(ref.flatten(1), got.flatten(1), dim=1).min().item()
+    except Exception:  # noqa: BLE001 - the model uses its input elsewhere too: no stem folding
+        return None
+    return stemmed.eval() if cos >= 0.99999 else None
+
+
+def _pooled_of(model: Any, x: Any) -> Any:
+    """Pooled pre-classifier features of a timm model (as :func:`semlab.features.extract_features`)."""
+    from semlab.features import extract
+
+    return extract._pooled(model, x)
+
+
+def _graph_module(bb: Backbone, sets: tuple[str, ...], *, grey_stem: bool = False) -> Any:
+    """A torch module: grey (b, 1, H, W) in [0, 1] → the feature sets, as extraction computes them.
+
+    With ``grey_stem``, the model's first convolution takes the grey patch directly
+    (:func:`_grey_stem_model`) where that is exact; ``module.grey_stem`` says whether it does.
+    """
     import torch
     from torch import nn
 
     from semlab.features import extract
 
+    stemmed = _grey_stem_model(bb) if grey_stem else None
+
     class Features(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model = bb.model
+            self.model = stemmed if stemmed is not None else bb.model
+            self.grey_stem = stemmed is not None
             cfg = bb.data_config
             self.register_buffer("mean", torch.tensor(cfg["mean"], dtype=torch.float32).view(1, 3, 1, 1))
             inv = 1.0 / torch.tensor(cfg["std"], dtype=torch.float32).view(1, 3, 1, 1)
@@ -190,7 +278,8 @@ def _graph_module(bb: Backbone, sets: tuple[str, ...]) -> Any:
             self.stages = extract._stage_names(bb.model) if "multiscale" in sets else []
 
         def forward(self, grey: Any) -> tuple[Any, ...]:
-            x = (grey - self.mean) * self.inv_std  # (b, 1) broadcast to (b, 3): grey in every channel
+            # (b, 1) broadcast to (b, 3): grey in every channel, unless the stem takes the grey patch
+            x = grey if self.grey_stem else (grey - self.mean) * self.inv_std
             caught: list[Any] = []
             modules = dict(self.model.named_modules())
             hooks = [
@@ -296,13 +385,13 @@ def export_onnx(
         except (OSError, json.JSONDecodeError):
             pass  # damaged metadata: export again
     side = tuple(int(v) for v in bb.data_config["input_size"][1:])
-    module = _graph_module(bb, sets)
+    module = _graph_module(bb, sets, grey_stem=True)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         exporter = _export(module, (side[0], side[1]), sets, tmp)
         for extra in tmp.parent.glob(f"{tmp.name}.data"):  # pragma: no cover - external data is off
             extra.unlink()
-    meta = {**ident, "exporter": exporter, "file": path.name}
+    meta = {**ident, "exporter": exporter, "grey_stem": bool(module.grey_stem), "file": path.name}
     write_json(meta_path, meta)
     return path, meta
 
