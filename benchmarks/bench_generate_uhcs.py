@@ -8,9 +8,12 @@ anneal time at 800 °C, categorical (4 levels).  ``800C-24H-Q-7.tif`` is a byte-
 copy of ``800C-24H-Q-1.tif`` and is dropped (18 masks left: 4 / 3 / 6 / 5 per time).
 
 Each model (ACWGAN-GP, conditional DDPM; ``semlab.generate.masks.train_mask_generator``,
-the library's defaults for EMA and learning-rate schedule) is trained for a fixed step
-budget on random 32-px crops of the masks (random rotations/flips), 3 seeds each, one
-torch thread, niced.  Per anneal time, ``N_GEN`` generated patches (thresholded at 0.5) are
+the library's defaults for EMA, learning-rate schedule and DDPM prediction target) is
+trained for a fixed step budget on random 32-px crops of the masks (random rotations/flips),
+3 seeds each, one torch thread, niced.  The DDPM is sampled twice (25 DDIM steps):
+conditionally (``ddpm``) and with classifier-free guidance 3 (``ddpm_guidance3``).
+``--update`` replaces only the models run now in an existing JSON (the committed JSON merges
+two runs: see its ``runs`` entry).  Per anneal time, ``N_GEN`` generated patches (thresholded at 0.5) are
 compared with every non-overlapping 32-px tile of the real masks of that time, both
 measured by ``semlab.generate.masks.mask_particles`` (``split_particles`` neck rule +
 ``particle_table``; particles cut by the patch frame kept on both sides): carbide area
@@ -116,6 +119,7 @@ def _run(model: str, seed: int, steps: int, ms, real_stats) -> list[tuple[str, d
             "wasserstein_diameter_px": _per_condition(s, "wasserstein_diameter"),
             "ks_diameter": _per_condition(s, "ks_diameter"),
             "final_loss": res.history[-1] if res.history else None,
+            "network": res.generator.model.config.to_dict(),
         }
         out.append((variant, rec, cmp, gen))
     return out
@@ -143,6 +147,21 @@ def _aggregate(runs: list[dict]) -> dict:
     }
 
 
+def _git_commit() -> str:
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src/semlab/generate"], cwd=ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + (" + uncommitted src/semlab/generate" if dirty.stdout.strip() else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -150,6 +169,11 @@ def main() -> None:
     ap.add_argument("--steps-ddpm", type=int, default=STEPS["ddpm"], help="DDPM training steps per seed")
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--out", type=Path, default=RESULTS / "generate_uhcs.json")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other models' entries of an existing --out and replace only those run now",
+    )
     args = ap.parse_args()
 
     from semlab.generate.masks import (
@@ -212,8 +236,15 @@ def main() -> None:
                 "summary": _aggregate(recs),
             }
 
+    if args.update and args.out.is_file():
+        old = json.loads(args.out.read_text(encoding="utf-8"))
+        results = {**old.get("models", {}), **results}
+        budget = {**old.get("step_budget", {}), **{m: getattr(args, f"steps_{m}") for m in args.models}}
+    else:
+        budget = {m: getattr(args, f"steps_{m}") for m in args.models}
     out = {
         "benchmark": "bench_generate_uhcs",
+        "git_commit": _git_commit(),
         "data": "UHCSDB spheroidite masks (bdecost/uhcs-segment), 800 °C series, condition anneal_time_h "
         "(categorical, 3/8/24/85 h); 970 °C (5 min only) left out",
         "patch_size_px": SIZE,
@@ -223,7 +254,7 @@ def main() -> None:
         "descriptor": "semlab.generate.masks.mask_particles: split_particles (neck rule, split_ratio 0.2) + "
         "particle_table, equivalent diameter 2*sqrt(A/pi); frame-cut particles kept for real and generated",
         "ddim_steps": SAMPLE_STEPS,
-        "step_budget": {m: getattr(args, f"steps_{m}") for m in args.models},
+        "step_budget": budget,
         "seeds": args.seeds,
         "torch_threads": 1,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
