@@ -195,3 +195,28 @@ def test_tiny_training_separates_conditions(tmp_path, model):
     assert gap_after > 0.15
     # and the sparse condition's carbide level moves toward the real one (untrained: ~0.5 or ~1)
     assert abs(after[1.0] - real[1.0]) < abs(before[1.0] - real[1.0]) - 0.2
+
+
+def test_log10_encoding_samples_by_value_in_column_units(tmp_path):
+    ms = _two_condition_set(tmp_path)
+    run = train_mask_generator(
+        ms,
+        "anneal_time_h",
+        model="acwgan",
+        encoding="log10",
+        size=16,
+        steps=1,
+        width=8,
+        batch_size=4,
+        n_critic=1,
+    )
+    spec = run.generator.spec
+    assert spec.columns == ("log10_anneal_time_h",) and spec.conditions[0].kind == "continuous"
+    assert math.isclose(spec.conditions[0].mean, 0.5)  # log10 of 1 h and 10 h, two masks each
+    m = sample_masks(run.generator, "anneal_time_h", 10.0, 3, seed=0)
+    assert m.shape == (3, 16, 16) and m.dtype == np.uint8 and set(np.unique(m)) <= {0, 1}
+    with pytest.raises(ParameterError, match="conditioned on log10_anneal_time_h"):
+        sample_masks(run.generator, "temperature_C", 800, 1)
+    with pytest.raises(ParameterError, match="log10"):
+        train_mask_generator(MaskSet(ms.masks, ms.table.assign(anneal_time_h=0.0), ms.folder), "anneal_time_h",
+                             encoding="log10", steps=1)  # fmt: skip
