@@ -405,7 +405,37 @@ def _merge(paths: list[Path]) -> None:
     _write(_with_cost(_assemble(parts), _cpu_cost()))
 
 
+def _done_when(out: dict) -> dict:
+    """Issue 18's bar per model: every seed's worst burst count within ±0.03 of real, R² >= 0.8, Spearman 1."""
+    res = {}
+    for k, v in out["models"].items():
+        runs = v["runs"]
+        worst = max(r["max_porosity_abs_error"] for r in runs)
+        r2 = min(r["r2"]["porosity"] for r in runs)
+        sp = min(r["spearman"]["porosity"] for r in runs)
+        res[k] = {
+            "max_porosity_abs_error": worst,
+            "min_porosity_r2": r2,
+            "min_porosity_spearman": sp,
+            "passes": bool(worst <= 0.03 and r2 >= 0.8 and sp == 1.0),
+        }
+    return res
+
+
 def _with_cost(out: dict, cost: dict) -> dict:
+    out["done_when"] = _done_when(out)
+    out["budget"] = {
+        k: {
+            "steps": v["runs"][0]["steps"],
+            "images_seen": v["runs"][0]["images_seen"],
+            "train_s_measured_per_seed": [r["train_s"] for r in v["runs"]],
+            "load_avg_1min_start_end_per_seed": [r["load_avg_1min_start_end"] for r in v["runs"]],
+            "train_s_idle_one_thread_estimate": round(
+                v["runs"][0]["steps"] * cost["acwgan" if k.startswith("acwgan") else "ddpm"], 1
+            ),
+        }
+        for k, v in out["models"].items()
+    }
     if "equal_wall_time" in out:
         out["equal_wall_time"] |= {
             "rule": "GAN steps = DDPM steps × (DDPM ÷ GAN CPU seconds per step, one thread): equal wall "
