@@ -179,3 +179,17 @@ def test_embed_workspace_records_the_runtime_and_matches_torch(small_ws, tiny, c
     with pytest.raises(ParameterError, match="runtime="):
         with rt.use_runtime("cuda-graph"):
             pass
+
+
+def test_grey_stem_is_the_normalised_first_convolution(tiny):
+    """The stem rewritten for grey input gives the model's features on the normalised patch."""
+    stemmed = rt._grey_stem_model(tiny)
+    assert stemmed is not None and stemmed is not tiny.model
+    grey = torch.from_numpy(_synthetic(6, 96, seed=2))  # another size than the check patches: resized
+    x = ex.make_input(grey, tiny.data_config, channels_last=False)
+    g = ex.resize_grey(grey, tiny.data_config)
+    with torch.inference_mode():
+        ref, got = ex._pooled(tiny.model, x), ex._pooled(stemmed, g)
+    torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
+    # the model itself is untouched: its stem still takes three channels
+    assert tiny.model.conv_stem.in_channels == 3 and stemmed.conv_stem.conv.in_channels == 1

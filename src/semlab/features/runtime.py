@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -331,7 +332,7 @@ def _export(module: Any, side: tuple[int, int], sets: tuple[str, ...], path: Pat
 
     example = torch.rand((2, 1, *side), generator=torch.Generator().manual_seed(0))
     names: dict[str, Any] = {"input_names": ["grey"], "output_names": list(sets), "opset_version": OPSET}
-    with warnings.catch_warnings(), contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115
+    with open(os.devnull, "w") as sink, warnings.catch_warnings(), contextlib.redirect_stdout(sink):
         warnings.simplefilter("ignore")
         try:
             batch = torch.export.Dim("batch", min=1, max=65536)
@@ -457,10 +458,12 @@ def _ov_runner(path: Path, threads: int) -> Any:
         {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"},
     )
     request = compiled.create_infer_request()
+    lock = threading.Lock()  # one infer request: one call at a time (ONNX Runtime's run is thread-safe)
 
     def run(x: np.ndarray) -> list[np.ndarray]:
-        res = request.infer({0: x})
-        return [np.array(res[o]) for o in compiled.outputs]
+        with lock:
+            res = request.infer({0: x})
+            return [np.array(res[o]) for o in compiled.outputs]
 
     return run
 
