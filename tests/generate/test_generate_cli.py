@@ -49,6 +49,7 @@ def test_train_on_workspace(series_ws, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "acwgan" and result["steps"] == 8  # 16 images × 4 patches / batch 8
+    assert result["images_seen"] == 8 * 8 and result["seconds"] > 0
     meta = json.loads((out / "config.json").read_text())
     assert meta["kind"] == "generator" and meta["config"]["size"] == 16 and meta["config"]["noise_dim"] == 100
     assert meta["extra"]["conditions"]["conditions"][0]["levels"] == ["1", "2", "4", "8"]

@@ -236,6 +236,9 @@ class GeneratorTrainResult:
         Mean losses per logged interval.
     path : Path or None
         The model folder.
+    images_seen : int
+        Training patches drawn in total: steps × batch size (GAN: by the generator; its
+        critic sees ``n_critic`` times as many real ones).
     """
 
     generator: ConditionalGenerator
@@ -245,6 +248,7 @@ class GeneratorTrainResult:
     stopped: str
     history: list = field(default_factory=list)
     path: Path | None = None
+    images_seen: int = 0
 
     @property
     def model(self) -> Any:
@@ -256,6 +260,7 @@ class GeneratorTrainResult:
             "steps": self.steps,
             "epochs": self.steps / self.steps_per_epoch,
             "steps_per_epoch": self.steps_per_epoch,
+            "images_seen": self.images_seen,
             "seconds": round(self.seconds, 3),
             "stopped": self.stopped,
             "conditions": self.generator.spec.to_dict(),
@@ -845,6 +850,7 @@ def train_generator(
         stopped=stopped,
         history=job.history,
         path=out,
+        images_seen=run.steps * cfg.batch_size,
     )
 
 
@@ -895,6 +901,7 @@ def _save(job: _Job, out: Path, provenance: tuple, stopped: str, run: Any) -> Co
             "pixel_size_um": pixel_size,
             "training": {
                 "steps": run.steps,
+                "images_seen": run.steps * c.batch_size,
                 "target_steps": job.total,
                 "steps_per_epoch": job.steps_per_epoch,
                 "batch_size": c.batch_size,
