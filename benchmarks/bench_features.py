@@ -362,6 +362,7 @@ def main() -> None:
     )
     parser.add_argument("--no-demo", action="store_true", help="skip timing the demo step")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the per-stage embedding timing")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON file to write")
     args = parser.parse_args()
 
     import torch
@@ -412,10 +413,10 @@ def main() -> None:
             f"demo feature step (full demo: {demo['n_images']} images 512², {demo['n_patches']} patches of "
             f"{demo['patch_px']} px): {demo['seconds_cold']:.1f} s cold, {demo['seconds_cached']:.2f} s cached"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(RESULTS) as tmp:
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
