@@ -193,3 +193,16 @@ def test_grey_stem_is_the_normalised_first_convolution(tiny):
     torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
     # the model itself is untouched: its stem still takes three channels
     assert tiny.model.conv_stem.in_channels == 3 and stemmed.conv_stem.conv.in_channels == 1
+
+
+def test_thread_counts_follow_omp_num_threads(monkeypatch):
+    """A Ray worker's OMP_NUM_THREADS share caps torch's and the ONNX runtimes' threads."""
+    from semlab.features.extract import _cpu_count
+    from semlab.features.runtime import physical_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    full_torch, full_rt = _cpu_count(), physical_cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _cpu_count() == 1 and physical_cores() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert _cpu_count() == full_torch and physical_cores() == full_rt

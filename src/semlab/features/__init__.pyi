@@ -7,6 +7,7 @@ from .backbones import BACKBONES, Backbone, BackboneConfig, available_backbones,
 from .embed import embed_workspace, load_features, max_patch_size
 from .extract import extract_features
 from .intensity import INTENSITY_FEATURES, intensity_features
+from .runtime import RUNTIMES, current_runtime, use_runtime
 from .sets import (
     DEFAULT_FEATURE_SET,
     FEATURE_SET_HELP,
@@ -28,8 +29,10 @@ __all__ = [
     "FeatureTable",
     "INDEX_COLUMNS",
     "INTENSITY_FEATURES",
+    "RUNTIMES",
     "available_backbones",
     "create_backbone",
+    "current_runtime",
     "embed_workspace",
     "extract_features",
     "feature_set_config",
@@ -39,4 +42,5 @@ __all__ = [
     "load_features",
     "max_patch_size",
     "patch_features",
+    "use_runtime",
 ]

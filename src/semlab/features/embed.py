@@ -560,7 +560,9 @@ def _ray_work(state: tuple[_Job, Any], items: list[dict[str, Any]]) -> list[dict
     return out
 
 
-def _compute_ray(job: _Job, model: tuple[Any, bool, Any], todo: list[Any], results: dict[str, Any], eng: Any) -> int:
+def _compute_ray(
+    job: _Job, model: tuple[Any, bool, Any], todo: list[Any], results: dict[str, Any], eng: Any
+) -> int:
     """Embed ``todo`` on Ray (:func:`semlab.scale.run_batches`), caching each image here as it arrives."""
     from semlab.scale import ItemsFailed, run_batches
 

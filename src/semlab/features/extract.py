@@ -53,6 +53,11 @@ def resolve_precision(precision: str, device: Any) -> str:
 
 
 def _cpu_count() -> int:
+    """The cores this process may use: ``OMP_NUM_THREADS`` when set (a Ray worker gets its
+    share of the node that way), else the CPU affinity."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux

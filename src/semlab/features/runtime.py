@@ -134,7 +134,15 @@ def resolve_runtime(runtime: str, *, device: Any = "cpu", precision: str = "fp32
 
 
 def physical_cores() -> int:
-    """Physical cores this process may run on (hyper-threads of one core count once)."""
+    """Physical cores this process may run on (hyper-threads of one core count once), capped
+    by ``OMP_NUM_THREADS`` when set (a Ray worker gets its share of the node that way)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    cap = int(env) if env.isdigit() and int(env) > 0 else None
+    n = _physical_cores()
+    return min(n, cap) if cap else n
+
+
+def _physical_cores() -> int:
     try:
         cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
