@@ -152,6 +152,186 @@ def _learn(d: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _features(d: dict[str, Any]) -> list[Row]:
+    e = d["extraction"][0]
+    med = e["patches_per_s_median"]
+    best = e["best_raw"]
+    return [
+        Row(
+            "features",
+            f"CNN features fp32, {e['backbone']}, {e['n_patches']} patches of {e['patch_px']} px",
+            f"{e['semlab_fp32_patches_per_s']:.1f} patches/s ({e['runtime']}, cosine vs torch "
+            f"{e['min_cosine_similarity_fp32']:.6f})",
+            f"naive per-patch timm loop {e['naive_patches_per_s']:.1f}; {best.replace('_', ' ')} {med[best]:.1f}",
+            f"{e['speedup_fp32']:.1f}× naive / {e['runtime_ratio']:.2f}× raw runtime",
+            _load(e.get("loadavg_before")),
+            "features.json",
+        )
+    ]
+
+
+_3D_NAMES = {
+    "specific_surface_area_pore_per_px": "surface area, pore",
+    "specific_surface_area_nmc_per_px": "surface area, NMC",
+    "pore_diameter_local_thickness_mean_px": "pore diameter (local thickness)",
+    "nmc_strut_diameter_local_thickness_mean_px": "NMC strut diameter (local thickness)",
+}
+
+
+def _quantify(d: dict[str, Any]) -> list[Row]:
+    t = d["three_d"]
+    size = t["done_when"]["size"]
+    desc = t["sizes"][str(size)]["descriptors"]
+    out = []
+    for key, label in _3D_NAMES.items():
+        r = desc[key]
+        out.append(
+            Row(
+                "quantify 3-D",
+                f"{label}, {size}³ electrode volume",
+                f"{sum(r['semlab_time_s']) / len(r['semlab_time_s']):.2f} s (mean of 2 runs around the peer's)",
+                f"PoreSpy {r['porespy_time_s']:.2f} s (values differ {100 * r['value_rel_diff']:+.1f} %)",
+                f"{r['vs_porespy_time_ratio']:.2f}× PoreSpy's time",
+                _load(r.get("load_1_5_15min")),
+                "quantify.json",
+            )
+        )
+    tau = t["sizes"]["128"]["tortuosity_factor_pore_axis0"]
+    out.append(
+        Row(
+            "quantify 3-D",
+            "diffusive tortuosity factor, pore, 128³, axis 0",
+            f"τ = {tau['semlab_tau']:.4f}, {tau['semlab_time_s']:.1f} s",
+            f"TauFactor τ = {tau['taufactor_tau']:.4f}, {tau['taufactor_time_s']:.1f} s",
+            f"{tau['vs_taufactor_time_ratio']:.2f}× TauFactor's time",
+            _load(tau.get("load_1_5_15min")),
+            "quantify.json",
+        )
+    )
+    return out
+
+
+def _persistence(d: dict[str, Any]) -> list[Row]:
+    t = d["timing_2048x1536"]
+    ex, before = t["exact"], t["before"]
+    return [
+        Row(
+            "quantify 2-D",
+            "persistence diagram (H0 + H1), 2048 × 1536 labels, exact",
+            f"{ex['wall_s']:.2f} s wall, {ex['cpu_s']:.2f} CPU-s (two threads)",
+            f"before: {before['wall_s']:.2f} s wall, {before['cpu_s']:.2f} CPU-s",
+            f"{before['wall_s'] / ex['wall_s']:.2f}× faster (wall)",
+            _load(t.get("load_avg_during", [None])[0]),
+            "persistence.json",
+        )
+    ]
+
+
+def _memory(d: dict[str, Any]) -> list[Row]:
+    big = d["large"]
+    before = big["before"]
+    out = []
+    for case, was, label in (
+        ("hybrid", before["hybrid_peak_gb"], "`semlab segment --method hybrid`"),
+        ("quantify_hybrid", before["quantify_peak_gb"], "`semlab quantify`"),
+    ):
+        c = big["cases"][case]
+        out.append(
+            Row(
+                "memory",
+                f"{label} peak, 8192 × 8192 16-bit image",
+                f"{c['peak_rss_mb'] / 1000:.2f} GB ({c['peak_bytes_per_px']:.0f} B/px)",
+                f"before this change {was:.1f} GB",
+                f"{was * 1000 / c['peak_rss_mb']:.1f}× less",
+                f"/usr/bin/time -v, {c['seconds']:.0f} s",
+                "memory.json",
+            )
+        )
+    return out
+
+
+def _maps(d: dict[str, Any]) -> list[Row]:
+    m = d["map_100k"]["summary"]
+    out = []
+    for key, label in (("served", "served"), ("exported_file", "exported file")):
+        v = m[key]
+        out.append(
+            Row(
+                "map",
+                f"{m['n_points']:,}".replace(",", " ") + f" points in headless Chromium, {label}",
+                f"first render {v['first_render_ms'] / 1000:.2f} s; frame p95 {v['frame_p95_ms_worst_view']:.1f} ms",
+                "targets: first render < 2 s, frame p95 < 33 ms",
+                f"{2000 / v['first_render_ms']:.1f}× / {33 / v['frame_p95_ms_worst_view']:.2f}× inside",
+                f"{v['renderer']}; " + _load(m.get("load_avg_1min")),
+                "maps.json",
+            )
+        )
+    out.append(
+        Row(
+            "map",
+            f"{m['n_points']:,}".replace(",", " ") + f"-point embedding ({m['embedding_method']})",
+            f"{m['embedding_cpu_s']:.0f} CPU-s, trustworthiness {m['embedding_trustworthiness']:.3f}; export {m['export_mb']:.0f} MB",
+            "export target < 50 MB",
+            f"{50 / m['export_mb']:.2f}× inside",
+            "CPU-s are load-independent",
+            "maps.json",
+        )
+    )
+    return out
+
+
+def _scale(d: dict[str, Any]) -> list[Row]:
+    r = d["ratios_ray_over_local"]
+    return [
+        Row(
+            "scale",
+            f"`semlab embed` of {d['inputs']['images']} images, local vs a local Ray cluster",
+            f"Ray, 1 worker {r['ray_1']['steady']:.2f}×, 2 workers {r['ray_2']['steady']:.2f}× local steady images/s",
+            f"local engine {d['runs']['local']['steady_images_per_s']:.1f} images/s",
+            f"wall {r['ray_1']['wall']:.2f}× / {r['ray_2']['wall']:.2f}× (Ray start included)",
+            _load(d["machine"].get("load_before")),
+            "scale.json",
+        )
+    ]
+
+
+def _generate(d: dict[str, Any]) -> list[Row]:
+    dw = d["done_when"]
+    best = min(dw, key=lambda k: dw[k]["max_porosity_abs_error"])
+    b = d["budget"][best]
+    gan = dw["acwgan"]
+    return [
+        Row(
+            "generate",
+            f"worst-condition porosity error over seeds {d['seeds']} (synthetic series)",
+            f"{best}: {dw[best]['max_porosity_abs_error']:.3f}, R² ≥ {dw[best]['min_porosity_r2']:.2f}, "
+            f"{b['steps']} steps",
+            f"ACWGAN-GP, same steps: {gan['max_porosity_abs_error']:.3f}, R² ≥ {gan['min_porosity_r2']:.2f}",
+            f"{gan['max_porosity_abs_error'] / dw[best]['max_porosity_abs_error']:.1f}× smaller error",
+            f"about {b['train_s_idle_one_thread_estimate']:.0f} s per seed on one idle core",
+            "generate.json",
+        )
+    ]
+
+
+def _generate_uhcs(d: dict[str, Any]) -> list[Row]:
+    real = d["real"]["spearman_mean_diameter_vs_time"]
+    per = d["done_when"]["per_variant"]
+    best = max(per, key=lambda k: per[k]["seeds_generated_vs_real_spearman_1"])
+    n = len(d["seeds"])
+    return [
+        Row(
+            "generate",
+            "UHCS carbide size vs anneal time (800 °C), generated vs real",
+            f"{best}: ranks the times like the real tiles in {per[best]['seeds_generated_vs_real_spearman_1']} of {n} seeds",
+            f"real Spearman vs time {real:.1f} (not monotone)",
+            "criterion not met",
+            "quality, not speed",
+            "generate_uhcs.json",
+        )
+    ]
+
+
 # File name -> extractor. A file that exists but has no entry is listed as "not summarised".
 EXTRACTORS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "demo_load.json": _demo_load,
@@ -160,6 +340,14 @@ EXTRACTORS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "foreground.json": _foreground,
     "particles.json": _particles,
     "serve.json": _serve,
+    "features.json": _features,
+    "quantify.json": _quantify,
+    "persistence.json": _persistence,
+    "memory.json": _memory,
+    "maps.json": _maps,
+    "scale.json": _scale,
+    "generate.json": _generate,
+    "generate_uhcs.json": _generate_uhcs,
 }
 
 
