@@ -15,6 +15,7 @@ number of radii times the volume.
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -86,7 +87,7 @@ def _non_redundant(radius: np.ndarray, spn: np.ndarray) -> np.ndarray:
                     slice(d, d + n) if a == ax else slice(1, 1 + n) for a, n in enumerate(radius.shape)
                 )
                 keep &= pad[sl] <= radius
-        return keep
+        return _drop_far_contained(keep, radius) if nd == 3 else keep
     pad = np.pad(radius, 1, mode="constant")
     for off in np.ndindex(*(3,) * nd):
         o = np.asarray(off) - 1
@@ -95,6 +96,35 @@ def _non_redundant(radius: np.ndarray, spn: np.ndarray) -> np.ndarray:
         length = float(np.sqrt(np.sum((o * spn) ** 2)))
         sl = tuple(slice(1 + a, 1 + a + n) for a, n in zip(o, radius.shape, strict=True))
         keep &= pad[sl] < radius + length - 1e-9
+    return keep
+
+
+#: Offsets of length exactly 3 (permutations of (±1, ±2, ±2)): a ball of radius ``R_c`` is
+#: inside the ball of such a neighbour when ``R_n >= R_c + 3``.
+_D3 = np.array(
+    sorted({p for b in itertools.product((1, -1), (2, -2), (2, -2)) for p in itertools.permutations(b)})
+)
+
+
+def _drop_far_contained(keep: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Also drop the kept centres whose ball is inside the ball of a centre 3 voxels away.
+
+    Checked only on the centres the 3 × 3 × 3 test kept (a gather per offset); on the
+    256³ electrode this removes 5–17 % of the centres and 10–23 % of the painted runs.
+    """
+    idx = np.flatnonzero(keep)
+    if len(idx) == 0:
+        return keep
+    pad = np.pad(radius, 2, mode="constant")
+    ny, nx = pad.shape[1], pad.shape[2]
+    z, y, x = np.unravel_index(idx, radius.shape)
+    at = ((z + 2) * ny + (y + 2)) * nx + (x + 2)
+    need = radius.ravel()[idx].astype(np.int32) + 3
+    flat = pad.ravel()
+    gone = np.zeros(len(idx), bool)
+    for dz, dy, dx in _D3:
+        gone |= flat[at + ((dz * ny + dy) * nx + dx)] >= need
+    keep.ravel()[idx[gone]] = False
     return keep
 
 
@@ -192,27 +222,29 @@ def _paint(lt: np.ndarray, segs: np.ndarray, runs: tuple[np.ndarray, ...], r: in
     """Write ``r`` where the balls (``runs``: row offsets, half-widths) of ``segs`` cover 0s.
 
     ``lt`` is padded so that every run lies inside it; the runs are added to a difference
-    array over the slab of rows they touch (or, when they are few, over those rows only) and
-    summed along each row.
+    array over the slab of rows they touch (or, when they touch under half of its rows, over
+    those rows only) and summed along each row.
     """
     dz, dy, half = runs
     _, ny, width = lt.shape
-    roff = (dz * ny + dy) * width
-    base = (segs[:, 0] * ny + segs[:, 1]) * width + segs[:, 2]
-    first = (base[:, None] + (roff - half)[None, :]).ravel()
-    last = ((base + segs[:, 3])[:, None] + (roff + half)[None, :]).ravel()
-    lines = lt.reshape(-1, width)
     lo = (int(segs[:, 0].min()) + int(dz.min())) * ny
     hi = (int(segs[:, 0].max()) + int(dz.max()) + 1) * ny
-    if len(first) * 8 < (hi - lo) * width:  # few runs: the touched rows only
-        ul, inv = np.unique(first // width, return_inverse=True)
-        row = inv.ravel() * width
-        first, last = row + first % width, row + last % width
+    view = lt.reshape(-1, width)[lo:hi]
+    rows = ((segs[:, 0] * ny + segs[:, 1] - lo)[:, None] + (dz * ny + dy)[None, :]).ravel()
+    n_rows = hi - lo
+    touched = np.zeros(n_rows, bool)
+    touched[rows] = True
+    used = np.flatnonzero(touched)
+    ul = used if len(used) * 2 < n_rows else None
+    if ul is not None:  # few touched rows: number them compactly
+        rows = (np.cumsum(touched) - 1)[rows]
         n_rows = len(ul)
-    else:
-        ul = None
-        first, last = first - lo * width, last - lo * width
-        n_rows = hi - lo
+    rows *= width
+    first = (segs[:, 2][:, None] - half[None, :]).ravel()
+    first += rows
+    last = ((segs[:, 2] + segs[:, 3])[:, None] + half[None, :]).ravel()
+    last += rows
+    del rows
     size = n_rows * width
     diff = np.bincount(first, minlength=size)
     diff -= np.bincount(last, minlength=size)  # in place: these arrays are slab-sized
@@ -221,9 +253,8 @@ def _paint(lt: np.ndarray, segs: np.ndarray, runs: tuple[np.ndarray, ...], r: in
     cov = diff > 0
     del diff
     if ul is None:
-        view = lines[lo:hi]
         cov &= view == 0
         view[cov] = r
     else:
-        rows, cols = np.nonzero(cov & (lines[ul] == 0))
-        lines[ul[rows], cols] = r  # only ever writes r (other threads may paint these rows too)
+        rr, cc = np.nonzero(cov & (view[ul] == 0))
+        view[ul[rr], cc] = r  # only ever writes r (other threads may paint these rows too)
