@@ -468,7 +468,8 @@
   // layer is drawn again at the new scale.
   let layer = null, settle = 0;
   const LAYER_MARGIN = 0.2;  // of the larger view side, on each side
-  function drawLayer() {
+  /** The layer canvas for the view plus its margin (made again only when the view's size changes). */
+  function ensureLayer() {
     const M = Math.round(LAYER_MARGIN * Math.max(W, H));
     const lw = Math.round((W + 2 * M) * dpr), lh = Math.round((H + 2 * M) * dpr);
     if (!layer || layer.canvas.width !== lw || layer.canvas.height !== lh) {
@@ -476,6 +477,10 @@
       const g = c.getContext("2d");
       layer = { canvas: c, g, img: g.createImageData(lw, lh) };
     }
+    return { M, lw, lh };
+  }
+  function drawLayer() {
+    const { M, lw, lh } = ensureLayer();
     const buf = new Uint32Array(layer.img.data.buffer);
     buf.fill(0xfff8f6f5);  // the background, #f5f6f8
     const rgba = paletteRGBA(), colour = state.colour, pass = state.pass;
@@ -497,13 +502,7 @@
   // Zoomed in: the thumbnails of the view and its margin drawn into the layer (loaded ones; a small
   // square in the point's colour until its picture has arrived); counts are of the view itself.
   function drawThumbLayer() {
-    const M = Math.round(LAYER_MARGIN * Math.max(W, H));
-    const lw = Math.round((W + 2 * M) * dpr), lh = Math.round((H + 2 * M) * dpr);
-    if (!layer || layer.canvas.width !== lw || layer.canvas.height !== lh) {
-      const c = document.createElement("canvas"); c.width = lw; c.height = lh;
-      const g = c.getContext("2d");
-      layer = { canvas: c, g, img: g.createImageData(lw, lh) };
-    }
+    const { M, lw, lh } = ensureLayer();
     const g = layer.g;
     g.setTransform(dpr, 0, 0, dpr, M * dpr, M * dpr);
     g.fillStyle = BACKGROUND; g.fillRect(-M, -M, W + 2 * M, H + 2 * M);
