@@ -7,8 +7,11 @@ running ``skimage.measure.marching_cubes`` on each single cube, so the table is 
 Lewiner variant the mesh functions use).  The surface area is then a sum over the cubes whose
 corners differ (the only ones with surface): each triangle's vector area projected on the
 unit normal of the Gaussian-smoothed mask at the cube centre, or its plain area for the raw
-staircase.  This equals the area of the marching-cubes mesh of the mask (raw) to rounding,
-costs a few passes over the volume, and needs no distance transform.
+staircase.  The raw area equals the area of the marching-cubes mesh of the mask to rounding
+(one pass: a histogram of the 256 patterns).  The projected one is a single compiled pass
+(:mod:`semlab.quantify._surface3d_kernel`: the Gaussian smoothing done plane by plane in a
+ring buffer, each layer of cubes visited as soon as its two smoothed planes exist), with a
+vectorised numpy path when numba is missing.  Neither needs a distance transform or a mesh.
 """
 
 from __future__ import annotations
@@ -57,6 +60,24 @@ def _patterns(mask: np.ndarray) -> np.ndarray:
     return cfg
 
 
+def _gaussian_weights(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """The weights :func:`scipy.ndimage.gaussian_filter` uses along one axis (float32)."""
+    r = int(truncate * sigma + 0.5)
+    x = np.arange(-r, r + 1)
+    w = np.exp(-0.5 / sigma**2 * x.astype(np.float64) ** 2)
+    return (w / w.sum()).astype(np.float32)
+
+
+def _raw_area(m: np.ndarray, table: np.ndarray) -> float:
+    """Plain marching-cubes area: the number of cubes of each pattern times its area."""
+    per_pattern = np.linalg.norm(table, axis=2).sum(axis=1)
+    counts = np.zeros(256, np.int64)
+    step = max(1, _CHUNK // max(1, m.shape[1] * m.shape[2]))
+    for i0 in range(0, m.shape[0] - 1, step):  # slabs of cubes: bounded temporaries
+        counts += np.bincount(_patterns(m[i0 : i0 + step + 1]).ravel(), minlength=256)
+    return float(counts @ per_pattern)
+
+
 def cube_surface_area(mask: np.ndarray, sp: tuple[float, ...], normal_sigma: float) -> float:
     """Surface area of ``mask`` (see the module notes) in the unit of ``sp`` squared.
 
@@ -72,16 +93,35 @@ def cube_surface_area(mask: np.ndarray, sp: tuple[float, ...], normal_sigma: flo
     m = np.ascontiguousarray(mask, dtype=bool)
     if min(m.shape) < 2:
         return 0.0
+    spa = np.asarray(sp, dtype=np.float64)
+    table = cube_table() * np.array([spa[1] * spa[2], spa[0] * spa[2], spa[0] * spa[1]])
+    if normal_sigma <= 0:
+        return _raw_area(m, table)
+    sig = [normal_sigma * float(spa.min()) / s for s in spa]
+    try:
+        from semlab.quantify._surface3d_kernel import smoothed_area
+    except ImportError:  # numba missing: the vectorised numpy path (same sum, ~10x slower)
+        return _smoothed_area_numpy(m, spa, table, sig)
+    used = np.abs(table).sum(axis=2) > 0
+    return float(
+        smoothed_area(
+            m.view(np.uint8),
+            *(_gaussian_weights(s) for s in sig),
+            np.ascontiguousarray(table),
+            used.sum(axis=1).astype(np.int64),
+            1.0 / (4 * spa),
+            1e-6,
+        )
+    )
+
+
+def _smoothed_area_numpy(m: np.ndarray, spa: np.ndarray, table: np.ndarray, sig: list[float]) -> float:
+    """:func:`cube_surface_area` with ``normal_sigma > 0`` in numpy (used when numba is missing)."""
     cfg = _patterns(m)
     mixed = np.flatnonzero((cfg != 0) & (cfg != 255))
     if len(mixed) == 0:
         return 0.0
-    spa = np.asarray(sp, dtype=np.float64)
-    table = cube_table() * np.array([spa[1] * spa[2], spa[0] * spa[2], spa[0] * spa[1]])
     pattern = cfg.ravel()[mixed]
-    if normal_sigma <= 0:
-        return float(np.linalg.norm(table, axis=2).sum(axis=1)[pattern].sum())
-    sig = [normal_sigma * float(spa.min()) / s for s in spa]
     smooth = ndi.gaussian_filter(m.astype(np.float32), sig, mode="nearest").ravel()
     strides = np.array(m.strides) // m.itemsize
     corner0 = np.ravel_multi_index(np.unravel_index(mixed, cfg.shape), m.shape)
