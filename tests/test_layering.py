@@ -25,7 +25,7 @@ import semlab
 SRC = Path(semlab.__file__).resolve().parent
 
 #: Top-level modules every package may import.
-HELPERS = {"_util", "_plot", "errors", "registry", "training"}
+HELPERS = {"_util", "_plot", "_onnx", "errors", "registry", "training"}
 
 #: The front ends: import everything, imported by nothing (but the CLI runs serve and demo).
 FRONT_ENDS = {"cli", "serve", "demo", "__main__"}

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semlab._onnx import state_dict_sha256
 from semlab.errors import FileFormatError, MissingFileError, ParameterError
 from semlab.registry import create, is_registered, register
 
@@ -238,18 +238,7 @@ def create_backbone(
 
 # --------------------------------------------------------------------------- hashing
 
-
-def state_dict_sha256(state: Any) -> str:
-    """SHA-256 (hex) of a state dict: each key, dtype, shape and the tensor bytes, in order."""
-    h = hashlib.sha256()
-    for key, tensor in state.items():
-        t = tensor.detach().cpu().contiguous()
-        h.update(key.encode())
-        h.update(str(t.dtype).encode())
-        h.update(str(tuple(t.shape)).encode())
-        if t.numel():
-            h.update(t.reshape(-1).view(__import__("torch").uint8).numpy().tobytes())
-    return h.hexdigest()
+# state_dict_sha256 (imported above) lives in semlab._onnx: the U-Net's export cache keys by it too.
 
 
 # --------------------------------------------------------------------------- building

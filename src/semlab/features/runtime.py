@@ -25,18 +25,32 @@ import contextvars
 import hashlib
 import json
 import logging
-import os
-import threading
-import warnings
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semlab._onnx import (
+    CACHE_ENV as CACHE_ENV,
+)
+from semlab._onnx import (
+    FAST_RUNTIMES,
+    OPSET,
+    RUNTIMES,
+    cached_export,
+    cosine,
+    export_module,
+    installed,
+    onnx_cache_dir,
+    ort_runner,
+    ov_runner,
+    physical_cores,
+    resolve_runtime,
+    runtime_label,
+)
 from semlab.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -56,12 +70,8 @@ __all__ = [
     "use_runtime",
 ]
 
-#: Values of the ``runtime`` option.
-RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
-#: The ONNX runtimes, in the order ``"auto"`` tries them (fastest measured here first).
-FAST_RUNTIMES = ("openvino", "onnxruntime")
-#: ONNX opset of the exports.
-OPSET = 18
+# RUNTIMES, FAST_RUNTIMES, OPSET, CACHE_ENV, resolve_runtime, physical_cores, onnx_cache_dir and
+# runtime_label live in semlab._onnx (shared with the U-Net's inference) and are re-exported here.
 #: Input layout of the exported graph (part of the cache key).
 LAYOUT = "grey-b1hw-unit-v2"
 #: Smallest cosine similarity to torch fp32 a session must reach on its check patches.
@@ -73,11 +83,9 @@ OV_SUB_BATCH = 2
 #: Patches per ONNX Runtime call (the batch is run in these, one after the other; 4: 1.4x
 #: the throughput of one call of 32 on the 2-core benchmark machine, activations stay in cache).
 ORT_SUB_BATCH = 4
-#: Environment variable naming the export cache folder.
-CACHE_ENV = "SEMLAB_CACHE_DIR"
 
 _log = logging.getLogger("semlab.features")
-_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+_installed = installed
 # Per backbone model: {(fingerprint, runtime, sets, threads): FastSession}.  Dropped with the model.
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("semlab_runtime", default="auto")
@@ -102,88 +110,6 @@ def use_runtime(runtime: str) -> Iterator[None]:
 def current_runtime() -> str:
     """The runtime of the innermost :func:`use_runtime` block, ``"auto"`` outside any."""
     return _CURRENT.get()
-
-
-def _installed(name: str) -> bool:
-    return find_spec(_PACKAGES[name]) is not None and find_spec("onnx") is not None
-
-
-def resolve_runtime(runtime: str, *, device: Any = "cpu", precision: str = "fp32") -> str:
-    """The runtime that will run: ``"torch"``, ``"onnxruntime"`` or ``"openvino"``.
-
-    ``"auto"`` is the first installed of :data:`FAST_RUNTIMES` on a CPU in fp32, and torch
-    elsewhere (a CUDA device, bf16).  A runtime asked for by name must be installed and
-    fit the device and precision, else a ParameterError says what to change.
-    """
-    if runtime not in RUNTIMES:
-        raise ParameterError(f"runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
-    dev_type = getattr(device, "type", str(device).split(":")[0])
-    if runtime == "torch":
-        return "torch"
-    if runtime == "auto":
-        if dev_type != "cpu" or precision != "fp32":
-            return "torch"
-        return next((r for r in FAST_RUNTIMES if _installed(r)), "torch")
-    if dev_type != "cpu":
-        raise ParameterError(f"runtime={runtime!r} runs on the CPU; use device='cpu' or runtime='torch'")
-    if precision != "fp32":
-        raise ParameterError(
-            f"runtime={runtime!r} computes fp32 only; use precision='fp32' or runtime='torch'"
-        )
-    if not _installed(runtime):
-        raise ParameterError(
-            f"runtime={runtime!r} needs the onnx and {_PACKAGES[runtime]} packages; "
-            "pip install 'semlab[fast]' or use runtime='torch'"
-        )
-    return runtime
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyper-threads of one core count once), capped
-    by ``OMP_NUM_THREADS`` when set (a Ray worker gets its share of the node that way)."""
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    cap = int(env) if env.isdigit() and int(env) > 0 else None
-    n = _physical_cores()
-    return min(n, cap) if cap else n
-
-
-def _physical_cores() -> int:
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, (os.cpu_count() or 2) // 2)
-    cores = set()
-    for c in cpus:
-        base = Path(f"/sys/devices/system/cpu/cpu{c}/topology")
-        try:
-            pkg = (base / "physical_package_id").read_text().strip()
-            core = (base / "core_id").read_text().strip()
-        except OSError:
-            return max(1, len(cpus))
-        cores.add((pkg, core))
-    return max(1, len(cores))
-
-
-def onnx_cache_dir() -> Path:
-    """Folder of the cached ONNX exports: ``$SEMLAB_CACHE_DIR/onnx``, else
-    ``$XDG_CACHE_HOME/semlab/onnx``, else ``~/.cache/semlab/onnx``."""
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root) / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "semlab" / "onnx"
-
-
-def runtime_label(runtime: str) -> str:
-    """``"<runtime> <version> fp32"`` for provenance (``"torch <version>"`` for torch)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    dist = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}[runtime]
-    try:
-        ver = version(dist)
-    except PackageNotFoundError:  # pragma: no cover
-        ver = "?"
-    return f"{runtime} {ver}" + ("" if runtime == "torch" else " fp32 (ONNX)")
 
 
 # --------------------------------------------------------------------------- export
@@ -338,37 +264,12 @@ def _cache_key(bb: Backbone, sets: tuple[str, ...]) -> tuple[str, dict[str, Any]
 
 
 def _export(module: Any, side: tuple[int, int], sets: tuple[str, ...], path: Path) -> str:
-    """Write the ONNX graph of ``module`` to ``path``; returns the exporter used.
-
-    torch's dynamo exporter (``torch.export``) first, with a dynamic batch axis; the
-    TorchScript exporter where that fails.
-    """
+    """Write the ONNX graph of ``module`` to ``path`` with a dynamic batch axis; returns the
+    exporter used (:func:`semlab._onnx.export_module`)."""
     import torch
 
     example = torch.rand((2, 1, *side), generator=torch.Generator().manual_seed(0))
-    names: dict[str, Any] = {"input_names": ["grey"], "output_names": list(sets), "opset_version": OPSET}
-    with open(os.devnull, "w") as sink, warnings.catch_warnings(), contextlib.redirect_stdout(sink):
-        warnings.simplefilter("ignore")
-        try:
-            batch = torch.export.Dim("batch", min=1, max=65536)
-            torch.onnx.export(
-                module,
-                (example,),
-                str(path),
-                dynamo=True,
-                external_data=False,
-                dynamic_shapes={"grey": {0: batch}},
-                verbose=False,
-                **names,
-            )
-            return f"torch.onnx.export(dynamo=True) torch {torch.__version__}"
-        except Exception as exc:  # noqa: BLE001 - any failure: the older exporter
-            _log.info("dynamo ONNX export failed (%s); using the TorchScript exporter", type(exc).__name__)
-        axes = {n: {0: "batch"} for n in ["grey", *sets]}
-        torch.onnx.export(
-            module, (example,), str(path), dynamo=False, dynamic_axes=axes, do_constant_folding=True, **names
-        )
-        return f"torch.onnx.export(dynamo=False) torch {torch.__version__}"
+    return export_module(module, example, path, input_name="grey", output_names=list(sets), dynamic={0: 1})
 
 
 def export_onnx(
@@ -390,26 +291,15 @@ def export_onnx(
     weights' SHA-256, opset, input layout, input size, normalisation and sets) and its
     ``.json`` metadata are written atomically to :func:`onnx_cache_dir`.
     """
-    from semlab._util import atomic_path, write_json
-
     stem, ident = _cache_key(bb, sets)
-    folder = onnx_cache_dir()
-    path, meta_path = folder / f"{stem}.onnx", folder / f"{stem}.json"
-    if not refresh and path.is_file() and meta_path.is_file():
-        try:
-            return path, json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            pass  # damaged metadata: export again
-    side = tuple(int(v) for v in bb.data_config["input_size"][1:])
-    module = _graph_module(bb, sets, grey_stem=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+
+    def write(tmp: Path) -> dict[str, Any]:
+        side = tuple(int(v) for v in bb.data_config["input_size"][1:])
+        module = _graph_module(bb, sets, grey_stem=True)
         exporter = _export(module, (side[0], side[1]), sets, tmp)
-        for extra in tmp.parent.glob(f"{tmp.name}.data"):  # pragma: no cover - external data is off
-            extra.unlink()
-    meta = {**ident, "exporter": exporter, "grey_stem": bool(module.grey_stem), "file": path.name}
-    write_json(meta_path, meta)
-    return path, meta
+        return {"exporter": exporter, "grey_stem": bool(module.grey_stem)}
+
+    return cached_export(stem, ident, write, refresh=refresh)
 
 
 # --------------------------------------------------------------------------- sessions
@@ -450,22 +340,8 @@ class FastSession:
 
 
 def _ort_runner(path: Path, threads: int) -> Any:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-
-    def run(x: np.ndarray) -> list[np.ndarray]:
-        parts = [sess.run(None, {name: x[i : i + ORT_SUB_BATCH]}) for i in range(0, len(x), ORT_SUB_BATCH)]
-        return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))] if parts else []
-
-    return run
+    """ONNX Runtime, the batch run in calls of :data:`ORT_SUB_BATCH` patches."""
+    return ort_runner(path, threads, ORT_SUB_BATCH)
 
 
 def _ov_runner(path: Path, threads: int) -> Any:
@@ -473,49 +349,7 @@ def _ov_runner(path: Path, threads: int) -> Any:
     :data:`OV_SUB_BATCH` (the last one zero-padded) run asynchronously on a graph reshaped to
     that static batch, two requests per stream.  Patches are independent, so the numbers are
     those of one request of the whole batch; 1.2x the dynamic-batch requests of 8 here."""
-    import openvino as ov
-
-    core = ov.Core()
-    model = core.read_model(str(path))
-    shape = list(model.input(0).get_partial_shape().get_min_shape())
-    model.reshape({0: [OV_SUB_BATCH, *shape[1:]]})
-    compiled = core.compile_model(
-        model,
-        "CPU",
-        {
-            "PERFORMANCE_HINT": "THROUGHPUT",
-            "NUM_STREAMS": threads,
-            "INFERENCE_NUM_THREADS": threads,
-            "INFERENCE_PRECISION_HINT": "f32",
-        },
-    )
-    n_out = len(compiled.outputs)
-    optimal = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-    queue = ov.AsyncInferQueue(compiled, 2 * optimal)
-    results: dict[int, list[np.ndarray]] = {}
-
-    def done(request: Any, i: int) -> None:
-        results[i] = [np.array(request.get_output_tensor(k).data) for k in range(n_out)]
-
-    queue.set_callback(done)
-    lock = threading.Lock()  # one queue: one call at a time (ONNX Runtime's run is thread-safe)
-
-    def run(x: np.ndarray) -> list[np.ndarray]:
-        with lock:
-            results.clear()
-            n = len(x)
-            pad = -n % OV_SUB_BATCH
-            if pad:
-                x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), dtype=x.dtype)])
-            parts = [np.ascontiguousarray(x[i : i + OV_SUB_BATCH]) for i in range(0, len(x), OV_SUB_BATCH)]
-            for i, part in enumerate(parts):
-                queue.start_async({0: part}, userdata=i)
-            queue.wait_all()
-            if len(results) != len(parts):
-                raise RuntimeError(f"OpenVINO returned {len(results)} of {len(parts)} sub-batches")
-            return [np.concatenate([results[i][k] for i in range(len(parts))])[:n] for k in range(n_out)]
-
-    return run
+    return ov_runner(path, threads, OV_SUB_BATCH)
 
 
 def _check_patches(bb: Backbone) -> np.ndarray:
@@ -527,10 +361,7 @@ def _check_patches(bb: Backbone) -> np.ndarray:
     return np.concatenate([smooth, noise]).astype(np.float32)[:, None]
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    num = (a * b).sum(1)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.min(np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)))
+_cosine = cosine  # the smallest row cosine (kept under its old name)
 
 
 def _torch_reference(bb: Backbone, grey: np.ndarray, sets: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -390,7 +390,9 @@ def _segment_one(
         seg = segment_labelled(data, method=resolved, foreground=phase["foreground"], phase_name=phase["phase_name"],
                                crop_databar=crop, metadata=meta, **kw)  # fmt: skip
     target = out / f"{path.stem}.tif"
-    md = {**seg.to_metadata(), "method": method_name, "source_file": str(path), "pixel_size_um": px}
+    ran = getattr(resolved, "last_runtime", None)  # a trained network: what ran it (torch, OpenVINO …)
+    used = {"runtime": ran} if ran else {}
+    md = {**seg.to_metadata(), "method": method_name, "source_file": str(path), "pixel_size_um": px, **used}
     write_labels(target, seg.labels, pixel_size=px, metadata=md)
     overlay_file = None
     if overlay:
@@ -401,7 +403,7 @@ def _segment_one(
     fg = seg.foreground
     table.append({"file": str(path), "labels_file": str(target),
                   "overlay_file": None if overlay_file is None else str(overlay_file),
-                  "shape": tuple(seg.labels.shape), "method": method_name,
+                  "shape": tuple(seg.labels.shape), "method": method_name, **used,
                   "pixel_size_um": np.nan if px is None else float(px),
                   "n_pixels": int((seg.labels != seg.no_data).sum()),
                   "foreground": None if fg is None else fg.foreground,

@@ -6,7 +6,8 @@ torch is imported inside the functions.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,34 @@ def _forward_probs(model: Any, batch: np.ndarray, device: Any) -> np.ndarray:
         return torch.softmax(model(x), dim=1).float().cpu().numpy()
 
 
+#: Tiles handed to an ONNX runtime per call (it cuts them into requests run on every core).
+FAST_CHUNK = 16
+
+
+def _forward(
+    seg: Segmenter, model: Any, runtime: str, dev: Any, n_tiles: int, shape: tuple[int, int]
+) -> tuple[Callable[[np.ndarray], np.ndarray], str, int]:
+    """``(forward, runtime label, tiles per call)`` for ``n_tiles`` tiles of ``shape``.
+
+    ``runtime`` as in :meth:`Segmenter.predict_proba`; a fast runtime that cannot export,
+    run or match torch (:func:`semlab.segment._runtime.unet_session`) gives torch, with a warning.
+    """
+    from semlab._onnx import resolve_runtime, runtime_label
+    from semlab.segment import _runtime as rt
+
+    engine = resolve_runtime(runtime, device=dev, precision="fp32")
+    if runtime == "auto" and engine != "torch" and n_tiles < rt.AUTO_MIN_TILES:
+        engine = engine if rt.has_session(model, engine) else "torch"
+    if engine != "torch":
+        try:
+            session = rt.unet_session(model, engine, folder=seg.path)
+            session.check(*shape)
+            return session, session.label, FAST_CHUNK
+        except RuntimeError as exc:
+            warnings.warn(f"{exc}; segmenting with torch", RuntimeWarning, stacklevel=3)
+    return (lambda batch: _forward_probs(model, batch, dev)), runtime_label("torch"), 0
+
+
 @dataclass(frozen=True, eq=False)
 class Segmenter:
     """A trained segmentation network with what it needs to read images.
@@ -131,11 +160,18 @@ class Segmenter:
     preprocessing: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PREPROCESSING))
     path: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    _used: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def multiple(self) -> int:
         """Network input sides must be multiples of this many pixels."""
         return int(getattr(getattr(self.model, "config", None), "multiple", 1))
+
+    @property
+    def last_runtime(self) -> str | None:
+        """What ran the network in the last :meth:`predict_proba` call (e.g. ``"openvino 2026.4.0
+        fp32 (ONNX)"`` or ``"torch 2.9.1"``; :func:`semlab._onnx.runtime_label`), None before any."""
+        return self._used.get("runtime")
 
     def to_dict(self) -> dict[str, Any]:
         cfg_to_dict = getattr(getattr(self.model, "config", None), "to_dict", None)
@@ -155,6 +191,7 @@ class Segmenter:
         overlap: int = 32,
         batch_size: int = 4,
         device: Any = "auto",
+        runtime: str = "auto",
     ) -> np.ndarray:
         """Class probabilities of every pixel.
 
@@ -171,9 +208,18 @@ class Segmenter:
             Overlap of neighbouring tiles in pixels (at most half a tile; larger values
             are reduced to ``tile_size // 2``).
         batch_size : int, default 4
-            Tiles per forward pass.
+            Tiles per torch forward pass (the ONNX runtimes take 16 per call and cut them
+            into requests themselves).
         device : "auto", "cpu", "cuda" or torch.device
             ``"auto"`` uses CUDA when available.
+        runtime : {"auto", "torch", "openvino", "onnxruntime"}, default "auto"
+            What runs the network.  ``"openvino"`` / ``"onnxruntime"``: the network exported
+            to ONNX once per weights (cached on disk, :func:`semlab._onnx.onnx_cache_dir`),
+            each tile shape checked against torch fp32 once (probabilities within 1e-4);
+            CPU only.  ``"auto"``: OpenVINO, else ONNX Runtime, when installed, on a CPU,
+            for 8 tiles or more (or once a session is open); else torch (tiles/s of each:
+            ``benchmarks/results/unet_runtime.json``).  Where the export or
+            the check fails, torch runs, with a warning.  :attr:`last_runtime` says which ran.
 
         Returns
         -------
@@ -191,16 +237,21 @@ class Segmenter:
         m = self.multiple
         if tile_size is None:
             padded, (rows, cols) = _pad_to(x, m)
-            probs = _forward_probs(model, padded[None], dev)[0][:, :rows, :cols]
+            forward, self._used["runtime"], _ = _forward(self, model, runtime, dev, 1, padded.shape)
+            probs = forward(padded[None])[0][:, :rows, :cols]
             return _upsample_probs(probs, k, full) if k > 1 else probs
         tile_size = positive_int(tile_size, "tile_size")
         if tile_size % m:
             raise ParameterError(f"tile_size={tile_size} must be a multiple of {m} for this network (depth)")
         overlap = min(positive_int(overlap, "overlap", minimum=0), tile_size // 2)
         tiles, grid = tile(x, tile_size, overlap=overlap)
+        forward, self._used["runtime"], chunk = _forward(
+            self, model, runtime, dev, len(tiles), (tile_size, tile_size)
+        )
+        chunk = chunk or batch_size
         out = np.empty((len(tiles), len(self.classes), tile_size, tile_size), dtype=np.float32)
-        for s in range(0, len(tiles), batch_size):
-            out[s : s + batch_size] = _forward_probs(model, tiles[s : s + batch_size], dev)
+        for s in range(0, len(tiles), chunk):
+            out[s : s + chunk] = forward(tiles[s : s + chunk])
         probs = untile(np.moveaxis(out, 1, -1), grid, blend="linear")
         probs = np.moveaxis(probs, -1, 0)
         if k > 1:
@@ -219,7 +270,9 @@ class Segmenter:
         """(P, M, N) labels of a (P, M, N) stack, segmented slice by slice."""
         v = np.asarray(volume)
         if v.ndim != 3 or v.size == 0:
-            raise ParameterError(f"volume has shape {v.shape}; predict_stack takes a non-empty (P, M, N) stack")
+            raise ParameterError(
+                f"volume has shape {v.shape}; predict_stack takes a non-empty (P, M, N) stack"
+            )
         return np.stack([self.predict(s, **options) for s in v])
 
 
@@ -237,7 +290,9 @@ def load_segmenter(path: str | os.PathLike, *, device: Any = "cpu") -> Segmenter
     extra = art.meta.get("extra") or {}
     classes = tuple(int(c) for c in extra.get("classes", range(art.config.n_classes)))
     if len(classes) != art.config.n_classes:
-        raise FileFormatError(f"{art.path}: config.json lists {len(classes)} classes for a {art.config.n_classes}-class network")
+        raise FileFormatError(
+            f"{art.path}: config.json lists {len(classes)} classes for a {art.config.n_classes}-class network"
+        )
     names: Sequence[str] = extra.get("class_names") or [f"class_{c}" for c in classes]
     return Segmenter(
         model=art.model,
