@@ -183,12 +183,24 @@ _3D_NAMES = {
 }
 
 
+#: Rows of the layout with two surface-area estimators a phase (``done_when`` has ``value_test``).
+_3D_NAMES_TWO_SSA = {
+    "specific_surface_area_pore_per_px": "surface area, pore, each library's default estimator",
+    "specific_surface_area_pore_raw_mc_per_px": "surface area, pore, raw marching cubes (same estimator)",
+    "specific_surface_area_nmc_per_px": "surface area, NMC, each library's default estimator",
+    "specific_surface_area_nmc_raw_mc_per_px": "surface area, NMC, raw marching cubes (same estimator)",
+    "pore_diameter_local_thickness_mean_px": _3D_NAMES["pore_diameter_local_thickness_mean_px"],
+    "nmc_strut_diameter_local_thickness_mean_px": _3D_NAMES["nmc_strut_diameter_local_thickness_mean_px"],
+}
+
+
 def _quantify(d: dict[str, Any]) -> list[Row]:
     t = d["three_d"]
     size = t["done_when"]["size"]
     desc = t["sizes"][str(size)]["descriptors"]
+    names = _3D_NAMES_TWO_SSA if "value_test" in t["done_when"] else _3D_NAMES
     out = []
-    for key, label in _3D_NAMES.items():
+    for key, label in names.items():
         r = desc[key]
         out.append(
             Row(

@@ -34,3 +34,33 @@ def test_every_row_cites_an_existing_result_file():
     for row in table:
         assert (ROOT / "benchmarks" / "results" / row.source).is_file()
         assert row.semlab and row.versus and row.ratio
+
+
+def test_quantify_rows_follow_the_two_estimator_surface_layout():
+    """quantify.json with two surface-area entries a phase (done_when has value_test) gets a row
+    for each; a missing entry of that layout raises instead of vanishing from the table."""
+    import copy
+    import json
+
+    import pytest
+
+    pt = _perf_table()
+    d = json.loads((ROOT / "benchmarks" / "results" / "quantify.json").read_text(encoding="utf-8"))
+    size = str(d["three_d"]["done_when"]["size"])
+    old, new = copy.deepcopy(d), copy.deepcopy(d)
+    old_desc = old["three_d"]["sizes"][size]["descriptors"]
+    new_desc = new["three_d"]["sizes"][size]["descriptors"]
+    old["three_d"]["done_when"].pop("value_test", None)
+    new["three_d"]["done_when"]["value_test"] = {}
+    for phase in ("pore", "nmc"):
+        old_desc.pop(f"specific_surface_area_{phase}_raw_mc_per_px", None)
+        new_desc[f"specific_surface_area_{phase}_raw_mc_per_px"] = dict(
+            old_desc[f"specific_surface_area_{phase}_per_px"], value_rel_diff=0.0, vs_porespy_time_ratio=0.5
+        )
+    measures = [r.measure for r in pt._quantify(new)]
+    assert sum("raw marching cubes" in m for m in measures) == 2
+    assert sum("default estimator" in m for m in measures) == 2
+    assert len(measures) == len(pt._quantify(old)) + 2
+    del new_desc["specific_surface_area_nmc_raw_mc_per_px"]
+    with pytest.raises(KeyError):
+        pt._quantify(new)
