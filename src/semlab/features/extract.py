@@ -386,10 +386,13 @@ def _inference_model(bb: Backbone, dev: Any) -> Any:
     gen = torch.Generator().manual_seed(0)
     grey = torch.rand((2, *side), generator=gen)
     x = make_input(grey, bb.data_config, device=dev, channels_last=False)
+    # the reference runs where the copy runs, without moving the caller's model (a move inside
+    # inference mode would also turn its weights into inference tensors)
+    ref_model = model if _same_device(_device_of(model), dev) else copy.deepcopy(model).to(dev)
     try:
         if fold_batchnorm(fast, x):
             with torch.inference_mode():
-                ref = _pooled(model.to(dev), x).flatten(1).float()
+                ref = _pooled(ref_model, x).flatten(1).float()
                 got = _pooled(fast, x).flatten(1).float()
             cos = torch.nn.functional.cosine_similarity(ref, got, dim=1).min().item()
             if not cos >= 0.99999:
@@ -410,10 +413,50 @@ def _model_for(bb: Backbone, dev: Any, n: int) -> tuple[Any, bool]:
     input shape), which only pays off for many patches; few patches use the model as it is.
     """
     hit = _INFERENCE.get(bb.model)
-    if n >= _FAST_MIN_PATCHES or (hit is not None and hit[0] == (_fingerprint(bb.model), str(dev))):
+    if (
+        n >= _FAST_MIN_PATCHES
+        or (hit is not None and hit[0] == (_fingerprint(bb.model), str(dev)))
+        or not _same_device(_device_of(bb.model), dev)  # never move the caller's model
+    ):
         return _inference_model(bb, dev), True
     bb.model.eval()
-    return bb.model.to(dev), False
+    return bb.model, False
+
+
+def _device_of(model: Any) -> Any:
+    """The device of a module's first parameter (the CPU for a module without any)."""
+    import torch
+
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _same_device(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` name the same device (``"cuda"`` is the current CUDA device)."""
+    import torch
+
+    def norm(d: Any) -> Any:
+        d = torch.device(d)
+        return torch.device("cuda", torch.cuda.current_device()) if d.type == "cuda" and d.index is None else d
+
+    return bool(norm(a) == norm(b))
+
+
+@contextlib.contextmanager
+def _exact_fp32(dev: Any, precision: str) -> Iterator[None]:
+    """On CUDA, fp32 means fp32: TF32 convolutions and matrix products are switched off while
+    extracting (they change features by a cosine of about 1e-5 against the CPU), then restored."""
+    import torch
+
+    if torch.device(dev).type != "cuda" or precision == "bf16":
+        yield
+        return
+    old = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def _stage_names(model: Any) -> list[str]:
@@ -582,7 +625,12 @@ def _run_torch(
             )
     low = precision == "bf16"
     try:
-        with _threads(), torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=low):
+        with (
+            _threads(),
+            _exact_fp32(dev, precision),
+            torch.inference_mode(),
+            torch.autocast(dev.type, dtype=torch.bfloat16, enabled=low),
+        ):
             for start in range(0, n, batch_size):
                 stop = min(n, start + batch_size)
                 x = make_input(a[start:stop], bb.data_config, device=dev, channels_last=channels_last)

@@ -184,8 +184,10 @@ class ConditionalGenerator:
             b = min(batch_size, n - start)
             levels = torch.from_numpy(np.repeat(lv[None], b, axis=0)).to(dev)
             values = torch.from_numpy(np.repeat(vv[None], b, axis=0)).to(dev)
-            drawn = self.model.sample(levels, values, generator=g, guidance=guidance, steps=steps)
-            out.append(drawn[:, 0].cpu().numpy())
+            # sampled in fp32 also when called inside a training step's bf16 autocast (epoch grids)
+            with torch.autocast(dev.type, enabled=False):
+                drawn = self.model.sample(levels, values, generator=g, guidance=guidance, steps=steps)
+            out.append(drawn[:, 0].float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
 
