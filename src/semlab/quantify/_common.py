@@ -106,6 +106,8 @@ def phase_mask(labels: np.ndarray, phase: Phase, *, name: str = "labels") -> np.
     except (TypeError, ValueError):
         raise ParameterError(f"phase={phase!r} must be an integer label value (or a list of them)") from None
     mask = np.isin(labels, values) if len(values) > 1 else labels == values[0]
+    if mask.any() and not mask.all():  # the phase and something else: nothing to check
+        return mask
     present = np.unique(labels) if labels.size < 50_000_000 else None
     if present is not None and len(present) == 1:
         warn(

@@ -246,10 +246,9 @@ def specific_surface_area(
     float
         µm⁻¹ (voxel⁻¹ when ``pixel_size`` is ``None``).
     """
-    lab = as_labels(labels, ndim=3)
+    area = surface_area(labels, pixel_size=pixel_size, phase=phase, normal_sigma=normal_sigma)  # checks labels
     sp = spacing(pixel_size, 3) or (1.0, 1.0, 1.0)
-    area = surface_area(lab, pixel_size=pixel_size, phase=phase, normal_sigma=normal_sigma)
-    return area / (lab.size * float(np.prod(sp)))
+    return area / (np.asarray(labels).size * float(np.prod(sp)))
 
 
 # ----------------------------------------------------------------------------- curvature
