@@ -175,6 +175,33 @@ def _features(d: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _unet_runtime(d: dict[str, Any]) -> list[Row]:
+    run = d["default"]
+    nets = d["networks"]
+    names = {"plain": "plain", "efficientnet_lite0": "Lite0 encoder"}
+    order = [k for k in names if k in nets]
+    first = nets[order[0]]
+    both = " / ".join
+
+    def tps(r: str) -> str:
+        return both(f"{nets[k]['tiles_per_s'][r]:.1f}" for k in order)
+
+    others = [r for r in first["tiles_per_s"] if r != run]  # torch first
+    return [
+        Row(
+            "segment",
+            f"U-Net tiled inference fp32 ({both(names[k] for k in order)}), {first['tiles']} tiles of "
+            f"{first['tile']} px of a {d['image']['shape'][0]}×{d['image']['shape'][1]} SEM image",
+            f"{tps(run)} tiles/s ({run}, max |Δp| vs torch {max(nets[k]['max_abs_diff'][run] for k in order):.0e}, "
+            f"{sum(nets[k]['labels_differ'][run] for k in order)} labels differ)",
+            "; ".join(f"{r} {tps(r)}" for r in others) + " (fp32)",
+            both(f"{nets[k]['speedup_vs_torch'][run]:.1f}×" for k in order) + " torch",
+            _load(d["machine"].get("load_before")),
+            "unet_runtime.json",
+        )
+    ]
+
+
 _3D_NAMES = {
     "specific_surface_area_pore_per_px": "surface area, pore",
     "specific_surface_area_nmc_per_px": "surface area, NMC",
@@ -358,6 +385,7 @@ EXTRACTORS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "particles.json": _particles,
     "serve.json": _serve,
     "features.json": _features,
+    "unet_runtime.json": _unet_runtime,
     "quantify.json": _quantify,
     "persistence.json": _persistence,
     "memory.json": _memory,

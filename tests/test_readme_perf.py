@@ -64,3 +64,27 @@ def test_quantify_rows_follow_the_two_estimator_surface_layout():
     del new_desc["specific_surface_area_nmc_raw_mc_per_px"]
     with pytest.raises(KeyError):
         pt._quantify(new)
+
+
+def test_unet_runtime_row_reports_the_default_runtime_against_torch():
+    """The U-Net row shows the runtime ``auto`` picks, its speed-up over torch per network, and
+    raises when a network's figure is missing (rather than dropping it from the table)."""
+    import copy
+    import json
+
+    import pytest
+
+    pt = _perf_table()
+    d = json.loads((ROOT / "benchmarks" / "results" / "unet_runtime.json").read_text(encoding="utf-8"))
+    (row,) = pt._unet_runtime(d)
+    run = d["default"]
+    nets = list(d["networks"].values())
+    assert row.semlab.startswith(f"{nets[0]['tiles_per_s'][run]:.1f}") and f"({run}," in row.semlab
+    assert row.ratio == " / ".join(f"{n['speedup_vs_torch'][run]:.1f}×" for n in nets) + " torch"
+    assert row.versus.startswith(f"torch {nets[0]['tiles_per_s']['torch']:.1f}")
+    other = copy.deepcopy(d)
+    other["default"] = next(r for r in nets[0]["speedup_vs_torch"] if r != run)
+    assert pt._unet_runtime(other)[0].semlab != row.semlab
+    del other["networks"][next(iter(other["networks"]))]["speedup_vs_torch"][other["default"]]
+    with pytest.raises(KeyError):
+        pt._unet_runtime(other)

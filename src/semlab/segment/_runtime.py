@@ -49,8 +49,9 @@ LAYOUT = "unet-b1hw-standardised-softmax-v1"
 MAX_ABS_DIFF = 1e-4
 #: Tiles per OpenVINO request (one stream per core, two requests per stream).
 OV_SUB_BATCH = 1
-#: Tiles per ONNX Runtime call.
-ORT_SUB_BATCH = 1
+#: Tiles per ONNX Runtime call (2: ~1.1x the tiles/s of 1 or 4 for both U-Nets of
+#: benchmarks/results/unet_runtime.json, "sub_batch"; OpenVINO: 1, 2 and 4 alike, 1 pads nothing).
+ORT_SUB_BATCH = 2
 #: ``runtime="auto"`` uses torch for fewer tiles than this unless a session is open already
 #: (opening one costs about a second with the export cached, 5-15 s without).
 AUTO_MIN_TILES = 8
