@@ -79,10 +79,8 @@ def add(
 
     Examples: `semlab add study images/` — `semlab add study --table descriptors.csv`
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from semlab._util import shown_text
+    from semlab.cli._progress import progress_bar
     from semlab.dataset import Workspace
     from semlab.errors import ParameterError
 
@@ -96,17 +94,7 @@ def add(
         if scale_bar_um is None or scale_bar_um <= 0:
             raise ParameterError(f"--scale-bar {scale_bar!r} is not a length such as '200 nm' or '500 µm'")
     ws = Workspace.open(workspace)
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("adding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=True,
-        disable=quiet,
-    ) as bar:
+    with progress_bar("adding", quiet=quiet) as bar:
         task = bar.add_task("", total=None)
 
         def progress(done: int, total: int, path: Path) -> None:

@@ -33,23 +33,13 @@ def demo(
     generator's ground truth is printed only in rows marked "truth".
     """
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TaskID,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import TaskID
 
+    from semlab.cli._progress import progress_bar
     from semlab.demo import run_demo
 
     console = Console(stderr=as_json)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal
-    ) as bar:
+    with progress_bar(spinner=True, eta=False, console=console) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(step: str, done: int, total: int) -> None:

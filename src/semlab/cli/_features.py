@@ -79,9 +79,7 @@ def embed(
     Example: semlab embed study --engine ray --address auto
     """
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from semlab.cli._progress import progress_bar
     from semlab.dataset import Workspace
     from semlab.errors import ParameterError
     from semlab.features import FEATURE_SETS, embed_workspace
@@ -92,19 +90,7 @@ def embed(
         raise ParameterError(f"--features {features!r} is not one of {', '.join(FEATURE_SETS)}")
     features = features or "final"
     ws = Workspace.open(workspace)
-    console = Console(stderr=True)
-    with (
-        use_runtime(runtime),
-        Progress(
-            TextColumn(f"embedding ({features}, {backbone})"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=quiet,
-        ) as bar,
-    ):
+    with use_runtime(runtime), progress_bar(f"embedding ({features}, {backbone})", quiet=quiet) as bar:
         task = bar.add_task("", total=None)
 
         def progress(done: int, total: int) -> None:

@@ -17,19 +17,9 @@ app.add_typer(gen_app, name="generate", rich_help_panel="Generate")
 
 
 def _bar(description: str, quiet: bool):  # noqa: ANN202
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from semlab.cli._progress import progress_bar
 
-    return Progress(
-        TextColumn(description),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-        transient=True,
-        disable=quiet,
-    )
+    return progress_bar(description, quiet=quiet, eta=False)
 
 
 @gen_app.command("train")

@@ -14,19 +14,9 @@ _PANEL = "Learn"
 
 def _progress_bar(description: str):  # noqa: ANN202
     """A transient progress bar on stderr when it is a terminal (stdout keeps only the results)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from semlab.cli._progress import progress_bar
 
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn(description),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-        console=console,
-        disable=not console.is_terminal,
-    )
+    return progress_bar(description, eta=False)
 
 
 @app.command("train", rich_help_panel=_PANEL)

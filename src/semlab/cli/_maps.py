@@ -193,27 +193,15 @@ def _build_with_progress(
 ) -> Any:
     """:func:`semlab.maps.build_map` with a spinner on stderr while the embedding is fitted
     (UMAP: tens of seconds on its first call) and a bar while thumbnails are made."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TaskID,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import TaskID
 
+    from semlab.cli._progress import progress_bar
     from semlab.maps import build_map
 
-    console = Console(stderr=True)
     what = f"{method.upper()} of the stored features ({'per patch' if per_patch else 'per image'})"
     if method == "umap":
         what += " (UMAP compiles its code on the first call in a process)"
-    bar = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal,
-    )  # fmt: skip
+    bar = progress_bar(spinner=True, eta=False)
     embedding = bar.add_task(f"embedding: {what}", total=None)
     thumbs: list[TaskID] = []
 

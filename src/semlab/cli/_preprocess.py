@@ -138,9 +138,7 @@ def patches(
 
     Example: semlab patches cropped/*.tif --n 40 --size 224 --equalize clahe --out p.npz
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from semlab.cli._progress import progress_bar
     from semlab.errors import ParameterError
     from semlab.preprocess import Preparation, patches_from_files
 
@@ -160,15 +158,7 @@ def patches(
         )
     except ParameterError as exc:
         raise ParameterError(f"--{str(exc).partition('=')[0].replace('_', '-')}: {exc}") from None
-    with Progress(
-        TextColumn("patches"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        disable=quiet,
-    ) as bar:
+    with progress_bar("patches", quiet=quiet) as bar:
         task = bar.add_task("", total=len(images))
         result = patches_from_files(
             images,

@@ -74,8 +74,7 @@ def relate(
 
     Example: semlab relate structure.csv --target conductivity_MS_per_m --search 3 --out runs/conductivity
     """
-    from rich.progress import Progress
-
+    from semlab.cli._progress import progress_bar
     from semlab.errors import ParameterError
     from semlab.relate import RelateConfig, relate_table
 
@@ -88,7 +87,7 @@ def relate(
         max_subsets=max_subsets, sample=sample, options={"alpha": alpha} if model == "ridge" else None,
         dropna=dropna, seed=seed, plots=plots,
     )  # fmt: skip
-    with Progress(transient=True, disable=search is None) as bar:
+    with progress_bar(quiet=search is None) as bar:
         task = bar.add_task("searching feature subsets", total=None)
         run = relate_table(table, target, config=config, test=test, out=out or Path(f"relate-{target}"),
                            progress=lambda d, t: bar.update(task, completed=d, total=t))  # fmt: skip
