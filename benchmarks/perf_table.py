@@ -377,6 +377,43 @@ def _generate_uhcs(d: dict[str, Any]) -> list[Row]:
 
 
 # File name -> extractor. A file that exists but has no entry is listed as "not summarised".
+def _gpu(d: dict[str, Any]) -> list[Row]:
+    gpu, f, g, u = d["machine"]["gpu"], d["features"], d["generate"], d["unet"]
+    on = f"{gpu}, one run"
+    lo, hi = g["steps_300_amp_auto"], g["steps_300_amp_off"]
+    return [
+        Row(
+            "GPU",
+            f"CNN features on CUDA, efficientnet_lite0, {f['n_patches']} patches",
+            f"fp32 {f['patches_per_s_fp32']:.0f} patches/s (cosine vs CPU {f['cosine_fp32_vs_cpu_fp32']['min']:.6f}); "
+            f"bf16 {f['patches_per_s_bf16']:.0f} (cosine ≥ {f['cosine_bf16_vs_cpu_fp32']['min']:.4f})",
+            "the same patches through torch fp32 on the CPU (the reference features)",
+            f"bf16 {f['patches_per_s_bf16'] / f['patches_per_s_fp32']:.2f}× fp32",
+            on,
+            "gpu.json",
+        ),
+        Row(
+            "GPU",
+            "conditional DDPM trained on CUDA, 300 steps, bf16 autocast vs fp32 (seed 0)",
+            f"bf16: worst porosity error {lo['max_porosity_abs_error']:.4f}, R² {lo['r2_porosity']:.3f}",
+            f"fp32: {hi['max_porosity_abs_error']:.4f}, R² {hi['r2_porosity']:.3f}",
+            f"same quality; bf16 {lo['s_per_step'] / hi['s_per_step']:.2f}× the time per step (tiny model)",
+            on,
+            "gpu.json",
+        ),
+        Row(
+            "GPU",
+            f"U-Net trained on CUDA, {u['steps']} steps, bf16 autocast vs fp32",
+            f"bf16: val mean IoU {u['amp_auto']['best_val_mean_iou']:.3f}, "
+            f"labels on GPU = CPU for {100 * u['amp_auto']['labels_gpu_vs_cpu_agreement']:.1f} % of pixels",
+            f"fp32: {u['amp_off']['best_val_mean_iou']:.3f}",
+            f"{u['amp_auto']['s_per_step'] / u['amp_off']['s_per_step']:.2f}× the time per step",
+            on,
+            "gpu.json",
+        ),
+    ]
+
+
 EXTRACTORS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "demo_load.json": _demo_load,
     "learn.json": _learn,
@@ -393,6 +430,7 @@ EXTRACTORS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "scale.json": _scale,
     "generate.json": _generate,
     "generate_uhcs.json": _generate_uhcs,
+    "gpu.json": _gpu,
 }
 
 
