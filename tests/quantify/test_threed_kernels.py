@@ -131,6 +131,93 @@ def test_anisotropic_local_thickness_is_in_micrometres():
     assert lt.mean == pytest.approx(16.0)
 
 
+def level_set_radius(mask: np.ndarray, sampling=None) -> np.ndarray:
+    """The definition by levels (PoreSpy's "dt" method): a voxel's radius is the largest ``r``
+    within distance ``< r`` of a voxel with ``floor(dt) >= r`` (distances in smallest voxel sides)."""
+    sp = np.asarray(sampling or (1.0,) * mask.ndim, float)
+    h = sp.min()
+    radius = np.floor(ndi.distance_transform_edt(mask, sampling=sp) / h + 1e-4)
+    lt = np.zeros(mask.shape)
+    for r in range(int(radius.max()), 0, -1):
+        seeds = radius >= r
+        near = ndi.distance_transform_edt(~seeds, sampling=sp / h) < r - 1e-9
+        lt[near & (lt == 0)] = r
+    return lt * h
+
+
+def brute_force_radius_sampled(mask: np.ndarray, sampling) -> np.ndarray:
+    """Every voxel a centre, balls ``|x - c| < floor(dt(c) / h) h`` painted one by one, with
+    anisotropic voxels (``h`` the smallest side)."""
+    sp = np.asarray(sampling, float)
+    h = sp.min()
+    dt = ndi.distance_transform_edt(mask, sampling=sp) / h
+    lt = np.zeros(mask.shape)
+    grid = np.indices(mask.shape)
+    for c in np.argwhere(mask):
+        r = math.floor(dt[tuple(c)] + 1e-4)
+        inside = sum(((g - ci) * s / h) ** 2 for g, ci, s in zip(grid, c, sp, strict=True)) < r * r - 1e-9
+        lt[inside] = np.maximum(lt[inside], r)
+    return lt * h
+
+
+@pytest.mark.parametrize(
+    ("seed", "shape", "sampling"),
+    [
+        (5, (14, 17, 19), (2.0, 1.0, 0.5)),
+        (6, (16, 15, 18), (1.0, 1.0, 1.7)),
+        (7, (12, 20, 16), (1.5, 1.0, 1.0)),
+        (8, (40, 36), (1.0, 2.5)),
+    ],
+)
+def test_anisotropic_local_thickness_equals_the_definition(seed, shape, sampling):
+    m = blobs(shape, 2.0, seed, level=0.45)
+    got = local_thickness_radius(m, sampling)
+    np.testing.assert_array_equal(got, brute_force_radius_sampled(m, sampling).astype(np.float32))
+    np.testing.assert_array_equal(got, level_set_radius(m, sampling).astype(np.float32))
+
+
+@pytest.mark.parametrize("seed", [10, 11, 12, 13])
+def test_local_thickness_equals_the_level_definition_on_random_volumes(seed):
+    # larger than the brute-force cases: many levels, balls over several neighbours
+    m = blobs((48, 52, 44), 3.0, seed, level=0.48)
+    np.testing.assert_array_equal(local_thickness_radius(m), level_set_radius(m).astype(np.float32))
+
+
+def test_thick_sphere_and_slab_runs_longer_than_a_word():
+    # runs of 2 r + 1 > 64 voxels span two or three 64-bit words of the painted bitset
+    vol = np.zeros((96, 80, 80), bool)
+    vol[16:] = ball(37.3, 80)
+    vol[2:12, 4:76, 3:77] = True  # a slab of 10 slices beside the sphere
+    got = local_thickness_radius(vol)
+    np.testing.assert_array_equal(got, level_set_radius(vol).astype(np.float32))
+    r = math.floor(ndi.distance_transform_edt(vol).max() + 1e-4)
+    assert got.max() == r >= 36
+    # the slab away from the sphere and its own edges: balls of radius ceil(10 / 2) = 5
+    # (distances run between voxel centres)
+    assert np.all(got[2:12, 10:70, 9:71] == 5)
+
+
+@pytest.mark.slow  # compiles the kernels in a fresh process (~10 s)
+def test_local_thickness_without_a_writable_numba_cache():
+    import subprocess
+    import sys
+
+    code = (
+        "import numba.core.caching as c\n"
+        "(getattr(c, 'CacheImpl', None) or c._CacheImpl)._locator_classes = []\n"
+        "import numpy as np\n"
+        "from semlab.quantify._edt import local_thickness_radius\n"
+        "m = np.zeros((9, 10, 11), bool); m[2:7, 2:8, 1:10] = True\n"
+        "from semlab.quantify import _lt_kernel\n"
+        "print(type(_lt_kernel.paint._cache).__name__, local_thickness_radius(m).max())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cache, value = out.stdout.split()[-2:]
+    assert cache == "NullCache"  # compiled in memory
+    assert float(value) == 3.0  # 5 slices: balls of radius 3 (distances 3 to the faces)
+
+
 def test_distance_matches_scipy():
     m = blobs((20, 22, 24), 2.0, 5)
     for sp in [(1.0, 1.0, 1.0), (2.0, 1.0, 0.5)]:
