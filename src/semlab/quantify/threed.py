@@ -749,8 +749,8 @@ def tortuosity_factor(
     """Diffusive tortuosity factor τ of ``phase`` (steady-state diffusion, TauFactor's definition).
 
     Finite volumes on the voxels, concentration 1 on the inlet face (index 0 of the axis) and
-    0 on the outlet face, closed elsewhere; conjugate gradients (see
-    :mod:`semlab.quantify._diffusion`).  Straight channels give 1; a one-voxel-wide path of
+    0 on the outlet face, closed elsewhere; conjugate gradients preconditioned by a multigrid
+    cycle (see :mod:`semlab.quantify._diffusion`).  Straight channels give 1; a one-voxel-wide path of
     ``n`` voxels across ``L`` slices gives :math:`(n/L)^2`.
 
     Parameters
@@ -763,7 +763,9 @@ def tortuosity_factor(
     axes : int or tuple of int, optional
         Transport axes (default: all).
     rtol : float
-        Relative residual at which the solver stops (τ is then accurate to about ``rtol``).
+        Relative accuracy of τ at which the solver stops: it stops when the last two iterations
+        lowered the dissipated power (the flux) by at most ``rtol`` of it; τ is approached from
+        below and its error is then under ``rtol`` (about ``rtol / 5`` measured).
 
     Returns
     -------

@@ -1,0 +1,257 @@
+"""numba kernels of the multigrid-preconditioned diffusion solver (:mod:`._diffusion`).
+
+Imported only inside :func:`semlab.quantify._diffusion.solve_tortuosity_factor` (numba is heavy to
+import).  Every array is a 3-D grid padded with one layer of zeros on each side, so no kernel
+checks bounds; a cell is *active* when its diagonal is positive, and an inactive cell keeps the
+value 0 in every vector.  ``c0[i, j, k]`` is the conductance between ``(i, j, k)`` and
+``(i + 1, j, k)`` (likewise ``c1``, ``c2`` along axes 1 and 2), 0 where either cell is inactive.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+
+
+@nb.njit(cache=True, nogil=True)
+def _rb_plane(x, b, invd, c0, c1, c2, i, colour):  # pragma: no cover - compiled
+    n1, n2 = x.shape[1], x.shape[2]
+    for j in range(1, n1 - 1):
+        for k in range(1 + ((i + j + colour) & 1), n2 - 1, 2):
+            s = (
+                b[i, j, k]
+                + c0[i - 1, j, k] * x[i - 1, j, k]
+                + c0[i, j, k] * x[i + 1, j, k]
+                + c1[i, j - 1, k] * x[i, j - 1, k]
+                + c1[i, j, k] * x[i, j + 1, k]
+                + c2[i, j, k - 1] * x[i, j, k - 1]
+                + c2[i, j, k] * x[i, j, k + 1]
+            )
+            x[i, j, k] = s * invd[i, j, k]
+
+
+@nb.njit(cache=True, nogil=True)
+def smooth(x, b, invd, c0, c1, c2, first):  # pragma: no cover - compiled
+    """One red-black Gauss-Seidel sweep in place: colour ``first`` (parity of i+j+k), then the other.
+
+    The second colour of plane ``i - 1`` follows the first colour of plane ``i`` in one pass.
+    """
+    n0 = x.shape[0]
+    for i in range(1, n0 - 1):
+        _rb_plane(x, b, invd, c0, c1, c2, i, first)
+        if i > 1:
+            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1 - first)
+    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1 - first)
+
+
+@nb.njit(cache=True, nogil=True)
+def residual_restrict(x, b, d, c0, c1, c2, bc):  # pragma: no cover - compiled
+    """``bc`` ← sum of ``b - A x`` over the 2 × 2 × 2 blocks (``bc`` is the coarse grid)."""
+    n0, n1, n2 = x.shape
+    bc[:] = 0.0
+    for i in range(1, n0 - 1):
+        ci = (i + 1) // 2
+        for j in range(1, n1 - 1):
+            cj = (j + 1) // 2
+            for k in range(1, n2 - 1):
+                r = (
+                    b[i, j, k]
+                    - d[i, j, k] * x[i, j, k]
+                    + c0[i - 1, j, k] * x[i - 1, j, k]
+                    + c0[i, j, k] * x[i + 1, j, k]
+                    + c1[i, j - 1, k] * x[i, j - 1, k]
+                    + c1[i, j, k] * x[i, j + 1, k]
+                    + c2[i, j, k - 1] * x[i, j, k - 1]
+                    + c2[i, j, k] * x[i, j, k + 1]
+                )
+                bc[ci, cj, (k + 1) // 2] += r
+
+
+@nb.njit(cache=True, nogil=True)
+def prolong_add(x, invd, xc, alpha):  # pragma: no cover - compiled
+    """``x`` += ``alpha`` × the coarse correction ``xc`` of each cell's block (active cells only)."""
+    n0, n1, n2 = x.shape
+    for i in range(1, n0 - 1):
+        ci = (i + 1) // 2
+        for j in range(1, n1 - 1):
+            cj = (j + 1) // 2
+            for k in range(1, n2 - 1):
+                if invd[i, j, k] > 0:
+                    x[i, j, k] += alpha * xc[ci, cj, (k + 1) // 2]
+
+
+@nb.njit(cache=True, nogil=True)
+def coarsen(d, c0, c1, c2, dc, c0c, c1c, c2c):  # pragma: no cover - compiled
+    """Galerkin operator of 2 × 2 × 2 aggregation (piecewise-constant prolongation).
+
+    Conductances crossing a block face add up; the diagonal of a block is the sum of its cells'
+    diagonals less twice its internal conductances, so it keeps the boundary (Dirichlet) terms.
+    """
+    n0, n1, n2 = d.shape
+    for i in range(1, n0 - 1):
+        ci = (i + 1) // 2
+        for j in range(1, n1 - 1):
+            cj = (j + 1) // 2
+            for k in range(1, n2 - 1):
+                ck = (k + 1) // 2
+                v = d[i, j, k]
+                if i % 2 == 1:
+                    v -= 2.0 * c0[i, j, k]
+                else:
+                    c0c[ci, cj, ck] += c0[i, j, k]
+                if j % 2 == 1:
+                    v -= 2.0 * c1[i, j, k]
+                else:
+                    c1c[ci, cj, ck] += c1[i, j, k]
+                if k % 2 == 1:
+                    v -= 2.0 * c2[i, j, k]
+                else:
+                    c2c[ci, cj, ck] += c2[i, j, k]
+                dc[ci, cj, ck] += v
+
+
+@nb.njit(cache=True, nogil=True)
+def matvec_dot(p, d, g0, g1, g2, out):  # pragma: no cover - compiled
+    """``out`` ← A ``p`` on the fine grid (uniform conductances ``g0, g1, g2``); returns ``p·out``."""
+    n0, n1, n2 = p.shape
+    acc = 0.0
+    for i in range(1, n0 - 1):
+        for j in range(1, n1 - 1):
+            for k in range(1, n2 - 1):
+                s = (
+                    d[i, j, k] * p[i, j, k]
+                    - g0 * (p[i - 1, j, k] + p[i + 1, j, k])
+                    - g1 * (p[i, j - 1, k] + p[i, j + 1, k])
+                    - g2 * (p[i, j, k - 1] + p[i, j, k + 1])
+                )
+                s = s if d[i, j, k] > 0 else 0.0
+                out[i, j, k] = s
+                acc += s * p[i, j, k]
+    return acc
+
+
+@nb.njit(cache=True, nogil=True)
+def cg_update(x, r, p, ap, alpha, r32):  # pragma: no cover - compiled
+    """``x += alpha p``, ``r -= alpha ap`` and ``r32`` ← ``r`` (the preconditioner's input)."""
+    xf, rf, pf, af, r32f = x.ravel(), r.ravel(), p.ravel(), ap.ravel(), r32.ravel()
+    for n in range(xf.size):
+        xf[n] += alpha * pf[n]
+        v = rf[n] - alpha * af[n]
+        rf[n] = v
+        r32f[n] = v
+
+
+@nb.njit(cache=True, nogil=True)
+def dot(a, b):  # pragma: no cover - compiled
+    af, bf = a.ravel(), b.ravel()
+    acc = 0.0
+    for n in range(af.size):
+        acc += af[n] * bf[n]
+    return acc
+
+
+@nb.njit(cache=True, nogil=True)
+def direction(p, z, beta):  # pragma: no cover - compiled
+    """``p`` ← ``z + beta p``."""
+    pf, zf = p.ravel(), z.ravel()
+    for n in range(pf.size):
+        pf[n] = zf[n] + beta * pf[n]
+
+
+# ----------------------------------------------------------------------------- the fine grid
+# Uniform conductances g0, g1, g2 between active neighbours: as inactive cells hold 0, the sum of
+# g x over all six neighbours is the sum over the active ones, and no conductance array is read.
+
+
+@nb.njit(cache=True, nogil=True)
+def _rb_plane_fine(x, b, invd, g0, g1, g2, i, colour):  # pragma: no cover - compiled
+    n1, n2 = x.shape[1], x.shape[2]
+    for j in range(1, n1 - 1):
+        for k in range(1 + ((i + j + colour) & 1), n2 - 1, 2):
+            s = (
+                b[i, j, k]
+                + g0 * (x[i - 1, j, k] + x[i + 1, j, k])
+                + g1 * (x[i, j - 1, k] + x[i, j + 1, k])
+                + g2 * (x[i, j, k - 1] + x[i, j, k + 1])
+            )
+            x[i, j, k] = s * invd[i, j, k]
+
+
+@nb.njit(cache=True, nogil=True)
+def smooth_fine(x, b, invd, g0, g1, g2, first):  # pragma: no cover - compiled
+    """:func:`smooth` on the fine grid."""
+    n0 = x.shape[0]
+    for i in range(1, n0 - 1):
+        _rb_plane_fine(x, b, invd, g0, g1, g2, i, first)
+        if i > 1:
+            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1 - first)
+    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1 - first)
+
+
+@nb.njit(cache=True, nogil=True)
+def residual_restrict_fine(x, b, d, g0, g1, g2, bc):  # pragma: no cover - compiled
+    """:func:`residual_restrict` on the fine grid."""
+    n0, n1, n2 = x.shape
+    bc[:] = 0.0
+    for i in range(1, n0 - 1):
+        ci = (i + 1) // 2
+        for j in range(1, n1 - 1):
+            cj = (j + 1) // 2
+            for k in range(1, n2 - 1):
+                r = (
+                    b[i, j, k]
+                    - d[i, j, k] * x[i, j, k]
+                    + g0 * (x[i - 1, j, k] + x[i + 1, j, k])
+                    + g1 * (x[i, j - 1, k] + x[i, j + 1, k])
+                    + g2 * (x[i, j, k - 1] + x[i, j, k + 1])
+                )
+                if d[i, j, k] > 0:
+                    bc[ci, cj, (k + 1) // 2] += r
+
+
+@nb.njit(cache=True, nogil=True)
+def coarsen_fine(keep, d, g0, g1, g2, dc, c0c, c1c, c2c):  # pragma: no cover - compiled
+    """:func:`coarsen` of the fine grid, its conductances ``g`` between cells both in ``keep``."""
+    n0, n1, n2 = d.shape
+    for i in range(1, n0 - 1):
+        ci = (i + 1) // 2
+        for j in range(1, n1 - 1):
+            cj = (j + 1) // 2
+            for k in range(1, n2 - 1):
+                if not keep[i, j, k]:
+                    continue
+                ck = (k + 1) // 2
+                v = d[i, j, k]
+                a0 = g0 if keep[i + 1, j, k] else 0.0
+                a1 = g1 if keep[i, j + 1, k] else 0.0
+                a2 = g2 if keep[i, j, k + 1] else 0.0
+                if i % 2 == 1:
+                    v -= 2.0 * a0
+                else:
+                    c0c[ci, cj, ck] += a0
+                if j % 2 == 1:
+                    v -= 2.0 * a1
+                else:
+                    c1c[ci, cj, ck] += a1
+                if k % 2 == 1:
+                    v -= 2.0 * a2
+                else:
+                    c2c[ci, cj, ck] += a2
+                dc[ci, cj, ck] += v
+
+
+@nb.njit(cache=True, nogil=True)
+def diagonal(keep, g0, g1, g2, gb, d):  # pragma: no cover - compiled
+    """``d`` ← the diagonal of the fine operator (``gb`` to the first and last layer)."""
+    n0, n1, n2 = keep.shape
+    for i in range(1, n0 - 1):
+        for j in range(1, n1 - 1):
+            for k in range(1, n2 - 1):
+                if keep[i, j, k]:
+                    v = g0 * (keep[i - 1, j, k] + keep[i + 1, j, k])
+                    v += g1 * (keep[i, j - 1, k] + keep[i, j + 1, k])
+                    v += g2 * (keep[i, j, k - 1] + keep[i, j, k + 1])
+                    if i == 1:
+                        v += gb
+                    if i == n0 - 2:
+                        v += gb
+                    d[i, j, k] = v
