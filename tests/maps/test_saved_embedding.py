@@ -52,3 +52,66 @@ def test_a_planted_pickle_is_never_loaded(tmp_path):
     with pytest.raises(WorkspaceError):
         load_embedding(folder)
     assert not marker.exists()
+
+
+def _pca_umap(tmp_path):
+    pytest.importorskip("umap")
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(0, 1, (25, 40)), rng.normal(4, 1, (25, 40))]).astype(np.float32)
+    coords, model = fit_embedding(x, method="umap", seed=0, pca_dims=5)
+    save_embedding(tmp_path / "m", model, hashes=[f"h{i}" for i in range(len(x))], coords=coords)
+    return x, coords, model
+
+
+def test_a_pca_umap_map_stores_the_projected_features_not_the_raw_ones(tmp_path):
+    x, coords, model = _pca_umap(tmp_path)
+    with np.load(tmp_path / "m" / "embedding.npz") as z:
+        assert "train_features" not in z.files
+        assert z["train_projected"].shape == (50, 5) and z["umap_pca_components"].shape == (5, 40)
+    again = load_embedding(tmp_path / "m")
+    assert again.n_features == 40
+    new = x[:6] + 0.05
+    np.testing.assert_allclose(again.transform(new), model.transform(new), atol=1e-4)
+
+
+def test_a_map_that_cannot_be_refitted_places_by_neighbours_after_the_projection(tmp_path):
+    import json
+
+    from semlab._util import file_sha256
+
+    x, coords, _ = _pca_umap(tmp_path)
+    f = tmp_path / "m" / "embedding.npz"
+    with np.load(f) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["train_coords"] = arrays["train_coords"] + 100.0  # no refit reproduces these
+    with open(f, "wb") as fh:
+        np.savez(fh, **arrays)
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["model_sha256"] = file_sha256(f)
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.warns(UserWarning, match="nearest neighbours"):
+        again = load_embedding(tmp_path / "m")
+    placed = again.transform(x[:3])  # a training point lands on (about) its own saved place
+    np.testing.assert_allclose(placed, coords[:3] + 100.0, atol=0.5)
+
+
+def test_place_on_map_loads_a_saved_map_once_until_it_changes(tmp_path, monkeypatch):
+    from semlab.maps import mapdata
+
+    x, coords, model = _pca_umap(tmp_path / "ws" / mapdata.MAPS_DIR)
+    (tmp_path / "ws" / mapdata.MAPS_DIR / "m").rename(tmp_path / "ws" / mapdata.MAPS_DIR / "latest")
+    calls = []
+    real = mapdata.load_embedding
+    monkeypatch.setattr(mapdata, "load_embedding", lambda folder: calls.append(folder) or real(folder))
+    first = mapdata.place_on_map(tmp_path / "ws", x[:2])
+    again = mapdata.place_on_map(tmp_path / "ws", x[:2])
+    assert len(calls) == 1
+    np.testing.assert_allclose(first, again)
+    np.testing.assert_allclose(first, model.transform(x[:2]), atol=1e-4)
+    coords1, model1 = fit_embedding(x, method="umap", seed=1, pca_dims=5)  # the map is rebuilt
+    save_embedding(tmp_path / "ws" / mapdata.MAPS_DIR / "latest", model1, hashes=[f"h{i}" for i in range(50)],
+                   coords=coords1)  # fmt: skip
+    np.testing.assert_allclose(
+        mapdata.place_on_map(tmp_path / "ws", x[:2]), model1.transform(x[:2]), atol=1e-4
+    )
+    assert len(calls) == 2

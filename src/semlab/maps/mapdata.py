@@ -623,7 +623,26 @@ def place_on_map(workspace: Workspace | str | os.PathLike, features: Any) -> np.
     folder = root / MAPS_DIR / "latest"
     if not (folder / _CONFIG_FILE).is_file():
         raise WorkspaceError(f"{root}: no map yet; build it with `semlab map {root}` first")
-    return load_embedding(folder).transform(features)
+    return _cached_embedding(folder).transform(features)
+
+
+#: Embeddings loaded by :func:`place_on_map`, per folder, with the config they were loaded from
+#: (reloading a UMAP map refits it: about 80 CPU-s for 100 000 images; the web app places every
+#: upload, so the fitted model is kept until the map is rebuilt).
+_LOADED: dict[Path, tuple[str, EmbeddingModel]] = {}
+
+
+def _cached_embedding(folder: Path) -> EmbeddingModel:
+    key = folder.resolve()
+    stamp = (folder / _CONFIG_FILE).read_text(encoding="utf-8")  # holds the arrays' SHA-256
+    hit = _LOADED.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    model = load_embedding(folder)
+    if len(_LOADED) >= 4:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[key] = (stamp, model)
+    return model
 
 
 # ----------------------------------------------------------------------------- page payload
