@@ -117,6 +117,9 @@ def test_auto_uses_torch_for_few_tiles_then_the_open_session(cache):
     assert seg.last_runtime.startswith(INSTALLED[0])
     seg.predict_proba(image, tile_size=32, overlap=8, device="cpu")  # few tiles, but a session is open
     assert seg.last_runtime.startswith(INSTALLED[0])
+    seg.predict_proba(image, tile_size=None, device="cpu")  # a whole image: a new shape, torch
+    assert seg.last_runtime.startswith("torch ")
+    assert set(rt.unet_session(seg.model, INSTALLED[0]).checked) == {(32, 32)}
 
 
 @needs_fast

@@ -113,7 +113,8 @@ FAST_CHUNK = 16
 def _forward(
     seg: Segmenter, model: Any, runtime: str, dev: Any, n_tiles: int, shape: tuple[int, int]
 ) -> tuple[Callable[[np.ndarray], np.ndarray], str, int]:
-    """``(forward, runtime label, tiles per call)`` for ``n_tiles`` tiles of ``shape``.
+    """``(forward, runtime label, tiles per call)`` for ``n_tiles`` tiles of ``shape``
+    (``n_tiles=0``: the whole image at once).
 
     ``runtime`` as in :meth:`Segmenter.predict_proba`; a fast runtime that cannot export,
     run or match torch (:func:`semlab.segment._runtime.unet_session`) gives torch, with a warning.
@@ -123,7 +124,8 @@ def _forward(
 
     engine = resolve_runtime(runtime, device=dev, precision="fp32")
     if runtime == "auto" and engine != "torch" and n_tiles < rt.AUTO_MIN_TILES:
-        engine = engine if rt.has_session(model, engine) else "torch"
+        # few tiles: not worth opening a session; a whole image: a new shape to compile and check
+        engine = engine if n_tiles and rt.has_session(model, engine) else "torch"
     if engine != "torch":
         try:
             session = rt.unet_session(model, engine, folder=seg.path)
@@ -217,8 +219,9 @@ class Segmenter:
             to ONNX once per weights (cached on disk, :func:`semlab._onnx.onnx_cache_dir`),
             each tile shape checked against torch fp32 once (probabilities within 1e-4);
             CPU only.  ``"auto"``: OpenVINO, else ONNX Runtime, when installed, on a CPU,
-            for 8 tiles or more (or once a session is open); else torch (tiles/s of each:
-            ``benchmarks/results/unet_runtime.json``).  Where the export or
+            for 8 tiles or more (or fewer once a session is open); else torch, and torch for
+            ``tile_size=None`` (a runtime compiles and checks each new shape: name it to use it
+            there).  Tiles/s of each: ``benchmarks/results/unet_runtime.json``.  Where the export or
             the check fails, torch runs, with a warning.  :attr:`last_runtime` says which ran.
 
         Returns
@@ -237,7 +240,7 @@ class Segmenter:
         m = self.multiple
         if tile_size is None:
             padded, (rows, cols) = _pad_to(x, m)
-            forward, self._used["runtime"], _ = _forward(self, model, runtime, dev, 1, padded.shape)
+            forward, self._used["runtime"], _ = _forward(self, model, runtime, dev, 0, padded.shape)
             probs = forward(padded[None])[0][:, :rows, :cols]
             return _upsample_probs(probs, k, full) if k > 1 else probs
         tile_size = positive_int(tile_size, "tile_size")
