@@ -309,7 +309,9 @@ _FAST_MIN_PATCHES = 64
 
 def _fingerprint(model: Any) -> tuple:
     """Changes whenever a parameter or buffer is replaced or modified in place (e.g. by training)."""
-    return tuple((t.data_ptr(), t._version) for t in model.state_dict(keep_vars=True).values())
+    from semlab._onnx import fingerprint
+
+    return fingerprint(model)
 
 
 def fold_batchnorm(model: Any, example: Any) -> int:
