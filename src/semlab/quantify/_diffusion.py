@@ -192,23 +192,24 @@ def _cycle(levels: list[_Level], g: tuple[float, float, float], i: int = 0) -> N
     if i == len(levels) - 1:
         lv.x.ravel()[lv.active] = lv.inverse @ lv.b.ravel()[lv.active]
         return
-    lv.x[:] = 0.0
     coarse = levels[i + 1]
-    if lv.c is None:
-        k.smooth_fine(lv.x, lv.b, lv.invd, *g, 0)
+    fine = lv.c is None
+    if fine:
+        k.presmooth_restrict_fine(lv.x, lv.b, lv.invd, lv.diag, *g, coarse.b)
     else:
-        k.smooth(lv.x, lv.b, lv.invd, *lv.c, 0)
-    for _ in range((_GAMMA if i else _GAMMA_FINE) if i < len(levels) - 2 else 1):
-        if lv.c is None:
+        k.presmooth_restrict(lv.x, lv.b, lv.invd, lv.diag, *lv.c, coarse.b)
+    _cycle(levels, g, i + 1)
+    for _ in range((_GAMMA if i else _GAMMA_FINE) - 1 if i < len(levels) - 2 else 0):
+        k.prolong_add(lv.x, lv.invd, coarse.x, _ALPHA)
+        if fine:
             k.residual_restrict_fine(lv.x, lv.b, lv.diag, *g, coarse.b)
         else:
             k.residual_restrict(lv.x, lv.b, lv.diag, *lv.c, coarse.b)
         _cycle(levels, g, i + 1)
-        k.prolong_add(lv.x, lv.invd, coarse.x, _ALPHA)
-    if lv.c is None:
-        k.smooth_fine(lv.x, lv.b, lv.invd, *g, 1)
+    if fine:
+        k.correct_postsmooth_fine(lv.x, lv.b, lv.invd, *g, coarse.x, _ALPHA)
     else:
-        k.smooth(lv.x, lv.b, lv.invd, *lv.c, 1)
+        k.correct_postsmooth(lv.x, lv.b, lv.invd, *lv.c, coarse.x, _ALPHA)
 
 
 def _solve_multigrid(system: _System, rtol: float, max_iter: int) -> tuple[float, int]:

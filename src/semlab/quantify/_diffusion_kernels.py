@@ -10,6 +10,10 @@ value 0 in every vector.  ``c0[i, j, k]`` is the conductance between ``(i, j, k)
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
+
+#: floating-point flags that let LLVM vectorise a sum (its order of additions changes)
+_REDUCE = {"reassoc", "nsz", "contract"}
 
 
 @nb.njit(cache=True, nogil=True)
@@ -46,37 +50,17 @@ def smooth(x, b, invd, c0, c1, c2, first):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def residual_restrict(x, b, d, c0, c1, c2, bc):  # pragma: no cover - compiled
     """``bc`` ← sum of ``b - A x`` over the 2 × 2 × 2 blocks (``bc`` is the coarse grid)."""
-    n0, n1, n2 = x.shape
     bc[:] = 0.0
-    for i in range(1, n0 - 1):
-        ci = (i + 1) // 2
-        for j in range(1, n1 - 1):
-            cj = (j + 1) // 2
-            for k in range(1, n2 - 1):
-                r = (
-                    b[i, j, k]
-                    - d[i, j, k] * x[i, j, k]
-                    + c0[i - 1, j, k] * x[i - 1, j, k]
-                    + c0[i, j, k] * x[i + 1, j, k]
-                    + c1[i, j - 1, k] * x[i, j - 1, k]
-                    + c1[i, j, k] * x[i, j + 1, k]
-                    + c2[i, j, k - 1] * x[i, j, k - 1]
-                    + c2[i, j, k] * x[i, j, k + 1]
-                )
-                bc[ci, cj, (k + 1) // 2] += r
+    row = np.zeros(x.shape[2] + 1, x.dtype)
+    for i in range(1, x.shape[0] - 1):
+        _restrict_plane(x, b, d, c0, c1, c2, bc, i, row)
 
 
 @nb.njit(cache=True, nogil=True)
 def prolong_add(x, invd, xc, alpha):  # pragma: no cover - compiled
     """``x`` += ``alpha`` × the coarse correction ``xc`` of each cell's block (active cells only)."""
-    n0, n1, n2 = x.shape
-    for i in range(1, n0 - 1):
-        ci = (i + 1) // 2
-        for j in range(1, n1 - 1):
-            cj = (j + 1) // 2
-            for k in range(1, n2 - 1):
-                if invd[i, j, k] > 0:
-                    x[i, j, k] += alpha * xc[ci, cj, (k + 1) // 2]
+    for i in range(1, x.shape[0] - 1):
+        _prolong_plane(x, invd, xc, alpha, i)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -109,7 +93,7 @@ def coarsen(d, c0, c1, c2, dc, c0c, c1c, c2c):  # pragma: no cover - compiled
                 dc[ci, cj, ck] += v
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath=_REDUCE)
 def matvec_dot(p, d, g0, g1, g2, out):  # pragma: no cover - compiled
     """``out`` ← A ``p`` on the fine grid (uniform conductances ``g0, g1, g2``); returns ``p·out``."""
     n0, n1, n2 = p.shape
@@ -140,7 +124,7 @@ def cg_update(x, r, p, ap, alpha, r32):  # pragma: no cover - compiled
         r32f[n] = v
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath=_REDUCE)
 def dot(a, b):  # pragma: no cover - compiled
     af, bf = a.ravel(), b.ravel()
     acc = 0.0
@@ -190,22 +174,10 @@ def smooth_fine(x, b, invd, g0, g1, g2, first):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def residual_restrict_fine(x, b, d, g0, g1, g2, bc):  # pragma: no cover - compiled
     """:func:`residual_restrict` on the fine grid."""
-    n0, n1, n2 = x.shape
     bc[:] = 0.0
-    for i in range(1, n0 - 1):
-        ci = (i + 1) // 2
-        for j in range(1, n1 - 1):
-            cj = (j + 1) // 2
-            for k in range(1, n2 - 1):
-                r = (
-                    b[i, j, k]
-                    - d[i, j, k] * x[i, j, k]
-                    + g0 * (x[i - 1, j, k] + x[i + 1, j, k])
-                    + g1 * (x[i, j - 1, k] + x[i, j + 1, k])
-                    + g2 * (x[i, j, k - 1] + x[i, j, k + 1])
-                )
-                if d[i, j, k] > 0:
-                    bc[ci, cj, (k + 1) // 2] += r
+    row = np.zeros(x.shape[2] + 1, x.dtype)
+    for i in range(1, x.shape[0] - 1):
+        _restrict_plane_fine(x, b, d, g0, g1, g2, bc, i, row)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -255,3 +227,136 @@ def diagonal(keep, g0, g1, g2, gb, d):  # pragma: no cover - compiled
                     if i == n0 - 2:
                         v += gb
                     d[i, j, k] = v
+
+
+# ----------------------------------------------------------------------------- fused passes
+# Pre-smoothing with the residual's restriction, and the coarse correction with post-smoothing,
+# each in one pass over the planes: plane i - 2 is final once plane i has its first colour and
+# plane i - 1 its second, so its residual (or its second colour) can follow at once.
+
+
+@nb.njit(cache=True, nogil=True)
+def _restrict_plane(x, b, d, c0, c1, c2, bc, i, row):  # pragma: no cover - compiled
+    """Add the residual of plane ``i`` to its coarse plane (``row``: n2 + 1 scratch, last 0)."""
+    n1, n2 = x.shape[1], x.shape[2]
+    ci = (i + 1) // 2
+    for j in range(1, n1 - 1):
+        for k in range(1, n2 - 1):
+            row[k] = (
+                b[i, j, k]
+                - d[i, j, k] * x[i, j, k]
+                + c0[i - 1, j, k] * x[i - 1, j, k]
+                + c0[i, j, k] * x[i + 1, j, k]
+                + c1[i, j - 1, k] * x[i, j - 1, k]
+                + c1[i, j, k] * x[i, j + 1, k]
+                + c2[i, j, k - 1] * x[i, j, k - 1]
+                + c2[i, j, k] * x[i, j, k + 1]
+            )
+        _add_pairs(row, bc, ci, (j + 1) // 2)
+
+
+@nb.njit(cache=True, nogil=True)
+def _restrict_plane_fine(x, b, d, g0, g1, g2, bc, i, row):  # pragma: no cover - compiled
+    n1, n2 = x.shape[1], x.shape[2]
+    ci = (i + 1) // 2
+    for j in range(1, n1 - 1):
+        for k in range(1, n2 - 1):
+            r = (
+                b[i, j, k]
+                - d[i, j, k] * x[i, j, k]
+                + g0 * (x[i - 1, j, k] + x[i + 1, j, k])
+                + g1 * (x[i, j - 1, k] + x[i, j + 1, k])
+                + g2 * (x[i, j, k - 1] + x[i, j, k + 1])
+            )
+            row[k] = r if d[i, j, k] > 0 else 0.0
+        _add_pairs(row, bc, ci, (j + 1) // 2)
+
+
+@nb.njit(cache=True, nogil=True)
+def _add_pairs(row, bc, ci, cj):  # pragma: no cover - compiled
+    # row[n2 - 1] (the padding) stays 0, so a last block of one cell (odd n2 - 2) adds that cell
+    for ck in range(1, bc.shape[2] - 1):
+        bc[ci, cj, ck] += row[2 * ck - 1] + row[2 * ck]
+
+
+@nb.njit(cache=True, nogil=True)
+def _prolong_plane(x, invd, xc, alpha, i):  # pragma: no cover - compiled
+    n1 = x.shape[1]
+    ci = (i + 1) // 2
+    for j in range(1, n1 - 1):
+        cj = (j + 1) // 2
+        for ck in range(1, xc.shape[2] - 1):  # the cells 2 ck - 1 and 2 ck (padding: invd 0)
+            v = alpha * xc[ci, cj, ck]
+            a, b = 2 * ck - 1, 2 * ck
+            x[i, j, a] += v if invd[i, j, a] > 0 else 0.0
+            x[i, j, b] += v if invd[i, j, b] > 0 else 0.0
+
+
+@nb.njit(cache=True, nogil=True)
+def presmooth_restrict(x, b, invd, d, c0, c1, c2, bc):  # pragma: no cover - compiled
+    """``x`` ← one red-black sweep (colour 0 first) from 0; ``bc`` ← restricted residual."""
+    n0 = x.shape[0]
+    x[:] = 0.0
+    bc[:] = 0.0
+    row = np.zeros(x.shape[2] + 1, x.dtype)
+    for i in range(1, n0 - 1):
+        _rb_plane(x, b, invd, c0, c1, c2, i, 0)
+        if i > 1:
+            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1)
+        if i > 2:
+            _restrict_plane(x, b, d, c0, c1, c2, bc, i - 2, row)
+    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1)
+    if n0 - 3 >= 1:
+        _restrict_plane(x, b, d, c0, c1, c2, bc, n0 - 3, row)
+    _restrict_plane(x, b, d, c0, c1, c2, bc, n0 - 2, row)
+
+
+@nb.njit(cache=True, nogil=True)
+def correct_postsmooth(x, b, invd, c0, c1, c2, xc, alpha):  # pragma: no cover - compiled
+    """``x`` += ``alpha`` × prolonged ``xc``, then one red-black sweep (colour 1 first)."""
+    n0 = x.shape[0]
+    for i in range(1, n0 - 1):
+        _prolong_plane(x, invd, xc, alpha, i)
+        if i > 1:
+            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1)
+        if i > 2:
+            _rb_plane(x, b, invd, c0, c1, c2, i - 2, 0)
+    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1)
+    if n0 - 3 >= 1:
+        _rb_plane(x, b, invd, c0, c1, c2, n0 - 3, 0)
+    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 0)
+
+
+@nb.njit(cache=True, nogil=True)
+def presmooth_restrict_fine(x, b, invd, d, g0, g1, g2, bc):  # pragma: no cover - compiled
+    """:func:`presmooth_restrict` on the fine grid."""
+    n0 = x.shape[0]
+    x[:] = 0.0
+    bc[:] = 0.0
+    row = np.zeros(x.shape[2] + 1, x.dtype)
+    for i in range(1, n0 - 1):
+        _rb_plane_fine(x, b, invd, g0, g1, g2, i, 0)
+        if i > 1:
+            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1)
+        if i > 2:
+            _restrict_plane_fine(x, b, d, g0, g1, g2, bc, i - 2, row)
+    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1)
+    if n0 - 3 >= 1:
+        _restrict_plane_fine(x, b, d, g0, g1, g2, bc, n0 - 3, row)
+    _restrict_plane_fine(x, b, d, g0, g1, g2, bc, n0 - 2, row)
+
+
+@nb.njit(cache=True, nogil=True)
+def correct_postsmooth_fine(x, b, invd, g0, g1, g2, xc, alpha):  # pragma: no cover - compiled
+    """:func:`correct_postsmooth` on the fine grid."""
+    n0 = x.shape[0]
+    for i in range(1, n0 - 1):
+        _prolong_plane(x, invd, xc, alpha, i)
+        if i > 1:
+            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1)
+        if i > 2:
+            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 2, 0)
+    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1)
+    if n0 - 3 >= 1:
+        _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 3, 0)
+    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 0)
