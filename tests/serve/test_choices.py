@@ -250,3 +250,25 @@ def test_trained_segmenters_are_methods_and_not_prediction_runs(client, workspac
     (run,) = client.get("/api/models").json()["models"]
     assert run["name"] == "porosity-logreg" and run["cv"]["metric"] == "r2" and run["cv"]["value"] == 0.71
     assert caps["predict"]["default"] == "porosity-logreg"
+
+
+@pytest.mark.slow
+def test_an_upload_segmented_by_a_trained_unet_reports_what_ran_it(client, workspace):
+    """A segmenter trained into the workspace is chosen per upload; its result names the
+    runtime that ran the network (torch, OpenVINO or ONNX Runtime) and finds the disks."""
+    pytest.importorskip("torch")
+    from semlab.segment import train_segmenter
+
+    image, inside = _disks(bright=True)
+    train_segmenter(
+        [image], [inside.astype(np.uint8)], class_names=("background", "disk"),
+        model_options={"depth": 2, "width": 8}, patch_size=64, batch_size=8, max_steps=60, val_every=20,
+        patience=10, lr=1e-2, seed=0, out=workspace.path / "segmenters" / "disks-unet",
+    )  # fmt: skip
+    up = _upload(client, "u.tif", _tiff(image), tasks="segment", method="model:disks-unet")
+    result = _jobs(client, up.json())["segment"]["result"]
+    assert result["engine"] == "segment_labelled" and result["foreground"]["chosen"] == "model"
+    assert isinstance(result["runtime"], str) and re.match(
+        r"(torch|openvino|onnxruntime) ", result["runtime"]
+    )
+    assert result["fractions"]["disk"] == pytest.approx(inside.mean(), abs=0.03)

@@ -297,6 +297,7 @@ class Analyses:
             "pixel_size_um": m.pixel_size,
             "labels_file": labels_path.relative_to(self.ws.path).as_posix(),
             "engine": seg.engine,
+            "runtime": seg.runtime,
         }
         return result, overlay.relative_to(self.ws.path).as_posix()
 

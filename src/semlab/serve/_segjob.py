@@ -90,6 +90,9 @@ class WebSegmentation:
         Colour key of the overlay.
     engine : str
         ``segment_labelled`` (the library's) or ``classic`` (the web app's fallback).
+    runtime : str or None
+        What ran a trained segmenter's network (e.g. ``"openvino 2026.4.1 fp32 (ONNX)"``);
+        None for the classic methods.
     """
 
     labels: np.ndarray
@@ -100,6 +103,7 @@ class WebSegmentation:
     warnings: list[str] = field(default_factory=list)
     legend: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)
     engine: str = "classic"
+    runtime: str | None = None
 
     def info(self) -> dict[str, Any]:
         """Everything but the pixels (JSON-ready)."""
@@ -111,6 +115,7 @@ class WebSegmentation:
             "warnings": list(self.warnings),
             "legend": [{"name": n, "rgb": list(c)} for n, c in self.legend],
             "engine": self.engine,
+            "runtime": self.runtime,
             "no_data": NO_DATA,
         }
 
@@ -120,6 +125,7 @@ class WebSegmentation:
             labels=labels, classes={int(k): str(v) for k, v in d["classes"].items()},
             measured=tuple(int(v) for v in d["measured"]), phase=str(d["phase"]), foreground=dict(d["foreground"]),
             warnings=list(d.get("warnings") or []), engine=str(d.get("engine", "classic")),
+            runtime=d.get("runtime"),
             legend=[(str(e["name"]), tuple(int(c) for c in e["rgb"])) for e in d.get("legend") or []],  # type: ignore[misc]
         )  # fmt: skip
 
@@ -232,7 +238,7 @@ def library(
         phase=str(seg.measured_phase or " + ".join(classes[v] for v in measured)),
         foreground=fg, warnings=[str(w) for w in seg.warnings],
         legend=legend,  # type: ignore[arg-type]
-        engine="segment_labelled",
+        engine="segment_labelled", runtime=getattr(method, "last_runtime", None),
     )  # fmt: skip
 
 
