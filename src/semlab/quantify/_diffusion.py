@@ -192,24 +192,23 @@ def _cycle(levels: list[_Level], g: tuple[float, float, float], i: int = 0) -> N
     if i == len(levels) - 1:
         lv.x.ravel()[lv.active] = lv.inverse @ lv.b.ravel()[lv.active]
         return
-    coarse = levels[i + 1]
-    fine = lv.c is None
-    if fine:
-        k.presmooth_restrict_fine(lv.x, lv.b, lv.invd, lv.diag, *g, coarse.b)
+    coarse, c = levels[i + 1], lv.c
+    if c is None:  # the fine grid: uniform conductances g
+        k.presmooth_restrict_fine(lv.x, lv.b, lv.invd, lv.diag, g[0], g[1], g[2], coarse.b)
     else:
-        k.presmooth_restrict(lv.x, lv.b, lv.invd, lv.diag, *lv.c, coarse.b)
+        k.presmooth_restrict(lv.x, lv.b, lv.invd, lv.diag, c[0], c[1], c[2], coarse.b)
     _cycle(levels, g, i + 1)
     for _ in range((_GAMMA if i else _GAMMA_FINE) - 1 if i < len(levels) - 2 else 0):
         k.prolong_add(lv.x, lv.invd, coarse.x, _ALPHA)
-        if fine:
-            k.residual_restrict_fine(lv.x, lv.b, lv.diag, *g, coarse.b)
+        if c is None:
+            k.residual_restrict_fine(lv.x, lv.b, lv.diag, g[0], g[1], g[2], coarse.b)
         else:
-            k.residual_restrict(lv.x, lv.b, lv.diag, *lv.c, coarse.b)
+            k.residual_restrict(lv.x, lv.b, lv.diag, c[0], c[1], c[2], coarse.b)
         _cycle(levels, g, i + 1)
-    if fine:
-        k.correct_postsmooth_fine(lv.x, lv.b, lv.invd, *g, coarse.x, _ALPHA)
+    if c is None:
+        k.correct_postsmooth_fine(lv.x, lv.b, lv.invd, g[0], g[1], g[2], coarse.x, _ALPHA)
     else:
-        k.correct_postsmooth(lv.x, lv.b, lv.invd, *lv.c, coarse.x, _ALPHA)
+        k.correct_postsmooth(lv.x, lv.b, lv.invd, c[0], c[1], c[2], coarse.x, _ALPHA)
 
 
 def _solve_multigrid(system: _System, rtol: float, max_iter: int) -> tuple[float, int]:
