@@ -18,6 +18,7 @@ in parallel without locks (each thread writes only its own band).
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -129,8 +130,19 @@ def local_thickness_radius(mask: np.ndarray, sampling: tuple[float, ...] | None 
         dt /= np.float32(h)
     if m.ndim == 2:  # image rows become slices (painted in parallel); a very thick middle axis
         m, dt, sp = m[:, None, :], dt[:, None, :], np.array([sp[0], 1e9 * h, sp[1]])
-    spn = sp / h
     k = _kernels()
+    with _LOCK:
+        out = _insert_balls(k, dt, m, sp / h, h)
+    return out[:, 0, :] if mask.ndim == 2 else out
+
+
+#: One local thickness at a time in the kernels: numba's workqueue threading layer (used where
+#: neither OpenMP nor TBB is available) aborts the process on concurrent parallel calls.
+_LOCK = threading.Lock()
+
+
+def _insert_balls(k, dt: np.ndarray, m: np.ndarray, spn: np.ndarray, h: float) -> np.ndarray:
+    """Radius (in units, ``h`` a voxel of radius 1) from the distances ``dt`` (in ``h``) of ``m``."""
     offsets, need = _neighbours(spn, m.shape)
     radius, keep = k.centres(dt, m, _PAD, offsets, need)
     rc = radius[_PAD:-_PAD, _PAD:-_PAD, _PAD:-_PAD][keep]
@@ -141,7 +153,7 @@ def local_thickness_radius(mask: np.ndarray, sampling: tuple[float, ...] | None 
     if len(rc):
         _paint(k, out, radius, idx, rc, spn, h)
     k.fill_unpainted(out, m, np.float32(h))
-    return out[:, 0, :] if mask.ndim == 2 else out
+    return out
 
 
 def _paint(
