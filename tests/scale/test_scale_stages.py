@@ -85,3 +85,23 @@ def test_predict_on_ray_equals_local(ray_cluster, small_ws, images, tmp_path, ca
     here = predictor.predict(images)
     there = predictor.predict(images, engine="ray")
     pd.testing.assert_frame_equal(here, there, rtol=1e-5, atol=1e-6)  # fp32 round-off
+
+
+@pytest.mark.slow
+def test_segment_with_a_unet_model_folder_on_ray_equals_local(ray_cluster, images, tmp_path):
+    """Each Ray worker loads the model folder once and writes the same labels as the local run."""
+    pytest.importorskip("torch")
+    from semlab.io import read_micrograph
+    from semlab.segment import segment_image, train_segmenter
+
+    grey = [read_micrograph(p).image for p in images[:2]]
+    truth = [segment_image(g, method="otsu", foreground="dark") for g in grey]
+    model = tmp_path / "unet"
+    train_segmenter(grey, truth, class_names=("solid", "pore"), model_options={"depth": 2, "width": 8},
+                    patch_size=64, batch_size=4, max_steps=20, val_every=10, seed=0, out=model)  # fmt: skip
+    local = segment_files(images, tmp_path / "local", method=str(model), overlay=False)
+    with use_engine("ray"):
+        ray = segment_files(images, tmp_path / "ray", method=str(model), overlay=False)
+    for a, b in zip(local["labels_file"], ray["labels_file"], strict=True):
+        np.testing.assert_array_equal(read_labels(a).labels, read_labels(b).labels)
+    assert list(local["runtime"]) == list(ray["runtime"]) and local["runtime"].notna().all()
