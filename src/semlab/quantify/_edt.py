@@ -142,7 +142,10 @@ _LOCK = threading.Lock()
 
 
 def _insert_balls(k, dt: np.ndarray, m: np.ndarray, spn: np.ndarray, h: float) -> np.ndarray:
-    """Radius (in units, ``h`` a voxel of radius 1) from the distances ``dt`` (in ``h``) of ``m``."""
+    """Local thickness radius (in the unit of ``h``, the smallest voxel side) inside ``m``.
+
+    ``dt``: the distances in units of ``h``; ``spn``: the voxel sides over ``h``.
+    """
     offsets, need = _neighbours(spn, m.shape)
     radius, keep = k.centres(dt, m, _PAD, offsets, need)
     rc = radius[_PAD:-_PAD, _PAD:-_PAD, _PAD:-_PAD][keep]
@@ -199,7 +202,7 @@ def _paint(
 
 
 def _larger_neighbours(spn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 3 × 3 × 3 neighbours that a kept centre's may have larger radii (``need`` ≥ 2).
+    """The 3 × 3 × 3 neighbours whose radius may exceed a kept centre's (``need`` ≥ 2).
 
     A kept centre has no neighbour with ``R_n - R_c >= need`` (its ball would be inside), so
     only neighbours with ``need >= 2`` can be larger, by 1 to ``need - 1``.
