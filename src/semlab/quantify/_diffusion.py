@@ -12,17 +12,24 @@ With the flux ``J`` through the volume, :math:`D_\\text{eff} = J L / (A\\,\\Delt
 tortuosity factor is :math:`\\tau = \\varepsilon D / D_\\text{eff}` (ε the phase fraction), which
 is 1 for straight channels and :math:`(n / L)^2` for a one-voxel-wide path of ``n`` voxels.
 
-Solver.  Conjugate gradients from the linear profile, preconditioned by one multigrid W-cycle
-(numba kernels, :mod:`._diffusion_kernels`): red-black Gauss-Seidel smoothing on the voxel grid
-and Galerkin coarse grids by aggregating 2 × 2 × 2 blocks, which are again 7-point conductance
-grids; a dense solve on the coarsest.  The flux is read from the dissipated power
+Solver.  Conjugate gradients from the linear profile, preconditioned by one multigrid cycle
+(numba kernels, :mod:`._diffusion_kernels`): red-black Gauss-Seidel smoothing, Galerkin coarse
+grids by aggregating 2 × 2 × 2 blocks (again 7-point conductance grids, so the same kernels
+serve every level), a V-cycle on the voxel grid and W-cycles below it, a dense solve on the
+coarsest.  About 17 iterations at the default ``rtol`` on TauFactor's 128³ electrode, against
+648 for Jacobi-preconditioned CG.
+
+Flux and stopping rule.  The flux is read from the dissipated power
 ``W(c) = Σ g (c_i - c_j)^2`` (boundary terms included), which at the solution equals ``J Δc``
 and for any trial field exceeds it by ``‖c - c*‖_A^2``: its error is quadratic in the field's,
-so τ is always slightly low, never high, and CG lowers ``W`` by exactly ``α_k r_k·z_k`` per step.
-The solve stops when the last ``delay`` steps together lowered ``W`` by at most ``rtol W``
-(a lower bound of the relative error of that earlier iterate, Hestenes-Stiefel/Strakoš-Tichý);
-with multigrid each step divides the error by about 5, so the error of the returned τ is
-below ``rtol``.  Without numba, Jacobi-preconditioned CG on a scipy sparse matrix does the same.
+so τ is approached from below, never from above, and CG lowers ``W`` by exactly
+``α_k r_k·z_k`` per step.  The solve stops when the last ``delay`` steps together lowered ``W``
+by at most ``rtol W``: that decrease is a lower bound of the relative error of the iterate
+``delay`` steps back (Hestenes-Stiefel, Strakoš-Tichý), and the returned iterate is more
+accurate still.  Measured on the 128³ electrode against a solve to ``rtol`` 1e-10: errors of τ
+of 1.2e-4, 3.0e-5 and 3.3e-7 at ``rtol`` 1e-3, 1e-4 and 1e-6.  Without numba,
+Jacobi-preconditioned CG on a scipy sparse matrix solves the same system with the same rule
+(a longer ``delay``, as it converges slowly).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 #: iterations whose decrease of the dissipated power bounds the error (multigrid / Jacobi CG)
-DELAY_MG, DELAY_JACOBI = 2, 25
+_DELAY_MG, _DELAY_JACOBI = 2, 100
 #: multigrid settings: coarse-grid correction factor (unsmoothed aggregation under-corrects),
 #: recursions per level (2: W-cycle) and the size at which the coarsest grid is solved densely
 _ALPHA, _GAMMA, _GAMMA_FINE, _COARSEST = 1.4, 2, 1, 300
@@ -54,7 +61,7 @@ def solve_tortuosity_factor(
     sp: tuple[float, ...],
     *,
     rtol: float = 1e-6,
-    max_iter: int = 2000,
+    max_iter: int = 20000,
     method: str = "auto",
 ) -> tuple[float, float, int]:
     """τ, effective relative diffusivity ``D_eff / D`` and CG iterations for ``mask`` along ``axis``.
@@ -146,7 +153,7 @@ def _hierarchy(system: _System, diag: np.ndarray) -> list[_Level]:
             k.coarsen_fine(system.keep.view(np.uint8), fine.diag, *system.g, dc, c0, c1, c2)
         else:
             k.coarsen(fine.diag, *fine.c, dc, c0, c1, c2)
-        dc[dc <= 1e-6 * dc.max()] = 0.0  # blocks without cells (round-off)
+        np.maximum(dc, 0.0, out=dc)  # blocks without cells stay exactly 0
         levels.append(_Level(dc, (c0, c1, c2)))
     if levels[-1].c is None:  # a small volume: the fine grid is the coarsest
         levels[-1].c = _fine_conductances(system)
@@ -230,7 +237,7 @@ def _solve_multigrid(system: _System, rtol: float, max_iter: int) -> tuple[float
     p = top.x.astype(np.float64)
     rz = k.dot(r, top.x)
     it = 0
-    while it < max_iter and not _converged(power, DELAY_MG, rtol) and rz > 0:
+    while it < max_iter and not _converged(power, _DELAY_MG, rtol) and rz > 0:
         alpha = rz / k.matvec_dot(p, diag, g0, g1, g2, ap)
         k.cg_update(x, r, p, ap, alpha, top.b)
         power.append(power[-1] - alpha * rz)
@@ -281,7 +288,7 @@ def _solve_jacobi(system: _System, rtol: float, max_iter: int) -> tuple[float, i
     p = z.copy()
     rz = _dot(r, z)
     it = 0
-    while it < max_iter and not _converged(power, DELAY_JACOBI, rtol) and rz > 0:
+    while it < max_iter and not _converged(power, _DELAY_JACOBI, rtol) and rz > 0:
         ap = mat @ p
         alpha = rz / _dot(p, ap)
         x += alpha * p

@@ -48,7 +48,7 @@ Geodesic tortuosity
 Tortuosity factor (diffusion)
     A different quantity: :math:`\\tau = \\varepsilon D / D_\\text{eff}` from steady-state
     diffusion through the phase (TauFactor's definition and discretisation, solved here by
-    conjugate gradients).  For a single winding channel it is the square of the geodesic
+    multigrid-preconditioned conjugate gradients).  For a single winding channel it is the square of the geodesic
     ratio; bottlenecks and dead ends raise it, not the geodesic value.
 """
 
@@ -765,7 +765,7 @@ def tortuosity_factor(
     rtol : float
         Relative accuracy of τ at which the solver stops: it stops when the last two iterations
         lowered the dissipated power (the flux) by at most ``rtol`` of it; τ is approached from
-        below and its error is then under ``rtol`` (about ``rtol / 5`` measured).
+        below and its error is then under ``rtol`` (``rtol / 8`` to ``rtol / 3`` measured).
 
     Returns
     -------
