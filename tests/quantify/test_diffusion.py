@@ -104,6 +104,27 @@ def test_tau_error_is_below_rtol_and_tau_is_never_high(method):
     assert iterations == sorted(iterations) and iterations[0] < iterations[-1]
 
 
+def test_a_breakdown_of_multigrid_cg_falls_back_to_jacobi(monkeypatch):
+    import semlab.quantify._diffusion as diffusion
+
+    m = blobs((36, 33, 31), 1.6, 0, level=0.48)
+    tau_ref, _ = direct_tau(m, 0)
+    calls = []
+    jacobi = diffusion._solve_jacobi
+    monkeypatch.setattr(diffusion, "_solve_jacobi", lambda *a: calls.append(1) or jacobi(*a))
+    assert solve_tortuosity_factor(m, 0, (1.0, 1.0, 1.0), rtol=1e-12)[0] == pytest.approx(tau_ref, rel=1e-9)
+    assert not calls
+    cycle = diffusion._cycle
+
+    def negative_cycle(levels, g, i=0):  # a negative-definite preconditioner: r·z < 0
+        cycle(levels, g, i)
+        levels[i].x *= -1
+
+    monkeypatch.setattr(diffusion, "_cycle", negative_cycle)
+    assert solve_tortuosity_factor(m, 0, (1.0, 1.0, 1.0), rtol=1e-12)[0] == pytest.approx(tau_ref, rel=1e-9)
+    assert calls == [1]
+
+
 def test_clusters_off_the_path_carry_no_flux():
     m = np.zeros((30, 20, 20), bool)
     m[:, 3:6, 3:6] = True  # a straight channel
