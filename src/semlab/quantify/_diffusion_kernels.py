@@ -17,10 +17,13 @@ _REDUCE = {"reassoc", "nsz", "contract"}
 
 
 @nb.njit(cache=True, nogil=True)
-def _rb_plane(x, b, invd, c0, c1, c2, i, colour):  # pragma: no cover - compiled
+def _rb_plane(x, b, invd, c0, c1, c2, i, colour, row):  # pragma: no cover - compiled
+    # The new values of one colour read only the other colour's, so each row is computed whole
+    # (contiguous, vectorised) into ``row``, blended with the old values and copied back.
     n1, n2 = x.shape[1], x.shape[2]
     for j in range(1, n1 - 1):
-        for k in range(1 + ((i + j + colour) & 1), n2 - 1, 2):
+        parity = (i + j + colour + 1) & 1
+        for k in range(1, n2 - 1):
             s = (
                 b[i, j, k]
                 + c0[i - 1, j, k] * x[i - 1, j, k]
@@ -30,7 +33,9 @@ def _rb_plane(x, b, invd, c0, c1, c2, i, colour):  # pragma: no cover - compiled
                 + c2[i, j, k - 1] * x[i, j, k - 1]
                 + c2[i, j, k] * x[i, j, k + 1]
             )
-            x[i, j, k] = s * invd[i, j, k]
+            row[k] = s * invd[i, j, k] if (k & 1) == parity else x[i, j, k]
+        for k in range(1, n2 - 1):
+            x[i, j, k] = row[k]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -40,11 +45,12 @@ def smooth(x, b, invd, c0, c1, c2, first):  # pragma: no cover - compiled
     The second colour of plane ``i - 1`` follows the first colour of plane ``i`` in one pass.
     """
     n0 = x.shape[0]
+    rows = np.zeros(x.shape[2], x.dtype)
     for i in range(1, n0 - 1):
-        _rb_plane(x, b, invd, c0, c1, c2, i, first)
+        _rb_plane(x, b, invd, c0, c1, c2, i, first, rows)
         if i > 1:
-            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1 - first)
-    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1 - first)
+            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1 - first, rows)
+    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1 - first, rows)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -147,28 +153,32 @@ def direction(p, z, beta):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _rb_plane_fine(x, b, invd, g0, g1, g2, i, colour):  # pragma: no cover - compiled
+def _rb_plane_fine(x, b, invd, g0, g1, g2, i, colour, row):  # pragma: no cover - compiled
     n1, n2 = x.shape[1], x.shape[2]
     for j in range(1, n1 - 1):
-        for k in range(1 + ((i + j + colour) & 1), n2 - 1, 2):
+        parity = (i + j + colour + 1) & 1
+        for k in range(1, n2 - 1):
             s = (
                 b[i, j, k]
                 + g0 * (x[i - 1, j, k] + x[i + 1, j, k])
                 + g1 * (x[i, j - 1, k] + x[i, j + 1, k])
                 + g2 * (x[i, j, k - 1] + x[i, j, k + 1])
             )
-            x[i, j, k] = s * invd[i, j, k]
+            row[k] = s * invd[i, j, k] if (k & 1) == parity else x[i, j, k]
+        for k in range(1, n2 - 1):
+            x[i, j, k] = row[k]
 
 
 @nb.njit(cache=True, nogil=True)
 def smooth_fine(x, b, invd, g0, g1, g2, first):  # pragma: no cover - compiled
     """:func:`smooth` on the fine grid."""
     n0 = x.shape[0]
+    rows = np.zeros(x.shape[2], x.dtype)
     for i in range(1, n0 - 1):
-        _rb_plane_fine(x, b, invd, g0, g1, g2, i, first)
+        _rb_plane_fine(x, b, invd, g0, g1, g2, i, first, rows)
         if i > 1:
-            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1 - first)
-    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1 - first)
+            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1 - first, rows)
+    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1 - first, rows)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -296,16 +306,17 @@ def _prolong_plane(x, invd, xc, alpha, i):  # pragma: no cover - compiled
 def presmooth_restrict(x, b, invd, d, c0, c1, c2, bc):  # pragma: no cover - compiled
     """``x`` ← one red-black sweep (colour 0 first) from 0; ``bc`` ← restricted residual."""
     n0 = x.shape[0]
+    rows = np.zeros(x.shape[2], x.dtype)
     x[:] = 0.0
     bc[:] = 0.0
     row = np.zeros(x.shape[2] + 1, x.dtype)
     for i in range(1, n0 - 1):
-        _rb_plane(x, b, invd, c0, c1, c2, i, 0)
+        _rb_plane(x, b, invd, c0, c1, c2, i, 0, rows)
         if i > 1:
-            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1)
+            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1, rows)
         if i > 2:
             _restrict_plane(x, b, d, c0, c1, c2, bc, i - 2, row)
-    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1)
+    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1, rows)
     if n0 - 3 >= 1:
         _restrict_plane(x, b, d, c0, c1, c2, bc, n0 - 3, row)
     _restrict_plane(x, b, d, c0, c1, c2, bc, n0 - 2, row)
@@ -315,32 +326,34 @@ def presmooth_restrict(x, b, invd, d, c0, c1, c2, bc):  # pragma: no cover - com
 def correct_postsmooth(x, b, invd, c0, c1, c2, xc, alpha):  # pragma: no cover - compiled
     """``x`` += ``alpha`` × prolonged ``xc``, then one red-black sweep (colour 1 first)."""
     n0 = x.shape[0]
+    rows = np.zeros(x.shape[2], x.dtype)
     for i in range(1, n0 - 1):
         _prolong_plane(x, invd, xc, alpha, i)
         if i > 1:
-            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1)
+            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1, rows)
         if i > 2:
-            _rb_plane(x, b, invd, c0, c1, c2, i - 2, 0)
-    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1)
+            _rb_plane(x, b, invd, c0, c1, c2, i - 2, 0, rows)
+    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1, rows)
     if n0 - 3 >= 1:
-        _rb_plane(x, b, invd, c0, c1, c2, n0 - 3, 0)
-    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 0)
+        _rb_plane(x, b, invd, c0, c1, c2, n0 - 3, 0, rows)
+    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 0, rows)
 
 
 @nb.njit(cache=True, nogil=True)
 def presmooth_restrict_fine(x, b, invd, d, g0, g1, g2, bc):  # pragma: no cover - compiled
     """:func:`presmooth_restrict` on the fine grid."""
     n0 = x.shape[0]
+    rows = np.zeros(x.shape[2], x.dtype)
     x[:] = 0.0
     bc[:] = 0.0
     row = np.zeros(x.shape[2] + 1, x.dtype)
     for i in range(1, n0 - 1):
-        _rb_plane_fine(x, b, invd, g0, g1, g2, i, 0)
+        _rb_plane_fine(x, b, invd, g0, g1, g2, i, 0, rows)
         if i > 1:
-            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1)
+            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1, rows)
         if i > 2:
             _restrict_plane_fine(x, b, d, g0, g1, g2, bc, i - 2, row)
-    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1)
+    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1, rows)
     if n0 - 3 >= 1:
         _restrict_plane_fine(x, b, d, g0, g1, g2, bc, n0 - 3, row)
     _restrict_plane_fine(x, b, d, g0, g1, g2, bc, n0 - 2, row)
@@ -350,13 +363,14 @@ def presmooth_restrict_fine(x, b, invd, d, g0, g1, g2, bc):  # pragma: no cover 
 def correct_postsmooth_fine(x, b, invd, g0, g1, g2, xc, alpha):  # pragma: no cover - compiled
     """:func:`correct_postsmooth` on the fine grid."""
     n0 = x.shape[0]
+    rows = np.zeros(x.shape[2], x.dtype)
     for i in range(1, n0 - 1):
         _prolong_plane(x, invd, xc, alpha, i)
         if i > 1:
-            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1)
+            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1, rows)
         if i > 2:
-            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 2, 0)
-    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1)
+            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 2, 0, rows)
+    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1, rows)
     if n0 - 3 >= 1:
-        _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 3, 0)
-    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 0)
+        _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 3, 0, rows)
+    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 0, rows)
