@@ -147,6 +147,16 @@ def test_no_percolating_path_gives_nan_and_a_warning():
     assert t.values[1] == pytest.approx(direct_tau(m, 1)[0], rel=1e-5)
 
 
+@pytest.mark.parametrize("length", [1, 2, 3])
+def test_thin_volumes_along_the_transport_axis(length):
+    # one slice touches both faces (diagonal 2 gb); the fused passes lag two planes behind
+    m = blobs((length, 40, 38), 1.2, 7, level=0.5)
+    tau = solve_tortuosity_factor(m, 0, (1.0, 1.0, 1.0), rtol=1e-12)[0]
+    assert tau == pytest.approx(direct_tau(m, 0)[0], rel=1e-9)
+    if length == 1:
+        assert tau == pytest.approx(1.0)  # straight: every voxel is its own channel
+
+
 def test_two_dimensional_images():
     m = blobs((70, 64), 2.0, 6, level=0.45)
     for axis in (0, 1):

@@ -931,7 +931,7 @@ def describe_3d(
         Compute the mean local thickness (:func:`local_thickness`).
     diffusion : bool
         Compute the diffusive tortuosity factor (:func:`tortuosity_factor`, a linear solve
-        per axis: about 0.5 s at 128³, 5 s at 256³); off by default.
+        per axis: 0.4-0.8 s at 128³, about 5 s at 256³); off by default.
 
     Returns
     -------
