@@ -55,7 +55,7 @@ class _System:
     keep: np.ndarray  # (n0+2, n1+2, n2+2) bool, padded with False: the cells solved for
     g: tuple[float, float, float]  # conductance between neighbours along each axis
     gb: float  # conductance to the inlet/outlet concentration
-    rhs: np.ndarray  # gb on the inlet layer, else 0
+    inlet: np.ndarray  # the right-hand side on the inlet layer (gb on kept cells); 0 elsewhere
 
 
 def solve_tortuosity_factor(
@@ -107,10 +107,9 @@ def _assemble(m: np.ndarray, spm: tuple[float, ...]) -> _System | None:
     keep = np.pad(selected[lab], 1)
     vol = float(np.prod(spm))
     gb = 2.0 * vol / spm[0] ** 2
-    rhs = np.zeros(keep.shape)
-    rhs[1] = keep[1] * gb
+    inlet = keep[1] * gb
     g = tuple(vol / s**2 for s in spm)  # face area / distance between centres
-    return _System(keep, (g[0], g[1], g[2]), gb, rhs)
+    return _System(keep, (g[0], g[1], g[2]), gb, inlet)
 
 
 def _start(system: _System) -> np.ndarray:
@@ -233,15 +232,16 @@ def _solve_multigrid(system: _System, rtol: float, max_iter: int) -> tuple[float
     x = _start(system)
     ap = np.zeros_like(x)  # the padding stays 0
     k.matvec_dot(x, diag, g0, g1, g2, ap)
-    r = system.rhs - ap
+    r = -ap
+    r[1] += system.inlet
     top.b[:] = r
-    s = float(system.rhs[1].sum())
-    power = [s - k.dot(system.rhs, x) - k.dot(r, x)]
+    s = float(system.inlet.sum())
+    power = [s - k.dot(system.inlet, x[1]) - k.dot(r, x)]
     _cycle(levels, system.g)
     p = top.x.astype(np.float64)
     rz = k.dot(r, top.x)
     it = 0
-    tiny = 1e-28 * k.dot(system.rhs, system.rhs)
+    tiny = 1e-28 * k.dot(system.inlet, system.inlet)
     while it < max_iter and not _converged(power, _DELAY_MG, rtol):
         if not rz > 0:  # r = 0 (exact, e.g. straight channels) or an indefinite preconditioner
             if k.dot(r, r) <= tiny:
@@ -259,7 +259,9 @@ def _solve_multigrid(system: _System, rtol: float, max_iter: int) -> tuple[float
         k.direction(p, top.x, rz_new / rz)
         rz = rz_new
     k.matvec_dot(x, diag, g0, g1, g2, ap)  # the dissipated power from the true residual
-    return s - k.dot(system.rhs, x) - k.dot(system.rhs - ap, x), it
+    np.negative(ap, out=ap)
+    ap[1] += system.inlet
+    return s - k.dot(system.inlet, x[1]) - k.dot(ap, x), it
 
 
 # ----------------------------------------------------------------------------- Jacobi CG (scipy)
@@ -290,7 +292,9 @@ def _solve_jacobi(system: _System, rtol: float, max_iter: int) -> tuple[float, i
     mat = coo_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_unknown,) * 2
     ).tocsr()
-    rhs = system.rhs[keep]
+    full = np.zeros(keep.shape)
+    full[1] = system.inlet
+    rhs = full[keep]
     x = _start(system)[keep]
     inv_diag = 1.0 / diag[keep]
     r = rhs - mat @ x
