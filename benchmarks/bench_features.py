@@ -356,6 +356,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (patches split among them)")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="repeat the main comparison; the median run is reported (odd)"
+    )
+    parser.add_argument(
         "--also",
         default="",
         help="comma-separated further backbones, run with random weights ('' for none)",
@@ -371,8 +374,13 @@ def main() -> None:
 
     cold = tempfile.TemporaryDirectory()  # a cold export cache: export_and_check_seconds include exporting
     os.environ.setdefault(CACHE_ENV, cold.name)
-    runs = [bench_extraction(args.backbone, args.patches, True, args.batch_size, args.rounds)]
-    _print(runs[0])
+    reps = []
+    for _ in range(max(1, args.repeat)):
+        reps.append(bench_extraction(args.backbone, args.patches, True, args.batch_size, args.rounds))
+        _print(reps[-1])
+    # one comparison of ~20 patches per round is noisy on 2 shared cores (the naive loop moved
+    # 86-107 patches/s between idle runs): the whole comparison is repeated and the median run kept
+    runs = [sorted(reps, key=lambda r: r["speedup_fp32"])[len(reps) // 2]]
     for name in filter(None, (n.strip() for n in args.also.split(","))):
         runs.append(bench_extraction(name, args.patches, False, args.batch_size, args.rounds))
         _print(runs[-1])
@@ -397,6 +405,14 @@ def main() -> None:
             "runtime_ratio_at_least_0.95": (runs[0]["runtime_ratio"] or 0) >= 0.95,
         },
         "extraction": runs,
+        "repeats": {
+            "note": f"the main comparison run {len(reps)} times in this process; the median run is reported",
+            "speedup_fp32": [r["speedup_fp32"] for r in reps],
+            "runtime_ratio": [r["runtime_ratio"] for r in reps],
+            "naive_patches_per_s": [r["naive_patches_per_s"] for r in reps],
+            "semlab_fp32_patches_per_s": [r["semlab_fp32_patches_per_s"] for r in reps],
+            "loadavg_before": [r["loadavg_before"][0] for r in reps],
+        },
     }
     if not args.no_pipeline:
         pipe = bench_pipeline()

@@ -163,7 +163,13 @@ def _features(d: dict[str, Any]) -> list[Row]:
             f"{e['semlab_fp32_patches_per_s']:.1f} patches/s ({e['runtime']}, cosine vs torch "
             f"{e['min_cosine_similarity_fp32']:.6f})",
             f"naive per-patch timm loop {e['naive_patches_per_s']:.1f}; {best.replace('_', ' ')} {med[best]:.1f}",
-            f"{e['speedup_fp32']:.1f}× naive / {e['runtime_ratio']:.2f}× raw runtime"
+            f"{e['speedup_fp32']:.2f}× naive / {e['runtime_ratio']:.2f}× raw runtime"
+            + (
+                f" (median of {len(d['repeats']['speedup_fp32'])} runs: "
+                f"{min(d['repeats']['speedup_fp32']):.2f}–{max(d['repeats']['speedup_fp32']):.2f}× naive)"
+                if "repeats" in d
+                else ""
+            )
             + (
                 f" ({d['check_256_patches']['speedup_fp32']:.1f}× / {d['check_256_patches']['runtime_ratio']:.2f}× on 256 patches)"
                 if "check_256_patches" in d
