@@ -197,25 +197,43 @@ def test_thick_sphere_and_slab_runs_longer_than_a_word():
     assert np.all(got[2:12, 10:70, 9:71] == 5)
 
 
-@pytest.mark.slow  # compiles the kernels in a fresh process (~10 s)
-def test_local_thickness_without_a_writable_numba_cache():
+@pytest.mark.slow  # compiles the kernels in a fresh process (~20 s)
+def test_compiled_kernels_without_a_writable_numba_cache():
+    """Where numba can cache nothing (a read-only install), every compiled kernel (local
+    thickness, smoothed surface area, tortuosity factor) is compiled in memory and gives the
+    values of the cached kernels."""
     import subprocess
     import sys
+
+    from semlab.quantify import specific_surface_area, tortuosity_factor
 
     code = (
         "import numba.core.caching as c\n"
         "(getattr(c, 'CacheImpl', None) or c._CacheImpl)._locator_classes = []\n"
         "import numpy as np\n"
+        "from semlab.quantify import specific_surface_area, tortuosity_factor\n"
         "from semlab.quantify._edt import local_thickness_radius\n"
         "m = np.zeros((9, 10, 11), bool); m[2:7, 2:8, 1:10] = True\n"
-        "from semlab.quantify import _lt_kernel\n"
-        "print(type(_lt_kernel.paint._cache).__name__, local_thickness_radius(m).max())\n"
+        "lt = local_thickness_radius(m).max()\n"
+        "s = specific_surface_area(m.view(np.uint8), phase=1)\n"
+        "from scipy import ndimage as ndi\n"
+        "q = ndi.gaussian_filter(np.random.default_rng(0).random((16, 16, 16)), 1.5) > 0.5\n"
+        "t = tortuosity_factor(q.view(np.uint8), phase=1, axes=0).values[0]\n"
+        "from semlab.quantify import _lt_kernel, _surface3d_kernel, _diffusion_kernels as d\n"
+        "caches = {type(f._cache).__name__ for f in (_lt_kernel.paint, _surface3d_kernel.smoothed_area, d._rb_plane)}\n"
+        "print(','.join(sorted(caches)), repr(float(lt)), repr(float(s)), repr(float(t)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    cache, value = out.stdout.split()[-2:]
-    assert cache == "NullCache"  # compiled in memory
-    assert float(value) == 3.0  # 5 slices: balls of radius 3 (distances 3 to the faces)
+    caches, lt, ssa, tau = out.stdout.split()[-4:]
+    assert caches == "NullCache"  # all compiled in memory
+    assert float(lt) == 3.0  # 5 slices: balls of radius 3 (distances 3 to the faces)
+    m = np.zeros((9, 10, 11), np.uint8)
+    m[2:7, 2:8, 1:10] = 1
+    assert float(ssa) == specific_surface_area(m, phase=1)
+    q = ndi.gaussian_filter(np.random.default_rng(0).random((16, 16, 16)), 1.5) > 0.5
+    tau_here = tortuosity_factor(q.view(np.uint8), phase=1, axes=0).values[0]
+    assert 1.5 < tau_here < 5 and float(tau) == tau_here
 
 
 def test_distance_matches_scipy():

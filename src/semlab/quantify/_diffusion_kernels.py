@@ -9,14 +9,15 @@ value 0 in every vector.  ``c0[i, j, k]`` is the conductance between ``(i, j, k)
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
+
+from semlab.quantify._numba import jit
 
 #: floating-point flags that let LLVM vectorise a sum (its order of additions changes)
 _REDUCE = {"reassoc", "nsz", "contract"}
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def _rb_plane(x, b, invd, c0, c1, c2, i, colour, row):  # pragma: no cover - compiled
     # The new values of one colour read only the other colour's, so each row is computed whole
     # (contiguous, vectorised) into ``row``, blended with the old values and copied back.
@@ -38,7 +39,7 @@ def _rb_plane(x, b, invd, c0, c1, c2, i, colour, row):  # pragma: no cover - com
             x[i, j, k] = row[k]
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def smooth(x, b, invd, c0, c1, c2, first):  # pragma: no cover - compiled
     """One red-black Gauss-Seidel sweep in place: colour ``first`` (parity of i+j+k), then the other.
 
@@ -53,7 +54,7 @@ def smooth(x, b, invd, c0, c1, c2, first):  # pragma: no cover - compiled
     _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1 - first, rows)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def residual_restrict(x, b, d, c0, c1, c2, bc):  # pragma: no cover - compiled
     """``bc`` ← sum of ``b - A x`` over the 2 × 2 × 2 blocks (``bc`` is the coarse grid)."""
     bc[:] = 0.0
@@ -62,14 +63,14 @@ def residual_restrict(x, b, d, c0, c1, c2, bc):  # pragma: no cover - compiled
         _restrict_plane(x, b, d, c0, c1, c2, bc, i, row)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def prolong_add(x, invd, xc, alpha):  # pragma: no cover - compiled
     """``x`` += ``alpha`` × the coarse correction ``xc`` of each cell's block (active cells only)."""
     for i in range(1, x.shape[0] - 1):
         _prolong_plane(x, invd, xc, alpha, i)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def coarsen(d, c0, c1, c2, dc, c0c, c1c, c2c):  # pragma: no cover - compiled
     """Galerkin operator of 2 × 2 × 2 aggregation (piecewise-constant prolongation).
 
@@ -99,7 +100,7 @@ def coarsen(d, c0, c1, c2, dc, c0c, c1c, c2c):  # pragma: no cover - compiled
                 dc[ci, cj, ck] += v
 
 
-@nb.njit(cache=True, nogil=True, fastmath=_REDUCE)
+@jit(fastmath=_REDUCE)
 def matvec_dot(p, d, g0, g1, g2, out):  # pragma: no cover - compiled
     """``out`` ← A ``p`` on the fine grid (uniform conductances ``g0, g1, g2``); returns ``p·out``."""
     n0, n1, n2 = p.shape
@@ -119,7 +120,7 @@ def matvec_dot(p, d, g0, g1, g2, out):  # pragma: no cover - compiled
     return acc
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def cg_update(x, r, p, ap, alpha, r32):  # pragma: no cover - compiled
     """``x += alpha p``, ``r -= alpha ap`` and ``r32`` ← ``r`` (the preconditioner's input)."""
     xf, rf, pf, af, r32f = x.ravel(), r.ravel(), p.ravel(), ap.ravel(), r32.ravel()
@@ -130,7 +131,7 @@ def cg_update(x, r, p, ap, alpha, r32):  # pragma: no cover - compiled
         r32f[n] = v
 
 
-@nb.njit(cache=True, nogil=True, fastmath=_REDUCE)
+@jit(fastmath=_REDUCE)
 def dot(a, b):  # pragma: no cover - compiled
     af, bf = a.ravel(), b.ravel()
     acc = 0.0
@@ -139,7 +140,7 @@ def dot(a, b):  # pragma: no cover - compiled
     return acc
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def direction(p, z, beta):  # pragma: no cover - compiled
     """``p`` ← ``z + beta p``."""
     pf, zf = p.ravel(), z.ravel()
@@ -152,7 +153,7 @@ def direction(p, z, beta):  # pragma: no cover - compiled
 # g x over all six neighbours is the sum over the active ones, and no conductance array is read.
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def _rb_plane_fine(x, b, invd, g0, g1, g2, i, colour, row):  # pragma: no cover - compiled
     n1, n2 = x.shape[1], x.shape[2]
     for j in range(1, n1 - 1):
@@ -169,7 +170,7 @@ def _rb_plane_fine(x, b, invd, g0, g1, g2, i, colour, row):  # pragma: no cover 
             x[i, j, k] = row[k]
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def smooth_fine(x, b, invd, g0, g1, g2, first):  # pragma: no cover - compiled
     """:func:`smooth` on the fine grid."""
     n0 = x.shape[0]
@@ -181,7 +182,7 @@ def smooth_fine(x, b, invd, g0, g1, g2, first):  # pragma: no cover - compiled
     _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1 - first, rows)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def residual_restrict_fine(x, b, d, g0, g1, g2, bc):  # pragma: no cover - compiled
     """:func:`residual_restrict` on the fine grid."""
     bc[:] = 0.0
@@ -190,7 +191,7 @@ def residual_restrict_fine(x, b, d, g0, g1, g2, bc):  # pragma: no cover - compi
         _restrict_plane_fine(x, b, d, g0, g1, g2, bc, i, row)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def coarsen_fine(keep, d, g0, g1, g2, dc, c0c, c1c, c2c):  # pragma: no cover - compiled
     """:func:`coarsen` of the fine grid, its conductances ``g`` between cells both in ``keep``."""
     n0, n1, n2 = d.shape
@@ -221,7 +222,7 @@ def coarsen_fine(keep, d, g0, g1, g2, dc, c0c, c1c, c2c):  # pragma: no cover - 
                 dc[ci, cj, ck] += v
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def diagonal(keep, g0, g1, g2, gb, d):  # pragma: no cover - compiled
     """``d`` ← the diagonal of the fine operator (``gb`` to the first and last layer)."""
     n0, n1, n2 = keep.shape
@@ -245,7 +246,7 @@ def diagonal(keep, g0, g1, g2, gb, d):  # pragma: no cover - compiled
 # plane i - 1 its second, so its residual (or its second colour) can follow at once.
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def _restrict_plane(x, b, d, c0, c1, c2, bc, i, row):  # pragma: no cover - compiled
     """Add the residual of plane ``i`` to its coarse plane (``row``: n2 + 1 scratch, last 0)."""
     n1, n2 = x.shape[1], x.shape[2]
@@ -265,7 +266,7 @@ def _restrict_plane(x, b, d, c0, c1, c2, bc, i, row):  # pragma: no cover - comp
         _add_pairs(row, bc, ci, (j + 1) // 2)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def _restrict_plane_fine(x, b, d, g0, g1, g2, bc, i, row):  # pragma: no cover - compiled
     n1, n2 = x.shape[1], x.shape[2]
     ci = (i + 1) // 2
@@ -282,14 +283,14 @@ def _restrict_plane_fine(x, b, d, g0, g1, g2, bc, i, row):  # pragma: no cover -
         _add_pairs(row, bc, ci, (j + 1) // 2)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def _add_pairs(row, bc, ci, cj):  # pragma: no cover - compiled
     # row[n2 - 1] (the padding) stays 0, so a last block of one cell (odd n2 - 2) adds that cell
     for ck in range(1, bc.shape[2] - 1):
         bc[ci, cj, ck] += row[2 * ck - 1] + row[2 * ck]
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def _prolong_plane(x, invd, xc, alpha, i):  # pragma: no cover - compiled
     n1 = x.shape[1]
     ci = (i + 1) // 2
@@ -302,7 +303,7 @@ def _prolong_plane(x, invd, xc, alpha, i):  # pragma: no cover - compiled
             x[i, j, b] += v if invd[i, j, b] > 0 else 0.0
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def presmooth_restrict(x, b, invd, d, c0, c1, c2, bc):  # pragma: no cover - compiled
     """``x`` ← one red-black sweep (colour 0 first) from 0; ``bc`` ← restricted residual."""
     n0 = x.shape[0]
@@ -322,7 +323,7 @@ def presmooth_restrict(x, b, invd, d, c0, c1, c2, bc):  # pragma: no cover - com
     _restrict_plane(x, b, d, c0, c1, c2, bc, n0 - 2, row)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def correct_postsmooth(x, b, invd, c0, c1, c2, xc, alpha):  # pragma: no cover - compiled
     """``x`` += ``alpha`` × prolonged ``xc``, then one red-black sweep (colour 1 first)."""
     n0 = x.shape[0]
@@ -339,7 +340,7 @@ def correct_postsmooth(x, b, invd, c0, c1, c2, xc, alpha):  # pragma: no cover -
     _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 0, rows)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def presmooth_restrict_fine(x, b, invd, d, g0, g1, g2, bc):  # pragma: no cover - compiled
     """:func:`presmooth_restrict` on the fine grid."""
     n0 = x.shape[0]
@@ -359,7 +360,7 @@ def presmooth_restrict_fine(x, b, invd, d, g0, g1, g2, bc):  # pragma: no cover 
     _restrict_plane_fine(x, b, d, g0, g1, g2, bc, n0 - 2, row)
 
 
-@nb.njit(cache=True, nogil=True)
+@jit
 def correct_postsmooth_fine(x, b, invd, g0, g1, g2, xc, alpha):  # pragma: no cover - compiled
     """:func:`correct_postsmooth` on the fine grid."""
     n0 = x.shape[0]

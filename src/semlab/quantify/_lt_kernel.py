@@ -14,15 +14,13 @@ import numpy as np
 from numba import prange
 from numba.cpython.unsafe import numbers as _unsafe
 
+from semlab.quantify._numba import jit
+
 #: Number of trailing zero bits of an integer (the LLVM intrinsic ``cttz``), in kernels only.
 trailing_zeros: Any = _unsafe.trailing_zeros
 
 
-def _jit(fn):
-    try:
-        return numba.njit(parallel=True, cache=True, nogil=True)(fn)
-    except RuntimeError:  # "cannot cache function ...: no locator available": compile in memory
-        return numba.njit(parallel=True, nogil=True)(fn)
+_jit = jit(parallel=True)
 
 
 @_jit

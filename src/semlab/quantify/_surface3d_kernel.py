@@ -11,18 +11,12 @@ on disk where numba finds a writable cache folder; without one it is compiled in
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-
-def _jit(fn):
-    try:
-        return numba.njit(cache=True, nogil=True)(fn)
-    except RuntimeError:  # "cannot cache function ...: no locator available": compile in memory
-        return numba.njit(nogil=True)(fn)
+from semlab.quantify._numba import jit
 
 
-@_jit
+@jit
 def _along_rows(src, dst, w, buf):  # pragma: no cover - compiled
     """``dst`` = ``src`` (M, N) correlated with ``w`` along axis 1, edges repeated ("nearest")."""
     n_rows, n = src.shape
@@ -38,7 +32,7 @@ def _along_rows(src, dst, w, buf):  # pragma: no cover - compiled
                 dst[j, k] += wd * buf[k + d]
 
 
-@_jit
+@jit
 def _along_cols(src, dst, w):  # pragma: no cover - compiled
     """``dst`` = ``src`` (M, N) correlated with ``w`` along axis 0, edges repeated ("nearest")."""
     n_rows, n = src.shape
@@ -53,7 +47,7 @@ def _along_cols(src, dst, w):  # pragma: no cover - compiled
                 dst[j, k] += wd * src[jj, k]
 
 
-@_jit
+@jit
 def _layer_area(m0, m1, s0, s1, tab, ntri, ginv, tol):  # pragma: no cover - compiled
     """Projected area of the cubes between mask planes ``m0`` and ``m1`` (smoothed ``s0``, ``s1``)."""
     n_rows, n = m0.shape
@@ -89,7 +83,7 @@ def _layer_area(m0, m1, s0, s1, tab, ntri, ginv, tol):  # pragma: no cover - com
     return total
 
 
-@_jit
+@jit
 def smoothed_area(m, w0, w1, w2, tab, ntri, ginv, tol):  # pragma: no cover - compiled
     """Sum over the mixed cubes of ``m`` (P, M, N uint8 0/1) of ``|a_t · n|`` over their triangles.
 
