@@ -48,6 +48,7 @@ __all__ = [
     "Progress",
     "TrainConfig",
     "autocast",
+    "device_of",
     "fit",
     "load_torch_file",
     "resolve_device",
@@ -172,6 +173,15 @@ class FitResult:
             "resumed_from": self.resumed_from,
             "device": self.device,
         }
+
+
+def device_of(model: Any) -> Any:
+    """The ``torch.device`` of a module's first parameter (the CPU for a module without any)."""
+    import torch
+
+    params = getattr(model, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
 
 
 def resolve_device(device: Any = "auto") -> Any:

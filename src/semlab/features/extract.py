@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semlab.errors import ParameterError
-from semlab.training import resolve_device
+from semlab.training import device_of, resolve_device
 
 if TYPE_CHECKING:
     from semlab.features.backbones import Backbone
@@ -390,7 +390,7 @@ def _inference_model(bb: Backbone, dev: Any) -> Any:
     x = make_input(grey, bb.data_config, device=dev, channels_last=False)
     # the reference runs where the copy runs, without moving the caller's model (a move inside
     # inference mode would also turn its weights into inference tensors)
-    ref_model = model if _same_device(_device_of(model), dev) else copy.deepcopy(model).to(dev)
+    ref_model = model if _same_device(device_of(model), dev) else copy.deepcopy(model).to(dev)
     try:
         if fold_batchnorm(fast, x):
             with torch.inference_mode():
@@ -418,19 +418,11 @@ def _model_for(bb: Backbone, dev: Any, n: int) -> tuple[Any, bool]:
     if (
         n >= _FAST_MIN_PATCHES
         or (hit is not None and hit[0] == (_fingerprint(bb.model), str(dev)))
-        or not _same_device(_device_of(bb.model), dev)  # never move the caller's model
+        or not _same_device(device_of(bb.model), dev)  # never move the caller's model
     ):
         return _inference_model(bb, dev), True
     bb.model.eval()
     return bb.model, False
-
-
-def _device_of(model: Any) -> Any:
-    """The device of a module's first parameter (the CPU for a module without any)."""
-    import torch
-
-    first = next(iter(model.parameters()), None)
-    return first.device if first is not None else torch.device("cpu")
 
 
 def _same_device(a: Any, b: Any) -> bool:
@@ -439,7 +431,9 @@ def _same_device(a: Any, b: Any) -> bool:
 
     def norm(d: Any) -> Any:
         d = torch.device(d)
-        return torch.device("cuda", torch.cuda.current_device()) if d.type == "cuda" and d.index is None else d
+        return (
+            torch.device("cuda", torch.cuda.current_device()) if d.type == "cuda" and d.index is None else d
+        )
 
     return bool(norm(a) == norm(b))
 

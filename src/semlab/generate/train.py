@@ -24,7 +24,7 @@ import numpy as np
 
 from semlab.errors import ParameterError, TableError
 from semlab.generate.conditioning import ConditionSpec, fit_conditions
-from semlab.training import Progress, TrainConfig, fit, resolve_device
+from semlab.training import Progress, TrainConfig, device_of, fit, resolve_device
 
 __all__ = [
     "GENERATOR_MODELS",
@@ -179,7 +179,7 @@ class ConditionalGenerator:
         g = torch.Generator().manual_seed(int(seed))
         out = []
         self.model.eval()
-        dev = _device_of(self.model)  # the noise comes from g on the CPU
+        dev = device_of(self.model)  # the noise comes from g on the CPU
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             levels = torch.from_numpy(np.repeat(lv[None], b, axis=0)).to(dev)
@@ -189,15 +189,6 @@ class ConditionalGenerator:
                 drawn = self.model.sample(levels, values, generator=g, guidance=guidance, steps=steps)
             out.append(drawn[:, 0].float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
-
-
-def _device_of(model: Any) -> Any:
-    """The device of a module's first parameter (the CPU for a module without any)."""
-    import torch
-
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if callable(params) else None
-    return first.device if first is not None else torch.device("cpu")
 
 
 def load_generator(path: str | os.PathLike) -> ConditionalGenerator:
@@ -366,7 +357,7 @@ def _gan_step(model, opts, X, L, V, size, batch, g, n_critic):
     import torch.nn.functional as F
 
     d_opt, g_opt = opts["critic"], opts["generator"]
-    n, dev = X.shape[0], _device_of(model)  # draws on the CPU generator, then to dev
+    n, dev = X.shape[0], device_of(model)  # draws on the CPU generator, then to dev
     logs: dict[str, float] = {}
     for _ in range(n_critic):
         idx = torch.randint(n, (batch,), generator=g)
@@ -406,7 +397,7 @@ def _ddpm_step(model, opts, X, L, V, size, batch, g, p_uncond):
     import torch
     import torch.nn.functional as F
 
-    n, dev = X.shape[0], _device_of(model)  # draws on the CPU generator, then to dev
+    n, dev = X.shape[0], device_of(model)  # draws on the CPU generator, then to dev
     idx = torch.randint(n, (batch,), generator=g)
     x0, lv, vv = _batch(X, idx, size, g).to(dev), L[idx].to(dev), V[idx].to(dev)
     t = torch.randint(model.config.timesteps, (batch,), generator=g).to(dev)
@@ -589,7 +580,7 @@ class _Job:
                 f"{where} belongs to another run (other data, model or options); give another --out or pass resume=False"
             )
         self.history, self.acc = list(saved["history"]), dict(saved["acc"])
-        dev = _device_of(self.net)  # a checkpoint loads on the CPU
+        dev = device_of(self.net)  # a checkpoint loads on the CPU
         self.ema = None if saved["ema"] is None else {k: v.to(dev) for k, v in saved["ema"].items()}
 
     def sampler(self) -> Any:
@@ -863,7 +854,7 @@ def _engine_config(tr: dict[str, Any], job: _Job, out: Path | None) -> TrainConf
         max_steps=job.total,
         time_budget_s=tr.get("time_budget_s"),
         seed=None,
-        device=str(_device_of(job.net)),
+        device=str(device_of(job.net)),
         amp=tr.get("amp") or "auto",
         checkpoint=str(out / CHECKPOINT) if out is not None else None,
         checkpoint_every=_pos_int(every, "checkpoint_every") if every else job.steps_per_epoch,
