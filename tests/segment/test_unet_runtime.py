@@ -214,3 +214,27 @@ def test_segment_cli_prints_and_records_the_runtime(trained_isbi, cache, tmp_pat
     assert main([*args, "--runtime", "torch", "--tile-size", "128", "--no-overlay"]) == 0
     assert f"runtime: {_onnx.runtime_label('torch')}" in capsys.readouterr().out
     np.testing.assert_array_equal(read_labels(out / "7.tif").labels, fast)
+
+
+def test_last_runtime_is_per_thread_and_the_segmenter_still_copies():
+    """The web app segments on a thread pool with one cached Segmenter: each thread reads the
+    runtime of its own last call; a Segmenter still copies."""
+    import copy
+    import threading
+
+    torch.manual_seed(0)
+    seg = Segmenter(model=create("segmenter", "unet", depth=2, width=4).eval(), classes=(0, 1),
+                    class_names=("a", "b"))  # fmt: skip
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    seg.predict_proba(image, tile_size=32, runtime="torch")
+    here = seg.last_runtime
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(seg.last_runtime))
+    t.start()
+    t.join()
+    assert here.startswith("torch ") and seen == [None]
+    again = copy.deepcopy(seg)
+    assert np.allclose(
+        again.predict_proba(image, tile_size=32, runtime="torch"),
+        seg.predict_proba(image, tile_size=32, runtime="torch"),
+    )

@@ -6,6 +6,7 @@ torch is imported inside the functions.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -162,7 +163,9 @@ class Segmenter:
     preprocessing: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PREPROCESSING))
     path: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    _used: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    # runtime label per thread id (the web app runs jobs on a thread pool with one cached
+    # Segmenter); a plain dict, so a Segmenter still deep-copies
+    _used: dict[int, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def multiple(self) -> int:
@@ -171,9 +174,10 @@ class Segmenter:
 
     @property
     def last_runtime(self) -> str | None:
-        """What ran the network in the last :meth:`predict_proba` call (e.g. ``"openvino 2026.4.0
-        fp32 (ONNX)"`` or ``"torch 2.9.1"``; :func:`semlab._onnx.runtime_label`), None before any."""
-        return self._used.get("runtime")
+        """What ran the network in this thread's last :meth:`predict_proba` call (e.g.
+        ``"openvino 2026.4.0 fp32 (ONNX)"`` or ``"torch 2.9.1"``; :func:`semlab._onnx.runtime_label`),
+        None before any."""
+        return self._used.get(threading.get_ident())
 
     def to_dict(self) -> dict[str, Any]:
         cfg_to_dict = getattr(getattr(self.model, "config", None), "to_dict", None)
@@ -240,7 +244,8 @@ class Segmenter:
         m = self.multiple
         if tile_size is None:
             padded, (rows, cols) = _pad_to(x, m)
-            forward, self._used["runtime"], _ = _forward(self, model, runtime, dev, 0, padded.shape)
+            forward, label, _ = _forward(self, model, runtime, dev, 0, padded.shape)
+            self._used[threading.get_ident()] = label
             probs = forward(padded[None])[0][:, :rows, :cols]
             return _upsample_probs(probs, k, full) if k > 1 else probs
         tile_size = positive_int(tile_size, "tile_size")
@@ -248,9 +253,8 @@ class Segmenter:
             raise ParameterError(f"tile_size={tile_size} must be a multiple of {m} for this network (depth)")
         overlap = min(positive_int(overlap, "overlap", minimum=0), tile_size // 2)
         tiles, grid = tile(x, tile_size, overlap=overlap)
-        forward, self._used["runtime"], chunk = _forward(
-            self, model, runtime, dev, len(tiles), (tile_size, tile_size)
-        )
+        forward, label, chunk = _forward(self, model, runtime, dev, len(tiles), (tile_size, tile_size))
+        self._used[threading.get_ident()] = label
         chunk = chunk or batch_size
         out = np.empty((len(tiles), len(self.classes), tile_size, tile_size), dtype=np.float32)
         for s in range(0, len(tiles), chunk):
