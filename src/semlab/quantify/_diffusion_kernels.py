@@ -40,21 +40,6 @@ def _rb_plane(x, b, invd, c0, c1, c2, i, colour, row):  # pragma: no cover - com
 
 
 @jit
-def smooth(x, b, invd, c0, c1, c2, first):  # pragma: no cover - compiled
-    """One red-black Gauss-Seidel sweep in place: colour ``first`` (parity of i+j+k), then the other.
-
-    The second colour of plane ``i - 1`` follows the first colour of plane ``i`` in one pass.
-    """
-    n0 = x.shape[0]
-    rows = np.zeros(x.shape[2], x.dtype)
-    for i in range(1, n0 - 1):
-        _rb_plane(x, b, invd, c0, c1, c2, i, first, rows)
-        if i > 1:
-            _rb_plane(x, b, invd, c0, c1, c2, i - 1, 1 - first, rows)
-    _rb_plane(x, b, invd, c0, c1, c2, n0 - 2, 1 - first, rows)
-
-
-@jit
 def residual_restrict(x, b, d, c0, c1, c2, bc):  # pragma: no cover - compiled
     """``bc`` ← sum of ``b - A x`` over the 2 × 2 × 2 blocks (``bc`` is the coarse grid)."""
     bc[:] = 0.0
@@ -168,18 +153,6 @@ def _rb_plane_fine(x, b, invd, g0, g1, g2, i, colour, row):  # pragma: no cover 
             row[k] = s * invd[i, j, k] if (k & 1) == parity else x[i, j, k]
         for k in range(1, n2 - 1):
             x[i, j, k] = row[k]
-
-
-@jit
-def smooth_fine(x, b, invd, g0, g1, g2, first):  # pragma: no cover - compiled
-    """:func:`smooth` on the fine grid."""
-    n0 = x.shape[0]
-    rows = np.zeros(x.shape[2], x.dtype)
-    for i in range(1, n0 - 1):
-        _rb_plane_fine(x, b, invd, g0, g1, g2, i, first, rows)
-        if i > 1:
-            _rb_plane_fine(x, b, invd, g0, g1, g2, i - 1, 1 - first, rows)
-    _rb_plane_fine(x, b, invd, g0, g1, g2, n0 - 2, 1 - first, rows)
 
 
 @jit
