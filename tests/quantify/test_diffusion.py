@@ -192,3 +192,29 @@ def test_real_electrode_pores_against_direct_solve():
     tau, _, n_iter = solve_tortuosity_factor(m, 0, (1.0, 1.0, 1.0))  # default rtol 1e-6
     assert abs(tau - tau_ref) / tau_ref <= 1e-6
     assert n_iter <= 25
+
+
+def test_descriptor_table_and_the_cli_give_the_tortuosity_factor_on_request(tmp_path):
+    """``three_d={"diffusion": True}`` / ``semlab quantify --3d --diffusion`` fill the
+    tortuosity-factor columns with :func:`tortuosity_factor`'s values; plain --3d leaves them empty."""
+    import pandas as pd
+
+    from semlab.cli import main
+    from semlab.errors import ParameterError
+    from semlab.quantify import descriptor_table
+
+    vol = (ndi.gaussian_filter(np.random.default_rng(0).random((16, 18, 20)), 1.5) > 0.5).astype(np.uint8)
+    want = tortuosity_factor(vol, phase=1, axes=(0, 1, 2)).values
+    df = descriptor_table([vol], three_d={"diffusion": True}, phase=1)
+    got = [df.loc[0, f"tortuosity_factor_axis{a}"] for a in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert pd.isna(descriptor_table([vol], three_d=True, phase=1).loc[0, "tortuosity_factor_axis0"])
+    with pytest.raises(ParameterError, match="not describe_3d options"):
+        descriptor_table([vol], three_d={"difusion": True})
+    np.save(tmp_path / "v.npy", vol)
+    assert (
+        main(["quantify", str(tmp_path / "v.npy"), "--3d", "--diffusion", "-o", str(tmp_path / "t.csv")]) == 0
+    )
+    row = pd.read_csv(tmp_path / "t.csv").iloc[0]
+    np.testing.assert_allclose([row[f"tortuosity_factor_axis{a}"] for a in range(3)], want, rtol=1e-9)
+    assert main(["quantify", str(tmp_path / "v.npy"), "--diffusion", "-o", str(tmp_path / "u.csv")]) == 2

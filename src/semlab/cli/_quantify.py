@@ -39,6 +39,13 @@ def quantify(
         "named by semlab segment (its <name>_labels.json: e.g. 1, or 1+2 for hybrid), else 1.",
     ),
     three_d: bool = typer.Option(False, "--3d", help="Inputs are volumes: 3-D descriptors."),
+    diffusion: bool = typer.Option(
+        False,
+        "--diffusion",
+        help="With --3d: also the diffusive tortuosity factor of the phase along each axis "
+        "(tau = porosity x D / D_eff from steady-state diffusion, TauFactor's definition; columns "
+        "tortuosity_factor_axis0..2; about 0.5 s per axis for a 128^3 volume). Not the geometric tortuosity.",
+    ),
     threshold: str | None = typer.Option(
         None, "--threshold", help="Grey input: 'otsu' or a number; phase 1 is above it."
     ),
@@ -80,24 +87,19 @@ def quantify(
     from semlab.quantify import QuantifyWarning, descriptor_table
     from semlab.scale import use_engine
 
+    if diffusion and not three_d:
+        raise ParameterError("--diffusion describes volumes: add --3d")
     files = _expand(inputs, three_d)
     if out.suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise ParameterError(f"--out {out}: use a .parquet or .csv file name")
-    if threshold is not None and threshold.strip().lower() != "otsu":
-        import math
-
-        try:
-            level = float(threshold)
-        except ValueError:
-            raise ParameterError(f"--threshold {threshold!r} must be 'otsu' or a number") from None
-        if not math.isfinite(level):
-            raise ParameterError(f"--threshold {threshold!r} must be 'otsu' or a finite number")
+    _check_threshold(threshold)
     ph = None if not phase else (phase[0] if len(phase) == 1 else tuple(phase))
     with warnings.catch_warnings(record=True) as caught, use_engine(engine, address):
         warnings.simplefilter("always", QuantifyWarning)
         df = _table(
-            descriptor_table, files, pixel_size, ph, three_d, threshold, table, topology, connectivity
-        )
+            descriptor_table, files, pixel_size, ph, {"diffusion": True} if diffusion else three_d, threshold,
+            table, topology, connectivity,
+        )  # fmt: skip
     for w in caught:
         typer.echo(f"warning: {w.message}", err=True)
     if not three_d and threshold is None:
@@ -129,6 +131,22 @@ def quantify(
         )  # fmt: skip
         for p in written:
             typer.echo(f"plot: {p}")
+
+
+def _check_threshold(threshold: str | None) -> None:
+    """``--threshold``: 'otsu' or a finite number (one-line error otherwise)."""
+    import math
+
+    from semlab.errors import ParameterError
+
+    if threshold is None or threshold.strip().lower() == "otsu":
+        return
+    try:
+        level = float(threshold)
+    except ValueError:
+        raise ParameterError(f"--threshold {threshold!r} must be 'otsu' or a number") from None
+    if not math.isfinite(level):
+        raise ParameterError(f"--threshold {threshold!r} must be 'otsu' or a finite number")
 
 
 def _table(descriptor_table, files, pixel_size, phase, three_d, threshold, table, topology, connectivity):

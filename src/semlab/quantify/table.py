@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -255,15 +255,16 @@ def _load_sources(
 
 
 def _describe(
-    name: str, arr: np.ndarray, px: Any, phase: Any, *, three_d: bool, connectivity: int = 8
-) -> dict[str, Any]:
+    name: str, arr: np.ndarray, px: Any, phase: Any, *, three_d: bool, connectivity: int = 8,
+    options_3d: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The 2-D or 3-D descriptors of one label image as a flat dict (messages name ``name``)."""
     from semlab.quantify.threed import describe_3d
     from semlab.quantify.twod import describe_2d
 
     try:
         if three_d:
-            d = describe_3d(arr, pixel_size=px, phase=phase).to_dict()
+            d = describe_3d(arr, pixel_size=px, phase=phase, **(options_3d or {})).to_dict()
         else:
             d = describe_2d(arr, pixel_size=px, phase=phase, connectivity=connectivity).to_dict()
     except ParameterError as exc:
@@ -276,13 +277,29 @@ def _describe(
     return d
 
 
+#: The :func:`~semlab.quantify.describe_3d` options ``descriptor_table(three_d={...})`` passes on.
+DESCRIBE_3D_OPTIONS = ("smooth", "curvature", "struts", "tortuosity", "thickness", "diffusion")
+
+
+def _options_3d(three_d: Any) -> dict[str, Any] | None:
+    """None for 2-D; else the ``describe_3d`` options (``{}`` for ``three_d=True``)."""
+    if isinstance(three_d, Mapping):
+        unknown = sorted(set(three_d) - set(DESCRIBE_3D_OPTIONS))
+        if unknown:
+            raise ParameterError(
+                f"three_d options {unknown} are not describe_3d options; use {', '.join(DESCRIBE_3D_OPTIONS)}"
+            )
+        return dict(three_d)
+    return {} if three_d else None
+
+
 def descriptor_table(
     sources: Sequence[Any],
     *,
     names: Sequence[str] | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
     phase: int | Sequence[int] | None = None,
-    three_d: bool = False,
+    three_d: bool | Mapping[str, Any] = False,
     threshold: str | float | None = None,
     table: Any = None,
     topology: bool = False,
@@ -307,9 +324,11 @@ def descriptor_table(
         The phase described.  Default: each label file's measured phase as its
         ``semlab segment`` sidecar names it (e.g. 1, or 1 and 2 for hybrid pore +
         shine-through), else 1.
-    three_d : bool
+    three_d : bool or mapping
         Sources are volumes: :func:`~semlab.quantify.describe_3d` instead of
-        :func:`~semlab.quantify.describe_2d`.
+        :func:`~semlab.quantify.describe_2d`.  A mapping also means volumes and holds
+        ``describe_3d``'s options, e.g. ``{"diffusion": True}`` for the diffusive tortuosity
+        factor columns (:data:`DESCRIBE_3D_OPTIONS`).
     threshold : {"otsu"} or float, optional
         Threshold grey input into phase 1 (above) and 0.
     table : path or pandas.DataFrame, optional
@@ -350,9 +369,11 @@ def descriptor_table(
     from semlab.scale import current_engine
 
     neighbourhood(connectivity)
+    options_3d = _options_3d(three_d)
+    three_d = options_3d is not None
     eng = current_engine(engine, address)
     opts = {"pixel_size": pixel_size, "three_d": three_d, "threshold": threshold, "phase": phase,
-            "topology": topology, "connectivity": connectivity}  # fmt: skip
+            "topology": topology, "connectivity": connectivity, "options_3d": options_3d}  # fmt: skip
     report = None
     if eng.kind == "ray":
         rows, diagrams, sizes, report = _rows_on_ray(eng, sources, names, opts)
@@ -395,7 +416,8 @@ def _rows(
         ph = phase if phase is not None else (info["phase"] or 1)
         if isinstance(ph, (tuple, list)) and len(ph) == 1:
             ph = ph[0]
-        d = _describe(name, arr, px, ph, three_d=three_d, connectivity=connectivity)
+        d = _describe(name, arr, px, ph, three_d=three_d, connectivity=connectivity,
+                      options_3d=opts.get("options_3d"))  # fmt: skip
         label_text = ",".join(str(v) for v in ph) if isinstance(ph, (tuple, list)) else str(ph)
         pname = info["phase_name"] if phase is None and info["phase_name"] else f"label {label_text}"
         row = {"image": name, "source": source, "phase_name": pname,
